@@ -1,0 +1,100 @@
+"""The small exception hierarchy of azmm_magic.
+
+Every error a user can cause or meet is an :class:`AzureVisionError` whose message is one line that says what
+happened and what to do. Frontends (the magic, the panel, the CLI) show ``str(error)`` and nothing else; they
+never print a traceback from deep inside a library. No message ever contains a secret.
+"""
+
+from __future__ import annotations
+
+
+class AzureVisionError(Exception):
+    """Base class: a clear, one-line, secret-free message for the user."""
+
+
+class ConfigError(AzureVisionError):
+    """A setting is missing or invalid (endpoint, deployment, auth, an option value)."""
+
+
+class ImageInputError(AzureVisionError):
+    """An image source could not be used (missing file, unsupported format, bad array, ...)."""
+
+
+class ServiceError(AzureVisionError):
+    """The service (Azure, an OpenAI-compatible server or the emulator) answered with an error.
+
+    ``status`` is the HTTP status (``None`` for transport errors), ``code`` the service's error code and
+    ``request_id`` the ``x-request-id`` the service gave, useful when asking Azure support.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+
+
+class AuthError(ServiceError):
+    """401/403: the key, token or role is wrong."""
+
+
+class DeploymentNotFoundError(ServiceError):
+    """404: the endpoint has no such deployment (or the URL style is wrong)."""
+
+
+class RateLimitError(ServiceError):
+    """429 after the SDK's retries were used up."""
+
+
+class ContentFilterError(ServiceError):
+    """Azure's content filter blocked the prompt or the answer.
+
+    ``categories`` names the filter categories Azure reported as filtered/detected.
+    """
+
+    def __init__(self, message: str, *, categories: tuple[str, ...] = (), **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.categories = categories
+
+
+class BadRequestError(ServiceError):
+    """400 other than the content filter: the service rejected a parameter."""
+
+
+class ServiceTimeoutError(ServiceError):
+    """No answer within the timeout, after retries."""
+
+
+class ConnectionFailedError(ServiceError):
+    """The endpoint could not be reached."""
+
+
+class IncompleteAnswerError(ServiceError):
+    """A streamed answer was cut off. ``partial_text`` holds what arrived before the cut."""
+
+    def __init__(self, message: str, *, partial_text: str = "", **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.partial_text = partial_text
+
+
+__all__ = [
+    "AzureVisionError",
+    "ConfigError",
+    "ImageInputError",
+    "ServiceError",
+    "AuthError",
+    "DeploymentNotFoundError",
+    "RateLimitError",
+    "ContentFilterError",
+    "BadRequestError",
+    "ServiceTimeoutError",
+    "ConnectionFailedError",
+    "IncompleteAnswerError",
+]
