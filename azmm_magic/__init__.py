@@ -48,7 +48,7 @@ def unload_ipython_extension(ipython: Any) -> None:
     """Called by ``%unload_ext azmm_magic``."""
     from .magics import shutdown_session_emulator
 
-    shutdown_session_emulator()
+    shutdown_session_emulator(ipython)
 
 
 __all__ = ["VisionClient", "VisionResult", "Settings", "PreparedImage", "prepare_images", "EmulatorServer"]

@@ -1,0 +1,157 @@
+"""Parsing a ``%%azure_vision`` cell into a typed :class:`VisionCommand` (no IPython import, no network).
+
+* The magic line is split with :mod:`shlex` (quotes work, ``line.split(" ")`` is never used) and parsed with
+  :mod:`argparse`; every mistake becomes a :class:`~azmm_magic.errors.ConfigError` with one clear line.
+* The cell body is the prompt. ``{name}`` is replaced by ``str(namespace[name])`` when ``name`` is defined,
+  ``{{`` and ``}}`` give literal braces, and any other brace text (JSON, set literals, LaTeX) is left exactly
+  as written. ``str.format`` is never used on a prompt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from .errors import ConfigError
+
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_KEY_OPTIONS = ("--api-key", "--key", "--api_key", "--token", "--azure-ad-token")
+
+
+def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
+    """Replace ``{name}`` with the value of a defined variable; ``{{``/``}}`` are literal braces; keep the rest."""
+
+    def sub(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token == "{{":
+            return "{"
+        if token == "}}":
+            return "}"
+        name = match.group(1)
+        return str(namespace[name]) if name in namespace else token
+
+    return _PLACEHOLDER.sub(sub, text)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(f"%%azure_vision: {message}. See `%azure_vision help`.")
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        raise ConfigError((message or "%%azure_vision: invalid options").strip())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The option parser of ``%%azure_vision`` (its help text is part of the magic's docstring)."""
+    p = _Parser(prog="%%azure_vision", add_help=False, allow_abbrev=False,
+                description="The cell body is the prompt; the options name the images and tune the request.")
+    p.add_argument("-i", "--image", action="append", default=[], metavar="SRC",
+                   help="image: path, glob ('photos/*.jpg'), http(s) URL, or a variable name / {name} holding a "
+                        "PIL image, numpy array, matplotlib figure, bytes or a list of these. Repeatable.")
+    p.add_argument("--detail", choices=("low", "high", "auto"), help="image detail (default: the detail setting)")
+    p.add_argument("--max-tokens", type=int, metavar="N", help="output token limit")
+    p.add_argument("--temperature", type=float, metavar="T", help="sampling temperature")
+    p.add_argument("--deployment", metavar="NAME", help="deployment to ask (default: the deployment setting)")
+    p.add_argument("--system", metavar="TEXT", help="system message")
+    p.add_argument("-o", "--out", metavar="VAR", help="store the VisionResult in this variable")
+    p.add_argument("--no-stream", action="store_true", help="wait for the whole answer instead of streaming it")
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the answer cache")
+    p.add_argument("--refresh", action="store_true", help="ask again and replace the cached answer")
+    p.add_argument("--dry-run", action="store_true",
+                   help="show the request that would be sent (images, token estimate) and send nothing")
+    return p
+
+
+@dataclass(frozen=True)
+class VisionCommand:
+    """A parsed ``%%azure_vision`` cell."""
+
+    prompt: str
+    images: tuple[Any, ...] = ()
+    detail: str | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    deployment: str | None = None
+    system: str | None = None
+    out: str | None = None
+    stream: bool = True
+    use_cache: bool = True
+    refresh: bool = False
+    dry_run: bool = False
+    image_labels: tuple[str, ...] = field(default=(), compare=False)
+
+    def options(self) -> dict[str, Any]:
+        """Keyword options for :meth:`VisionClient.prepare`."""
+        return {
+            "deployment": self.deployment,
+            "detail": self.detail,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "system": self.system,
+        }
+
+
+def split_line(line: str) -> list[str]:
+    """shlex-split a magic line; unbalanced quotes become a clear error."""
+    try:
+        return shlex.split(line, posix=True)
+    except ValueError as e:
+        raise ConfigError(f"%%azure_vision: cannot read the options ({e}); check the quotes on the magic line.") from None
+
+
+def resolve_image_arg(arg: str, namespace: Mapping[str, Any]) -> Any:
+    """``{name}`` must name a variable; a bare identifier that is a variable is used as one; else a path/glob/URL."""
+    stripped = arg.strip()
+    if stripped.startswith("{") and stripped.endswith("}") and _IDENTIFIER.fullmatch(stripped[1:-1]):
+        name = stripped[1:-1]
+        if name not in namespace:
+            raise ConfigError(f"-i {arg}: no variable named {name!r} in this notebook; define it or give a path.")
+        return namespace[name]
+    if _IDENTIFIER.fullmatch(stripped) and stripped in namespace:
+        return namespace[stripped]
+    return interpolate(arg, namespace)
+
+
+def parse_cell(line: str, cell: str, namespace: Mapping[str, Any]) -> VisionCommand:
+    """Parse the magic line and body into a :class:`VisionCommand` (images are resolved, not yet prepared)."""
+    tokens = split_line(line)
+    for token in tokens:
+        if token.split("=", 1)[0].lower() in _KEY_OPTIONS:
+            raise ConfigError(
+                "Keys are never accepted on the magic line (they would be saved in the notebook): set "
+                "AZURE_OPENAI_API_KEY in the environment or run `%azure_vision login`."
+            )
+    # values such as --max-tokens {n} may use variables; -i values are resolved separately (they may be objects)
+    expanded = [
+        t if i and tokens[i - 1] in ("-i", "--image") or t.startswith(("-i", "--image=")) else interpolate(t, namespace)
+        for i, t in enumerate(tokens)
+    ]
+    args = build_parser().parse_args(expanded)
+    prompt = interpolate(cell, namespace).strip()
+    if not prompt:
+        raise ConfigError("The prompt is empty: write your question in the cell body, below the %%azure_vision line.")
+    if args.out is not None and (not _IDENTIFIER.fullmatch(args.out) or args.out in ("True", "False", "None")):
+        raise ConfigError(f"-o {args.out!r}: not a valid Python variable name.")
+    images = tuple(resolve_image_arg(a, namespace) for a in args.image)
+    return VisionCommand(
+        prompt=prompt,
+        images=images,
+        detail=args.detail,
+        max_tokens=args.max_tokens,
+        temperature=args.temperature,
+        deployment=interpolate(args.deployment, namespace) if args.deployment else None,
+        system=interpolate(args.system, namespace) if args.system else None,
+        out=args.out,
+        stream=not args.no_stream,
+        use_cache=not args.no_cache,
+        refresh=args.refresh,
+        dry_run=args.dry_run,
+        image_labels=tuple(args.image),
+    )

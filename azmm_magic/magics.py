@@ -1,0 +1,295 @@
+"""The IPython frontend: ``%%azure_vision`` (ask) and ``%azure_vision`` (config, cache, emulator, login, help).
+
+Thin by design: parse (:mod:`azmm_magic.command`), call :class:`~azmm_magic.client.VisionClient`, display.
+Settings are traits of :class:`AzureVision`, so ``%config AzureVision.deployment = "gpt-4o"`` works; there is
+deliberately no ``api_key`` trait (a key typed into a cell is saved with the notebook).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
+from traitlets import Bool, Enum, Float, Int, Unicode
+
+from .cache import MemoryCache
+from .command import build_parser, parse_cell, split_line
+from .config import OPTIONS, Secret, Settings
+from .errors import AzureVisionError, ConfigError, IncompleteAnswerError
+
+_SUBCOMMANDS = ("config", "cache", "emulator", "login", "logout", "help")
+
+
+def _opt(name: str) -> str:
+    env = ", ".join(OPTIONS[name].env)
+    return f"{OPTIONS[name].help} Environment: {env}. Unset (None) = environment, then default."
+
+
+def _is_kernel(shell: Any) -> bool:
+    return getattr(shell, "kernel", None) is not None
+
+
+@magics_class
+class AzureVision(Magics):
+    """Ask Azure OpenAI vision deployments about images. Settings: ``%config AzureVision``."""
+
+    endpoint = Unicode(None, allow_none=True, help=_opt("endpoint")).tag(config=True)
+    deployment = Unicode(None, allow_none=True, help=_opt("deployment")).tag(config=True)
+    api_version = Unicode(None, allow_none=True, help=_opt("api_version")).tag(config=True)
+    auth = Enum(("auto", "key", "entra", "none"), None, allow_none=True, help=_opt("auth")).tag(config=True)
+    api_style = Enum(("auto", "azure", "azure-v1", "openai"), None, allow_none=True, help=_opt("api_style")).tag(
+        config=True
+    )
+    detail = Enum(("low", "high", "auto"), None, allow_none=True, help=_opt("detail")).tag(config=True)
+    max_tokens = Int(None, allow_none=True, help=_opt("max_tokens")).tag(config=True)
+    temperature = Float(None, allow_none=True, help=_opt("temperature")).tag(config=True)
+    system_prompt = Unicode(None, allow_none=True, help=_opt("system_prompt")).tag(config=True)
+    timeout = Float(None, allow_none=True, help=_opt("timeout")).tag(config=True)
+    max_retries = Int(None, allow_none=True, help=_opt("max_retries")).tag(config=True)
+    token_rule = Unicode(None, allow_none=True, help=_opt("token_rule")).tag(config=True)
+    token_param = Enum(("auto", "max_tokens", "max_completion_tokens"), None, allow_none=True,
+                       help=_opt("token_param")).tag(config=True)
+    max_images = Int(None, allow_none=True, help=_opt("max_images")).tag(config=True)
+    max_image_mb = Float(None, allow_none=True, help=_opt("max_image_mb")).tag(config=True)
+    inline_urls = Bool(None, allow_none=True, help=_opt("inline_urls")).tag(config=True)
+    stream = Bool(None, allow_none=True, help=_opt("stream")).tag(config=True)
+    cache = Enum(("memory", "off"), None, allow_none=True, help=_opt("cache")).tag(config=True)
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self.answer_cache = MemoryCache()
+        self.emulator: Any = None
+        self._login_key: Secret | None = None
+        self._clients: dict[Settings, Any] = {}
+
+    # ----- settings and clients -------------------------------------------------------------------------------
+    def session_settings(self) -> Settings:
+        """Settings resolved from traits (``%config``), ``%azure_vision login``, the environment and defaults."""
+        traits = {name: getattr(self, name) for name in self.trait_names(config=True)}
+        labels = {name: "%config" for name in traits}
+        if self._login_key:
+            traits["api_key"], labels["api_key"] = self._login_key, "%azure_vision login"
+        return Settings.resolve(session=traits, session_label=labels)
+
+    def client(self, settings: Settings | None = None) -> Any:
+        """The session's :class:`VisionClient` for these settings (reused, sharing the session cache)."""
+        from .client import VisionClient
+
+        settings = settings or self.session_settings()
+        client = self._clients.get(settings)
+        if client is None:
+            if len(self._clients) > 8:
+                for old in self._clients.values():
+                    old.close()
+                self._clients.clear()
+            client = self._clients[settings] = VisionClient(settings, cache=self.answer_cache)
+        return client
+
+    # ----- the magic --------------------------------------------------------------------------------------------
+    @no_var_expand
+    @line_cell_magic
+    def azure_vision(self, line: str, cell: str | None = None) -> Any:
+        """Ask an Azure OpenAI vision deployment about images (placeholder docstring, replaced below)."""
+        try:
+            if cell is None:
+                return self._line(line)
+            return self._cell(line, cell)
+        except AzureVisionError as e:
+            raise UsageError(str(e)) from e
+
+    def _cell(self, line: str, cell: str) -> Any:
+        ns = self.shell.user_ns if self.shell is not None else {}
+        command = parse_cell(line, cell, ns)
+        client = self.client()
+        request = client.prepare(command.prompt, command.images, **command.options())
+        if command.dry_run:
+            from .render import RequestPreview
+
+            return RequestPreview(request, client.settings)
+        hit = client.cached(request) if command.use_cache and not command.refresh else None
+        streaming = command.stream and client.settings.stream and hit is None
+        if hit is not None:
+            result = hit
+        elif not streaming:
+            result = client.send(request, use_cache=False, refresh=command.use_cache)
+        else:
+            result = self._stream(client, request, store=command.use_cache)
+        if command.out:
+            ns[command.out] = result
+        if streaming and not _is_kernel(self.shell):
+            print(f"— {result.footer()}")  # the text was printed live; do not print it twice
+            return None
+        return result
+
+    def _stream(self, client: Any, request: Any, *, store: bool) -> Any:
+        from .render import StreamView
+
+        view = StreamView(request.images, kernel=_is_kernel(self.shell)).start()
+        chunks = client.send_stream(request, use_cache=False, refresh=store)
+        result = None
+        try:
+            for item in chunks:
+                if isinstance(item, str):
+                    view.add(item)
+                else:
+                    result = item
+        except IncompleteAnswerError:
+            view.close(keep=True)
+            raise
+        except KeyboardInterrupt:
+            chunks.close()
+            view.close(keep=True)
+            print("Interrupted: the partial answer above was not cached.", file=sys.stderr)
+            raise
+        except BaseException:
+            view.close()
+            raise
+        view.close()
+        return result
+
+    # ----- line subcommands -------------------------------------------------------------------------------------
+    def _line(self, line: str) -> Any:
+        words = split_line(line)
+        if not words:
+            return self._help()
+        sub, rest = words[0], words[1:]
+        if sub not in _SUBCOMMANDS:
+            raise ConfigError(
+                f"%azure_vision: unknown subcommand {sub!r}; use one of {', '.join(_SUBCOMMANDS)}, or the "
+                f"%%azure_vision cell magic to ask about images."
+            )
+        return getattr(self, f"_{sub}")(rest)
+
+    def _help(self, rest: list[str] | None = None) -> Any:
+        from IPython.display import Markdown
+
+        return Markdown(f"```\n{self.azure_vision.__doc__}\n```")
+
+    def _config(self, rest: list[str]) -> Any:
+        from .render import table_bundle
+
+        settings = self.session_settings()
+        rows = [(name, value, source) for name, value, source in settings.describe()]
+        return _Bundle(table_bundle(rows, ("setting", "value", "from"), title="azmm_magic settings"))
+
+    def _cache(self, rest: list[str]) -> Any:
+        if rest[:1] == ["clear"]:
+            n = self.answer_cache.clear()
+            print(f"Cleared {n} cached answer(s).")
+            return None
+        if rest and rest[0] not in ("stats", "show"):
+            raise ConfigError(f"%azure_vision cache: unknown action {rest[0]!r}; use `cache` or `cache clear`.")
+        from .render import table_bundle
+
+        s = self.answer_cache.stats()
+        rows = [("kind", s.kind), ("entries", str(s.entries)), ("hits", str(s.hits)), ("misses", str(s.misses))]
+        return _Bundle(table_bundle(rows, ("cache", "value"), title="azmm_magic answer cache"))
+
+    def _emulator(self, rest: list[str]) -> Any:
+        action = rest[0] if rest else "start"
+        if action == "stop":
+            stopped = shutdown_emulator(self)
+            print("Emulator stopped." if stopped else "No emulator was running.")
+            return None
+        if action not in ("start", "status"):
+            raise ConfigError("%azure_vision emulator: use `emulator`, `emulator status` or `emulator stop`.")
+        if self.emulator is None:
+            if action == "status":
+                print("No emulator is running; start one with `%azure_vision emulator`.")
+                return None
+            from .emulator.server import EmulatorConfig, EmulatorServer
+
+            self.emulator = EmulatorServer(EmulatorConfig())
+            self.emulator.start()
+        self.endpoint = self.emulator.url
+        self.auth = "none"
+        self.api_style = "azure"
+        if not self.deployment:
+            self.deployment = "emulator"
+        print(
+            f"Azure OpenAI emulator (local, not a model) running at {self.emulator.url}; this session now uses it "
+            f"with deployment '{self.deployment}'. `%azure_vision emulator stop` to stop."
+        )
+        return None
+
+    def _login(self, rest: list[str]) -> Any:
+        import getpass
+
+        key = getpass.getpass("Azure OpenAI API key (kept in memory for this session only): ").strip()
+        if not key:
+            raise ConfigError("No key entered; nothing changed.")
+        self._login_key = Secret(key)
+        self.auth = self.auth if self.auth not in (None, "none") else "key"
+        print("API key set for this session (not saved anywhere). `%azure_vision logout` forgets it.")
+        return None
+
+    def _logout(self, rest: list[str]) -> Any:
+        self._login_key = None
+        print("API key forgotten for this session.")
+        return None
+
+
+class _Bundle:
+    """A raw mimebundle that displays itself."""
+
+    def __init__(self, bundle: dict[str, str]) -> None:
+        self.bundle = bundle
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        return self.bundle
+
+    def __repr__(self) -> str:
+        return self.bundle["text/plain"]
+
+
+def shutdown_emulator(magics: AzureVision) -> bool:
+    """Stop the session's emulator (if any) and forget the settings that pointed at it."""
+    if magics.emulator is None:
+        return False
+    url = magics.emulator.url
+    magics.emulator.stop()
+    magics.emulator = None
+    if magics.endpoint == url:
+        magics.endpoint = None
+        magics.auth = None
+        magics.api_style = None
+    return True
+
+
+def shutdown_session_emulator(ipython: Any) -> None:
+    """Unload hook: stop the emulator started by ``%azure_vision emulator`` in this shell."""
+    magics = ipython.magics_manager.registry.get("AzureVision")
+    if magics is not None:
+        shutdown_emulator(magics)
+
+
+_DOC = """Ask an Azure OpenAI vision deployment about images.
+
+Cell magic: the body is the prompt, the options name the images::
+
+    %%azure_vision -i photos/cat.jpg -i {{chart_fig}} --detail high -o answer
+    What is in these two images? Compare them in three bullet points.
+
+``{{name}}`` in the prompt is replaced by the value of ``name`` when it is defined; ``{{{{`` / ``}}}}`` are literal
+braces; any other brace text (JSON...) is sent as written. Answers stream while the model writes, are cached for
+the session (re-running a cell is instant and makes no request), and the cell's value is a ``VisionResult``.
+
+{options}
+
+Line magic subcommands::
+
+    %azure_vision config          show the resolved settings and where each came from (secrets masked)
+    %azure_vision cache [clear]   hits / misses / entries of the answer cache, or clear it
+    %azure_vision emulator [stop|status]
+                                  start the local Azure-compatible emulator and point this session at it
+    %azure_vision login | logout  type an API key (getpass; kept in memory only) / forget it
+    %azure_vision help            this text
+
+Settings: ``%config AzureVision`` lists them; e.g. ``%config AzureVision.deployment = "gpt-4o"``. The endpoint,
+key and API version also come from AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY and OPENAI_API_VERSION. Keys are
+never accepted on the magic line.
+"""
+
+AzureVision.azure_vision.__doc__ = _DOC.format(options=build_parser().format_help())

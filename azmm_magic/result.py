@@ -1,0 +1,136 @@
+"""`VisionResult`: one answer, with everything a user wants to keep about it.
+
+It renders itself in notebooks (``text/markdown``, ``text/html``) and terminals (``text/plain``); ``str(result)``
+is the answer text, so ``answer.text`` and f-strings just work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .images import PreparedImage
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token usage as the service reported it (0 when it reported nothing)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @classmethod
+    def from_sdk(cls, usage: Any) -> Usage:
+        if usage is None:
+            return cls()
+        details = getattr(usage, "completion_tokens_details", None)
+        reasoning = getattr(details, "reasoning_tokens", None) or 0
+        prompt = getattr(usage, "prompt_tokens", 0) or 0
+        completion = getattr(usage, "completion_tokens", 0) or 0
+        total = getattr(usage, "total_tokens", 0) or prompt + completion
+        return cls(int(prompt), int(completion), int(total), int(reasoning))
+
+
+@dataclass(frozen=True)
+class VisionResult:
+    """The answer to one vision request.
+
+    Attributes: ``text`` (the answer), ``images`` (the ``PreparedImage`` objects that were sent), ``usage``
+    (:class:`Usage`), ``deployment``, ``model`` (as the service named it), ``finish_reason`` (``stop``,
+    ``length``, ``content_filter``...), ``elapsed`` (seconds, wall time of this call), ``cached`` (True when
+    it came from the cache and no request was made), ``request_id`` (``x-request-id``), ``prompt``,
+    ``endpoint_host``, ``content_filter`` (Azure's per-category results when present), ``notices`` (things
+    worth knowing, e.g. "switched to max_completion_tokens"), ``incomplete`` (a stream that was cut or
+    interrupted: ``text`` is what arrived).
+    """
+
+    text: str
+    images: tuple[PreparedImage, ...] = ()
+    usage: Usage = field(default_factory=Usage)
+    deployment: str = ""
+    model: str = ""
+    finish_reason: str | None = None
+    elapsed: float = 0.0
+    cached: bool = False
+    request_id: str | None = None
+    prompt: str = ""
+    endpoint_host: str = ""
+    content_filter: Mapping[str, Any] = field(default_factory=dict)
+    notices: tuple[str, ...] = ()
+    incomplete: bool = False
+
+    def __str__(self) -> str:
+        return self.text
+
+    @property
+    def truncated(self) -> bool:
+        """True when the answer stopped at the output-token limit (``finish_reason == "length"``)."""
+        return self.finish_reason == "length"
+
+    # ----- cache round trip (no images: they belong to the request) ---------------------------------------
+    def to_cache(self) -> dict[str, Any]:
+        """The JSON-able part stored in a cache entry."""
+        return {
+            "text": self.text,
+            "usage": asdict(self.usage),
+            "deployment": self.deployment,
+            "model": self.model,
+            "finish_reason": self.finish_reason,
+            "elapsed": self.elapsed,
+            "request_id": self.request_id,
+            "content_filter": dict(self.content_filter),
+            "notices": list(self.notices),
+        }
+
+    @classmethod
+    def from_cache(
+        cls, entry: Mapping[str, Any], *, images: tuple[PreparedImage, ...], prompt: str, endpoint_host: str, elapsed: float
+    ) -> VisionResult:
+        """Rebuild a result from a cache entry; ``cached`` is True and ``elapsed`` is the lookup time."""
+        return cls(
+            text=entry["text"],
+            images=images,
+            usage=Usage(**entry.get("usage", {})),
+            deployment=entry.get("deployment", ""),
+            model=entry.get("model", ""),
+            finish_reason=entry.get("finish_reason"),
+            elapsed=elapsed,
+            cached=True,
+            request_id=entry.get("request_id"),
+            prompt=prompt,
+            endpoint_host=endpoint_host,
+            content_filter=entry.get("content_filter", {}),
+            notices=tuple(entry.get("notices", ())),
+        )
+
+    def with_(self, **changes: Any) -> VisionResult:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    # ----- display -------------------------------------------------------------------------------------------
+    def footer(self) -> str:
+        """One line: deployment · tokens · seconds · cached/truncated/incomplete."""
+        from .render import footer_text
+
+        return footer_text(self)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        from .render import result_bundle
+
+        return result_bundle(self)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        from .render import result_plain
+
+        p.text(result_plain(self))
+
+    def __repr__(self) -> str:
+        preview = self.text if len(self.text) <= 60 else self.text[:57] + "..."
+        return (
+            f"VisionResult(text={preview!r}, deployment={self.deployment!r}, images={len(self.images)}, "
+            f"usage={self.usage.prompt_tokens}+{self.usage.completion_tokens}, cached={self.cached})"
+        )
