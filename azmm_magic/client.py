@@ -130,21 +130,21 @@ class VisionClient:
     Settings come from keyword arguments (``endpoint=``, ``deployment=``, ``api_version=``, ``api_key=``,
     ``auth=``, ``api_style=``, ``detail=``, ``max_tokens=``, ...; see :class:`~azmm_magic.config.Settings`), then
     environment variables, then defaults; or pass a resolved ``settings`` object. ``token_provider`` replaces
-    the Entra ID provider (any callable returning a bearer token, called on every request). ``cache`` defaults
-    to an in-memory cache for this client; pass a shared one to share answers.
+    the Entra ID provider (any callable returning a bearer token, called on every request). ``answer_cache``
+    defaults to an in-memory cache for this client; pass a shared one to share answers (``cache="off"`` disables).
     """
 
     def __init__(
         self,
         settings: Settings | None = None,
         *,
-        cache: Cache | None = None,
+        answer_cache: Cache | None = None,
         token_provider: TokenProvider | None = None,
         http_client: Any = None,
         **overrides: Any,
     ) -> None:
         self.settings = (settings or Settings.resolve()).with_overrides(**overrides)
-        self.cache: Cache | None = None if self.settings.cache == "off" else (cache or MemoryCache())
+        self.cache: Cache | None = None if self.settings.cache == "off" else (answer_cache or MemoryCache())
         self._token_provider = token_provider
         self._http_client = http_client
         self._sdk: Any = None

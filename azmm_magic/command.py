@@ -3,8 +3,8 @@
 * The magic line is split with :mod:`shlex` (quotes work, ``line.split(" ")`` is never used) and parsed with
   :mod:`argparse`; every mistake becomes a :class:`~azmm_magic.errors.ConfigError` with one clear line.
 * The cell body is the prompt. ``{name}`` is replaced by ``str(namespace[name])`` when ``name`` is defined,
-  ``{{`` and ``}}`` give literal braces, and any other brace text (JSON, set literals, LaTeX) is left exactly
-  as written. ``str.format`` is never used on a prompt.
+  ``{{name}}`` gives a literal ``{name}``, and any other brace text (JSON, nested JSON ending in ``}}``, set
+  literals, LaTeX) is left exactly as written. ``str.format`` is never used on a prompt.
 """
 
 from __future__ import annotations
@@ -18,22 +18,20 @@ from typing import Any, NoReturn
 
 from .errors import ConfigError
 
-_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_PLACEHOLDER = re.compile(r"\{\{([^{}]*)\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _KEY_OPTIONS = ("--api-key", "--key", "--api_key", "--token", "--azure-ad-token")
 
 
 def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
-    """Replace ``{name}`` with the value of a defined variable; ``{{``/``}}`` are literal braces; keep the rest."""
+    """Replace ``{name}`` with the value of a defined variable; ``{{text}}`` gives a literal ``{text}``; keep
+    everything else exactly, so nested JSON such as ``{"a": {"b": 1}}`` is sent as written."""
 
     def sub(match: re.Match[str]) -> str:
-        token = match.group(0)
-        if token == "{{":
-            return "{"
-        if token == "}}":
-            return "}"
-        name = match.group(1)
-        return str(namespace[name]) if name in namespace else token
+        if match.group(1) is not None:
+            return "{" + match.group(1) + "}"
+        name = match.group(2)
+        return str(namespace[name]) if name in namespace else match.group(0)
 
     return _PLACEHOLDER.sub(sub, text)
 

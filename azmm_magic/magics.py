@@ -84,7 +84,7 @@ class AzureVision(Magics):
                 for old in self._clients.values():
                     old.close()
                 self._clients.clear()
-            client = self._clients[settings] = VisionClient(settings, cache=self.answer_cache)
+            client = self._clients[settings] = VisionClient(settings, answer_cache=self.answer_cache)
         return client
 
     # ----- the magic --------------------------------------------------------------------------------------------
@@ -272,8 +272,8 @@ Cell magic: the body is the prompt, the options name the images::
     %%azure_vision -i photos/cat.jpg -i {{chart_fig}} --detail high -o answer
     What is in these two images? Compare them in three bullet points.
 
-``{{name}}`` in the prompt is replaced by the value of ``name`` when it is defined; ``{{{{`` / ``}}}}`` are literal
-braces; any other brace text (JSON...) is sent as written. Answers stream while the model writes, are cached for
+``{{name}}`` in the prompt is replaced by the value of ``name`` when it is defined; ``{{{{name}}}}`` gives a literal
+``{{name}}``; any other brace text (JSON, nested JSON...) is sent exactly as written. Answers stream while the model writes, are cached for
 the session (re-running a cell is instant and makes no request), and the cell's value is a ``VisionResult``.
 
 {options}

@@ -16,6 +16,8 @@ def test_interpolation_replaces_defined_names_only():
     assert interpolate("{{animal}} is literal", ns) == "{animal} is literal"
     assert interpolate("set {1, 2} and \\frac{a}{b}", ns) == "set {1, 2} and \\frac{a}{b}"
     assert interpolate("{", ns) == "{" and interpolate("}", ns) == "}"
+    assert interpolate('{"a": {"b": {animal}}}', ns) == '{"a": {"b": cat}}'
+    assert interpolate("{{", ns) == "{{" and interpolate("}}", ns) == "}}"
 
 
 def test_parse_full_line():

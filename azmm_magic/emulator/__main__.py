@@ -1,0 +1,105 @@
+"""``python -m azmm_magic.emulator``: serve the emulator in the foreground (Ctrl-C stops it).
+
+The first line printed is exactly ``Listening on http://HOST:PORT`` (flushed), so a parent process can read
+the URL; ``--port 0`` picks a free port. The API key may come from ``AZMM_EMULATOR_API_KEY`` instead of the
+command line (and a bearer token from ``AZMM_EMULATOR_BEARER_TOKEN``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import sys
+
+from .app import EmulatorConfig, create_app
+from .server import bind_socket, url_for
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line options (shared with the ``azmm emulator`` subcommand)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m azmm_magic.emulator",
+        description="A local Azure-OpenAI-compatible server that answers with facts about what it received.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="TCP port; 0 picks a free one (default: 8765)")
+    parser.add_argument(
+        "--api-key",
+        default=None,
+        help="require this api-key (default: $AZMM_EMULATOR_API_KEY; unset means no auth is required)",
+    )
+    parser.add_argument(
+        "--deployments",
+        default=None,
+        help="comma-separated deployment names that exist (default: any name is accepted)",
+    )
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds to wait before each answer")
+    parser.add_argument(
+        "--stream-chunk-delay", type=float, default=0.0, help="seconds between streamed chunks (default: 0)"
+    )
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
+    """Build the :class:`EmulatorConfig` from parsed options and the environment."""
+    deployments = None
+    if args.deployments:
+        deployments = [name.strip() for name in args.deployments.split(",") if name.strip()]
+    return EmulatorConfig(
+        api_key=args.api_key or os.environ.get("AZMM_EMULATOR_API_KEY") or None,
+        bearer_token=os.environ.get("AZMM_EMULATOR_BEARER_TOKEN") or None,
+        deployments=deployments,
+        latency=args.latency,
+        stream_chunk_delay=args.stream_chunk_delay,
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (or ``localhost``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv``, bind, print ``Listening on URL`` and serve until interrupted; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        parser.error("--port must be between 0 and 65535")
+    try:
+        config = config_from_args(args)
+    except ValueError as e:
+        parser.error(str(e))
+    try:
+        sock = bind_socket(args.host, args.port)
+    except OSError as e:
+        print(f"error: cannot listen on {args.host}:{args.port}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    import uvicorn
+
+    print(f"Listening on {url_for(sock)}", flush=True)
+    if not _is_loopback(args.host):
+        print(
+            f"warning: {args.host} is not a loopback address; the emulator is reachable from the network",
+            file=sys.stderr,
+            flush=True,
+        )
+    server = uvicorn.Server(uvicorn.Config(create_app(config), log_level="warning", access_log=False, lifespan="off"))
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1015 @@
+"""Image inputs: every supported source becomes one :class:`PreparedImage`.
+
+Everything here is a pure function of its input (no global state, no network unless asked for with
+``inline_urls=True``). Decoding, EXIF orientation, mode conversion, downscaling to what the service would keep
+anyway, and encoding happen once, in :func:`prepare_image`. :meth:`PreparedImage.content_part` is the one place
+that builds an ``image_url`` content part, and the token estimates live here too.
+
+Import cost: this module must stay cheap to import (``%load_ext azmm_magic`` imports it indirectly), so Pillow,
+numpy, matplotlib and ``urllib.request`` are imported inside the functions that need them, never at module level.
+Objects are recognised without importing their libraries: a PIL image can only exist if ``PIL.Image`` is already
+in ``sys.modules``, and so on.
+
+Accepted sources (see :func:`prepare_image`): a file path (``str`` or ``pathlib.Path``, ``~`` expanded), a glob
+(``*``, ``?``, ``[``, recursive ``**``), an ``http(s)://`` URL, a ``data:`` URL, ``bytes``/``bytearray``/
+``memoryview``, a ``PIL.Image.Image``, a numpy array, a matplotlib ``Figure``, the ``matplotlib.pyplot`` module
+or the string ``"plt.gcf()"`` (the current figure), a :class:`PreparedImage`, and lists/tuples of these.
+"""
+
+from __future__ import annotations
+
+import base64
+import glob as _glob
+import hashlib
+import io
+import math
+import os
+import re
+import sys
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+from .errors import ConfigError, ImageInputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL.Image import Image as PILImage
+
+Detail = Literal["low", "high", "auto"]
+
+DETAILS: tuple[str, ...] = ("low", "high", "auto")
+
+#: Formats the service accepts as they are; their bytes are sent untouched when no processing is needed.
+SEND_AS_IS_MEDIA_TYPES: dict[str, str] = {
+    "PNG": "image/png",
+    "JPEG": "image/jpeg",
+    "MPO": "image/jpeg",  # camera/phone JPEGs with an appended preview: a plain JPEG to any decoder
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+}
+
+#: Pillow modes the service decodes fine in a PNG/JPEG/WEBP/GIF file (anything else is converted first).
+_SENDABLE_MODES = frozenset({"1", "L", "LA", "P", "RGB", "RGBA"})
+
+JPEG_QUALITY = 85
+#: Qualities tried, in order, when an encoded image is over ``max_bytes``.
+_FALLBACK_JPEG_QUALITIES = (75, 60, 45, 30)
+#: An image with at most this many distinct colours (chart, screenshot, diagram) is encoded as PNG.
+_FEW_COLOURS = 8192
+
+#: Timeout (seconds) and size cap (bytes) for fetching an ``http(s)`` image with ``inline_urls=True``.
+FETCH_TIMEOUT = 20.0
+FETCH_MAX_BYTES = 50 * 1024 * 1024
+
+ACCEPTED_FORMATS = (
+    "accepted formats: PNG, JPEG, WEBP, GIF (sent as they are) and anything else Pillow can open "
+    "(BMP, TIFF, ICO, ...; converted)"
+)
+ACCEPTED_SOURCES = (
+    "a file path or glob, an http(s):// or data: URL, bytes, a PIL image, a numpy array, a matplotlib Figure "
+    "(or 'plt.gcf()'), a PreparedImage, or a list of these"
+)
+
+_TILE = 512
+_PATCH = 32
+_PATCH_LIMIT = 1536
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Token rules
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenRule:
+    """How a model family bills an image.
+
+    ``kind="tile"`` (gpt-4o family): ``base + per_tile * tiles`` with 512-px tiles after fitting the image within
+    2048x2048 and scaling its shortest side down to 768; ``detail="low"`` costs ``base`` flat.
+    ``kind="patch"`` (gpt-4.1-mini/nano, o4-mini): 32-px patches, at most 1536, times ``multiplier``.
+    """
+
+    kind: Literal["tile", "patch"]
+    base: int = 0
+    per_tile: int = 0
+    multiplier: float = 1.0
+
+
+TOKEN_RULES: dict[str, TokenRule] = {
+    "gpt-4o": TokenRule("tile", base=85, per_tile=170),
+    "gpt-4o-mini": TokenRule("tile", base=2833, per_tile=5667),
+    "gpt-4.1-mini": TokenRule("patch", multiplier=1.62),
+    "gpt-4.1-nano": TokenRule("patch", multiplier=2.46),
+    "o4-mini": TokenRule("patch", multiplier=1.72),
+}
+
+
+def _get_rule(rule: str) -> TokenRule:
+    """The :class:`TokenRule` called ``rule``; :class:`ConfigError` naming the known rules otherwise."""
+    try:
+        return TOKEN_RULES[rule]
+    except (KeyError, TypeError):
+        raise ConfigError(f"unknown token rule {rule!r}; known rules: {', '.join(TOKEN_RULES)}") from None
+
+
+def _check_detail(detail: str) -> None:
+    """Raise :class:`ConfigError` unless ``detail`` is ``low``, ``high`` or ``auto``."""
+    if detail not in DETAILS:
+        raise ConfigError(f"image detail must be one of {', '.join(DETAILS)}; got {detail!r}")
+
+
+def _fit_within(width: int, height: int, limit: int) -> tuple[int, int]:
+    """Scale down (never up) so both sides are <= ``limit``; integer arithmetic, sides floored, at least 1."""
+    if width <= limit and height <= limit:
+        return width, height
+    if width >= height:
+        return limit, max(1, height * limit // width)
+    return max(1, width * limit // height), limit
+
+
+def _shortest_side_to(width: int, height: int, side: int) -> tuple[int, int]:
+    """Scale down (never up) so the shortest side is ``side``; the other side floored."""
+    if min(width, height) <= side:
+        return width, height
+    if width >= height:
+        return max(1, width * side // height), side
+    return side, max(1, height * side // width)
+
+
+def _tile_high_size(width: int, height: int) -> tuple[int, int]:
+    """The size the tile rule bills at ``detail=high``: fit within 2048x2048, then shortest side to 768."""
+    w, h = _fit_within(width, height, 2048)
+    return _shortest_side_to(w, h, 768)
+
+
+def _patches(width: int, height: int) -> int:
+    """Number of 32x32 patches covering ``width`` x ``height``."""
+    return math.ceil(width / _PATCH) * math.ceil(height / _PATCH)
+
+
+def _patch_size(width: int, height: int) -> tuple[int, int]:
+    """The size the patch rule bills: unchanged when it needs <= 1536 patches, else scaled down to fit.
+
+    Follows OpenAI's published algorithm (shrink by ``sqrt(32*32*1536 / (w*h))``, then a little more so one side
+    is a whole number of patches), then shrinks further while the patch count is still over 1536 (which the
+    published formula alone does not guarantee, e.g. for very thin images).
+    """
+    if _patches(width, height) <= _PATCH_LIMIT:
+        return width, height
+    r = min(1.0, math.sqrt(_PATCH * _PATCH * _PATCH_LIMIT / (width * height)))
+    fw, fh = width * r / _PATCH, height * r / _PATCH
+    r *= min(math.floor(fw) / fw if fw >= 1 else 1.0, math.floor(fh) / fh if fh >= 1 else 1.0)
+    w, h = max(1, math.floor(width * r + 1e-6)), max(1, math.floor(height * r + 1e-6))
+    while _patches(w, h) > _PATCH_LIMIT:
+        cols, rows = math.ceil(w / _PATCH), math.ceil(h / _PATCH)
+        if cols >= rows:
+            scale = max(1, _PATCH_LIMIT // rows) * _PATCH / w
+        else:
+            scale = max(1, _PATCH_LIMIT // cols) * _PATCH / h
+        w, h = max(1, math.floor(w * scale)), max(1, math.floor(h * scale))
+    return w, h
+
+
+def max_useful_size(width: int, height: int, detail: Detail, rule: str = "gpt-4o") -> tuple[int, int]:
+    """The largest size the service keeps of a ``width`` x ``height`` image: the downscale target.
+
+    Never larger than the input (no upscaling). Tile rule: ``low`` fits within 512x512; ``high`` and ``auto`` fit
+    within 2048x2048 then scale the shortest side down to 768. Patch rule: the size the model scales the image to
+    so it needs at most 1536 patches, so downscaling to it never drops a pixel the model would have used;
+    ``detail`` does not change the patch rule (``low`` is treated like ``high``).
+    """
+    _check_detail(detail)
+    spec = _get_rule(rule)
+    if width <= 0 or height <= 0:
+        raise ImageInputError(f"image size must be positive; got {width}x{height}")
+    if spec.kind == "patch":
+        return _patch_size(width, height)
+    if detail == "low":
+        return _fit_within(width, height, _TILE)
+    return _tile_high_size(width, height)
+
+
+def estimate_image_tokens(width: int, height: int, detail: Detail, rule: str = "gpt-4o") -> int:
+    """Prompt tokens the service bills for one ``width`` x ``height`` image.
+
+    Tile rule (``gpt-4o``: 85 + 170/tile; ``gpt-4o-mini``: 2833 + 5667/tile): ``low`` costs the base flat;
+    ``high`` and ``auto`` (estimated as ``high``) count 512-px tiles of :func:`max_useful_size`, e.g.
+    1024x1024 -> 765 and 2048x4096 -> 1105 for gpt-4o. Patch rule: 32-px patches of :func:`max_useful_size`
+    (at most 1536) times the model's multiplier, rounded; ``low`` is treated like ``high``.
+    A size of 0 (a URL image whose size is unknown) gives the largest possible cost for that detail.
+    """
+    _check_detail(detail)
+    spec = _get_rule(rule)
+    if spec.kind == "tile":
+        if detail == "low":
+            return spec.base
+        if width <= 0 or height <= 0:
+            tiles = math.ceil(768 / _TILE) * math.ceil(2048 / _TILE)
+        else:
+            w, h = _tile_high_size(width, height)
+            tiles = math.ceil(w / _TILE) * math.ceil(h / _TILE)
+        return spec.base + spec.per_tile * tiles
+    patches = _PATCH_LIMIT if width <= 0 or height <= 0 else _patches(*_patch_size(width, height))
+    return math.floor(patches * spec.multiplier + 0.5)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# PreparedImage
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """One image, ready to send: encoded bytes (or a URL), media type, size and a content id.
+
+    ``width``/``height`` are the size sent (after downscaling; 0 for a URL image whose size is unknown),
+    ``original_size`` the size before downscaling when known. ``sha256`` is the hex digest of ``data`` (of the URL
+    string for a URL image) and is the image's content id for the cache. ``notices`` say what was done to the
+    image (first frame of an animation used, EXIF rotation, mode conversion, downscaling, re-encoding to fit).
+    """
+
+    data: bytes | None
+    media_type: str
+    width: int
+    height: int
+    sha256: str
+    source: str
+    url: str | None = None
+    original_size: tuple[int, int] | None = None
+    notices: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        size = f"{self.width}x{self.height}" if self.width else "size unknown"
+        payload = f"url={self.url!r}" if self.data is None else f"{len(self.data)} B"
+        return (
+            f"PreparedImage(source={self.source!r}, {self.media_type}, {size}, {payload}, sha256={self.sha256[:12]}...)"
+        )
+
+    def _memo(self) -> dict[str, Any]:
+        """Per-instance cache of thumbnails, kept outside the dataclass fields (so out of eq, asdict, replace)."""
+        memo: dict[str, Any] | None = self.__dict__.get("_memo_cache")
+        if memo is None:
+            memo = {}
+            object.__setattr__(self, "_memo_cache", memo)
+        return memo
+
+    def data_url(self) -> str:
+        """``data:<media_type>;base64,...`` for inline images, or the URL for images passed by URL."""
+        if self.data is None:
+            if self.url is None:
+                raise ImageInputError(f"{self.source}: image has neither data nor a URL")
+            return self.url
+        # Not cached: a 20 MB image would keep a 27 MB string alive for as long as the image lives.
+        return f"data:{self.media_type};base64,{base64.b64encode(self.data).decode('ascii')}"
+
+    def content_part(self, detail: Detail) -> dict[str, Any]:
+        """The chat-completions content part for this image (the only place one is built)."""
+        _check_detail(detail)
+        return {"type": "image_url", "image_url": {"url": self.data_url(), "detail": detail}}
+
+    def estimate_tokens(self, detail: Detail, rule: str = "gpt-4o") -> int:
+        """Prompt tokens this image costs (see :func:`estimate_image_tokens`); an upper bound for a URL image."""
+        return estimate_image_tokens(self.width, self.height, detail, rule)
+
+    def thumbnail_png(self, max_side: int = 160) -> bytes:
+        """A small PNG (longest side <= ``max_side``) for rendering; cached on the instance.
+
+        Returns ``b""`` for an image passed by URL (there are no local pixels: render the URL itself instead).
+        """
+        if self.data is None:
+            return b""
+        key = f"thumb:{max_side}"
+        cached = self._memo().get(key)
+        if cached is None:
+            cached = _thumbnail(self.data, max_side, self.source)
+            self._memo()[key] = cached
+        return cached
+
+
+def _thumbnail(data: bytes, max_side: int, label: str) -> bytes:
+    """Decode ``data`` and return a PNG whose longest side is at most ``max_side``."""
+    Image = _pil()
+    with _decode_guard(label, data), Image.open(io.BytesIO(data)) as img:
+        img.load()
+        work, _ = _working_mode(img, None)
+    work.thumbnail((max(1, max_side), max(1, max_side)), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    work.save(buf, "PNG")
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Recognising sources without importing their libraries
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _module_class(name: str, attr: str) -> type | None:
+    """``sys.modules[name].attr`` if that module is already imported (an instance can't exist otherwise)."""
+    module = sys.modules.get(name)
+    cls = getattr(module, attr, None) if module is not None else None
+    return cls if isinstance(cls, type) else None
+
+
+def _is_pil_image(obj: object) -> bool:
+    cls = _module_class("PIL.Image", "Image")
+    return cls is not None and isinstance(obj, cls)
+
+
+def _is_ndarray(obj: object) -> bool:
+    cls = _module_class("numpy", "ndarray")
+    return cls is not None and isinstance(obj, cls)
+
+
+def _is_figure(obj: object) -> bool:
+    cls = _module_class("matplotlib.figure", "Figure")
+    return cls is not None and isinstance(obj, cls)
+
+
+def _is_pyplot(obj: object) -> bool:
+    return obj is not None and obj is sys.modules.get("matplotlib.pyplot")
+
+
+def looks_like_image(obj: object) -> bool:
+    """True for objects that are images in themselves (never imports PIL, numpy or matplotlib).
+
+    PIL images, numpy arrays with 2 or 3 dimensions, matplotlib Figures, the ``matplotlib.pyplot`` module (its
+    current figure), ``bytes``/``bytearray``/``memoryview`` and :class:`PreparedImage`. Paths, URLs and lists are
+    not images in themselves and give ``False``.
+    """
+    if isinstance(obj, (PreparedImage, bytes, bytearray, memoryview)):
+        return True
+    if _is_ndarray(obj):
+        return getattr(obj, "ndim", 0) in (2, 3)
+    return _is_pil_image(obj) or _is_figure(obj) or _is_pyplot(obj)
+
+
+def resolve_name(name: str, namespace: Mapping[str, object]) -> object:
+    """What the magic's ``-i NAME`` refers to.
+
+    If ``NAME`` is a variable in ``namespace`` its value is returned (a variable wins over a file of the same
+    name); otherwise the string itself, to be treated as a path, glob or URL. ``{NAME}`` always means a variable:
+    :class:`ImageInputError` if there is none.
+    """
+    text = name.strip()
+    if len(text) >= 2 and text.startswith("{") and text.endswith("}"):
+        inner = text[1:-1].strip()
+        if inner in namespace:
+            return namespace[inner]
+        raise ImageInputError(f"-i {text}: there is no variable named {inner!r}")
+    if text in namespace:
+        return namespace[text]
+    return text
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Expansion: a source becomes a flat list of leaves (cheap: no decoding)
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Options:
+    detail: Detail
+    rule: str
+    inline_urls: bool
+    max_bytes: int
+
+
+@dataclass(frozen=True)
+class _FileRef:
+    path: Path
+    label: str
+
+
+@dataclass(frozen=True)
+class _BytesRef:
+    data: bytes
+    label: str
+
+
+@dataclass(frozen=True)
+class _UrlRef:
+    url: str
+
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
+_GLOB_CHARS = frozenset("*?[")
+_CURRENT_FIGURE = {"plt.gcf()", "pyplot.gcf()", "matplotlib.pyplot.gcf()"}
+
+
+def _expand(source: object) -> list[object]:
+    """Flatten ``source`` into leaves: PreparedImage, _FileRef, _BytesRef, _UrlRef, PIL image, array, Figure."""
+    if isinstance(source, (list, tuple)):
+        return [leaf for item in source for leaf in _expand(item)]
+    if isinstance(source, PreparedImage):
+        return [source]
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        return [_BytesRef(data, f"<bytes {len(data)} B>")]
+    if isinstance(source, str):
+        return _expand_string(source)
+    if isinstance(source, os.PathLike):
+        return _expand_path(os.fspath(source), str(source))
+    if _is_pyplot(source):
+        return [_current_figure()]
+    if _is_pil_image(source) or _is_ndarray(source) or _is_figure(source):
+        return [source]
+    raise ImageInputError(
+        f"cannot use an object of type {_type_name(source)} as an image; accepted: {ACCEPTED_SOURCES}"
+    )
+
+
+def _type_name(obj: object) -> str:
+    cls = type(obj)
+    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _expand_string(text: str) -> list[object]:
+    """A string: ``plt.gcf()``, a data: or http(s) URL, a path, or a glob."""
+    text = text.strip()
+    if not text:
+        raise ImageInputError(f"empty image source; accepted: {ACCEPTED_SOURCES}")
+    if text in _CURRENT_FIGURE:
+        return [_current_figure()]
+    lower = text.lower()
+    if lower.startswith("data:"):
+        data = _decode_data_url(text)
+        return [_BytesRef(data, f"<data URL {len(data)} B>")]
+    if lower.startswith(("http://", "https://")):
+        return [_UrlRef(text)]
+    scheme = _SCHEME.match(text)
+    if scheme and len(scheme.group(1)) > 1 and not os.path.exists(os.path.expanduser(text)):
+        raise ImageInputError(
+            f"unsupported URL scheme {scheme.group(1)!r} in {_short(text)!r}: only http://, https:// and data: "
+            "URLs are accepted (give a local file as a plain path)"
+        )
+    return _expand_path(text, text)
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _expand_path(raw: str, label: str) -> list[object]:
+    """A path (``~`` expanded) or, if it has glob characters and is no existing file, a glob."""
+    expanded = os.path.expanduser(raw)
+    if not os.path.lexists(expanded) and _GLOB_CHARS.intersection(raw):
+        return _expand_glob(expanded, label)
+    path = Path(expanded)
+    if path.is_dir():
+        hint = os.path.join(label.rstrip("/\\") or label, "*.png")
+        raise ImageInputError(
+            f"{label} is a directory, not an image; to send the images in it use a glob like {hint!r}"
+        )
+    if not path.exists():
+        raise ImageInputError(f"image file not found: {label}")
+    return [_FileRef(path, label)]
+
+
+def _expand_glob(pattern: str, label: str) -> list[object]:
+    """Files matching ``pattern`` (``**`` recursive), sorted; directories are skipped."""
+    matches = sorted(m for m in _glob.glob(pattern, recursive=True) if not os.path.isdir(m))
+    if not matches:
+        raise ImageInputError(f"no image file matches the pattern {label!r}")
+    return [_FileRef(Path(m), m) for m in matches]
+
+
+def _decode_data_url(url: str) -> bytes:
+    """The payload of a ``data:[<media type>][;base64],<data>`` URL."""
+    import binascii
+    import urllib.parse
+
+    header, sep, payload = url.partition(",")
+    if not sep:
+        raise ImageInputError(f"malformed data: URL {_short(url)!r} (no comma before the data)")
+    if header.lower().endswith(";base64"):
+        try:
+            return base64.b64decode(re.sub(r"\s+", "", payload), validate=True)
+        except (binascii.Error, ValueError) as e:
+            raise ImageInputError(f"data: URL {_short(url)!r} has invalid base64 data") from e
+    return urllib.parse.unquote_to_bytes(payload)
+
+
+def _current_figure() -> Any:
+    """``matplotlib.pyplot.gcf()``, refusing to create an empty figure when none is open."""
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as e:  # pragma: no cover - matplotlib is a dependency
+        raise ImageInputError("plt.gcf(): matplotlib is not installed") from e
+    if not plt.get_fignums():
+        raise ImageInputError(
+            "plt.gcf(): there is no open matplotlib figure (the inline backend closes figures at the end of "
+            "each cell: keep a reference, e.g. fig = plt.gcf(), and pass -i fig)"
+        )
+    return plt.gcf()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Leaves to PreparedImage
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _prepare_leaf(leaf: Any, opts: _Options) -> PreparedImage:
+    """Turn one leaf from :func:`_expand` into a :class:`PreparedImage`."""
+    if isinstance(leaf, PreparedImage):
+        return leaf
+    if isinstance(leaf, _FileRef):
+        return _from_bytes(_read_file(leaf), leaf.label, opts)
+    if isinstance(leaf, _BytesRef):
+        return _from_bytes(leaf.data, leaf.label, opts)
+    if isinstance(leaf, _UrlRef):
+        if opts.inline_urls:
+            return _from_bytes(_fetch_url(leaf.url), leaf.url, opts)
+        return _url_image(leaf.url)
+    if _is_figure(leaf):
+        return _from_bytes(_figure_png(leaf), _figure_label(leaf), opts)
+    if _is_ndarray(leaf):
+        label = f"<numpy {tuple(leaf.shape)} {leaf.dtype}>"
+        return _from_pil(_array_to_pil(leaf, label), label, opts)
+    width, height = leaf.size
+    return _from_pil(leaf, f"<PIL.Image {width}x{height}>", opts)
+
+
+def _read_file(ref: _FileRef) -> bytes:
+    try:
+        return ref.path.read_bytes()
+    except OSError as e:
+        raise ImageInputError(f"cannot read image file {ref.label}: {e.strerror or e}") from e
+
+
+_URL_MEDIA_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+    ".gif": "image/gif",
+}
+
+
+def _url_image(url: str) -> PreparedImage:
+    """An image the service fetches itself: no data, size unknown, media type guessed from the path."""
+    import urllib.parse
+
+    parsed = urllib.parse.urlsplit(url)
+    if not parsed.netloc:
+        raise ImageInputError(f"malformed image URL {_short(url)!r} (no host)")
+    suffix = os.path.splitext(parsed.path)[1].lower()
+    return PreparedImage(
+        data=None,
+        media_type=_URL_MEDIA_TYPES.get(suffix, "image/*"),
+        width=0,
+        height=0,
+        sha256=hashlib.sha256(url.encode("utf-8")).hexdigest(),
+        source=url,
+        url=url,
+    )
+
+
+def _fetch_url(url: str, *, timeout: float = FETCH_TIMEOUT, max_size: int = FETCH_MAX_BYTES) -> bytes:
+    """GET an http(s) image with a timeout and a size cap; redirects only to http(s)."""
+    import urllib.error
+    import urllib.request
+
+    class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
+            if not newurl.lower().startswith(("http://", "https://")):
+                raise urllib.error.URLError(f"redirect to a non-http(s) URL {_short(newurl)!r} refused")
+            return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+    opener = urllib.request.build_opener(_HttpOnlyRedirects())
+    request = urllib.request.Request(url, headers={"User-Agent": "azmm_magic", "Accept": "image/*"})
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            length = response.headers.get("Content-Length")
+            if length and length.isdigit() and int(length) > max_size:
+                raise ImageInputError(f"{url} is {int(length)} bytes, over the {max_size}-byte download cap")
+            data = response.read(max_size + 1)
+    except urllib.error.HTTPError as e:
+        raise ImageInputError(f"could not fetch {url}: HTTP {e.code} {e.reason}") from e
+    except urllib.error.URLError as e:
+        raise ImageInputError(f"could not fetch {url}: {e.reason}") from e
+    except (OSError, ValueError) as e:  # timeouts, resets, malformed URLs
+        raise ImageInputError(f"could not fetch {url}: {e}") from e
+    if len(data) > max_size:
+        raise ImageInputError(f"{url} is over the {max_size}-byte download cap")
+    return data
+
+
+def _figure_label(fig: Any) -> str:
+    number = getattr(fig, "number", None)
+    return f"<matplotlib Figure {number}>" if number is not None else "<matplotlib Figure>"
+
+
+def _figure_png(fig: Any) -> bytes:
+    """The figure as PNG at its own dpi, cropped to its content (``bbox_inches="tight"``)."""
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", dpi="figure", bbox_inches="tight")
+    except Exception as e:  # any drawing error is the figure's: reported as an input error
+        raise ImageInputError(f"could not render {_figure_label(fig)} to PNG: {e}") from e
+    return buf.getvalue()
+
+
+def _array_to_pil(arr: Any, label: str) -> PILImage:
+    """A uint8/float[0,1]/bool array, HxW, HxWx1, HxWx3 or HxWx4, as a PIL image (L, RGB or RGBA)."""
+    import numpy as np
+
+    Image = _pil()
+    accepted = (
+        "accepted: HxW (gray), HxWx1, HxWx3 (RGB) or HxWx4 (RGBA) arrays of uint8 (0-255), float in [0, 1] or bool"
+    )
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (1, 3, 4))):
+        raise ImageInputError(f"numpy array of shape {tuple(arr.shape)} is not an image; {accepted}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ImageInputError(f"numpy array of shape {tuple(arr.shape)} has no pixels; {accepted}")
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.uint8) * 255
+    elif arr.dtype.kind == "f":
+        arr = _float_to_uint8(arr, label, accepted)
+    elif arr.dtype != np.uint8:
+        raise ImageInputError(
+            f"{label}: dtype {arr.dtype} is not accepted ({accepted}); convert with arr.astype(np.uint8) "
+            "or scale to [0, 1] floats"
+        )
+    return Image.fromarray(np.ascontiguousarray(arr))
+
+
+def _float_to_uint8(arr: Any, label: str, accepted: str) -> Any:
+    """Float [0, 1] -> uint8 0-255 (rounded); NaN/inf or values outside [0, 1] are errors."""
+    import numpy as np
+
+    values = np.asarray(arr, dtype=np.float64)
+    if not np.isfinite(values).all():
+        raise ImageInputError(f"{label} contains NaN or infinite values; {accepted}")
+    low, high = float(values.min()), float(values.max())
+    if low < -1e-6 or high > 1 + 1e-6:
+        raise ImageInputError(
+            f"{label} has float values in [{low:g}, {high:g}]; float images must be in [0, 1] "
+            "(divide by 255, or use uint8)"
+        )
+    return (np.clip(values, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Decoding and processing (Pillow)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _pil() -> Any:
+    """``PIL.Image``, imported on first use."""
+    from PIL import Image
+
+    return Image
+
+
+@contextmanager
+def _decode_guard(label: str, data: bytes | None) -> Iterator[None]:
+    """Turn Pillow's decoding failures (and decompression-bomb warnings) into :class:`ImageInputError`."""
+    Image = _pil()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    except ImageInputError:
+        raise
+    except Exception as e:  # Pillow's plugins raise OSError, SyntaxError, ValueError, EOFError, struct.error...
+        raise _decode_error(label, data, e) from e
+
+
+def _decode_error(label: str, data: bytes | None, exc: Exception) -> ImageInputError:
+    """A one-line message naming the input, what looks wrong and the accepted formats."""
+    Image = _pil()
+    if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+        return ImageInputError(
+            f"{label} is too large to decode safely (over {Image.MAX_IMAGE_PIXELS} pixels, a possible "
+            "decompression bomb); resize it first"
+        )
+    head = (data or b"")[:1024].lstrip()
+    if data is not None and not data:
+        reason = "the file is empty (0 bytes)"
+    elif head.startswith(b"%PDF"):
+        reason = "it is a PDF, not an image: render a page to PNG first (e.g. with pdftoppm)"
+    elif b"<svg" in head.lower():
+        reason = "it is an SVG (vector) image: render it to PNG first (e.g. with cairosvg)"
+    elif head[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypmsf1", b"ftyphevc", b"ftypavif"):
+        reason = "it is HEIC/AVIF, which this Pillow cannot open (install pillow-heif, or convert to JPEG)"
+    elif isinstance(exc, Image.UnidentifiedImageError):
+        reason = "Pillow does not recognise its format"
+    else:
+        reason = f"the image data is truncated or corrupt ({exc})"
+    return ImageInputError(f"cannot read {label} as an image: {reason}; {ACCEPTED_FORMATS}")
+
+
+def _exif_orientation(img: PILImage) -> int:
+    """The EXIF orientation tag (1-8), 1 when absent or unreadable."""
+    try:
+        value = img.getexif().get(0x0112, 1)
+    except Exception:  # noqa: BLE001 - broken EXIF must not make a good image unusable
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _from_bytes(data: bytes, label: str, opts: _Options) -> PreparedImage:
+    """Decode encoded image bytes (a file, a data: URL, a download, a rendered figure) and prepare them."""
+    if not data:
+        raise ImageInputError(f"cannot read {label} as an image: it is empty (0 bytes); {ACCEPTED_FORMATS}")
+    Image = _pil()
+    with _decode_guard(label, data):
+        img = Image.open(io.BytesIO(data))
+        orientation = _exif_orientation(img)
+        stored = img.size
+        target = max_useful_size(stored[0], stored[1], opts.detail, opts.rule)
+        if img.format in ("JPEG", "MPO") and (target[0] < stored[0] or target[1] < stored[1]):
+            img.draft(img.mode, target)  # decode at 1/2, 1/4 or 1/8 scale, never below the target
+        img.load()
+    return _process(img, label, opts, original=data, orientation=orientation, stored_size=stored)
+
+
+def _from_pil(img: PILImage, label: str, opts: _Options) -> PreparedImage:
+    """Prepare an in-memory PIL image (the caller's object is not modified)."""
+    with _decode_guard(label, None):
+        img.load()
+    if img.width == 0 or img.height == 0:
+        raise ImageInputError(f"{label} has no pixels")
+    return _process(img, label, opts, original=None, orientation=_exif_orientation(img), stored_size=img.size)
+
+
+def _process(
+    img: PILImage,
+    label: str,
+    opts: _Options,
+    *,
+    original: bytes | None,
+    orientation: int,
+    stored_size: tuple[int, int],
+) -> PreparedImage:
+    """First frame, EXIF orientation, downscale, then keep the original bytes or encode anew."""
+    notices: list[str] = []
+    fmt = img.format
+    animated = bool(getattr(img, "is_animated", False)) and getattr(img, "n_frames", 1) > 1
+    if animated:
+        notices.append(f"animated {fmt or 'image'}: first frame used")
+        with _decode_guard(label, original):
+            img = _first_frame(img)
+    display_size = stored_size[::-1] if orientation in (5, 6, 7, 8) else stored_size
+    target = max_useful_size(*display_size, opts.detail, opts.rule)
+    if (
+        original is not None
+        and fmt in SEND_AS_IS_MEDIA_TYPES
+        and not animated
+        and orientation == 1
+        and img.mode in _SENDABLE_MODES
+        and target == display_size
+        and len(original) <= opts.max_bytes
+    ):
+        return _make(original, SEND_AS_IS_MEDIA_TYPES[fmt], display_size, label, display_size, notices)
+    if orientation != 1:
+        img = _apply_orientation(img, orientation)
+        notices.append(f"applied EXIF orientation {orientation} (rotated/flipped upright)")
+    img, converted = _working_mode(img, fmt)
+    if converted:
+        notices.append(converted)
+    if target != display_size:
+        notices.append(
+            f"downscaled {display_size[0]}x{display_size[1]} -> {target[0]}x{target[1]} (detail={opts.detail})"
+        )
+    if img.size != target:
+        img = img.resize(target, _pil().Resampling.LANCZOS, reducing_gap=3.0)
+    data, media_type = _encode(img, fmt)
+    if len(data) > opts.max_bytes:
+        data, media_type, img = _shrink_to_fit(img, opts.max_bytes, label, notices)
+    return _make(data, media_type, img.size, label, display_size, notices)
+
+
+def _make(
+    data: bytes,
+    media_type: str,
+    size: tuple[int, int],
+    label: str,
+    original_size: tuple[int, int],
+    notices: list[str],
+) -> PreparedImage:
+    return PreparedImage(
+        data=data,
+        media_type=media_type,
+        width=size[0],
+        height=size[1],
+        sha256=hashlib.sha256(data).hexdigest(),
+        source=label,
+        original_size=original_size,
+        notices=tuple(notices),
+    )
+
+
+def _first_frame(img: PILImage) -> PILImage:
+    """A copy of frame 0 of an animation, leaving the caller's image on the frame it was on."""
+    position = img.tell()
+    try:
+        img.seek(0)
+        frame = img.copy()
+        frame.info = dict(img.info)
+    finally:
+        img.seek(position)
+    return frame
+
+
+def _apply_orientation(img: PILImage, orientation: int) -> PILImage:
+    """Rotate/flip to upright for an EXIF orientation 2-8 (the same mapping as ``ImageOps.exif_transpose``).
+
+    The orientation is passed in, read before decoding, because a first-frame copy no longer carries EXIF.
+    """
+    Transpose = _pil().Transpose
+    method = {
+        2: Transpose.FLIP_LEFT_RIGHT,
+        3: Transpose.ROTATE_180,
+        4: Transpose.FLIP_TOP_BOTTOM,
+        5: Transpose.TRANSPOSE,
+        6: Transpose.ROTATE_270,
+        7: Transpose.TRANSVERSE,
+        8: Transpose.ROTATE_90,
+    }.get(orientation)
+    return img.transpose(method) if method is not None else img
+
+
+def _working_mode(img: PILImage, fmt: str | None) -> tuple[PILImage, str]:
+    """Convert to L, RGB or RGBA for resizing and encoding; returns the image and a notice ('' if routine)."""
+    mode = img.mode
+    kind = fmt or "image"
+    if mode in ("L", "RGB", "RGBA"):
+        return img, ""
+    if mode == "1":
+        return img.convert("L"), ""
+    if mode in ("LA", "La", "PA", "RGBa"):
+        return img.convert("RGBA"), ""
+    if mode == "P":
+        return img.convert("RGBA" if "transparency" in img.info else "RGB"), ""
+    if mode == "CMYK":
+        return img.convert("RGB"), f"converted CMYK {kind} to RGB"
+    if mode.startswith("I") or mode == "F":
+        return _to_8bit_gray(img), f"converted {_bit_depth(mode)} grayscale {kind} to 8-bit"
+    target = "RGBA" if "A" in img.getbands() else "RGB"
+    return img.convert(target), f"converted {mode} {kind} to {target}"
+
+
+def _bit_depth(mode: str) -> str:
+    return {"F": "32-bit float"}.get(mode, "16-bit" if mode.startswith("I;16") else "32-bit")
+
+
+def _to_8bit_gray(img: PILImage) -> PILImage:
+    """16/32-bit integer or float grayscale -> 8-bit L (16-bit scaled by 1/257, other ranges stretched)."""
+    if img.mode.startswith("I;16"):
+        return img.convert("I").point(lambda v: v / 257 + 0.5).convert("L")
+    low, high = cast("tuple[float, float]", img.getextrema())
+    if img.mode == "I" and low >= 0 and high <= 255:
+        return img.convert("L")
+    if img.mode == "I" and low >= 0 and high <= 65535:
+        return img.point(lambda v: v / 257 + 0.5).convert("L")
+    span = (high - low) or 1
+    return img.convert("F").point(lambda v: (v - low) * 255.0 / span + 0.5).convert("L")
+
+
+def _has_alpha(img: PILImage) -> bool:
+    """True for RGBA images whose alpha channel is not fully opaque."""
+    return img.mode == "RGBA" and img.getchannel("A").getextrema() != (255, 255)
+
+
+def _encode(img: PILImage, fmt: str | None) -> tuple[bytes, str]:
+    """PNG for alpha or few colours (charts, screenshots), JPEG for photos; returns (bytes, media type)."""
+    if img.mode == "RGBA" and not _has_alpha(img):
+        img = img.convert("RGB")
+    if img.mode == "RGBA" or (fmt not in ("JPEG", "MPO") and _few_colours(img)):
+        return _save(img, "PNG"), "image/png"
+    return _save(img, "JPEG", quality=JPEG_QUALITY), "image/jpeg"
+
+
+def _few_colours(img: PILImage) -> bool:
+    limit = min(_FEW_COLOURS, max(256, img.width * img.height // 16))
+    return img.getcolors(limit) is not None
+
+
+def _save(img: PILImage, fmt: str, *, quality: int = JPEG_QUALITY) -> bytes:
+    buf = io.BytesIO()
+    if fmt == "PNG":
+        img.save(buf, "PNG", optimize=False)
+    else:
+        img.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def _flatten(img: PILImage) -> PILImage:
+    """RGB or L version of ``img`` (alpha composited over white)."""
+    if img.mode != "RGBA":
+        return img
+    Image = _pil()
+    background = Image.new("RGB", img.size, (255, 255, 255))
+    background.paste(img, mask=img.getchannel("A"))
+    return background
+
+
+def _shrink_to_fit(img: PILImage, max_bytes: int, label: str, notices: list[str]) -> tuple[bytes, str, PILImage]:
+    """Re-encode as JPEG at lower qualities, then smaller sizes, until under ``max_bytes``."""
+    Image = _pil()
+    work = _flatten(img)
+    for quality in _FALLBACK_JPEG_QUALITIES:
+        data = _save(work, "JPEG", quality=quality)
+        if len(data) <= max_bytes:
+            notices.append(f"re-encoded as JPEG quality {quality} to fit {max_bytes} bytes")
+            return data, "image/jpeg", work
+    quality = _FALLBACK_JPEG_QUALITIES[-1]
+    while min(work.size) > 16:
+        work = work.resize((max(1, work.width * 3 // 4), max(1, work.height * 3 // 4)), Image.Resampling.LANCZOS)
+        data = _save(work, "JPEG", quality=quality)
+        if len(data) <= max_bytes:
+            notices.append(
+                f"re-encoded as JPEG quality {quality} at {work.width}x{work.height} to fit {max_bytes} bytes"
+            )
+            return data, "image/jpeg", work
+    raise ImageInputError(f"{label} cannot be made smaller than max_bytes={max_bytes} bytes")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Public entry points
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _options(detail: Detail, rule: str, inline_urls: bool, max_bytes: int) -> _Options:
+    _check_detail(detail)
+    _get_rule(rule)
+    if max_bytes <= 0:
+        raise ConfigError(f"max_bytes must be positive; got {max_bytes}")
+    return _Options(detail=detail, rule=rule, inline_urls=bool(inline_urls), max_bytes=int(max_bytes))
+
+
+def prepare_image(
+    source: object,
+    *,
+    detail: Detail = "auto",
+    rule: str = "gpt-4o",
+    inline_urls: bool = False,
+    max_bytes: int = 20 * 1024 * 1024,
+) -> list[PreparedImage]:
+    """Turn one image source into prepared images (a glob or a list can expand to many).
+
+    Accepted: a file path (``str``/``pathlib.Path``, ``~`` expanded); a glob (``*``, ``?``, ``[``, recursive
+    ``**``; sorted); an ``http(s)`` URL (sent as a URL, or fetched and inlined when ``inline_urls``); a ``data:``
+    URL; ``bytes``/``bytearray``/``memoryview``; a PIL image; a numpy array (uint8, float in [0, 1] or bool;
+    HxW, HxWx1, HxWx3, HxWx4); a matplotlib Figure; ``matplotlib.pyplot`` or ``"plt.gcf()"`` (current figure);
+    a :class:`PreparedImage` (returned as is); a list or tuple of these (flattened).
+
+    Each decoded image gets its EXIF orientation applied, its first frame taken if animated, its mode converted
+    when needed, and is downscaled to :func:`max_useful_size` for ``detail`` and ``rule``. A PNG/JPEG/WEBP/GIF
+    file that needs none of that keeps its bytes (and so its sha256). Otherwise photos become JPEG (quality 85)
+    and images with transparency or few colours PNG. Results over ``max_bytes`` are re-encoded smaller.
+
+    Raises :class:`ImageInputError` (naming the input) for anything that cannot be used, and
+    :class:`ConfigError` for an invalid ``detail``, ``rule`` or ``max_bytes``.
+    """
+    opts = _options(detail, rule, inline_urls, max_bytes)
+    return [_prepare_leaf(leaf, opts) for leaf in _expand(source)]
+
+
+def prepare_images(
+    sources: Iterable[object] | object,
+    *,
+    detail: Detail = "auto",
+    rule: str = "gpt-4o",
+    inline_urls: bool = False,
+    max_bytes: int = 20 * 1024 * 1024,
+    max_images: int = 10,
+) -> list[PreparedImage]:
+    """Prepare one source or an iterable of sources (see :func:`prepare_image`), at most ``max_images`` in all.
+
+    The count is checked after globs and lists are expanded but before anything is decoded, so a glob that
+    matches thousands of files fails fast with :class:`ImageInputError`.
+    """
+    opts = _options(detail, rule, inline_urls, max_bytes)
+    if looks_like_image(sources) or _is_ndarray(sources) or isinstance(sources, (str, os.PathLike, list, tuple)):
+        leaves = _expand(sources)
+    elif isinstance(sources, Iterable) and not isinstance(sources, Mapping):
+        leaves = _expand(list(sources))
+    else:
+        leaves = _expand(sources)
+    if len(leaves) > max_images:
+        raise ImageInputError(
+            f"{len(leaves)} images given but at most {max_images} are allowed per request; "
+            "narrow the glob or list, or raise the image limit"
+        )
+    return [_prepare_leaf(leaf, opts) for leaf in leaves]
+
+
+__all__ = [
+    "TOKEN_RULES",
+    "Detail",
+    "PreparedImage",
+    "TokenRule",
+    "estimate_image_tokens",
+    "looks_like_image",
+    "max_useful_size",
+    "prepare_image",
+    "prepare_images",
+    "resolve_name",
+]

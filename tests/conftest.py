@@ -1,0 +1,123 @@
+"""Shared fixtures: the emulator on a free loopback port, a real InteractiveShell with the extension loaded,
+and an environment scrubbed of any real Azure settings so tests never reach a real service."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CANARY_KEY = "sk-CANARY-KEY-7f3a9c"
+AZURE_ENV = [
+    "AZURE_OPENAI_ENDPOINT",
+    "AZURE_OPENAI_API_KEY",
+    "AZURE_OPENAI_AD_TOKEN",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "OPENAI_API_VERSION",
+    "AZURE_OPENAI_DEPLOYMENT",
+    "AZURE_OPENAI_DEPLOYMENT_NAME",
+    "AZURE_OPENAI_CHAT_DEPLOYMENT_NAME",
+]
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in AZURE_ENV + [k for k in os.environ if k.startswith("AZMM_")]:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+
+
+class Emulator:
+    """Handle on a running emulator: its URL and its request log (read over HTTP, like any client would)."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self.url: str = server.url
+
+    def log(self) -> dict[str, Any]:
+        with urllib.request.urlopen(self.url + "/_emulator/requests", timeout=10) as r:
+            return json.loads(r.read())
+
+    def count(self) -> int:
+        return int(self.log()["count"])
+
+    def chat_requests(self) -> list[dict[str, Any]]:
+        return [r for r in self.log()["requests"] if r["path"].endswith("/chat/completions")]
+
+    def reset(self) -> None:
+        req = urllib.request.Request(self.url + "/_emulator/requests", method="DELETE")
+        urllib.request.urlopen(req, timeout=10).close()
+
+
+def _start(**config: Any) -> Any:
+    from azmm_magic.emulator.server import EmulatorConfig, EmulatorServer
+
+    server = EmulatorServer(EmulatorConfig(**config))
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="session")
+def emulator_server() -> Iterator[Any]:
+    server = _start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def emulator(emulator_server: Any) -> Emulator:
+    """The open emulator (no key needed), its log reset for this test."""
+    emu = Emulator(emulator_server)
+    emu.reset()
+    return emu
+
+
+@pytest.fixture(scope="session")
+def keyed_emulator_server() -> Iterator[Any]:
+    server = _start(api_key=CANARY_KEY, bearer_token="entra-CANARY-token", deployments=["vision", "o4-mini", "legacy-4o"])
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def keyed_emulator(keyed_emulator_server: Any) -> Emulator:
+    """An emulator that checks the key/token and knows only three deployments."""
+    emu = Emulator(keyed_emulator_server)
+    emu.reset()
+    return emu
+
+
+@pytest.fixture
+def shell(emulator: Emulator) -> Iterator[Any]:
+    """A fresh InteractiveShell (fresh Config) with the extension loaded and pointed at the emulator."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    InteractiveShell.clear_instance()
+    cfg = Config()
+    cfg.HistoryManager.enabled = False
+    cfg.AzureVision.endpoint = emulator.url
+    cfg.AzureVision.deployment = "vision-test"
+    sh = InteractiveShell.instance(config=cfg)
+    assert sh.extension_manager.load_extension("azmm_magic") is None
+    yield sh
+    sh.extension_manager.unload_extension("azmm_magic")
+    InteractiveShell.clear_instance()
+
+
+def make_png(path: Path, size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (220, 20, 20)) -> Path:
+    from PIL import Image
+
+    Image.new("RGB", size, color).save(path)
+    return path
+
+
+@pytest.fixture
+def red_png(tmp_path: Path) -> Path:
+    return make_png(tmp_path / "red.png")
