@@ -144,7 +144,9 @@ class VisionClient:
         **overrides: Any,
     ) -> None:
         self.settings = (settings or Settings.resolve()).with_overrides(**overrides)
-        self.cache: Cache | None = None if self.settings.cache == "off" else (answer_cache or MemoryCache())
+        self.cache: Cache | None = None if self.settings.cache == "off" else (
+            answer_cache if answer_cache is not None else MemoryCache()
+        )
         self._token_provider = token_provider
         self._http_client = http_client
         self._sdk: Any = None

@@ -32,16 +32,29 @@ def uses_azure(env: os._Environ[str] | dict[str, str] | None = None) -> bool:
 
 def execute_notebook(path: Path, out_dir: Path, *, timeout: int = 300, allow_errors: bool = False) -> tuple[Path, Path]:
     """Run ``path`` with nbclient (cwd = its folder) and write ``NAME.ipynb`` and ``NAME.html`` into ``out_dir``."""
+    import tempfile
+
     import nbformat
+    from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
-        resources={"metadata": {"path": str(path.parent)}},
-    )
-    client.execute()
+    with tempfile.TemporaryDirectory(prefix="azmm-kernel-") as sockets:
+        # local IPC sockets instead of TCP on loopback (no unencrypted ports; Windows has only TCP)
+        km = (
+            KernelManager(kernel_name="python3")
+            if os.name == "nt"
+            else KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(sockets, "kernel"))
+        )
+        client = NotebookClient(
+            nb, km=km, timeout=timeout, allow_errors=allow_errors, resources={"metadata": {"path": str(path.parent)}}
+        )
+        try:
+            client.execute()
+        finally:  # nbclient leaves a kernel it did not create running
+            if km.has_kernel:
+                km.shutdown_kernel(now=False)
     out_dir.mkdir(parents=True, exist_ok=True)
     ipynb = out_dir / path.name
     nbformat.write(nb, ipynb)

@@ -80,8 +80,12 @@ def _thumb_src(image: PreparedImage) -> str:
 
 
 def image_caption(image: PreparedImage) -> str:
+    """``name · W×H`` (a file path shows its base name; the full source is in the tooltip)."""
     size = f"{image.width}×{image.height}" if image.width else "by URL"
-    return f"{image.source} · {size}"
+    source = image.source
+    if not source.startswith(("<", "http://", "https://", "data:")):
+        source = source.replace("\\", "/").rsplit("/", 1)[-1]
+    return f"{source} · {size}"
 
 
 def thumbnails_html(images: Sequence[PreparedImage]) -> str:
@@ -91,9 +95,10 @@ def thumbnails_html(images: Sequence[PreparedImage]) -> str:
     figs = []
     for image in images:
         cap = html.escape(image_caption(image))
+        tip = html.escape(f"{image.source} · {image.width}×{image.height}" if image.width else image.source)
         figs.append(
             f'<figure style="{_FIG}"><img src="{html.escape(_thumb_src(image), quote=True)}" alt="{cap}" '
-            f'title="{cap}" style="{_IMG.format(side=THUMB_SIDE)}"/>'
+            f'title="{tip}" style="{_IMG.format(side=THUMB_SIDE)}"/>'
             f'<figcaption style="{_CAPTION}">{cap}</figcaption></figure>'
         )
     return f'<div style="display: flex; flex-wrap: wrap; gap: 8px; margin-bottom: 0.6em;">{"".join(figs)}</div>'

@@ -47,7 +47,9 @@ def test_rerun_is_a_cache_hit_with_no_request(shell, emulator, red_png):
     shell.run_cell_magic("azure_vision", "-i img --no-stream --no-cache", "Same")
     assert emulator.count() == n + 2
     stats = shell.run_line_magic("azure_vision", "cache")
-    assert "hits" in repr(stats)
+    assert "entries  1" in repr(stats) and "hits     1" in repr(stats), repr(stats)
+    shell.run_line_magic("azure_vision", "cache clear")
+    assert "entries  0" in repr(shell.run_line_magic("azure_vision", "cache"))
 
 
 def test_dry_run_sends_nothing(shell, emulator, red_png):

@@ -130,18 +130,10 @@ class ChatFacts:
 
 
 def _tile_tokens(width: int, height: int, detail: str) -> int:
-    """gpt-4o tile rule: low → 85; else fit in 2048², shortest side ≤ 768, 85 + 170 per 512-px tile."""
-    if detail == "low":
-        return 85
-    w, h = float(width), float(height)
-    if max(w, h) > 2048:
-        scale = 2048 / max(w, h)
-        w, h = w * scale, h * scale
-    if min(w, h) > 768:
-        scale = 768 / min(w, h)
-        w, h = w * scale, h * scale
-    tiles = math.ceil(int(w) / 512) * math.ceil(int(h) / 512)
-    return 85 + 170 * max(tiles, 1)
+    """Billed tokens of one image: the same gpt-4o tile rule the client uses for its estimates."""
+    from ..images import estimate_image_tokens
+
+    return estimate_image_tokens(width, height, detail if detail in ("low", "high", "auto") else "auto")  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------------------------- images
