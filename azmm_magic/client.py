@@ -354,17 +354,12 @@ class VisionClient:
         client = self._async_sdk_client()
         param = self._token_param(request)
         notices: list[str] = []
-        for attempt in range(2):
+        while True:
             try:
                 completion = await client.chat.completions.create(**self._kwargs(request, param))
                 break
-            except Exception as e:  # noqa: BLE001 - mapped below
-                other = _other_token_param(e, param)
-                if other and attempt == 0 and self.settings.token_param == "auto":
-                    notices.append(self._remember_param(request, other))
-                    param = other
-                    continue
-                raise self.map_error(e, request) from None
+            except Exception as e:  # noqa: BLE001 - mapped in _switch_param
+                param = self._switch_param(e, request, param, notices)
         result = _result_from_completion(completion, request, self.settings, time.perf_counter() - started, notices)
         if use_cache or refresh:
             self._store(request, result)
@@ -395,17 +390,19 @@ class VisionClient:
         """Call the SDK; if the deployment rejects the output-token parameter, switch once and remember."""
         param = self._token_param(request)
         notices: list[str] = []
-        for attempt in range(2):
+        while True:
             try:
                 return call(self._kwargs(request, param)), notices
-            except Exception as e:  # noqa: BLE001 - mapped below
-                other = _other_token_param(e, param)
-                if other and attempt == 0 and self.settings.token_param == "auto":
-                    notices.append(self._remember_param(request, other))
-                    param = other
-                    continue
-                raise self.map_error(e, request) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+            except Exception as e:  # noqa: BLE001 - mapped in _switch_param
+                param = self._switch_param(e, request, param, notices)
+
+    def _switch_param(self, error: Exception, request: VisionRequest, sent: str, notices: list[str]) -> str:
+        """The parameter to retry with when ``error`` says ``sent`` is not accepted (once); else raise ours."""
+        other = _other_token_param(error, sent)
+        if other and not notices and self.settings.token_param == "auto":
+            notices.append(self._remember_param(request, other))
+            return other
+        raise self.map_error(error, request) from None
 
     def _client_kwargs(self) -> dict[str, Any]:
         s = self.settings.require()

@@ -85,6 +85,17 @@ QUICKSTART = [
     ),
     new_code_cell("%%azure_vision -i gradient -i swatch -i png_bytes --detail low\nDescribe the colours of each image."),
     new_markdown_cell(
+        "## A folder at once\n\nA glob (quote it) sends every match in one request, in sorted order. (To ask about "
+        "each image separately, see the batch notebook.)"
+    ),
+    new_code_cell(
+        "from pathlib import Path\n"
+        "Path('swatches').mkdir(exist_ok=True)\n"
+        "for name, rgb in {'red': (220, 30, 30), 'green': (30, 160, 60), 'blue': (40, 80, 220)}.items():\n"
+        "    Image.new('RGB', (64, 64), rgb).save(f'swatches/{name}.png')"
+    ),
+    new_code_cell('%%azure_vision -i "swatches/*.png" --detail low\nWhich of these swatches is the brightest?'),
+    new_markdown_cell(
         "## Braces are safe\n\n`{name}` is filled in only when `name` is a variable; JSON and other braces are sent as written."
     ),
     new_code_cell(

@@ -166,3 +166,36 @@ def test_loading_the_extension_is_cheap():
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_v1_style_with_entra_through_the_magic(shell, keyed_emulator, red_png, monkeypatch):
+    """auth=entra on the /openai/v1/ URL style: azure-identity's provider (over a test credential) is used."""
+    import time as _time
+
+    from azure.core.credentials import AccessToken
+    from azure.identity import get_bearer_token_provider
+
+    import azmm_magic.client as client_module
+
+    class TestCredential:
+        issued = 0
+
+        def get_token(self, *scopes, **kwargs):
+            TestCredential.issued += 1
+            assert scopes == ("https://cognitiveservices.azure.com/.default",)
+            return AccessToken("entra-CANARY-token", int(_time.time()) + 3600)
+
+    monkeypatch.setattr(
+        client_module, "_entra_provider",
+        lambda: get_bearer_token_provider(TestCredential(), "https://cognitiveservices.azure.com/.default"),
+    )
+    shell.run_line_magic("config", f"AzureVision.endpoint = '{keyed_emulator.url}/openai/v1/'")
+    shell.run_line_magic("config", "AzureVision.auth = 'entra'")
+    shell.user_ns["img"] = str(red_png)
+    out = shell.run_cell_magic("azure_vision", "-i img --no-stream --deployment vision", "q1")
+    shell.run_cell_magic("azure_vision", "-i img --deployment vision -o second", "q2")
+    reqs = keyed_emulator.chat_requests()
+    assert [r["path"] for r in reqs] == ["/openai/v1/chat/completions"] * 2
+    assert [r["auth"] for r in reqs] == ["bearer", "bearer"]
+    assert out.text and shell.user_ns["second"].text
+    assert TestCredential.issued == 1  # a valid token is reused by azure-identity, not fetched per request
