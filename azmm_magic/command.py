@@ -146,7 +146,8 @@ def parse_cell(line: str, cell: str, namespace: Mapping[str, Any]) -> VisionComm
             )
     # values such as --max-tokens {n} may use variables; -i values are resolved separately (they may be objects)
     expanded = [
-        t if i and tokens[i - 1] in ("-i", "--image") or t.startswith(("-i", "--image=")) else interpolate(t, namespace)
+        t if i and tokens[i - 1] in ("-i", "--image", "--schema") or t.startswith(("-i", "--image=", "--schema="))
+        else interpolate(t, namespace)
         for i, t in enumerate(tokens)
     ]
     args = build_parser().parse_args(expanded)
