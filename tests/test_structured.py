@@ -136,3 +136,35 @@ def test_schema_mistakes_send_nothing(shell, emulator, line, needle):
     with pytest.raises(UsageError, match=needle):
         shell.run_cell_magic("azure_vision", line, "q json")
     assert emulator.count() == 0
+
+
+def test_emulator_instance_for_refs_anyof_const_and_bad_formats(emulator):
+    import json as _json
+    import urllib.error
+    import urllib.request
+
+    from azmm_magic.emulator.report import ChatFacts
+    from azmm_magic.emulator.structured import instance_for
+
+    facts = ChatFacts(message_count=1, last_user_text="q", system_text="", earlier_turns=0, text_chars=1)
+    schema = {
+        "type": "object",
+        "properties": {
+            "kind": {"const": "fixed"},
+            "maybe": {"anyOf": [{"type": "null"}, {"type": "number", "minimum": 5}]},
+            "item": {"$ref": "#/$defs/Item"},
+            "list": {"type": "array", "items": {"$ref": "#/$defs/Item"}, "minItems": 2, "maxItems": 3},
+        },
+        "$defs": {"Item": {"type": "object", "properties": {"n": {"type": ["integer", "null"]}}}},
+    }
+    value = instance_for(schema, facts, "d")
+    assert value == {"kind": "fixed", "maybe": 5.0, "item": {"n": 1}, "list": [{"n": 1}, {"n": 1}]}
+    import jsonschema
+
+    jsonschema.validate(value, schema)
+    body = {"messages": [{"role": "user", "content": "hi"}], "response_format": {"type": "json_schema", "json_schema": {}}}
+    req = urllib.request.Request(emulator.url + "/openai/deployments/d/chat/completions?api-version=2024-10-21",
+                                 data=_json.dumps(body).encode(), headers={"content-type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(req, timeout=10)
+    assert info.value.code == 400 and "json_schema.name" in info.value.read().decode()
