@@ -18,6 +18,10 @@ _LAZY = {
     "PreparedImage": "azmm_magic.images",
     "prepare_images": "azmm_magic.images",
     "EmulatorServer": "azmm_magic.emulator.server",
+    "Conversation": "azmm_magic.conversation",
+    "SQLiteCache": "azmm_magic.cache",
+    "UsageLedger": "azmm_magic.ledger",
+    "compare": "azmm_magic.compare",
 }
 
 if TYPE_CHECKING:  # pragma: no cover

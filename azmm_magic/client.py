@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .cache import Cache, MemoryCache, cache_key
+from .cache import Cache, MemoryCache, ReplayMissError, cache_key, open_cache
 from .config import ENTRA_SCOPE, Settings
 from .errors import (
     AuthError,
@@ -35,6 +35,7 @@ from .errors import (
     ServiceError,
     ServiceTimeoutError,
 )
+from .ledger import UsageLedger
 from .result import Usage, VisionResult
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,6 +60,7 @@ class VisionRequest:
     system: str | None = None
     history: tuple[Mapping[str, Any], ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
+    response: Any = field(default=None, compare=False)  # a structured.ResponseSpec: how to parse the answer
 
     def user_content(self) -> list[dict[str, Any]]:
         parts: list[dict[str, Any]] = [{"type": "text", "text": self.prompt}]
@@ -131,7 +133,10 @@ class VisionClient:
     ``auth=``, ``api_style=``, ``detail=``, ``max_tokens=``, ...; see :class:`~azmm_magic.config.Settings`), then
     environment variables, then defaults; or pass a resolved ``settings`` object. ``token_provider`` replaces
     the Entra ID provider (any callable returning a bearer token, called on every request). ``answer_cache``
-    defaults to an in-memory cache for this client; pass a shared one to share answers (``cache="off"`` disables).
+    defaults to the cache the ``cache`` setting names (``memory``; ``sqlite``/``replay`` open ``cache_path``;
+    ``off`` disables); pass a shared one to share answers. In ``replay`` mode no request is ever sent: a miss
+    raises :class:`~azmm_magic.cache.ReplayMissError`. ``ledger`` (a :class:`~azmm_magic.ledger.UsageLedger`,
+    default a new one) counts every call.
     """
 
     def __init__(
@@ -141,12 +146,14 @@ class VisionClient:
         answer_cache: Cache | None = None,
         token_provider: TokenProvider | None = None,
         http_client: Any = None,
+        ledger: UsageLedger | None = None,
         **overrides: Any,
     ) -> None:
         self.settings = (settings or Settings.resolve()).with_overrides(**overrides)
         self.cache: Cache | None = None if self.settings.cache == "off" else (
-            answer_cache if answer_cache is not None else MemoryCache()
+            answer_cache if answer_cache is not None else open_cache(self.settings.cache, self.settings.cache_path)
         )
+        self.ledger = ledger if ledger is not None else UsageLedger()
         self._token_provider = token_provider
         self._http_client = http_client
         self._sdk: Any = None
@@ -170,9 +177,19 @@ class VisionClient:
         system: str | None = None,
         history: Sequence[Mapping[str, Any]] = (),
         extra: Mapping[str, Any] | None = None,
+        response_format: Any = None,
     ) -> VisionRequest:
-        """Validate the options and prepare the images (decode, orient, downscale, hash). Sends nothing."""
+        """Validate the options and prepare the images (decode, orient, downscale, hash). Sends nothing.
+
+        ``response_format``: ``"json"`` (a JSON object), a pydantic model class or a JSON Schema dict (structured
+        outputs, strict); the parsed answer is then in ``result.parsed``.
+        """
         from .images import prepare_images
+        from .structured import response_spec
+
+        spec = response_spec(response_format)
+        if spec is not None:
+            extra = {**(extra or {}), "response_format": spec.response_format()}
 
         s = self.settings.with_overrides(
             deployment=deployment, detail=detail, max_tokens=max_tokens, temperature=temperature
@@ -197,12 +214,38 @@ class VisionClient:
             system=system if system is not None else s.system_prompt,
             history=tuple(history),
             extra=dict(extra or {}),
+            response=spec,
         )
 
     def key_for(self, request: VisionRequest) -> str:
         """The cache key of a request on this client's endpoint."""
         s = self.settings
         return cache_key(request.cache_payload(s.endpoint_host, s.resolved_api_style))
+
+    def replay_key_for(self, request: VisionRequest) -> str:
+        """The endpoint-free key replay mode looks answers up by (recorded on Azure, replayed anywhere)."""
+        return cache_key(request.cache_payload("", ""))
+
+    def _finish(self, request: VisionRequest, result: VisionResult) -> VisionResult:
+        """Count the call in the ledger, then parse a structured answer (which may raise: nothing is cached)."""
+        self.ledger.record(result)
+        if request.response is not None:
+            result = request.response.apply(result)
+        return result
+
+    def _ensure_may_send(self, request: VisionRequest) -> None:
+        """Replay mode never calls the service: a miss is an error naming the prompt."""
+        if self.settings.cache != "replay":
+            return
+        prompt = " ".join(request.prompt.split())
+        prompt = prompt if len(prompt) <= 80 else prompt[:79] + "…"
+        recorded = getattr(self.cache, "deployments", lambda: [])()
+        hint = f" (recorded deployments: {', '.join(recorded)})" if recorded else " (the replay cache is empty)"
+        raise ReplayMissError(
+            f"Replay mode has no recorded answer for the prompt {prompt!r} on deployment '{request.deployment}'"
+            f"{hint}. Import the recorded answers with `%azure_vision cache import FILE`, run the cells unchanged, "
+            f"or set `%config AzureVision.cache = 'sqlite'` to call the service."
+        )
 
     def ask(
         self,
@@ -260,20 +303,24 @@ class VisionClient:
         if self.cache is None:
             return None
         started = time.perf_counter()
-        entry = self.cache.get(self.key_for(request))
+        replay = self.settings.cache == "replay"
+        entry = self.cache.get(self.replay_key_for(request) if replay else self.key_for(request))
         if entry is None:
             return None
-        return VisionResult.from_cache(
+        hit = VisionResult.from_cache(
             entry,
             images=request.images,
             prompt=request.prompt,
             endpoint_host=self.settings.endpoint_host,
             elapsed=time.perf_counter() - started,
         )
+        return self._finish(request, hit)
 
     def _store(self, request: VisionRequest, result: VisionResult) -> None:
+        if self.settings.cache == "replay":
+            return
         if self.cache is not None and not result.incomplete and result.finish_reason != "content_filter":
-            self.cache.put(self.key_for(request), result.to_cache())
+            self.cache.put(self.key_for(request), {**result.to_cache(), "replay_key": self.replay_key_for(request)})
 
     def send(
         self,
@@ -295,10 +342,12 @@ class VisionClient:
             return final
         if use_cache and not refresh and (hit := self.cached(request)) is not None:
             return hit
+        self._ensure_may_send(request)
         self.settings.require()
         started = time.perf_counter()
         completion, notices = self._with_token_param(request, lambda kw: self._sdk_client().chat.completions.create(**kw))
         result = _result_from_completion(completion, request, self.settings, time.perf_counter() - started, notices)
+        result = self._finish(request, result)
         if use_cache or refresh:
             self._store(request, result)
         return result
@@ -313,6 +362,7 @@ class VisionClient:
             yield hit.text
             yield hit
             return
+        self._ensure_may_send(request)
         self.settings.require()
         started = time.perf_counter()
         stream, notices = self._with_token_param(
@@ -341,6 +391,7 @@ class VisionClient:
         result = acc.result(request, self.settings, time.perf_counter() - started, notices, request_id)
         if result.finish_reason == "content_filter":
             raise _content_filter_from_results(result.content_filter, self.settings, where="answer")
+        result = self._finish(request, result)
         if use_cache or refresh:
             self._store(request, result)
         yield result
@@ -349,6 +400,7 @@ class VisionClient:
         """Async :meth:`send` (no streaming)."""
         if use_cache and not refresh and (hit := self.cached(request)) is not None:
             return hit
+        self._ensure_may_send(request)
         self.settings.require()
         started = time.perf_counter()
         client = self._async_sdk_client()
@@ -361,6 +413,7 @@ class VisionClient:
             except Exception as e:  # noqa: BLE001 - mapped in _switch_param
                 param = self._switch_param(e, request, param, notices)
         result = _result_from_completion(completion, request, self.settings, time.perf_counter() - started, notices)
+        result = self._finish(request, result)
         if use_cache or refresh:
             self._store(request, result)
         return result

@@ -63,7 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the answer cache")
     p.add_argument("--refresh", action="store_true", help="ask again and replace the cached answer")
     p.add_argument("--dry-run", action="store_true",
-                   help="show the request that would be sent (images, token estimate) and send nothing")
+                   help="show the request that would be sent (images, token and cost estimate) and send nothing")
+    p.add_argument("--chat", nargs="?", const="default", metavar="NAME",
+                   help="continue the conversation NAME (default: 'default'): earlier turns and their images are "
+                        "sent again (budget: chat_turns, chat_image_turns)")
+    p.add_argument("--json", action="store_true", help="ask for a JSON object; the parsed dict is result.parsed")
+    p.add_argument("--schema", metavar="NAME",
+                   help="ask for JSON matching the pydantic model class or JSON Schema dict in variable NAME "
+                        "(structured outputs); the parsed value is result.parsed")
     return p
 
 
@@ -84,6 +91,16 @@ class VisionCommand:
     refresh: bool = False
     dry_run: bool = False
     image_labels: tuple[str, ...] = field(default=(), compare=False)
+    chat: str | None = None
+    response_format: Any = field(default=None, compare=False)  # "json", a pydantic class or a JSON Schema dict
+    schema_name: str | None = None
+
+    @property
+    def deployments(self) -> tuple[str, ...]:
+        """``--deployment a,b`` names several deployments to compare; otherwise one (or none)."""
+        if not self.deployment:
+            return ()
+        return tuple(d.strip() for d in self.deployment.split(",") if d.strip())
 
     def options(self) -> dict[str, Any]:
         """Keyword options for :meth:`VisionClient.prepare`."""
@@ -93,6 +110,7 @@ class VisionCommand:
             "max_tokens": self.max_tokens,
             "temperature": self.temperature,
             "system": self.system,
+            "response_format": self.response_format,
         }
 
 
@@ -128,7 +146,8 @@ def parse_cell(line: str, cell: str, namespace: Mapping[str, Any]) -> VisionComm
             )
     # values such as --max-tokens {n} may use variables; -i values are resolved separately (they may be objects)
     expanded = [
-        t if i and tokens[i - 1] in ("-i", "--image") or t.startswith(("-i", "--image=")) else interpolate(t, namespace)
+        t if i and tokens[i - 1] in ("-i", "--image", "--schema") or t.startswith(("-i", "--image=", "--schema="))
+        else interpolate(t, namespace)
         for i, t in enumerate(tokens)
     ]
     args = build_parser().parse_args(expanded)
@@ -138,6 +157,9 @@ def parse_cell(line: str, cell: str, namespace: Mapping[str, Any]) -> VisionComm
     if args.out is not None and (not _IDENTIFIER.fullmatch(args.out) or args.out in ("True", "False", "None")):
         raise ConfigError(f"-o {args.out!r}: not a valid Python variable name.")
     images = tuple(resolve_image_arg(a, namespace) for a in args.image)
+    response_format, schema_name = _response_format(args, namespace)
+    if args.chat is not None and not _IDENTIFIER.fullmatch(args.chat.replace("-", "_")):
+        raise ConfigError(f"--chat {args.chat!r}: a conversation name is letters, digits, '_' or '-'.")
     return VisionCommand(
         prompt=prompt,
         images=images,
@@ -152,4 +174,27 @@ def parse_cell(line: str, cell: str, namespace: Mapping[str, Any]) -> VisionComm
         refresh=args.refresh,
         dry_run=args.dry_run,
         image_labels=tuple(args.image),
+        chat=args.chat,
+        response_format=response_format,
+        schema_name=schema_name,
     )
+
+
+def _response_format(args: argparse.Namespace, namespace: Mapping[str, Any]) -> tuple[Any, str | None]:
+    """``--json`` → "json"; ``--schema NAME`` → the pydantic class / JSON Schema dict held by variable NAME."""
+    if args.json and args.schema:
+        raise ConfigError("Use either --json (any JSON object) or --schema NAME (JSON matching a schema), not both.")
+    if args.json:
+        return "json", None
+    if not args.schema:
+        return None, None
+    name = args.schema.strip()
+    if name.startswith("{") and name.endswith("}"):
+        name = name[1:-1]
+    if not _IDENTIFIER.fullmatch(name):
+        raise ConfigError(f"--schema {args.schema!r}: give the name of a variable holding a pydantic model or a JSON Schema dict.")
+    if name not in namespace:
+        raise ConfigError(f"--schema {name}: no variable named {name!r}; define a pydantic model class or a JSON Schema dict.")
+    from .structured import response_spec
+
+    return response_spec(namespace[name], name=name), name

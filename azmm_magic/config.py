@@ -106,7 +106,22 @@ OPTIONS: dict[str, Option] = {
     "max_image_mb": Option(("AZMM_MAX_IMAGE_MB",), "Largest image payload in MB after preparation."),
     "inline_urls": Option(("AZMM_INLINE_URLS",), "Download http(s) images and send them inline instead of as URLs."),
     "stream": Option(("AZMM_STREAM",), "Stream answers while the model writes."),
-    "cache": Option(("AZMM_CACHE",), "memory (answers kept for this session) | off."),
+    "cache": Option(
+        ("AZMM_CACHE",),
+        "memory (answers kept for this session) | sqlite (kept across sessions in cache_path) | replay (answers "
+        "only from cache_path, never calls the service) | off.",
+    ),
+    "cache_path": Option(
+        ("AZMM_CACHE_PATH",),
+        "SQLite file for cache = sqlite | replay; default $XDG_CACHE_HOME/azmm_magic/cache.sqlite "
+        "(~/.cache/azmm_magic/cache.sqlite).",
+    ),
+    "chat_turns": Option(("AZMM_CHAT_TURNS",), "Most earlier turns of a --chat conversation sent again (0 = none)."),
+    "chat_image_turns": Option(
+        ("AZMM_CHAT_IMAGE_TURNS",),
+        "Earlier --chat turns whose images are sent again, counted from the newest; unset = all (older turns keep "
+        "their text and a note that an image was dropped).",
+    ),
 }
 
 # field name -> (type, default)
@@ -130,6 +145,9 @@ _DEFAULTS: dict[str, Any] = {
     "inline_urls": False,
     "stream": True,
     "cache": "memory",
+    "cache_path": None,
+    "chat_turns": 10,
+    "chat_image_turns": None,
 }
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -138,7 +156,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "detail": ("low", "high", "auto"),
     "token_param": ("auto", "max_tokens", "max_completion_tokens"),
     "token_rule": ("gpt-4o", "gpt-4o-mini", "gpt-4.1-mini", "gpt-4.1-nano", "o4-mini"),
-    "cache": ("memory", "off"),
+    "cache": ("memory", "off", "sqlite", "replay"),
 }
 
 
@@ -161,6 +179,8 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "inline_urls": lambda v: v if isinstance(v, bool) else _to_bool(str(v)),
     "stream": lambda v: v if isinstance(v, bool) else _to_bool(str(v)),
     "api_key": lambda v: v if isinstance(v, Secret) else Secret(str(v)),
+    "chat_turns": int,
+    "chat_image_turns": int,
 }
 
 
@@ -178,6 +198,8 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
         )
     if name in ("max_tokens", "max_images", "max_retries") and value < (0 if name == "max_retries" else 1):
         raise ConfigError(f"Setting {name!r} from {origin} must be a positive number, got {value}.")
+    if name in ("chat_turns", "chat_image_turns") and value < 0:
+        raise ConfigError(f"Setting {name!r} from {origin} must be 0 or more, got {value}.")
     if name in ("timeout", "max_image_mb") and value <= 0:
         raise ConfigError(f"Setting {name!r} from {origin} must be greater than 0, got {value}.")
     return value
@@ -217,6 +239,9 @@ class Settings:
     inline_urls: bool = False
     stream: bool = True
     cache: str = "memory"
+    cache_path: str | None = None
+    chat_turns: int = 10
+    chat_image_turns: int | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod

@@ -12,14 +12,16 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
-from traitlets import Bool, Enum, Float, Int, Unicode
+from traitlets import Bool, Dict, Enum, Float, Int, Unicode
 
-from .cache import MemoryCache
+from .cache import MemoryCache, SQLiteCache, default_cache_path, export_jsonl, import_jsonl, open_cache
+from .conversation import Conversations
+from .ledger import UsageLedger, UsageView
 from .command import build_parser, parse_cell, split_line
 from .config import OPTIONS, Secret, Settings
 from .errors import AzureVisionError, ConfigError, IncompleteAnswerError
 
-_SUBCOMMANDS = ("config", "cache", "emulator", "login", "logout", "help")
+_SUBCOMMANDS = ("config", "cache", "emulator", "login", "logout", "help", "chat", "usage")
 
 
 def _opt(name: str) -> str:
@@ -55,11 +57,21 @@ class AzureVision(Magics):
     max_image_mb = Float(None, allow_none=True, help=_opt("max_image_mb")).tag(config=True)
     inline_urls = Bool(None, allow_none=True, help=_opt("inline_urls")).tag(config=True)
     stream = Bool(None, allow_none=True, help=_opt("stream")).tag(config=True)
-    cache = Enum(("memory", "off"), None, allow_none=True, help=_opt("cache")).tag(config=True)
+    cache = Enum(("memory", "off", "sqlite", "replay"), None, allow_none=True, help=_opt("cache")).tag(config=True)
+    cache_path = Unicode(None, allow_none=True, help=_opt("cache_path")).tag(config=True)
+    chat_turns = Int(None, allow_none=True, help=_opt("chat_turns")).tag(config=True)
+    chat_image_turns = Int(None, allow_none=True, help=_opt("chat_image_turns")).tag(config=True)
+    prices = Dict(
+        help="Price table for cost estimates: {deployment or '*': (input, output)} in your currency per 1M tokens, "
+        "e.g. {'gpt-4o': (2.5, 10.0)}. Used by `%azure_vision usage` and --dry-run."
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
-        self.answer_cache = MemoryCache()
+        self._memory_cache = MemoryCache()
+        self._stores: dict[tuple[str, str], Any] = {}  # (kind, path) -> SQLiteCache, opened once per session
+        self.conversations = Conversations()  # per shell, never module state
+        self.ledger = UsageLedger()
         self.emulator: Any = None
         self._login_key: Secret | None = None
         self._clients: dict[Settings, Any] = {}
@@ -84,8 +96,29 @@ class AzureVision(Magics):
                 for old in self._clients.values():
                     old.close()
                 self._clients.clear()
-            client = self._clients[settings] = VisionClient(settings, answer_cache=self.answer_cache)
+            client = self._clients[settings] = VisionClient(
+                settings, answer_cache=self.cache_for(settings), ledger=self.ledger
+            )
         return client
+
+    def cache_for(self, settings: Settings) -> Any:
+        """The answer cache the ``cache`` setting names: the session's memory cache, or a SQLite file (opened
+        once per session and path; ``replay`` opens the same file read-only for the client)."""
+        if settings.cache in ("sqlite", "replay"):
+            path = str(settings.cache_path or default_cache_path())
+            store = self._stores.get((settings.cache, path))
+            if store is None:
+                store = self._stores[(settings.cache, path)] = open_cache(settings.cache, path)
+            return store
+        return self._memory_cache
+
+    @property
+    def answer_cache(self) -> Any:
+        """The answer cache of the current settings (``%azure_vision cache`` shows and manages it)."""
+        return self.cache_for(self.session_settings())
+
+    def _prices(self) -> dict[str, Any] | None:
+        return dict(self.prices) or None
 
     # ----- the magic --------------------------------------------------------------------------------------------
     @no_var_expand
@@ -103,25 +136,55 @@ class AzureVision(Magics):
         ns = self.shell.user_ns if self.shell is not None else {}
         command = parse_cell(line, cell, ns)
         client = self.client()
-        request = client.prepare(command.prompt, command.images, **command.options())
+        if len(command.deployments) > 1:
+            return self._compare(command, client, ns)
+        conversation, history, chat_notices = None, (), ()
+        if command.chat is not None:
+            conversation = self.conversations.get(command.chat)
+            history, chat_notices = conversation.history(client.settings.chat_turns, client.settings.chat_image_turns)
+        request = client.prepare(command.prompt, command.images, history=history, **command.options())
         if command.dry_run:
             from .render import RequestPreview
 
-            return RequestPreview(request, client.settings)
+            return RequestPreview(request, client.settings, self._prices())
         hit = client.cached(request) if command.use_cache and not command.refresh else None
-        streaming = command.stream and client.settings.stream and hit is None
+        streaming = command.stream and client.settings.stream and hit is None and client.settings.cache != "replay"
         if hit is not None:
             result = hit
         elif not streaming:
             result = client.send(request, use_cache=False, refresh=command.use_cache)
         else:
             result = self._stream(client, request, store=command.use_cache)
+        if chat_notices:
+            result = result.with_(notices=result.notices + chat_notices)
+        if conversation is not None:
+            conversation.record(request, result)
         if command.out:
             ns[command.out] = result
         if streaming and not _is_kernel(self.shell):
             print(f"— {result.footer()}")  # the text was printed live; do not print it twice
             return None
         return result
+
+    def _compare(self, command: Any, client: Any, ns: dict[str, Any]) -> Any:
+        """``--deployment a,b``: the same request to each deployment, answers side by side."""
+        from .compare import compare_request
+
+        if command.chat is not None:
+            raise ConfigError("--chat continues one conversation with one deployment; drop --chat to compare deployments.")
+        names = list(dict.fromkeys(command.deployments))
+        options = {**command.options(), "deployment": names[0]}
+        base = client.prepare(command.prompt, command.images, **options)
+        if command.dry_run:
+            from dataclasses import replace
+
+            from .render import RequestPreview
+
+            return [RequestPreview(replace(base, deployment=d), client.settings, self._prices()) for d in names]
+        comparison = compare_request(client, base, names, use_cache=command.use_cache, refresh=command.refresh)
+        if command.out:
+            ns[command.out] = comparison
+        return comparison
 
     def _stream(self, client: Any, request: Any, *, store: bool) -> Any:
         from .render import StreamView
@@ -175,6 +238,8 @@ class AzureVision(Magics):
         return _Bundle(table_bundle(rows, ("setting", "value", "from"), title="azmm_magic settings"))
 
     def _cache(self, rest: list[str]) -> Any:
+        if rest[:1] in (["export"], ["import"], ["list"]):
+            return self._cache_files(rest[0], rest[1:])
         if rest[:1] == ["clear"]:
             n = self.answer_cache.clear()
             print(f"Cleared {n} cached answer(s).")
@@ -185,7 +250,69 @@ class AzureVision(Magics):
 
         s = self.answer_cache.stats()
         rows = [("kind", s.kind), ("entries", str(s.entries)), ("hits", str(s.hits)), ("misses", str(s.misses))]
+        if isinstance(self.answer_cache, SQLiteCache):
+            rows.append(("file", str(self.answer_cache.path)))
         return _Bundle(table_bundle(rows, ("cache", "value"), title="azmm_magic answer cache"))
+
+    def _cache_files(self, action: str, rest: list[str]) -> Any:
+        """``cache export FILE`` / ``cache import FILE`` (JSON lines) and ``cache list``."""
+        from .render import table_bundle
+
+        store = self.answer_cache
+        if action == "list":
+            import datetime
+
+            from .cache import cache_rows
+
+            rows = []
+            for row in cache_rows(store):
+                when = (datetime.datetime.fromtimestamp(row["created"]).isoformat(sep=" ", timespec="seconds")
+                        if row["created"] else "")
+                prompt = " ".join(str(row["prompt"]).split())
+                rows.append((when, row["deployment"], row["endpoint"], prompt[:60] + ("…" if len(prompt) > 60 else ""),
+                             row["key"][:12]))
+            title = f"{len(rows)} cached answer(s) ({store.kind}{', ' + str(store.path) if hasattr(store, 'path') else ''})"
+            return _Bundle(table_bundle(rows, ("stored", "deployment", "endpoint", "prompt", "key"), title=title))
+        if len(rest) != 1:
+            raise ConfigError(f"%azure_vision cache {action}: give one file name, e.g. `cache {action} answers.jsonl`.")
+        if action == "export":
+            n = export_jsonl(store, rest[0])
+            print(f"Exported {n} cached answer(s) to {rest[0]}.")
+            return None
+        report = import_jsonl(store, rest[0])
+        print(f"{report} ({store.kind} cache)")
+        return None
+
+    def _chat(self, rest: list[str]) -> Any:
+        """``chat list`` | ``chat show [NAME]`` | ``chat reset [NAME]``."""
+        from .render import table_bundle
+
+        action = rest[0] if rest else "list"
+        name = rest[1] if len(rest) > 1 else None
+        if action == "list":
+            rows = [(n, str(len(self.conversations.get(n)))) for n in self.conversations.names()]
+            return _Bundle(table_bundle(rows, ("conversation", "turns"), title="Conversations in this session"))
+        if action == "show":
+            conv = self.conversations.find(name)
+            rows = conv.rows()
+            return _Bundle(table_bundle(rows, ("turn", "prompt", "images", "answer", "deployment", "tokens"),
+                                        title=f"Conversation '{conv.name}': {len(rows)} turn(s)"))
+        if action == "reset":
+            n = self.conversations.reset(name)
+            print(f"Conversation '{name or 'default'}' reset ({n} turn(s) forgotten).")
+            return None
+        raise ConfigError(f"%azure_vision chat: unknown action {action!r}; use `chat list`, `chat show [NAME]` or `chat reset [NAME]`.")
+
+    def _usage(self, rest: list[str]) -> Any:
+        """``usage`` | ``usage --plot`` | ``usage reset``."""
+        if rest == ["reset"]:
+            self.ledger.reset()
+            print("Usage ledger reset.")
+            return None
+        if rest not in ([], ["--plot"]):
+            raise ConfigError("%azure_vision usage: use `usage`, `usage --plot` or `usage reset`.")
+        self.ledger.prices = self._prices()
+        return UsageView(self.ledger, plot=rest == ["--plot"])
 
     def _emulator(self, rest: list[str]) -> Any:
         action = rest[0] if rest else "start"
@@ -282,6 +409,13 @@ Line magic subcommands::
 
     %azure_vision config          show the resolved settings and where each came from (secrets masked)
     %azure_vision cache [clear]   hits / misses / entries of the answer cache, or clear it
+    %azure_vision cache list      the cached answers: when, deployment, endpoint, prompt
+    %azure_vision cache export FILE | cache import FILE
+                                  move answers as JSON lines (record on Azure, replay anywhere)
+    %azure_vision chat list | chat show [NAME] | chat reset [NAME]
+                                  the conversations continued with --chat [NAME]
+    %azure_vision usage [--plot | reset]
+                                  calls, tokens, cache hits, seconds (and cost, with the prices trait) per deployment
     %azure_vision emulator [stop|status]
                                   start the local Azure-compatible emulator and point this session at it
     %azure_vision login | logout  type an API key (getpass; kept in memory only) / forget it
@@ -290,6 +424,12 @@ Line magic subcommands::
 Settings: ``%config AzureVision`` lists them; e.g. ``%config AzureVision.deployment = "gpt-4o"``. The endpoint,
 key and API version also come from AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY and OPENAI_API_VERSION. Keys are
 never accepted on the magic line.
+
+Conversations: ``--chat [NAME]`` sends the earlier turns of NAME again (at most ``chat_turns``; only the newest
+``chat_image_turns`` keep their images). Structured answers: ``--json`` or ``--schema NAME`` (a pydantic model class
+or JSON Schema dict); the parsed value is ``result.parsed``. Persistent cache: ``%config AzureVision.cache = "sqlite"``
+(file: ``cache_path`` / AZMM_CACHE_PATH); ``"replay"`` answers only from the file and never calls the service.
+Compare deployments: ``--deployment a,b`` (``-o`` gets a dict of results).
 """
 
 AzureVision.azure_vision.__doc__ = _DOC.format(options=build_parser().format_help())

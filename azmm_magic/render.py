@@ -246,14 +246,18 @@ def table_bundle(rows: Sequence[tuple[str, ...]], headers: tuple[str, ...], *, t
 class RequestPreview:
     """What ``--dry-run`` shows: the images, the request body (data URLs shortened) and the token estimate.
 
-    Nothing is sent. ``body`` is the request as a dict; ``estimated_prompt_tokens`` the input estimate.
+    Nothing is sent. ``body`` is the request as a dict; ``estimated_prompt_tokens`` the input estimate;
+    ``estimated_cost`` (with a price table) the cost of that input plus the whole output-token limit (a ceiling).
     """
 
-    def __init__(self, request: Any, settings: Any) -> None:
+    def __init__(self, request: Any, settings: Any, prices: Any = None) -> None:
+        from .ledger import cost
+
         self.request = request
         self.settings = settings
         self.body = request.preview()
         self.estimated_prompt_tokens = request.estimate_prompt_tokens(settings.token_rule)
+        self.estimated_cost = cost(prices, request.deployment, self.estimated_prompt_tokens, request.max_tokens)
 
     def summary(self) -> str:
         r, s = self.request, self.settings
@@ -262,7 +266,7 @@ class RequestPreview:
             f"DRY RUN — nothing sent. {r.deployment} at {s.endpoint_host or '(no endpoint set)'} "
             f"({s.resolved_api_style}): ≈ {self.estimated_prompt_tokens:,} input tokens "
             f"(image tokens: {per_image}; detail={r.detail}, rule={s.token_rule}), up to {r.max_tokens:,} output tokens."
-        )
+        ) + (f" Estimated cost ≤ {self.estimated_cost:.4f} (prices trait)." if self.estimated_cost is not None else "")
 
     def _json(self) -> str:
         import json

@@ -45,7 +45,8 @@ class VisionResult:
     it came from the cache and no request was made), ``request_id`` (``x-request-id``), ``prompt``,
     ``endpoint_host``, ``content_filter`` (Azure's per-category results when present), ``notices`` (things
     worth knowing, e.g. "switched to max_completion_tokens"), ``incomplete`` (a stream that was cut or
-    interrupted: ``text`` is what arrived).
+    interrupted: ``text`` is what arrived), ``parsed`` (with ``--json`` / ``--schema`` / ``response_format=``: the
+    answer parsed into a dict or a pydantic model instance; never cached as an object, re-parsed from ``text``).
     """
 
     text: str
@@ -62,6 +63,7 @@ class VisionResult:
     content_filter: Mapping[str, Any] = field(default_factory=dict)
     notices: tuple[str, ...] = ()
     incomplete: bool = False
+    parsed: Any = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return self.text
@@ -84,6 +86,8 @@ class VisionResult:
             "request_id": self.request_id,
             "content_filter": dict(self.content_filter),
             "notices": list(self.notices),
+            "prompt": self.prompt[:200],  # a preview, shown by `cache list`
+            "endpoint_host": self.endpoint_host,
         }
 
     @classmethod

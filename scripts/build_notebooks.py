@@ -123,6 +123,156 @@ QUICKSTART = [
     new_code_cell("%%azure_vision -i photos/does-not-exist.jpg\nWhat is this?", metadata={"tags": ["raises-exception"]}),
 ]
 
+TEACHING = [
+    new_markdown_cell(
+        "# Lesson: asking a vision model about a photo (replayed answers)\n\n"
+        "This lesson **replays** answers the instructor recorded earlier: they come from `teaching-answers.jsonl`, "
+        "committed beside this notebook. No key, no endpoint and no network are needed, and nothing is sent to any "
+        "service (`cache = \"replay\"`). A question the instructor did not record gives a clear error instead of a "
+        "call.\n\n"
+        "*Note:* the answers in `teaching-answers.jsonl` were recorded against azmm_magic's **local emulator**, because "
+        "no Azure deployment was reachable when the file was made. They are the emulator's factual reports about the "
+        "image it received, not a model's answers. An instructor who records against Azure gets real answers in "
+        "exactly the same way (see the last section)."
+    ),
+    new_code_cell("%load_ext azmm_magic"),
+    new_code_cell(
+        "import os\n"
+        "import tempfile\n\n"
+        "RECORD = os.environ.get('AZMM_TEACHING_RECORD') == '1'   # instructor: record new answers\n"
+        "DEPLOYMENT = 'emulator'   # the deployment the answers were recorded with (e.g. 'gpt-4o' on Azure)\n"
+        "%config AzureVision.deployment = DEPLOYMENT\n"
+        "if RECORD:\n"
+        "    %config AzureVision.cache = 'sqlite'\n"
+        "    %config AzureVision.cache_path = os.path.join(tempfile.mkdtemp(), 'recording.sqlite')\n"
+        "    if not os.environ.get('AZURE_OPENAI_ENDPOINT'):\n"
+        "        %azure_vision emulator\n"
+        "else:\n"
+        "    # a fresh answer store for this lesson, filled from the committed file\n"
+        "    %config AzureVision.cache = 'replay'\n"
+        "    %config AzureVision.cache_path = os.path.join(tempfile.mkdtemp(), 'lesson.sqlite')\n"
+        "    %azure_vision cache import teaching-answers.jsonl"
+    ),
+    new_markdown_cell(
+        "## 1. Look at a photo\n\nThe photo ships with matplotlib. `--chat lesson` starts a conversation named "
+        "`lesson`: the next `--chat lesson` cell sends this question, the photo and the answer again, so the "
+        "model can answer a follow-up."
+    ),
+    new_code_cell(
+        "from matplotlib import cbook\n\n"
+        "photo = str(cbook.get_sample_data('grace_hopper.jpg', asfileobj=False))"
+    ),
+    new_code_cell(
+        "%%azure_vision -i {photo} --chat lesson\n"
+        "Who or what is in this photo? Describe the setting in two sentences."
+    ),
+    new_markdown_cell("## 2. A follow-up question\n\nNo image this time: the conversation already has it."),
+    new_code_cell(
+        "%%azure_vision --chat lesson -o follow_up\n"
+        "Judging by the clothing, roughly when was the photo taken?"
+    ),
+    new_code_cell("%azure_vision chat show lesson"),
+    new_code_cell("# instructor only: save the answers recorded so far beside the notebook\n"
+                  "if RECORD:\n    %azure_vision cache export teaching-answers.jsonl"),
+    new_markdown_cell(
+        "## 3. Off the script\n\nReplay mode never calls the service. A question that was not recorded is one "
+        "clear error that names it (this cell fails on purpose):"
+    ),
+    new_code_cell(
+        "%%azure_vision -i {photo}\nA question the instructor never asked.",
+        metadata={"tags": ["raises-exception"]},
+    ),
+    new_markdown_cell("## 4. What was used\n\nEvery answer above came from the recorded file: 0 requests were sent."),
+    new_code_cell("%azure_vision cache list"),
+    new_code_cell(
+        "%azure_vision usage\n"
+        "ledger = get_ipython().magics_manager.registry['AzureVision'].ledger\n"
+        "if not RECORD:\n"
+        "    assert ledger.totals().requests == 0 and ledger.totals().cache_hits == 2\n"
+        "print(f'requests sent: {ledger.totals().requests}, answers replayed: {ledger.totals().cache_hits}')"
+    ),
+    new_markdown_cell(
+        "## For instructors: recording the answers\n\n"
+        "1. Set `AZURE_OPENAI_ENDPOINT`, your key (`AZURE_OPENAI_API_KEY` or `%azure_vision login`) and put your "
+        "deployment name in `DEPLOYMENT` above.\n"
+        "2. Run the notebook top to bottom with `AZMM_TEACHING_RECORD=1` in the environment: answers go to a fresh "
+        "SQLite cache, and the cell after `chat show` writes them to `teaching-answers.jsonl`.\n"
+        "3. Commit `teaching-answers.jsonl` beside the notebook (it holds answers, deployment names and prompts; "
+        "never a key).\n"
+        "4. Students open the notebook (Binder works) and run it: `cache = \"replay\"` answers every recorded cell "
+        "with no key and no network.\n\n"
+        "Replay matches on the question, the images (by content hash), the options and the conversation so far, "
+        "not on the endpoint. Use image files for lessons: a figure re-drawn by another matplotlib version may "
+        "differ by a pixel and then no longer match."
+    ),
+]
+
+EXPLORE = [
+    new_markdown_cell(
+        "# Explore a chart with a vision model\n\n"
+        "Make a matplotlib chart, ask about it, continue the conversation, and get structured data back as a plain "
+        "Python dict. Without Azure settings the notebook uses the local emulator (its answers are factual reports, "
+        "not a model's)."
+    ),
+    new_code_cell("%load_ext azmm_magic"),
+    new_code_cell(SETUP),
+    new_code_cell(
+        "import csv\n"
+        "import matplotlib\n"
+        "matplotlib.use('Agg')\n"
+        "import matplotlib.pyplot as plt\n"
+        "from matplotlib import cbook\n\n"
+        "with cbook.get_sample_data('msft.csv') as f:\n"
+        "    rows = list(csv.DictReader(line.decode() if isinstance(line, bytes) else line for line in f))\n"
+        "closes = [float(r['Close']) for r in rows][::-1]\n"
+        "chart, ax = plt.subplots(figsize=(6, 3))\n"
+        "ax.plot(closes, color='tab:green')\n"
+        "ax.set_title('MSFT closing price (sample data)')\n"
+        "ax.set_xlabel('trading day'); ax.set_ylabel('USD')\n"
+        "plt.close(chart)\n"
+        "chart"
+    ),
+    new_markdown_cell("## Ask, then follow up\n\n`--chat` keeps the conversation: the follow-up sees the chart and the first answer."),
+    new_code_cell("%%azure_vision -i chart --chat\nWhat does this chart show? What colour is the line?"),
+    new_code_cell("%%azure_vision --chat -o follow_up\nIs the trend up or down over the period?"),
+    new_code_cell("print(follow_up.footer())"),
+    new_markdown_cell(
+        "## Structured data back\n\n`--schema NAME` takes a JSON Schema dict (or a pydantic model class) from the "
+        "notebook. The answer is checked against it, and `result.parsed` is a plain dict, ready to use."
+    ),
+    new_code_cell(
+        "chart_facts = {\n"
+        "    'type': 'object',\n"
+        "    'properties': {\n"
+        "        'title': {'type': 'string'},\n"
+        "        'kind': {'enum': ['line', 'bar', 'scatter', 'other']},\n"
+        "        'line_colour': {'type': 'string'},\n"
+        "        'image_width': {'type': 'integer'},\n"
+        "        'labels': {'type': 'array', 'items': {'type': 'string'}},\n"
+        "    },\n"
+        "}"
+    ),
+    new_code_cell("%%azure_vision -i chart --schema chart_facts -o facts\nRead the chart and fill in every field."),
+    new_code_cell(
+        "data = facts.parsed\n"
+        "assert type(data) is dict and set(data) == set(chart_facts['properties'])\n"
+        "for key, value in data.items():\n"
+        "    print(f'{key:12} {value!r}')"
+    ),
+    new_markdown_cell(
+        "## What it cost\n\nEvery call is counted per deployment, cached or not. With a price table (illustrative "
+        "numbers here, per 1M input / output tokens) the ledger estimates the cost, and `--dry-run` shows the "
+        "estimate before sending."
+    ),
+    new_code_cell(
+        "deployment = get_ipython().magics_manager.registry['AzureVision'].session_settings().deployment\n"
+        "prices = {deployment: (2.50, 10.00)}\n"
+        "%config AzureVision.prices = prices"
+    ),
+    new_code_cell("%%azure_vision -i chart --detail low --dry-run\nSummarise the chart in one sentence."),
+    new_code_cell("%azure_vision usage --plot"),
+]
+
 
 def write(name: str, cells: list) -> Path:
     nb = new_notebook(cells=cells)
@@ -134,7 +284,7 @@ def write(name: str, cells: list) -> Path:
     return path
 
 
-NOTEBOOKS = {"quickstart.ipynb": QUICKSTART}
+NOTEBOOKS = {"quickstart.ipynb": QUICKSTART, "teaching.ipynb": TEACHING, "explore.ipynb": EXPLORE}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or NOTEBOOKS:

@@ -37,6 +37,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .report import RequestError, apply_token_cap, read_chat, render_report, split_for_stream, usage_for
+from .structured import structured_content
 
 __all__ = ["ApiError", "EmulatorConfig", "RequestLog", "create_app"]
 
@@ -412,7 +413,10 @@ async def _chat(request: Request, deployment: str | None, *, v1: bool) -> Respon
     facts = await run_in_threadpool(read_chat, body)
     if config.latency:
         await asyncio.sleep(config.latency)
-    content, finish = apply_token_cap(render_report(facts, deployment=deployment), cap)
+    content = structured_content(body, facts, deployment=deployment, headers=request.headers)
+    if content is None:
+        content = render_report(facts, deployment=deployment)
+    content, finish = apply_token_cap(content, cap)
     usage = usage_for(facts, content)
     answer = _Answer(_completion_id(deployment, body), int(time.time()), deployment, content, finish, usage)
     headers = _service_headers(usage["total_tokens"])

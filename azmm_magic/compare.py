@@ -1,0 +1,119 @@
+"""Compare deployments: the same request to several deployments, answers side by side.
+
+``%%azure_vision --deployment a,b`` or :func:`compare`. The images are prepared once; the requests are sent
+concurrently; a deployment that fails shows its error in its column and never loses the others' answers.
+The result is a :class:`Comparison`, a dict ``{deployment: VisionResult}`` that renders as an HTML grid.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from .errors import AzureVisionError, ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .client import VisionClient, VisionRequest
+    from .result import VisionResult
+
+
+class Comparison(dict):  # type: ignore[type-arg]
+    """``{deployment: VisionResult}`` for the deployments that answered; ``errors`` maps the others to their error.
+
+    Renders as a grid: one column per deployment with its answer, tokens and time.
+    """
+
+    def __init__(self, results: dict[str, VisionResult], errors: dict[str, AzureVisionError],
+                 order: Sequence[str], request: VisionRequest | None = None) -> None:
+        super().__init__((d, results[d]) for d in order if d in results)
+        self.errors = {d: errors[d] for d in order if d in errors}
+        self.order = tuple(order)
+        self.request = request
+
+    def _column(self, deployment: str) -> str:
+        from .render import _FOOTER, footer_text, markdown_to_html
+
+        head = f"<div style='font-weight:600; margin-bottom:0.4em'>{html.escape(deployment)}</div>"
+        if deployment in self:
+            result = self[deployment]
+            body = markdown_to_html(result.text)
+            foot = html.escape(footer_text(result))
+        else:
+            body = (f"<div style='border-left:3px solid rgba(220,50,50,0.85); padding:4px 8px'>"
+                    f"{html.escape(str(self.errors[deployment]))}</div>")
+            foot = "failed"
+        return (f"<div style='border:1px solid rgba(128,128,128,0.35); border-radius:6px; padding:8px; "
+                f"min-width:0; overflow:auto'>{head}{body}<div style='{_FOOTER}'>{foot}</div></div>")
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        from .render import thumbnails_html
+
+        thumbs = thumbnails_html(self.request.images) if self.request is not None else ""
+        cols = "".join(self._column(d) for d in self.order)
+        grid = (f"<div class='azmm-compare'>{thumbs}<div style='display:grid; gap:10px; "
+                f"grid-template-columns: repeat({len(self.order)}, minmax(0, 1fr));'>{cols}</div></div>")
+        return {"text/plain": self._plain(), "text/html": grid}
+
+    def _plain(self) -> str:
+        from .render import footer_text
+
+        blocks = []
+        for d in self.order:
+            if d in self:
+                blocks.append(f"=== {d} ===\n{self[d].text}\n— {footer_text(self[d])}")
+            else:
+                blocks.append(f"=== {d} ===\nFAILED: {self.errors[d]}")
+        return "\n\n".join(blocks)
+
+    def __repr__(self) -> str:
+        return self._plain()
+
+
+def compare(
+    client: VisionClient,
+    prompt: str,
+    images: Iterable[object] | object = (),
+    *,
+    deployments: Sequence[str],
+    use_cache: bool = True,
+    refresh: bool = False,
+    **options: Any,
+) -> Comparison:
+    """Ask ``deployments`` the same question about the same images (sent concurrently, each cached on its own).
+
+    Raises the error when every deployment failed; otherwise failures are in ``Comparison.errors``.
+    """
+    names = list(dict.fromkeys(d for d in deployments if d))
+    if len(names) < 2:
+        raise ConfigError("Comparing needs at least two deployment names, e.g. --deployment gpt-4o,gpt-4o-mini.")
+    options.pop("deployment", None)
+    base = client.prepare(prompt, images, deployment=names[0], **options)
+    return compare_request(client, base, names, use_cache=use_cache, refresh=refresh)
+
+
+def compare_request(
+    client: VisionClient, base: VisionRequest, deployments: Sequence[str], *, use_cache: bool = True,
+    refresh: bool = False
+) -> Comparison:
+    """:func:`compare` for a prepared request (its ``deployment`` is replaced by each name in turn)."""
+    requests = {d: replace(base, deployment=d) for d in deployments}
+    results: dict[str, VisionResult] = {}
+    errors: dict[str, AzureVisionError] = {}
+
+    def one(d: str) -> None:
+        try:
+            results[d] = client.send(requests[d], use_cache=use_cache, refresh=refresh)
+        except AzureVisionError as e:
+            errors[d] = e
+
+    with ThreadPoolExecutor(max_workers=min(4, len(deployments))) as pool:
+        list(pool.map(one, deployments))
+    if not results:  # nothing to show side by side: the first error, as one clear line
+        raise errors[deployments[0]]
+    return Comparison(results, errors, deployments, base)
+
+
+__all__ = ["Comparison", "compare", "compare_request"]

@@ -1,0 +1,190 @@
+"""Conversations: ``%%azure_vision --chat [NAME]`` continues a named conversation.
+
+Earlier turns (the user message with its images, and the answer) are sent again as ``history``. Two settings
+bound the cost: ``chat_turns`` (most earlier turns sent) and ``chat_image_turns`` (only the newest K earlier turns
+keep their images; older ones keep their text and a short note naming the image that was not re-sent). What
+was left out is said in the result's footer (``VisionResult.notices``). The cache key covers the whole history,
+so re-running a notebook from the top replays the same answers.
+
+State lives in a :class:`Conversations` object owned by whoever asks (the magics instance of one shell, or your
+own code); there is no module-level state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .client import VisionClient, VisionRequest
+    from .result import Usage, VisionResult
+
+DEFAULT = "default"
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One question and its answer, as they will be sent again."""
+
+    user: Mapping[str, Any]  # the wire user message (text part + image parts)
+    answer: str
+    prompt: str
+    deployment: str
+    image_labels: tuple[str, ...] = ()
+    usage: Usage | None = None
+    cached: bool = False
+
+    def user_message(self, *, with_images: bool = True) -> dict[str, Any]:
+        """The user message; without images each image part becomes a one-line note naming it."""
+        if with_images or not self.image_labels:
+            return {"role": "user", "content": [dict(p) for p in self.user["content"]]}
+        labels = iter(self.image_labels)
+        parts = []
+        for part in self.user["content"]:
+            if part.get("type") == "image_url":
+                parts.append({"type": "text", "text": f"[image from an earlier turn, not sent again: {next(labels, 'image')}]"})
+            else:
+                parts.append(dict(part))
+        return {"role": "user", "content": parts}
+
+
+@dataclass
+class Conversation:
+    """A named list of turns. :meth:`ask` continues it through a :class:`~azmm_magic.client.VisionClient`."""
+
+    name: str = DEFAULT
+    turns: list[Turn] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.turns)
+
+    def history(self, max_turns: int = 10, image_turns: int | None = None) -> tuple[tuple[dict[str, Any], ...], tuple[str, ...]]:
+        """(messages to send as history, notices for the footer) under the two budgets."""
+        if max_turns < 0 or (image_turns is not None and image_turns < 0):
+            raise ConfigError("chat_turns and chat_image_turns must be 0 or more.")
+        selected = self.turns[len(self.turns) - max_turns:] if max_turns else []
+        messages: list[dict[str, Any]] = []
+        turns_without_images = 0
+        for i, turn in enumerate(selected):
+            age = len(selected) - i  # 1 = the newest earlier turn
+            keep = image_turns is None or age <= image_turns
+            if not keep and turn.image_labels:
+                turns_without_images += 1
+            messages.append(turn.user_message(with_images=keep))
+            messages.append({"role": "assistant", "content": turn.answer})
+        notices = []
+        left_out = len(self.turns) - len(selected)
+        if left_out:
+            notices.append(
+                f"chat '{self.name}': sent the last {len(selected)} of {len(self.turns)} earlier turns (chat_turns = {max_turns})"
+            )
+        if turns_without_images:
+            notices.append(
+                f"chat '{self.name}': images of {turns_without_images} older turn(s) not sent again "
+                f"(chat_image_turns = {image_turns})"
+            )
+        return tuple(messages), tuple(notices)
+
+    def record(self, request: VisionRequest, result: VisionResult) -> Turn:
+        """Append the turn ``request`` → ``result`` (only complete answers belong in a conversation)."""
+        from .render import image_caption
+
+        if result.incomplete:
+            raise ConfigError("An incomplete answer is not added to the conversation; re-run the cell.")
+        turn = Turn(
+            user={"role": "user", "content": request.user_content()},
+            answer=result.text,
+            prompt=request.prompt,
+            deployment=result.deployment,
+            image_labels=tuple(image_caption(i) for i in request.images),
+            usage=result.usage,
+            cached=result.cached,
+        )
+        self.turns.append(turn)
+        return turn
+
+    def ask(
+        self,
+        client: VisionClient,
+        prompt: str,
+        images: Iterable[object] | object = (),
+        *,
+        max_turns: int | None = None,
+        image_turns: int | None = None,
+        use_cache: bool = True,
+        refresh: bool = False,
+        **options: Any,
+    ) -> VisionResult:
+        """Ask the next question of this conversation. Budgets default to the client's ``chat_turns`` /
+        ``chat_image_turns`` settings; ``options`` as for :meth:`VisionClient.ask`."""
+        s = client.settings
+        history, notices = self.history(
+            s.chat_turns if max_turns is None else max_turns, s.chat_image_turns if image_turns is None else image_turns
+        )
+        request = client.prepare(prompt, images, history=history, **options)
+        result = client.send(request, use_cache=use_cache, refresh=refresh)
+        result = result.with_(notices=result.notices + notices)
+        self.record(request, result)
+        return result
+
+    def reset(self) -> int:
+        """Forget every turn; returns how many there were."""
+        n = len(self.turns)
+        self.turns.clear()
+        return n
+
+    def rows(self) -> list[tuple[str, ...]]:
+        """Table rows: turn, prompt, images, answer (shortened), deployment, tokens."""
+
+        def short(text: str, n: int = 70) -> str:
+            text = " ".join(text.split())
+            return text if len(text) <= n else text[: n - 1] + "…"
+
+        return [
+            (str(i), short(t.prompt), str(len(t.image_labels)), short(t.answer), t.deployment,
+             f"{t.usage.prompt_tokens:,} in / {t.usage.completion_tokens:,} out" + (" · cached" if t.cached else "")
+             if t.usage else "")
+            for i, t in enumerate(self.turns, 1)
+        ]
+
+
+class Conversations:
+    """The conversations of one session, by name (``default`` when no name is given)."""
+
+    def __init__(self) -> None:
+        self._by: dict[str, Conversation] = {}
+
+    def get(self, name: str | None = None) -> Conversation:
+        """The conversation ``name`` (created empty on first use)."""
+        name = name or DEFAULT
+        if name not in self._by:
+            self._by[name] = Conversation(name)
+        return self._by[name]
+
+    def find(self, name: str | None = None) -> Conversation:
+        """An existing conversation; :class:`ConfigError` naming the known ones otherwise."""
+        name = name or DEFAULT
+        if name not in self._by:
+            known = ", ".join(self._by) or "none yet"
+            raise ConfigError(f"No conversation named {name!r} (known: {known}); start one with %%azure_vision --chat {name}.")
+        return self._by[name]
+
+    def names(self) -> list[str]:
+        return list(self._by)
+
+    def reset(self, name: str | None = None) -> int:
+        """Forget the turns of ``name``; returns how many there were (0 if it did not exist)."""
+        conv = self._by.pop(name or DEFAULT, None)
+        return len(conv) if conv is not None else 0
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by
+
+    def __len__(self) -> int:
+        return len(self._by)
+
+
+__all__ = ["Conversation", "Conversations", "Turn"]

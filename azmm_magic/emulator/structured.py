@@ -1,0 +1,177 @@
+"""Structured answers in the emulator: ``response_format`` ``json_object`` and ``json_schema``.
+
+- ``json_object``: the messages must mention JSON (like the real service); the answer is a JSON object with the
+  same facts the Markdown report gives.
+- ``json_schema``: the answer is an instance of the schema built deterministically from it (types, enums,
+  ``const``, arrays, nested objects, ``$ref``/``$defs``, ``anyOf``; every property filled), with strings and
+  numbers taken from the request's facts where the property name suggests one (``colour``, ``width``...).
+- Fault switch: the request header ``x-emulator-fault: malformed-json`` makes the answer invalid JSON, so the
+  client's error path can be tested.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from .report import HEADER, ChatFacts, RequestError, brightness_label
+
+FAULT_HEADER = "x-emulator-fault"
+MALFORMED = '{"answer": "this JSON object is cut off on purpose by the emulator\'s malformed-json fault", "items": [1, 2'
+_MAX_DEPTH = 12
+
+
+def check_response_format(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The validated ``response_format`` (None or type ``text``: a normal answer); 400 like Azure otherwise."""
+    fmt = body.get("response_format")
+    if fmt is None:
+        return None
+    if not isinstance(fmt, Mapping) or fmt.get("type") not in ("text", "json_object", "json_schema"):
+        raise RequestError(
+            "Invalid value for 'response_format.type': expected one of 'text', 'json_object', 'json_schema'.",
+            param="response_format.type",
+        )
+    if fmt["type"] == "json_schema":
+        inner = fmt.get("json_schema")
+        if not isinstance(inner, Mapping) or not isinstance(inner.get("name"), str) or not inner.get("name"):
+            raise RequestError("Missing required parameter: 'response_format.json_schema.name'.",
+                               param="response_format.json_schema.name", code="missing_required_parameter")
+        if not isinstance(inner.get("schema"), Mapping):
+            raise RequestError("Invalid 'response_format.json_schema.schema': expected an object.",
+                               param="response_format.json_schema.schema")
+    if fmt["type"] == "json_object":
+        text = json.dumps(body.get("messages"), ensure_ascii=False).lower()
+        if "json" not in text:
+            raise RequestError(
+                "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.",
+                param="messages",
+            )
+    return fmt
+
+
+def _facts_object(facts: ChatFacts, deployment: str) -> dict[str, Any]:
+    return {
+        "emulator": HEADER.replace("**", "").split(" —")[0] + " (a local test server, not a model)",
+        "deployment": deployment,
+        "messages": facts.message_count,
+        "earlier_turns": facts.earlier_turns,
+        "prompt": facts.last_user_text,
+        "images": [
+            {
+                "index": i.index,
+                "width": i.width,
+                "height": i.height,
+                "format": i.format,
+                "dominant_colours": [name for name, _ in i.colours],
+                "brightness": i.brightness,
+                "tokens": i.tokens,
+                **({"url": i.url} if i.url else {}),
+            }
+            for i in facts.images
+        ],
+    }
+
+
+def _hint(name: str, facts: ChatFacts, deployment: str) -> Any:
+    """A value from the facts for a property name, or None."""
+    low = name.lower()
+    first = next((i for i in facts.images if i.url is None), None)
+    if first is not None:
+        if "colour" in low or "color" in low:
+            return first.colours[0][0] if first.colours else None
+        if "width" in low:
+            return first.width
+        if "height" in low:
+            return first.height
+        if "bright" in low:
+            return brightness_label(first.brightness or 0)
+        if "format" in low:
+            return first.format
+    if "count" in low or low in ("images", "n_images", "image_count"):
+        return len(facts.images)
+    if "deployment" in low or "model" in low:
+        return deployment
+    if "prompt" in low or "question" in low:
+        return facts.last_user_text
+    if "title" in low or "summary" in low or "description" in low or "caption" in low:
+        return f"{len(facts.images)} image(s) received by the emulator"
+    return None
+
+
+def instance_for(schema: Mapping[str, Any], facts: ChatFacts, deployment: str) -> Any:
+    """A deterministic instance of ``schema`` (root of ``$ref`` lookups is ``schema`` itself)."""
+    root = schema
+
+    def resolve(node: Mapping[str, Any]) -> Mapping[str, Any]:
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/"):
+            target: Any = root
+            for part in ref[2:].split("/"):
+                target = target.get(part, {}) if isinstance(target, Mapping) else {}
+            return target if isinstance(target, Mapping) else {}
+        return node
+
+    def build(node: Any, name: str, depth: int) -> Any:
+        if not isinstance(node, Mapping) or depth > _MAX_DEPTH:
+            return None
+        node = resolve(node)
+        if "const" in node:
+            return node["const"]
+        if isinstance(node.get("enum"), list) and node["enum"]:
+            hint = _hint(name, facts, deployment)
+            return hint if hint in node["enum"] else node["enum"][0]
+        for key in ("anyOf", "oneOf", "allOf"):
+            options = node.get(key)
+            if isinstance(options, list) and options:
+                non_null = [o for o in options if not (isinstance(o, Mapping) and o.get("type") == "null")]
+                return build((non_null or options)[0], name, depth + 1)
+        kind = node.get("type")
+        if isinstance(kind, list):
+            kind = next((k for k in kind if k != "null"), "null")
+        if kind is None:
+            kind = "object" if "properties" in node else "array" if "items" in node else "string"
+        if kind == "object":
+            props = node.get("properties") or {}
+            return {key: build(sub, key, depth + 1) for key, sub in props.items()}
+        if kind == "array":
+            count = max(1, int(node.get("minItems") or 1))
+            if node.get("maxItems") is not None:
+                count = min(count, int(node["maxItems"]))
+            item = node.get("items", {})
+            return [build(item, name, depth + 1) for _ in range(count)]
+        if kind == "string":
+            hint = _hint(name, facts, deployment)
+            return hint if isinstance(hint, str) else f"emulator {name or 'text'}"
+        if kind in ("integer", "number"):
+            hint = _hint(name, facts, deployment)
+            value = hint if isinstance(hint, int | float) and not isinstance(hint, bool) else 1
+            if node.get("minimum") is not None:
+                value = max(value, node["minimum"])
+            if node.get("maximum") is not None:
+                value = min(value, node["maximum"])
+            return int(value) if kind == "integer" else float(value)
+        if kind == "boolean":
+            return bool(facts.images)
+        return None
+
+    return build(schema, "", 0)
+
+
+def structured_content(
+    body: Mapping[str, Any], facts: ChatFacts, *, deployment: str, headers: Mapping[str, str]
+) -> str | None:
+    """The answer text for a structured request, or None for a normal (Markdown report) answer."""
+    fmt = check_response_format(body)
+    if fmt is None or fmt.get("type") == "text":
+        return None
+    if (headers.get(FAULT_HEADER) or "").strip().lower() == "malformed-json":
+        return MALFORMED
+    if fmt["type"] == "json_object":
+        value = _facts_object(facts, deployment)
+    else:
+        value = instance_for(fmt["json_schema"]["schema"], facts, deployment)
+    return json.dumps(value, ensure_ascii=False, indent=2)
+
+
+__all__ = ["FAULT_HEADER", "check_response_format", "instance_for", "structured_content"]

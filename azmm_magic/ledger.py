@@ -1,0 +1,208 @@
+"""The usage ledger: every call (answered by the service or from the cache) counted per deployment.
+
+Per deployment: calls, requests actually sent, cache hits, input and output tokens billed (tokens of cache hits
+are counted apart, as tokens saved), and seconds. An optional price table (per deployment, in your currency per
+1M input / output tokens; key ``"*"`` for any other deployment) turns billed tokens into an estimated cost.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .result import VisionResult
+
+Prices = Mapping[str, Any]
+
+
+@dataclass
+class DeploymentUsage:
+    """Counters of one deployment."""
+
+    calls: int = 0
+    requests: int = 0
+    cache_hits: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    saved_input_tokens: int = 0
+    saved_output_tokens: int = 0
+    seconds: float = 0.0
+
+
+def price_of(prices: Prices | None, deployment: str) -> tuple[float, float] | None:
+    """(input, output) price per 1M tokens of ``deployment`` from a price table, or None when it has none.
+
+    A table maps a deployment (or ``"*"``) to ``(input, output)``, ``[input, output]`` or
+    ``{"input": x, "output": y}``.
+    """
+    if not prices:
+        return None
+    entry = prices.get(deployment, prices.get("*"))
+    if entry is None:
+        return None
+    try:
+        if isinstance(entry, Mapping):
+            return float(entry["input"]), float(entry["output"])
+        pin, pout = entry
+        return float(pin), float(pout)
+    except (KeyError, TypeError, ValueError):
+        raise ConfigError(
+            f"The price of {deployment!r} must be (input, output) per 1M tokens or {{'input': x, 'output': y}}; "
+            f"got {entry!r}."
+        ) from None
+
+
+def cost(prices: Prices | None, deployment: str, input_tokens: int, output_tokens: int) -> float | None:
+    """Estimated cost of the tokens, or None without a price for ``deployment``."""
+    price = price_of(prices, deployment)
+    if price is None:
+        return None
+    return input_tokens / 1e6 * price[0] + output_tokens / 1e6 * price[1]
+
+
+class UsageLedger:
+    """Counts every call per deployment. Thread-safe. ``prices`` as in :func:`price_of`.
+
+    >>> ledger = UsageLedger(prices={"gpt-4o": (2.5, 10.0)})
+    >>> ledger.record(result)          # doctest: +SKIP   (VisionClient does this for every call)
+    >>> ledger.totals().input_tokens   # doctest: +SKIP
+    """
+
+    def __init__(self, prices: Prices | None = None) -> None:
+        self.prices: Prices | None = prices
+        self._lock = threading.Lock()
+        self._by: dict[str, DeploymentUsage] = {}
+
+    def record(self, result: VisionResult) -> None:
+        """Count one call: a sent request (tokens billed) or a cache hit (tokens saved)."""
+        u = result.usage
+        with self._lock:
+            row = self._by.setdefault(result.deployment or "?", DeploymentUsage())
+            row.calls += 1
+            row.seconds += result.elapsed
+            if result.cached:
+                row.cache_hits += 1
+                row.saved_input_tokens += u.prompt_tokens
+                row.saved_output_tokens += u.completion_tokens
+            else:
+                row.requests += 1
+                row.input_tokens += u.prompt_tokens
+                row.output_tokens += u.completion_tokens
+
+    def by_deployment(self) -> dict[str, DeploymentUsage]:
+        """A copy of the counters, per deployment (sorted by name)."""
+        with self._lock:
+            return {name: DeploymentUsage(**vars(row)) for name, row in sorted(self._by.items())}
+
+    def totals(self) -> DeploymentUsage:
+        total = DeploymentUsage()
+        for row in self.by_deployment().values():
+            for name, value in vars(row).items():
+                setattr(total, name, getattr(total, name) + value)
+        return total
+
+    def cost(self, deployment: str | None = None) -> float | None:
+        """Estimated cost of billed tokens (one deployment, or all that have a price); None without prices."""
+        rows = self.by_deployment()
+        names = [deployment] if deployment is not None else list(rows)
+        costs = [cost(self.prices, n, rows[n].input_tokens, rows[n].output_tokens) for n in names if n in rows]
+        known = [c for c in costs if c is not None]
+        return sum(known) if known else None
+
+    def reset(self) -> None:
+        with self._lock:
+            self._by.clear()
+
+    def rows(self) -> list[tuple[str, ...]]:
+        """Table rows: deployment, calls, sent, cache hits, input, output, saved tokens, seconds, est. cost."""
+
+        def fmt_cost(value: float | None) -> str:
+            return "—" if value is None else f"{value:.4f}"
+
+        out = []
+        for name, r in self.by_deployment().items():
+            c = cost(self.prices, name, r.input_tokens, r.output_tokens)
+            out.append((name, str(r.calls), str(r.requests), str(r.cache_hits), f"{r.input_tokens:,}",
+                        f"{r.output_tokens:,}", f"{r.saved_input_tokens + r.saved_output_tokens:,}",
+                        f"{r.seconds:.2f}", fmt_cost(c)))
+        if len(out) > 1:
+            t = self.totals()
+            out.append(("total", str(t.calls), str(t.requests), str(t.cache_hits), f"{t.input_tokens:,}",
+                        f"{t.output_tokens:,}", f"{t.saved_input_tokens + t.saved_output_tokens:,}",
+                        f"{t.seconds:.2f}", fmt_cost(self.cost())))
+        return out
+
+    HEADERS = ("deployment", "calls", "sent", "cache hits", "input tokens", "output tokens", "tokens saved",
+               "seconds", "est. cost")
+
+    def table(self) -> dict[str, str]:
+        """The table as a mimebundle (HTML and plain text)."""
+        from .render import table_bundle
+
+        title = "azmm_magic usage this session"
+        if not self.prices:
+            title += " (set %config AzureVision.prices for cost estimates)"
+        return table_bundle(self.rows(), self.HEADERS, title=title)
+
+    def plot(self) -> Any:
+        """A matplotlib Figure: billed input/output tokens and cache hits per deployment (no pyplot state)."""
+        from matplotlib.figure import Figure
+
+        rows = self.by_deployment()
+        names = list(rows) or ["(no calls yet)"]
+        fig = Figure(figsize=(max(4.0, 1.4 * len(names) + 2), 3.2), layout="constrained")
+        ax = fig.add_subplot()
+        xs = range(len(names))
+        inputs = [rows[n].input_tokens if n in rows else 0 for n in names]
+        outputs = [rows[n].output_tokens if n in rows else 0 for n in names]
+        ax.bar([x - 0.2 for x in xs], inputs, width=0.4, label="input tokens")
+        ax.bar([x + 0.2 for x in xs], outputs, width=0.4, label="output tokens")
+        ax.set_xticks(list(xs), names)
+        ax.set_ylabel("tokens billed")
+        hits = [rows[n].cache_hits if n in rows else 0 for n in names]
+        for x, n, h in zip(xs, names, hits):
+            sent = rows[n].requests if n in rows else 0
+            ax.annotate(f"{sent} sent · {h} cached", (x, 0), xytext=(0, -28), textcoords="offset points",
+                        ha="center", fontsize=8)
+        ax.legend(fontsize=8)
+        ax.set_title("Usage per deployment")
+        return fig
+
+    def __repr__(self) -> str:
+        return self.table()["text/plain"]
+
+
+class UsageView:
+    """What ``%azure_vision usage`` shows: the table, and with ``plot=True`` the chart as a PNG below it."""
+
+    def __init__(self, ledger: UsageLedger, *, plot: bool = False) -> None:
+        self.ledger = ledger
+        self.figure = ledger.plot() if plot else None
+
+    def _png(self) -> bytes:
+        import io
+
+        buf = io.BytesIO()
+        self.figure.savefig(buf, format="png", dpi=100)
+        return buf.getvalue()
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        bundle: dict[str, Any] = dict(self.ledger.table())
+        if self.figure is not None:  # frontends show one mimetype: the chart goes inside the HTML too
+            import base64
+
+            png = self._png()
+            bundle["image/png"] = base64.b64encode(png).decode("ascii")
+            bundle["text/html"] += f'<br/><img alt="usage chart" src="data:image/png;base64,{bundle["image/png"]}"/>'
+        return bundle
+
+    def __repr__(self) -> str:
+        return repr(self.ledger)
+
+
+__all__ = ["DeploymentUsage", "UsageLedger", "UsageView", "cost", "price_of"]
