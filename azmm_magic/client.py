@@ -334,7 +334,7 @@ class VisionClient:
             stream.close()
             raise IncompleteAnswerError(
                 f"The answer stream from {self.settings.endpoint_host} was cut off after {len(acc.text)} characters "
-                f"({_describe(e)}); the text received is shown, marked incomplete, and was not cached. Re-run to retry.",
+                f"({_describe(e.__cause__ or e)}); the text received is shown, marked incomplete, and was not cached. Re-run to retry.",
                 partial_text=acc.text,
             ) from None
         request_id = _header(getattr(stream, "response", None), "x-request-id")
@@ -494,6 +494,22 @@ def _describe(e: BaseException) -> str:
     return text[:200]
 
 
+def _times(n: int) -> str:
+    return "once" if n == 1 else f"{n} times"
+
+
+def _retryable(status: int | None) -> bool:
+    """The statuses the openai SDK retries (so "after N retries" is true)."""
+    return status in (408, 409, 429) or (status is not None and status >= 500)
+
+
+def _dropped(cause: BaseException | None) -> bool:
+    """Whether a transport error means the server closed the connection (not: could not connect)."""
+    names = {cls.__name__ for cls in type(cause).__mro__} if cause is not None else set()
+    # by name: the SDK's transport is httpx or a fork of it (httpx2), with the same exception names
+    return bool(names & {"RemoteProtocolError", "ReadError"}) and "ConnectError" not in names
+
+
 def _other_token_param(error: BaseException, sent: str) -> str | None:
     """When a 400 says the output-token parameter we sent is not accepted, the one to send instead."""
     if getattr(error, "status_code", None) != 400:
@@ -554,13 +570,19 @@ def map_sdk_error(error: BaseException, settings: Settings, deployment: str | No
     common = {"status": status, "code": code, "request_id": request_id}
     if isinstance(error, openai.APITimeoutError):
         return ServiceTimeoutError(
-            f"No answer from {host} within {settings.timeout:g} s (tried {settings.max_retries + 1} times). "
+            f"No answer from {host} within {settings.timeout:g} s (tried {_times(settings.max_retries + 1)}). "
             f"Try again, or raise the limit: %config AzureVision.timeout = {int(settings.timeout * 2)}",
             **common,
         )
     if isinstance(error, openai.APIConnectionError):
         cause = error.__cause__ or error.__context__
         reason = _describe(cause) if cause else "connection failed"
+        if _dropped(cause):  # the server was reached but closed the connection before the answer was complete
+            return ConnectionFailedError(
+                f"{host} dropped the connection before the answer was complete ({reason.rstrip('.')}; tried "
+                f"{_times(settings.max_retries + 1)}). This is usually temporary: re-run the cell.",
+                **common,
+            )
         return ConnectionFailedError(
             f"Cannot reach {settings.endpoint} ({reason}). Check AZURE_OPENAI_ENDPOINT and your network, "
             f"or run `%azure_vision emulator` to use the local emulator.",
@@ -607,10 +629,19 @@ def map_sdk_error(error: BaseException, settings: Settings, deployment: str | No
             err = _content_filter_from_results(inner.get("content_filter_result"), settings, where="prompt")
             err.request_id = request_id
             return err
+        if re.search(r"api[- ]?version", message, re.IGNORECASE):
+            return BadRequestError(
+                f"{host} does not accept api-version '{settings.api_version}' (400: {message.rstrip('.')}). Set a "
+                f"version this resource supports: OPENAI_API_VERSION or %config AzureVision.api_version = "
+                f"'2024-10-21'{rid}.",
+                **common,
+            )
         return BadRequestError(f"The service rejected the request (400): {message}{rid}", **common)
     if isinstance(error, openai.APIStatusError):
+        retried = f" after {settings.max_retries} retries" if settings.max_retries and _retryable(status) else ""
         return ServiceError(
-            f"{host} answered {status}: {message or 'server error'}. This is usually temporary: re-run the cell{rid}.",
+            f"{host} answered {status}{retried}: {(message or 'server error').rstrip('.!')}. This is usually "
+            f"temporary: re-run the cell{rid}.",
             **common,
         )
     if isinstance(error, openai.OpenAIError):
