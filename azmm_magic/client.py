@@ -151,6 +151,7 @@ class VisionClient:
         self._http_client = http_client
         self._sdk: Any = None
         self._async_sdk: Any = None
+        self._async_loop: Any = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -459,9 +460,14 @@ class VisionClient:
             return self._sdk
 
     def _async_sdk_client(self) -> Any:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
         with self._lock:
-            if self._async_sdk is None:
+            # the SDK's async connections belong to one event loop: a new loop (a second asyncio.run) gets its own
+            if self._async_sdk is None or self._async_loop is not loop:
                 self._async_sdk = self._build(asynchronous=True)
+                self._async_loop = loop
             return self._async_sdk
 
     def close(self) -> None:
@@ -496,6 +502,10 @@ def _describe(e: BaseException) -> str:
 
 def _times(n: int) -> str:
     return "once" if n == 1 else f"{n} times"
+
+
+def _retries(n: int) -> str:
+    return "1 retry" if n == 1 else f"{n} retries"
 
 
 def _retryable(status: int | None) -> bool:
@@ -619,7 +629,7 @@ def map_sdk_error(error: BaseException, settings: Settings, deployment: str | No
         )
         wait_text = f"; the service asked to wait {wait} s" if wait else ""
         return RateLimitError(
-            f"Deployment '{deployment}' is rate limited (429) after {settings.max_retries} retries{wait_text}. "
+            f"Deployment '{deployment}' is rate limited (429) after {_retries(settings.max_retries)}{wait_text}. "
             f"Wait and re-run, send fewer/smaller images, or raise the deployment's quota{rid}.",
             **common,
         )
@@ -638,7 +648,7 @@ def map_sdk_error(error: BaseException, settings: Settings, deployment: str | No
             )
         return BadRequestError(f"The service rejected the request (400): {message}{rid}", **common)
     if isinstance(error, openai.APIStatusError):
-        retried = f" after {settings.max_retries} retries" if settings.max_retries and _retryable(status) else ""
+        retried = f" after {_retries(settings.max_retries)}" if settings.max_retries and _retryable(status) else ""
         return ServiceError(
             f"{host} answered {status}{retried}: {(message or 'server error').rstrip('.!')}. This is usually "
             f"temporary: re-run the cell{rid}.",

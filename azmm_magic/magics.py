@@ -136,7 +136,7 @@ class AzureVision(Magics):
                 else:
                     result = item
         except IncompleteAnswerError:
-            view.close(keep=True)
+            view.close(keep=True, note="INCOMPLETE: the answer was cut off (not cached)")
             raise
         except KeyboardInterrupt:
             chunks.close()

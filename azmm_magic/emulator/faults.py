@@ -208,11 +208,11 @@ class FaultTable:
             fault = parse_fault(header)
             with self._lock:
                 used = self._header_uses.get(fault.spec, 0)
-                if fault.times is not None and used >= fault.times:
-                    return None
-                self._header_uses[fault.spec] = used + 1
-            return fault
-        with self._lock:
+                if fault.times is None or used < fault.times:
+                    self._header_uses[fault.spec] = used + 1
+                    return fault
+        with self._lock:  # no header fault (or its count is used up): the deployment's, then '*'
+
             for name in (deployment, "*"):
                 for rule in self._rules.get(name, []):
                     fault, remaining = rule
