@@ -17,7 +17,7 @@ from traitlets import Bool, Enum, Float, Int, Unicode
 from .cache import MemoryCache
 from .command import build_parser, parse_cell, split_line
 from .config import OPTIONS, Secret, Settings
-from .errors import AzureVisionError, ConfigError, IncompleteAnswerError
+from .errors import AzureVisionError, ConfigError, ImageInputError, IncompleteAnswerError
 
 _SUBCOMMANDS = ("config", "cache", "emulator", "login", "logout", "help")
 
@@ -103,7 +103,10 @@ class AzureVision(Magics):
         ns = self.shell.user_ns if self.shell is not None else {}
         command = parse_cell(line, cell, ns)
         client = self.client()
-        request = client.prepare(command.prompt, command.images, **command.options())
+        try:
+            request = client.prepare(command.prompt, command.images, **command.options())
+        except ImageInputError as e:
+            raise ImageInputError(_name_the_input(str(e), command)) from None
         if command.dry_run:
             from .render import RequestPreview
 
@@ -229,6 +232,27 @@ class AzureVision(Magics):
         self._login_key = None
         print("API key forgotten for this session.")
         return None
+
+
+def _name_the_input(message: str, command: Any) -> str:
+    """Prefix an image error with the ``-i`` argument it came from, unless the message already quotes that
+    path/URL (a variable holding a bad array or object is otherwise only described by its type)."""
+    pairs = list(zip(command.image_labels, command.images))
+    culprit = pairs[0] if len(pairs) == 1 else None
+    if culprit is None:
+        from .images import prepare_image
+
+        for label, source in pairs:
+            try:
+                prepare_image(source)
+            except ImageInputError:
+                culprit = (label, source)
+                break
+            except Exception:  # noqa: BLE001 - only used to find the culprit; the original error is raised
+                continue
+    if culprit is None or (isinstance(culprit[1], str) and culprit[1] in message):
+        return message
+    return f"-i {culprit[0]}: {message}"
 
 
 class _Bundle:
