@@ -440,7 +440,7 @@ class VisionClient:
         if style == "azure":
             cls = openai.AsyncAzureOpenAI if asynchronous else openai.AzureOpenAI
             auth = {"azure_ad_token_provider": credential} if mode == "entra" else {"api_key": credential}
-            return cls(azure_endpoint=s.endpoint, api_version=s.api_version, **auth, **kwargs)
+            return _construct(cls, azure_endpoint=s.endpoint, api_version=s.api_version, **auth, **kwargs)
         cls = openai.AsyncOpenAI if asynchronous else openai.OpenAI
         base_url = (s.endpoint or "").rstrip("/") + "/"
         if asynchronous and mode == "entra":
@@ -451,7 +451,7 @@ class VisionClient:
 
                 return await asyncio.to_thread(sync_provider)
 
-        return cls(base_url=base_url, api_key=credential, **kwargs)
+        return _construct(cls, base_url=base_url, api_key=credential, **kwargs)
 
     def _sdk_client(self) -> Any:
         with self._lock:
@@ -482,6 +482,17 @@ class VisionClient:
 
 
 # ----- helpers (module level so the async path and batch code can share them) --------------------------------------
+def _construct(cls: Any, **kwargs: Any) -> Any:
+    """Build an SDK client; its refusals (e.g. a sync ``http_client`` given to the async client) become ours."""
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(
+            f"The openai SDK refused the settings: {_describe(e)} (ask/stream need a sync http_client, aask an "
+            f"async one: use one VisionClient per kind)"
+        ) from None
+
+
 def _entra_provider() -> TokenProvider:
     try:
         from azure.identity import DefaultAzureCredential, get_bearer_token_provider

@@ -370,3 +370,16 @@ def test_cli_fault_flag(tmp_path, red_png):
     bad = subprocess.run([sys.executable, "-m", "azmm_magic.emulator", "--port", "0", "--fault", "vision=teapot"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unknown fault kind" in bad.stderr
+
+
+def test_wrong_kind_of_http_client_is_one_clear_config_error(emulator):
+    """The header route needs an http_client; giving the async API a sync client must not escape as TypeError."""
+    import httpx
+
+    from azmm_magic.errors import ConfigError
+
+    client = VisionClient(endpoint=emulator.url, deployment="x", auth="none", http_client=httpx.Client())
+    with pytest.raises(ConfigError, match=r"http_client.*aask an async one") as info:
+        asyncio.run(client.aask(PROMPT))
+    _check_one_line(str(info.value))
+    assert emulator.count() == 0
