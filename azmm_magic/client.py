@@ -158,6 +158,7 @@ class VisionClient:
         self._http_client = http_client
         self._sdk: Any = None
         self._async_sdk: Any = None
+        self._async_loop: Any = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -384,7 +385,7 @@ class VisionClient:
             stream.close()
             raise IncompleteAnswerError(
                 f"The answer stream from {self.settings.endpoint_host} was cut off after {len(acc.text)} characters "
-                f"({_describe(e)}); the text received is shown, marked incomplete, and was not cached. Re-run to retry.",
+                f"({_describe(e.__cause__ or e)}); the text received is shown, marked incomplete, and was not cached. Re-run to retry.",
                 partial_text=acc.text,
             ) from None
         request_id = _header(getattr(stream, "response", None), "x-request-id")
@@ -489,7 +490,7 @@ class VisionClient:
         if style == "azure":
             cls = openai.AsyncAzureOpenAI if asynchronous else openai.AzureOpenAI
             auth = {"azure_ad_token_provider": credential} if mode == "entra" else {"api_key": credential}
-            return cls(azure_endpoint=s.endpoint, api_version=s.api_version, **auth, **kwargs)
+            return _construct(cls, azure_endpoint=s.endpoint, api_version=s.api_version, **auth, **kwargs)
         cls = openai.AsyncOpenAI if asynchronous else openai.OpenAI
         base_url = (s.endpoint or "").rstrip("/") + "/"
         if asynchronous and mode == "entra":
@@ -500,7 +501,7 @@ class VisionClient:
 
                 return await asyncio.to_thread(sync_provider)
 
-        return cls(base_url=base_url, api_key=credential, **kwargs)
+        return _construct(cls, base_url=base_url, api_key=credential, **kwargs)
 
     def _sdk_client(self) -> Any:
         with self._lock:
@@ -509,9 +510,14 @@ class VisionClient:
             return self._sdk
 
     def _async_sdk_client(self) -> Any:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
         with self._lock:
-            if self._async_sdk is None:
+            # the SDK's async connections belong to one event loop: a new loop (a second asyncio.run) gets its own
+            if self._async_sdk is None or self._async_loop is not loop:
                 self._async_sdk = self._build(asynchronous=True)
+                self._async_loop = loop
             return self._async_sdk
 
     def close(self) -> None:
@@ -526,6 +532,17 @@ class VisionClient:
 
 
 # ----- helpers (module level so the async path and batch code can share them) --------------------------------------
+def _construct(cls: Any, **kwargs: Any) -> Any:
+    """Build an SDK client; its refusals (e.g. a sync ``http_client`` given to the async client) become ours."""
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(
+            f"The openai SDK refused the settings: {_describe(e)} (ask/stream need a sync http_client, aask an "
+            f"async one: use one VisionClient per kind)"
+        ) from None
+
+
 def _entra_provider() -> TokenProvider:
     try:
         from azure.identity import DefaultAzureCredential, get_bearer_token_provider
@@ -542,6 +559,26 @@ def _header(response: Any, name: str) -> str | None:
 def _describe(e: BaseException) -> str:
     text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
     return text[:200]
+
+
+def _times(n: int) -> str:
+    return "once" if n == 1 else f"{n} times"
+
+
+def _retries(n: int) -> str:
+    return "1 retry" if n == 1 else f"{n} retries"
+
+
+def _retryable(status: int | None) -> bool:
+    """The statuses the openai SDK retries (so "after N retries" is true)."""
+    return status in (408, 409, 429) or (status is not None and status >= 500)
+
+
+def _dropped(cause: BaseException | None) -> bool:
+    """Whether a transport error means the server closed the connection (not: could not connect)."""
+    names = {cls.__name__ for cls in type(cause).__mro__} if cause is not None else set()
+    # by name: the SDK's transport is httpx or a fork of it (httpx2), with the same exception names
+    return bool(names & {"RemoteProtocolError", "ReadError"}) and "ConnectError" not in names
 
 
 def _other_token_param(error: BaseException, sent: str) -> str | None:
@@ -604,13 +641,19 @@ def map_sdk_error(error: BaseException, settings: Settings, deployment: str | No
     common = {"status": status, "code": code, "request_id": request_id}
     if isinstance(error, openai.APITimeoutError):
         return ServiceTimeoutError(
-            f"No answer from {host} within {settings.timeout:g} s (tried {settings.max_retries + 1} times). "
+            f"No answer from {host} within {settings.timeout:g} s (tried {_times(settings.max_retries + 1)}). "
             f"Try again, or raise the limit: %config AzureVision.timeout = {int(settings.timeout * 2)}",
             **common,
         )
     if isinstance(error, openai.APIConnectionError):
         cause = error.__cause__ or error.__context__
         reason = _describe(cause) if cause else "connection failed"
+        if _dropped(cause):  # the server was reached but closed the connection before the answer was complete
+            return ConnectionFailedError(
+                f"{host} dropped the connection before the answer was complete ({reason.rstrip('.')}; tried "
+                f"{_times(settings.max_retries + 1)}). This is usually temporary: re-run the cell.",
+                **common,
+            )
         return ConnectionFailedError(
             f"Cannot reach {settings.endpoint} ({reason}). Check AZURE_OPENAI_ENDPOINT and your network, "
             f"or run `%azure_vision emulator` to use the local emulator.",
@@ -647,7 +690,7 @@ def map_sdk_error(error: BaseException, settings: Settings, deployment: str | No
         )
         wait_text = f"; the service asked to wait {wait} s" if wait else ""
         return RateLimitError(
-            f"Deployment '{deployment}' is rate limited (429) after {settings.max_retries} retries{wait_text}. "
+            f"Deployment '{deployment}' is rate limited (429) after {_retries(settings.max_retries)}{wait_text}. "
             f"Wait and re-run, send fewer/smaller images, or raise the deployment's quota{rid}.",
             **common,
         )
@@ -657,10 +700,19 @@ def map_sdk_error(error: BaseException, settings: Settings, deployment: str | No
             err = _content_filter_from_results(inner.get("content_filter_result"), settings, where="prompt")
             err.request_id = request_id
             return err
+        if re.search(r"api[- ]?version", message, re.IGNORECASE):
+            return BadRequestError(
+                f"{host} does not accept api-version '{settings.api_version}' (400: {message.rstrip('.')}). Set a "
+                f"version this resource supports: OPENAI_API_VERSION or %config AzureVision.api_version = "
+                f"'2024-10-21'{rid}.",
+                **common,
+            )
         return BadRequestError(f"The service rejected the request (400): {message}{rid}", **common)
     if isinstance(error, openai.APIStatusError):
+        retried = f" after {_retries(settings.max_retries)}" if settings.max_retries and _retryable(status) else ""
         return ServiceError(
-            f"{host} answered {status}: {message or 'server error'}. This is usually temporary: re-run the cell{rid}.",
+            f"{host} answered {status}{retried}: {(message or 'server error').rstrip('.!')}. This is usually "
+            f"temporary: re-run the cell{rid}.",
             **common,
         )
     if isinstance(error, openai.OpenAIError):

@@ -31,7 +31,15 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
         if match.group(1) is not None:
             return "{" + match.group(1) + "}"
         name = match.group(2)
-        return str(namespace[name]) if name in namespace else match.group(0)
+        if name not in namespace:
+            return match.group(0)
+        try:
+            return str(namespace[name])
+        except Exception as e:  # noqa: BLE001 - a user object whose __str__ fails
+            raise ConfigError(
+                f"{{{name}}} in the prompt: str({name}) failed ({type(e).__name__}); use another variable or "
+                f"write {{{{{name}}}}} for a literal {{{name}}}."
+            ) from None
 
     return _PLACEHOLDER.sub(sub, text)
 

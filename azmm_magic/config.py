@@ -200,7 +200,9 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
         raise ConfigError(f"Setting {name!r} from {origin} must be a positive number, got {value}.")
     if name in ("chat_turns", "chat_image_turns") and value < 0:
         raise ConfigError(f"Setting {name!r} from {origin} must be 0 or more, got {value}.")
-    if name in ("timeout", "max_image_mb") and value <= 0:
+    if name == "temperature" and not 0 <= value <= 2:  # also rejects NaN, which JSON cannot carry
+        raise ConfigError(f"Setting 'temperature' from {origin} must be between 0 and 2, got {value}.")
+    if name in ("timeout", "max_image_mb") and not value > 0:
         raise ConfigError(f"Setting {name!r} from {origin} must be greater than 0, got {value}.")
     return value
 

@@ -928,7 +928,10 @@ def _shrink_to_fit(img: PILImage, max_bytes: int, label: str, notices: list[str]
                 f"re-encoded as JPEG quality {quality} at {work.width}x{work.height} to fit {max_bytes} bytes"
             )
             return data, "image/jpeg", work
-    raise ImageInputError(f"{label} cannot be made smaller than max_bytes={max_bytes} bytes")
+    raise ImageInputError(
+        f"{label} cannot be made smaller than max_bytes={max_bytes} bytes; crop or resize it, or raise the "
+        "max_image_mb setting"
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -996,7 +999,7 @@ def prepare_images(
     if len(leaves) > max_images:
         raise ImageInputError(
             f"{len(leaves)} images given but at most {max_images} are allowed per request; "
-            "narrow the glob or list, or raise the image limit"
+            "narrow the glob or list, or raise the max_images setting"
         )
     return [_prepare_leaf(leaf, opts) for leaf in leaves]
 

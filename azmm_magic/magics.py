@@ -19,7 +19,7 @@ from .conversation import Conversations
 from .ledger import UsageLedger, UsageView
 from .command import build_parser, parse_cell, split_line
 from .config import OPTIONS, Secret, Settings
-from .errors import AzureVisionError, ConfigError, IncompleteAnswerError
+from .errors import AzureVisionError, ConfigError, ImageInputError, IncompleteAnswerError
 
 _SUBCOMMANDS = ("config", "cache", "emulator", "login", "logout", "help", "chat", "usage")
 
@@ -142,7 +142,7 @@ class AzureVision(Magics):
         if command.chat is not None:
             conversation = self.conversations.get(command.chat)
             history, chat_notices = conversation.history(client.settings.chat_turns, client.settings.chat_image_turns)
-        request = client.prepare(command.prompt, command.images, history=history, **command.options())
+        request = _prepare(client, command, history=history, **command.options())
         if command.dry_run:
             from .render import RequestPreview
 
@@ -174,7 +174,7 @@ class AzureVision(Magics):
             raise ConfigError("--chat continues one conversation with one deployment; drop --chat to compare deployments.")
         names = list(dict.fromkeys(command.deployments))
         options = {**command.options(), "deployment": names[0]}
-        base = client.prepare(command.prompt, command.images, **options)
+        base = _prepare(client, command, **options)
         if command.dry_run:
             from dataclasses import replace
 
@@ -199,7 +199,7 @@ class AzureVision(Magics):
                 else:
                     result = item
         except IncompleteAnswerError:
-            view.close(keep=True)
+            view.close(keep=True, note="INCOMPLETE: the answer was cut off (not cached)")
             raise
         except KeyboardInterrupt:
             chunks.close()
@@ -356,6 +356,35 @@ class AzureVision(Magics):
         self._login_key = None
         print("API key forgotten for this session.")
         return None
+
+
+def _name_the_input(message: str, command: Any) -> str:
+    """Prefix an image error with the ``-i`` argument it came from, unless the message already quotes that
+    path/URL (a variable holding a bad array or object is otherwise only described by its type)."""
+    pairs = list(zip(command.image_labels, command.images))
+    culprit = pairs[0] if len(pairs) == 1 else None
+    if culprit is None:
+        from .images import prepare_image
+
+        for label, source in pairs:
+            try:
+                prepare_image(source)
+            except ImageInputError:
+                culprit = (label, source)
+                break
+            except Exception:  # noqa: BLE001 - only used to find the culprit; the original error is raised
+                continue
+    if culprit is None or (isinstance(culprit[1], str) and culprit[1] in message):
+        return message
+    return f"-i {culprit[0]}: {message}"
+
+
+def _prepare(client: Any, command: Any, **options: Any) -> Any:
+    """``client.prepare`` for a parsed cell; image errors name the ``-i`` argument they came from."""
+    try:
+        return client.prepare(command.prompt, command.images, **options)
+    except ImageInputError as e:
+        raise ImageInputError(_name_the_input(str(e), command)) from None
 
 
 class _Bundle:

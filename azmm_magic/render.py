@@ -69,7 +69,19 @@ def footer_text(result: VisionResult) -> str:
     elif result.finish_reason == "content_filter":
         parts.append("stopped by Azure's content filter")
     parts.extend(result.notices)
+    parts.extend(_image_notices(result.images))
     return " · ".join(parts)
+
+
+def _image_notices(images: Sequence[PreparedImage]) -> list[str]:
+    """What was done to an image that a user should know (first frame of an animation, colour conversion,
+    recompression to fit the size limit...); routine downscaling to the billed size is left out."""
+    return [
+        f"{image_caption(image).split(' · ')[0]}: {notice}"
+        for image in images
+        for notice in image.notices
+        if not notice.startswith("downscaled")
+    ]
 
 
 # ----- images ----------------------------------------------------------------------------------------------------
@@ -175,13 +187,14 @@ class StreamView:
         self._written = 0
         self._last = float("-inf")
         self._handle: Any = None
+        self.status = "writing…"
 
     def _bundle(self) -> dict[str, str]:
         body = markdown_to_html(self.text) if self.text else '<p style="opacity:0.6">waiting for the first words…</p>'
         return {
             "text/plain": self.text or "…",
             "text/html": f'<div style="{_BOX}">{thumbnails_html(self.images)}<div>{body}</div>'
-            f'<div style="{_FOOTER}">writing…</div></div>',
+            f'<div style="{_FOOTER}">{html.escape(self.status)}</div></div>',
         }
 
     def start(self) -> StreamView:
@@ -209,8 +222,11 @@ class StreamView:
             self._written = len(self.text)
         self.updates += 1
 
-    def close(self, *, keep: bool = False) -> None:
-        """End the live view. In a kernel it is cleared unless ``keep`` (e.g. after an interrupt)."""
+    def close(self, *, keep: bool = False, note: str | None = None) -> None:
+        """End the live view. In a kernel it is cleared unless ``keep`` (e.g. after an interrupt); ``note``
+        replaces the "writing…" footer of a kept view (terminal: printed on its own line after the text)."""
+        if note:
+            self.status = note
         if self.kernel:
             if self._handle is not None:
                 if keep:
@@ -219,7 +235,7 @@ class StreamView:
                     self._handle.update({"text/plain": ""}, raw=True)
         else:
             self.flush()
-            self.stream.write("\n")
+            self.stream.write("\n" + (f"[{note}]\n" if note and keep else ""))
             self.stream.flush()
 
 

@@ -54,6 +54,16 @@ class Emulator:
         req = urllib.request.Request(self.url + "/_emulator/requests", method="DELETE")
         urllib.request.urlopen(req, timeout=10).close()
 
+    def set_fault(self, deployment: str, spec: str) -> None:
+        """Inject a fault (azmm_magic/emulator/faults.py) for a deployment ('*' = all) via the control endpoint."""
+        data = json.dumps({"deployment": deployment, "fault": spec}).encode()
+        req = urllib.request.Request(self.url + "/_emulator/faults", data=data, method="POST")
+        urllib.request.urlopen(req, timeout=10).close()
+
+    def clear_faults(self) -> None:
+        req = urllib.request.Request(self.url + "/_emulator/faults", method="DELETE")
+        urllib.request.urlopen(req, timeout=10).close()
+
 
 def _start(**config: Any) -> Any:
     from azmm_magic.emulator.server import EmulatorConfig, EmulatorServer

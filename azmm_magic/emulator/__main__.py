@@ -40,6 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--stream-chunk-delay", type=float, default=0.0, help="seconds between streamed chunks (default: 0)"
     )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="DEPLOYMENT=KIND[:ARG][:times=N]",
+        help="inject a fault for a deployment ('*' = all), e.g. vision=429:1:times=2, '*=cut:3'; repeatable. "
+        "Kinds: 429 500 503 408 latency hang drop cut content_filter content_filter_answer 401 404 api_version "
+        "(see azmm_magic/emulator/faults.py)",
+    )
     return parser
 
 
@@ -54,6 +63,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         deployments=deployments,
         latency=args.latency,
         stream_chunk_delay=args.stream_chunk_delay,
+        faults=list(getattr(args, "fault", None) or []),
     )
 
 

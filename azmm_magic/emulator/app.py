@@ -7,6 +7,8 @@ Routes (same paths, headers, auth and error bodies as Azure OpenAI):
 - ``GET /openai/v1/models`` (the configured deployments)
 - ``POST /v1/chat/completions``, ``GET /v1/models`` (the same, for clients given a plain OpenAI-style ``.../v1``)
 - ``GET|DELETE /_emulator/requests``, ``GET /_emulator/health`` (control endpoints, no auth)
+- ``GET|POST|DELETE /_emulator/faults`` and the ``x-emulator-fault`` request header: fault injection
+  (:mod:`azmm_magic.emulator.faults`)
 
 The answer is :func:`azmm_magic.emulator.report.render_report`: deterministic facts about the request.
 """
@@ -36,6 +38,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import faults as _faults
 from .report import RequestError, apply_token_cap, read_chat, render_report, split_for_stream, usage_for
 from .structured import structured_content
 
@@ -81,8 +84,11 @@ class EmulatorConfig:
     reasoning_prefixes: tuple[str, ...] = ("o1", "o3", "o4", "gpt-5")
     legacy_prefixes: tuple[str, ...] = ("legacy-",)
     max_logged_requests: int = 1000
+    faults: list[str] = field(default_factory=list)  # "DEPLOYMENT=KIND[:ARG][:times=N]" (see faults.py)
 
     def __post_init__(self) -> None:
+        for assignment in self.faults:
+            _faults.parse_assignment(assignment)  # ValueError early, with a readable message
         if self.latency < 0 or self.stream_chunk_delay < 0:
             raise ValueError("latency and stream_chunk_delay must be >= 0 seconds")
         if self.deployments is not None:
@@ -408,18 +414,38 @@ async def _chat(request: Request, deployment: str | None, *, v1: bool) -> Respon
     entry["body"] = _loggable(body)
     if deployment is None:
         deployment = entry["deployment"] = _model_of(body)
+    try:
+        fault = request.app.state.faults.select(deployment, request.headers.get(_faults.FAULT_HEADER))
+    except ValueError as e:
+        raise ApiError(400, {"error": {"code": "BadRequest", "message": f"{_faults.FAULT_HEADER}: {e}"}}) from e
+    if fault is not None:
+        entry["fault"] = fault.spec
+        early = await _faults.before_answer(fault, request)
+        if early is not None:
+            return early
     _check_deployment(config, deployment)
     cap, include_usage = _check_parameters(config, body, deployment)
     facts = await run_in_threadpool(read_chat, body)
     if config.latency:
         await asyncio.sleep(config.latency)
-    content = structured_content(body, facts, deployment=deployment, headers=request.headers)
+    malformed = fault is not None and fault.kind == "malformed_json"
+    content = structured_content(body, facts, deployment=deployment, malformed=malformed)
     if content is None:
         content = render_report(facts, deployment=deployment)
     content, finish = apply_token_cap(content, cap)
     usage = usage_for(facts, content)
     answer = _Answer(_completion_id(deployment, body), int(time.time()), deployment, content, finish, usage)
     headers = _service_headers(usage["total_tokens"])
+    if fault is not None and fault.shapes_answer:
+        streamed = bool(body.get("stream"))
+        return _faults.shaped_response(
+            fault,
+            None if streamed else completion_body(answer),
+            stream_chunks(answer, include_usage=include_usage) if streamed else None,
+            headers,
+            request,
+            config.stream_chunk_delay,
+        )
     if body.get("stream"):
         chunks = stream_chunks(answer, include_usage=include_usage)
         return StreamingResponse(
@@ -526,6 +552,14 @@ async def _on_crash(request: Request, exc: Exception) -> Response:
     return JSONResponse(body, status_code=500)
 
 
+class _EmulatorApp(Starlette):
+    """Starlette that remembers the server's transport for the request (so a fault can drop the connection)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope[_faults.TRANSPORT_KEY] = getattr(getattr(send, "__self__", None), "transport", None)
+        await super().__call__(scope, receive, send)
+
+
 def create_app(config: EmulatorConfig | None = None) -> Starlette:
     """Build the emulator app; ``app.state.config`` and ``app.state.log`` (a :class:`RequestLog`) are public."""
     config = config or EmulatorConfig()
@@ -538,8 +572,9 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/_emulator/requests", requests_log, methods=["GET", "DELETE"]),
         Route("/_emulator/health", health, methods=["GET"]),
+        Route("/_emulator/faults", _faults.control, methods=["GET", "POST", "DELETE"]),
     ]
-    app = Starlette(
+    app = _EmulatorApp(
         routes=routes,
         middleware=[Middleware(_RecordingMiddleware, log=log)],
         exception_handlers={
@@ -552,4 +587,5 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
     )
     app.state.config = config
     app.state.log = log
+    app.state.faults = _faults.FaultTable(config.faults)
     return app

@@ -5,8 +5,8 @@
 - ``json_schema``: the answer is an instance of the schema built deterministically from it (types, enums,
   ``const``, arrays, nested objects, ``$ref``/``$defs``, ``anyOf``; every property filled), with strings and
   numbers taken from the request's facts where the property name suggests one (``colour``, ``width``...).
-- Fault switch: the request header ``x-emulator-fault: malformed-json`` makes the answer invalid JSON, so the
-  client's error path can be tested.
+- The ``malformed_json`` fault (:mod:`azmm_magic.emulator.faults`: header ``x-emulator-fault: malformed-json``,
+  the control endpoint or ``--fault``) makes the answer invalid JSON, so the client's error path is tested.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from typing import Any
 
 from .report import HEADER, ChatFacts, RequestError, brightness_label
 
-FAULT_HEADER = "x-emulator-fault"
 MALFORMED = '{"answer": "this JSON object is cut off on purpose by the emulator\'s malformed-json fault", "items": [1, 2'
 _MAX_DEPTH = 12
 
@@ -159,13 +158,16 @@ def instance_for(schema: Mapping[str, Any], facts: ChatFacts, deployment: str) -
 
 
 def structured_content(
-    body: Mapping[str, Any], facts: ChatFacts, *, deployment: str, headers: Mapping[str, str]
+    body: Mapping[str, Any], facts: ChatFacts, *, deployment: str, malformed: bool = False
 ) -> str | None:
-    """The answer text for a structured request, or None for a normal (Markdown report) answer."""
+    """The answer text for a structured request, or None for a normal (Markdown report) answer.
+
+    ``malformed`` (the ``malformed_json`` fault) answers with invalid JSON so the client's error path is tested.
+    """
     fmt = check_response_format(body)
     if fmt is None or fmt.get("type") == "text":
         return None
-    if (headers.get(FAULT_HEADER) or "").strip().lower() == "malformed-json":
+    if malformed:
         return MALFORMED
     if fmt["type"] == "json_object":
         value = _facts_object(facts, deployment)
@@ -174,4 +176,4 @@ def structured_content(
     return json.dumps(value, ensure_ascii=False, indent=2)
 
 
-__all__ = ["FAULT_HEADER", "check_response_format", "instance_for", "structured_content"]
+__all__ = ["check_response_format", "instance_for", "structured_content"]
