@@ -14,6 +14,7 @@ import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, NoReturn
 
 from .errors import ConfigError
@@ -65,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true",
                    help="show the request that would be sent (images, token estimate) and send nothing")
     return p
+
+
+
+@lru_cache(maxsize=1)
+def _cell_parser() -> argparse.ArgumentParser:
+    """The parser :func:`parse_cell` uses, built once (building it costs more than a cached answer lookup)."""
+    return build_parser()
 
 
 @dataclass(frozen=True)
@@ -131,7 +139,7 @@ def parse_cell(line: str, cell: str, namespace: Mapping[str, Any]) -> VisionComm
         t if i and tokens[i - 1] in ("-i", "--image") or t.startswith(("-i", "--image=")) else interpolate(t, namespace)
         for i, t in enumerate(tokens)
     ]
-    args = build_parser().parse_args(expanded)
+    args = _cell_parser().parse_args(expanded)
     prompt = interpolate(cell, namespace).strip()
     if not prompt:
         raise ConfigError("The prompt is empty: write your question in the cell body, below the %%azure_vision line.")
