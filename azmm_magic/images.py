@@ -313,7 +313,7 @@ def _thumbnail(data: bytes, max_side: int, label: str, *, fmt: str = "PNG") -> b
     side = max(1, max_side)
     with _decode_guard(label, data), Image.open(io.BytesIO(data)) as img:
         if img.format in ("JPEG", "MPO"):
-            img.draft(img.mode, (side, side))  # decode at 1/2..1/8 scale, never below the thumbnail
+            img.draft(img.mode, _fit_within(img.width, img.height, side))  # decode at 1/2..1/8 scale, never below
         img.load()
         work, _ = _working_mode(img, None)
     work.thumbnail((side, side), Image.Resampling.LANCZOS)
@@ -863,8 +863,14 @@ def _from_bytes(data: bytes, label: str, opts: _Options) -> PreparedImage:
         orientation = _exif_orientation(img)
         stored = img.size
         target = max_useful_size(stored[0], stored[1], opts.detail, opts.rule)
-        if img.format in ("JPEG", "MPO") and (target[0] < stored[0] or target[1] < stored[1]):
-            img.draft(img.mode, target)  # decode at 1/2, 1/4 or 1/8 scale, never below the target
+        if img.format in ("JPEG", "MPO"):
+            # decode at 1/2, 1/4 or 1/8 scale, never below the target; a JPEG sent as it is is decoded only to
+            # check its data (every byte is still read), so at 1/8 scale
+            animated = bool(getattr(img, "is_animated", False)) and getattr(img, "n_frames", 1) > 1
+            if _sendable_as_is(img, img.format, animated, data, orientation, stored, target, opts):
+                img.draft(img.mode, (1, 1))
+            elif target[0] < stored[0] or target[1] < stored[1]:
+                img.draft(img.mode, target)
         img.load()
     return _process(img, label, opts, original=data, orientation=orientation, stored_size=stored)
 
@@ -897,15 +903,7 @@ def _process(
             img = _first_frame(img)
     display_size = stored_size[::-1] if orientation in (5, 6, 7, 8) else stored_size
     target = max_useful_size(*display_size, opts.detail, opts.rule)
-    if (
-        original is not None
-        and fmt in SEND_AS_IS_MEDIA_TYPES
-        and not animated
-        and orientation == 1
-        and img.mode in _SENDABLE_MODES
-        and target == display_size
-        and len(original) <= opts.max_bytes
-    ):
+    if _sendable_as_is(img, fmt, animated, original, orientation, display_size, target, opts):
         return _make(original, SEND_AS_IS_MEDIA_TYPES[fmt], display_size, label, display_size, notices)
     if orientation != 1:
         img = _apply_orientation(img, orientation)
@@ -923,6 +921,29 @@ def _process(
     if len(data) > opts.max_bytes:
         data, media_type, img = _shrink_to_fit(img, opts.max_bytes, label, notices)
     return _make(data, media_type, img.size, label, display_size, notices)
+
+
+def _sendable_as_is(
+    img: PILImage,
+    fmt: str | None,
+    animated: bool,
+    original: bytes | None,
+    orientation: int,
+    display_size: tuple[int, int],
+    target: tuple[int, int],
+    opts: _Options,
+) -> bool:
+    """Whether the original bytes can be sent untouched: an accepted format and mode, one frame, upright,
+    no larger than the service keeps, and within the byte cap. (Decided before decoding, see :func:`_from_bytes`.)"""
+    return (
+        original is not None
+        and fmt in SEND_AS_IS_MEDIA_TYPES
+        and not animated
+        and orientation == 1
+        and img.mode in _SENDABLE_MODES
+        and target == display_size
+        and len(original) <= opts.max_bytes
+    )
 
 
 def _make(
