@@ -58,13 +58,20 @@ def main(argv: list[str] | None = None) -> int:
     mode = "quick mode" if args.quick else "full run"
     print(
         f"azmm_magic benchmarks ({mode}; Python {platform.python_version()}, openai {openai.__version__}, "
-        f"Pillow {PIL.__version__}, {platform.machine()}, {_cpus()} CPUs; {time.perf_counter() - started:.0f} s)\n"
+        f"Pillow {PIL.__version__}, {platform.machine()}, {_cpus()} CPUs, load average {_load()}; "
+        f"{time.perf_counter() - started:.0f} s)\n"
     )
     print(table(rows))
     print()
     for note in notes:
         print(f"- {note}")
     return 0
+
+
+def _load() -> str:
+    import os
+
+    return f"{os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "n/a"
 
 
 def _cpus() -> int:
