@@ -68,7 +68,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-
 @lru_cache(maxsize=1)
 def _cell_parser() -> argparse.ArgumentParser:
     """The parser :func:`parse_cell` uses, built once (building it costs more than a cached answer lookup)."""

@@ -27,6 +27,7 @@ import os
 import re
 import sys
 import threading
+import time
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
@@ -629,11 +630,18 @@ def clear_prepared_memo() -> int:
     return _MEMO.clear()
 
 
+#: A file changed less than this long ago is not memoized by its stat: a second write within the same clock tick
+#: (same size, same mtime/ctime) would go unnoticed. Such a file is looked up by the hash of its bytes instead.
+_RACY_SECONDS = 2.0
+
+
 def _from_file(ref: _FileRef, opts: _Options) -> PreparedImage:
     """A file, memoized on its identity and stat (path, inode, size, mtime and ctime in ns) and the options.
 
-    A rewrite changes the mtime/ctime (or the inode, for an atomic replace), so it is prepared again; on a miss
-    the bytes are also looked up by content, so merely touching a file does not decode it again.
+    A rewrite changes the mtime/ctime (or the inode, for an atomic replace), so it is prepared again. A file
+    modified in the last :data:`_RACY_SECONDS` is read and looked up by the hash of its bytes instead (the same
+    rule git uses for "racily clean" files), and so is any stat miss, so merely touching a file does not decode
+    it again.
     """
     try:
         st = ref.path.stat()
@@ -641,7 +649,12 @@ def _from_file(ref: _FileRef, opts: _Options) -> PreparedImage:
                          st.st_ctime_ns, ref.label, opts)
     except OSError:
         return _from_bytes(_read_file(ref), ref.label, opts)  # reports the error with the file's name
-    return _MEMO.get_or_build(key, lambda: _from_bytes_memo(_read_file(ref), ref.label, opts))
+    image = _MEMO.get(key)
+    if image is None:
+        image = _from_bytes_memo(_read_file(ref), ref.label, opts)
+        if time.time() - max(st.st_mtime, st.st_ctime) > _RACY_SECONDS:
+            _MEMO.put(key, image)
+    return image
 
 
 def _from_bytes_memo(data: bytes, label: str, opts: _Options) -> PreparedImage:

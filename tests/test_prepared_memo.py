@@ -188,3 +188,13 @@ def test_cache_hit_in_the_magic_reuses_the_prepared_image(shell, emulator, red_p
     again = shell.run_cell_magic("azure_vision", "-i img --no-stream", "Same")
     assert again.cached and again.images[0] is first.images[0]
     assert len(emulator.chat_requests()) == 1
+
+
+def test_a_file_written_just_now_is_checked_by_content_not_by_stat(tmp_path: Path, monkeypatch) -> None:
+    path = write_jpeg(tmp_path / "fresh.jpg", photo())
+    [first] = prepare_image(path)
+    assert not [k for k in images._MEMO._data if k[0] == "file"]  # too recent to trust its stat
+    assert prepare_image(path)[0] is first  # found by the hash of its bytes
+    monkeypatch.setattr(images, "_RACY_SECONDS", -1.0)  # as if the file had been written long ago
+    assert prepare_image(path)[0] is first
+    assert [k for k in images._MEMO._data if k[0] == "file"]
