@@ -14,6 +14,7 @@ import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, NoReturn
 
 from .errors import ConfigError
@@ -80,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ask for JSON matching the pydantic model class or JSON Schema dict in variable NAME "
                         "(structured outputs); the parsed value is result.parsed")
     return p
+
+
+@lru_cache(maxsize=1)
+def _cell_parser() -> argparse.ArgumentParser:
+    """The parser :func:`parse_cell` uses, built once (building it costs more than a cached answer lookup)."""
+    return build_parser()
 
 
 @dataclass(frozen=True)
@@ -158,7 +165,7 @@ def parse_cell(line: str, cell: str, namespace: Mapping[str, Any]) -> VisionComm
         else interpolate(t, namespace)
         for i, t in enumerate(tokens)
     ]
-    args = build_parser().parse_args(expanded)
+    args = _cell_parser().parse_args(expanded)
     prompt = interpolate(cell, namespace).strip()
     if not prompt:
         raise ConfigError("The prompt is empty: write your question in the cell body, below the %%azure_vision line.")

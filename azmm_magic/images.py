@@ -1,7 +1,7 @@
 """Image inputs: every supported source becomes one :class:`PreparedImage`.
 
-Everything here is a pure function of its input (no global state, no network unless asked for with
-``inline_urls=True``). Decoding, EXIF orientation, mode conversion, downscaling to what the service would keep
+Everything here is a pure function of its input (no network unless asked for with ``inline_urls=True``); the
+only state is a bounded memo of prepared images keyed by their content (see :func:`clear_prepared_memo`). Decoding, EXIF orientation, mode conversion, downscaling to what the service would keep
 anyway, and encoding happen once, in :func:`prepare_image`. :meth:`PreparedImage.content_part` is the one place
 that builds an ``image_url`` content part, and the token estimates live here too.
 
@@ -26,8 +26,11 @@ import math
 import os
 import re
 import sys
+import threading
+import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -288,14 +291,35 @@ class PreparedImage:
             self._memo()[key] = cached
         return cached
 
+    def thumbnail(self, max_side: int = 160) -> tuple[str, bytes]:
+        """``(media type, bytes)`` of a small image for rendering (longest side <= ``max_side``); cached.
 
-def _thumbnail(data: bytes, max_side: int, label: str) -> bytes:
-    """Decode ``data`` and return a PNG whose longest side is at most ``max_side``."""
+        A JPEG for an image sent as JPEG (a photo: ~10x smaller than a PNG of it and far quicker to encode), a
+        PNG otherwise (transparency, charts and screenshots stay crisp). ``("", b"")`` for an image passed by URL.
+        """
+        if self.data is None:
+            return "", b""
+        fmt = "JPEG" if self.media_type == "image/jpeg" else "PNG"
+        key = f"thumb:{fmt}:{max_side}"
+        cached = self._memo().get(key)
+        if cached is None:
+            cached = _thumbnail(self.data, max_side, self.source, fmt=fmt)
+            self._memo()[key] = cached
+        return f"image/{fmt.lower()}", cached
+
+
+def _thumbnail(data: bytes, max_side: int, label: str, *, fmt: str = "PNG") -> bytes:
+    """Decode ``data`` and return a PNG (or JPEG) whose longest side is at most ``max_side``."""
     Image = _pil()
+    side = max(1, max_side)
     with _decode_guard(label, data), Image.open(io.BytesIO(data)) as img:
+        if img.format in ("JPEG", "MPO"):
+            img.draft(img.mode, _fit_within(img.width, img.height, side))  # decode at 1/2..1/8 scale, never below
         img.load()
         work, _ = _working_mode(img, None)
-    work.thumbnail((max(1, max_side), max(1, max_side)), Image.Resampling.LANCZOS)
+    work.thumbnail((side, side), Image.Resampling.LANCZOS)
+    if fmt == "JPEG":
+        return _save(_flatten(work), "JPEG", quality=JPEG_QUALITY)
     buf = io.BytesIO()
     work.save(buf, "PNG")
     return buf.getvalue()
@@ -512,24 +536,153 @@ def _current_figure() -> Any:
 
 
 def _prepare_leaf(leaf: Any, opts: _Options) -> PreparedImage:
-    """Turn one leaf from :func:`_expand` into a :class:`PreparedImage`."""
+    """Turn one leaf from :func:`_expand` into a :class:`PreparedImage` (memoized, see :class:`_PreparedMemo`)."""
     if isinstance(leaf, PreparedImage):
         return leaf
     if isinstance(leaf, _FileRef):
-        return _from_bytes(_read_file(leaf), leaf.label, opts)
+        return _from_file(leaf, opts)
     if isinstance(leaf, _BytesRef):
-        return _from_bytes(leaf.data, leaf.label, opts)
+        return _from_bytes_memo(leaf.data, leaf.label, opts)
     if isinstance(leaf, _UrlRef):
         if opts.inline_urls:
-            return _from_bytes(_fetch_url(leaf.url), leaf.url, opts)
+            return _from_bytes_memo(_fetch_url(leaf.url), leaf.url, opts)
         return _url_image(leaf.url)
     if _is_figure(leaf):
-        return _from_bytes(_figure_png(leaf), _figure_label(leaf), opts)
+        return _from_bytes_memo(_figure_png(leaf), _figure_label(leaf), opts)
     if _is_ndarray(leaf):
         label = f"<numpy {tuple(leaf.shape)} {leaf.dtype}>"
-        return _from_pil(_array_to_pil(leaf, label), label, opts)
+        key = _array_key(leaf)
+        build = lambda: _from_pil(_array_to_pil(leaf, label), label, opts)  # noqa: E731
+        return build() if key is None else _MEMO.get_or_build(("array", key, label, opts), build)
     width, height = leaf.size
-    return _from_pil(leaf, f"<PIL.Image {width}x{height}>", opts)
+    label = f"<PIL.Image {width}x{height}>"
+    key = _pil_key(leaf, label)
+    build = lambda: _from_pil(leaf, label, opts)  # noqa: E731
+    return build() if key is None else _MEMO.get_or_build(("pil", key, label, opts), build)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Memo: re-running a cell does not decode, resize and encode the same image again
+# --------------------------------------------------------------------------------------------------------------
+
+
+class _PreparedMemo:
+    """A small LRU of prepared images, bounded by entry count and by the bytes it keeps alive. Thread-safe.
+
+    Keys say everything the result depends on: the content (a file's identity and stat, or a sha256 of the
+    bytes/pixels), the label (it becomes ``PreparedImage.source``) and the options (detail, token rule, inline
+    flag, byte cap). A hit returns the same frozen :class:`PreparedImage`, so its rendered thumbnail is reused too.
+    Failures are never stored (the builder raises).
+    """
+
+    def __init__(self, max_entries: int = 256, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self._data: OrderedDict[Hashable, PreparedImage] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> PreparedImage | None:
+        with self._lock:
+            image = self._data.get(key)
+            if image is not None:
+                self._data.move_to_end(key)
+            return image
+
+    def put(self, key: Hashable, image: PreparedImage) -> None:
+        size = len(image.data or b"")
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            old = self._data.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old.data or b"")
+            self._data[key] = image
+            self._bytes += size
+            while len(self._data) > self.max_entries or self._bytes > self.max_bytes:
+                _, evicted = self._data.popitem(last=False)
+                self._bytes -= len(evicted.data or b"")
+
+    def get_or_build(self, key: Hashable, build: Callable[[], PreparedImage]) -> PreparedImage:
+        image = self.get(key)
+        if image is None:
+            image = build()
+            self.put(key, image)
+        return image
+
+    def clear(self) -> int:
+        with self._lock:
+            n = len(self._data)
+            self._data.clear()
+            self._bytes = 0
+            return n
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+_MEMO = _PreparedMemo()
+
+
+def clear_prepared_memo() -> int:
+    """Forget every memoized prepared image (returns how many there were). Only needed to free memory: the
+    memo's keys include the content, so a changed file, array or image is always prepared again."""
+    return _MEMO.clear()
+
+
+#: A file changed less than this long ago is not memoized by its stat: a second write within the same clock tick
+#: (same size, same mtime/ctime) would go unnoticed. Such a file is looked up by the hash of its bytes instead.
+_RACY_SECONDS = 2.0
+
+
+def _from_file(ref: _FileRef, opts: _Options) -> PreparedImage:
+    """A file, memoized on its identity and stat (path, inode, size, mtime and ctime in ns) and the options.
+
+    A rewrite changes the mtime/ctime (or the inode, for an atomic replace), so it is prepared again. A file
+    modified in the last :data:`_RACY_SECONDS` is read and looked up by the hash of its bytes instead (the same
+    rule git uses for "racily clean" files), and so is any stat miss, so merely touching a file does not decode
+    it again.
+    """
+    try:
+        st = ref.path.stat()
+        key: Hashable = ("file", str(ref.path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
+                         st.st_ctime_ns, ref.label, opts)
+    except OSError:
+        return _from_bytes(_read_file(ref), ref.label, opts)  # reports the error with the file's name
+    image = _MEMO.get(key)
+    if image is None:
+        image = _from_bytes_memo(_read_file(ref), ref.label, opts)
+        if time.time() - max(st.st_mtime, st.st_ctime) > _RACY_SECONDS:
+            _MEMO.put(key, image)
+    return image
+
+
+def _from_bytes_memo(data: bytes, label: str, opts: _Options) -> PreparedImage:
+    """:func:`_from_bytes`, memoized on the sha256 of the bytes (cheap next to decoding them)."""
+    key = ("bytes", hashlib.sha256(data).digest(), label, opts)
+    return _MEMO.get_or_build(key, lambda: _from_bytes(data, label, opts))
+
+
+def _array_key(arr: Any) -> Hashable | None:
+    """Shape, dtype and a sha256 of the values of a numpy array (mutable: its content is the key, never its id).
+    None for dtypes that are not images (those fail in :func:`_array_to_pil` with a clear message)."""
+    if arr.dtype.kind not in "biuf" or arr.ndim not in (2, 3):
+        return None
+    import numpy as np
+
+    return (tuple(arr.shape), arr.dtype.str, hashlib.sha256(np.ascontiguousarray(arr)).digest())
+
+
+def _pil_key(img: Any, label: str) -> Hashable | None:
+    """Everything :func:`_from_pil` reads from a PIL image: mode, size, format, palette, transparency, EXIF
+    orientation and a sha256 of the pixels. None (no memo) for animations, whose current frame is not frame 0."""
+    if bool(getattr(img, "is_animated", False)) and getattr(img, "n_frames", 1) > 1:
+        return None
+    with _decode_guard(label, None):
+        pixels = hashlib.sha256(img.tobytes()).digest()
+        palette = img.getpalette() if img.mode in ("P", "PA") else None
+    transparency = img.info.get("transparency")
+    return (img.mode, img.size, img.format, tuple(palette or ()), repr(transparency), _exif_orientation(img), pixels)
 
 
 def _read_file(ref: _FileRef) -> bytes:
@@ -723,8 +876,14 @@ def _from_bytes(data: bytes, label: str, opts: _Options) -> PreparedImage:
         orientation = _exif_orientation(img)
         stored = img.size
         target = max_useful_size(stored[0], stored[1], opts.detail, opts.rule)
-        if img.format in ("JPEG", "MPO") and (target[0] < stored[0] or target[1] < stored[1]):
-            img.draft(img.mode, target)  # decode at 1/2, 1/4 or 1/8 scale, never below the target
+        if img.format in ("JPEG", "MPO"):
+            # decode at 1/2, 1/4 or 1/8 scale, never below the target; a JPEG sent as it is is decoded only to
+            # check its data (every byte is still read), so at 1/8 scale
+            animated = bool(getattr(img, "is_animated", False)) and getattr(img, "n_frames", 1) > 1
+            if _sendable_as_is(img, img.format, animated, data, orientation, stored, target, opts):
+                img.draft(img.mode, (1, 1))
+            elif target[0] < stored[0] or target[1] < stored[1]:
+                img.draft(img.mode, target)
         img.load()
     return _process(img, label, opts, original=data, orientation=orientation, stored_size=stored)
 
@@ -757,15 +916,7 @@ def _process(
             img = _first_frame(img)
     display_size = stored_size[::-1] if orientation in (5, 6, 7, 8) else stored_size
     target = max_useful_size(*display_size, opts.detail, opts.rule)
-    if (
-        original is not None
-        and fmt in SEND_AS_IS_MEDIA_TYPES
-        and not animated
-        and orientation == 1
-        and img.mode in _SENDABLE_MODES
-        and target == display_size
-        and len(original) <= opts.max_bytes
-    ):
+    if _sendable_as_is(img, fmt, animated, original, orientation, display_size, target, opts):
         return _make(original, SEND_AS_IS_MEDIA_TYPES[fmt], display_size, label, display_size, notices)
     if orientation != 1:
         img = _apply_orientation(img, orientation)
@@ -783,6 +934,29 @@ def _process(
     if len(data) > opts.max_bytes:
         data, media_type, img = _shrink_to_fit(img, opts.max_bytes, label, notices)
     return _make(data, media_type, img.size, label, display_size, notices)
+
+
+def _sendable_as_is(
+    img: PILImage,
+    fmt: str | None,
+    animated: bool,
+    original: bytes | None,
+    orientation: int,
+    display_size: tuple[int, int],
+    target: tuple[int, int],
+    opts: _Options,
+) -> bool:
+    """Whether the original bytes can be sent untouched: an accepted format and mode, one frame, upright,
+    no larger than the service keeps, and within the byte cap. (Decided before decoding, see :func:`_from_bytes`.)"""
+    return (
+        original is not None
+        and fmt in SEND_AS_IS_MEDIA_TYPES
+        and not animated
+        and orientation == 1
+        and img.mode in _SENDABLE_MODES
+        and target == display_size
+        and len(original) <= opts.max_bytes
+    )
 
 
 def _make(
@@ -1009,6 +1183,7 @@ __all__ = [
     "Detail",
     "PreparedImage",
     "TokenRule",
+    "clear_prepared_memo",
     "estimate_image_tokens",
     "looks_like_image",
     "max_useful_size",

@@ -44,6 +44,13 @@ def markdown_to_html(text: str) -> str:
     return _markdown().render(text)
 
 
+@lru_cache(maxsize=64)
+def _answer_html(text: str) -> str:
+    """:func:`markdown_to_html` of a finished answer, memoized: re-displaying a result (a cache hit, a re-run
+    cell, ``display(answer)``) does not parse the Markdown again. Live streams call the uncached function."""
+    return markdown_to_html(text)
+
+
 # ----- footer ----------------------------------------------------------------------------------------------------
 def _seconds(elapsed: float) -> str:
     if elapsed < 0.01:
@@ -88,7 +95,8 @@ def _image_notices(images: Sequence[PreparedImage]) -> list[str]:
 def _thumb_src(image: PreparedImage) -> str:
     if image.url is not None and image.data is None:
         return image.url
-    return "data:image/png;base64," + base64.b64encode(image.thumbnail_png(THUMB_SIDE * 2)).decode("ascii")
+    media_type, data = image.thumbnail(THUMB_SIDE * 2)  # JPEG for photos, PNG otherwise; cached on the image
+    return f"data:{media_type};base64," + base64.b64encode(data).decode("ascii")
 
 
 def image_caption(image: PreparedImage) -> str:
@@ -122,7 +130,7 @@ def thumbnails_markdown(images: Sequence[PreparedImage]) -> str:
 
 # ----- results ---------------------------------------------------------------------------------------------------
 def result_html(result: VisionResult, *, live: bool = False) -> str:
-    body = markdown_to_html(result.text) if result.text else '<p style="opacity:0.6">(no text in the answer)</p>'
+    body = _answer_html(result.text) if result.text else '<p style="opacity:0.6">(no text in the answer)</p>'
     footer = "writing…" if live else footer_text(result)
     return (
         f'<div class="azmm-result" style="{_BOX}">{thumbnails_html(result.images)}'
