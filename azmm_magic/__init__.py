@@ -18,6 +18,7 @@ _LAZY = {
     "PreparedImage": "azmm_magic.images",
     "prepare_images": "azmm_magic.images",
     "EmulatorServer": "azmm_magic.emulator.server",
+    "VisionPanel": "azmm_magic.widgets",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .emulator.server import EmulatorServer
     from .images import PreparedImage, prepare_images
     from .result import VisionResult
+    from .widgets import VisionPanel
 
 
 def __getattr__(name: str) -> Any:
@@ -51,4 +53,4 @@ def unload_ipython_extension(ipython: Any) -> None:
     shutdown_session_emulator(ipython)
 
 
-__all__ = ["VisionClient", "VisionResult", "Settings", "PreparedImage", "prepare_images", "EmulatorServer"]
+__all__ = ["VisionClient", "VisionResult", "Settings", "PreparedImage", "prepare_images", "EmulatorServer", "VisionPanel"]

@@ -19,7 +19,7 @@ from .command import build_parser, parse_cell, split_line
 from .config import OPTIONS, Secret, Settings
 from .errors import AzureVisionError, ConfigError, IncompleteAnswerError
 
-_SUBCOMMANDS = ("config", "cache", "emulator", "login", "logout", "help")
+_SUBCOMMANDS = ("config", "cache", "emulator", "login", "logout", "help", "panel")
 
 
 def _opt(name: str) -> str:
@@ -230,6 +230,14 @@ class AzureVision(Magics):
         print("API key forgotten for this session.")
         return None
 
+    def _panel(self, rest: list[str]) -> Any:
+        """``%azure_vision panel``: the VisionPanel widget, on this session's client, cache and settings."""
+        if rest:
+            raise ConfigError("%azure_vision panel takes no arguments; the panel has its own controls.")
+        from .widgets import VisionPanel
+
+        return VisionPanel(self)
+
 
 class _Bundle:
     """A raw mimebundle that displays itself."""
@@ -285,6 +293,7 @@ Line magic subcommands::
     %azure_vision emulator [stop|status]
                                   start the local Azure-compatible emulator and point this session at it
     %azure_vision login | logout  type an API key (getpass; kept in memory only) / forget it
+    %azure_vision panel           a panel to ask about images without writing code (same session and cache)
     %azure_vision help            this text
 
 Settings: ``%config AzureVision`` lists them; e.g. ``%config AzureVision.deployment = "gpt-4o"``. The endpoint,
