@@ -196,6 +196,7 @@ class VisionPanel(w.VBox):
                                           layout=w.Layout(width="auto"))
         self.variable_picker = w.Dropdown(options=[], layout=w.Layout(width="auto", min_width="150px"),
                                           tooltip="Image variables in this notebook")
+        self.variable_picker.add_class("azmm-variables")
         self.refresh_variables_button = w.Button(icon="refresh", tooltip="Look for image variables again",
                                                  layout=w.Layout(width="36px"))
         self.add_variable_button = w.Button(description="Add variable", layout=w.Layout(width="auto"))
@@ -208,20 +209,22 @@ class VisionPanel(w.VBox):
         self.prompt.add_class("azmm-prompt")
         small = {"style": {"description_width": "initial"}}
         self.deployment = w.Text(value=settings.deployment or "", description="deployment",
-                                 placeholder="(setting)", layout=w.Layout(width="230px"), **small)
+                                 placeholder="(setting)", layout=w.Layout(width="210px"), **small)
         self.detail = w.Dropdown(options=["auto", "low", "high"], value=settings.detail, description="detail",
-                                 layout=w.Layout(width="130px"), **small)
+                                 layout=w.Layout(width="120px"), **small)
         self.max_tokens = w.BoundedIntText(value=settings.max_tokens, min=1, max=1_000_000, description="max tokens",
-                                           layout=w.Layout(width="170px"), **small)
+                                           layout=w.Layout(width="155px"), **small)
         self.temperature = w.Text(value="" if settings.temperature is None else f"{settings.temperature:g}",
-                                  description="temperature", placeholder="default", layout=w.Layout(width="160px"),
+                                  description="temperature", placeholder="default", layout=w.Layout(width="175px"),
                                   **small)
         self.estimate = w.HTML()
         self.estimate.add_class("azmm-estimate")
         self.send_button = w.Button(description="Send", button_style="primary", icon="paper-plane",
-                                    tooltip="Send (Ctrl/Cmd+Enter in the prompt)")
+                                    tooltip="Send (Ctrl/Cmd+Enter in the prompt)",
+                                    layout=w.Layout(width="96px"))
         self.send_button.add_class("azmm-send")
-        self.stop_button = w.Button(description="Stop", icon="stop", disabled=True, tooltip="Stop the answer")
+        self.stop_button = w.Button(description="Stop", icon="stop", disabled=True, tooltip="Stop the answer",
+                                    layout=w.Layout(width="96px"))
         self.stop_button.add_class("azmm-stop")
         self.message = w.HTML()
         self.message.add_class("azmm-message")
@@ -404,19 +407,18 @@ class VisionPanel(w.VBox):
         return image
 
     def _redraw_thumbnails(self) -> None:
-        from .render import thumbnails_html
-
         items = []
-        for i, entry in enumerate(self._entries):
+        for entry in self._entries:
             try:
-                pic = thumbnails_html([self._prepared(entry)])
+                pic = _chooser_thumb(self._prepared(entry))
             except AzureVisionError as e:
-                pic = f"<div style='{_NOTE}'>{html.escape(entry.label)}: {html.escape(str(e))}</div>"
+                pic = f"<div style='{_NOTE} width: {_THUMB_W}px'>{html.escape(entry.label)}: {html.escape(str(e))}</div>"
             remove = w.Button(description="remove", icon="times", tooltip=f"Remove {entry.label}",
-                              layout=w.Layout(width="auto", height="26px"))
+                              layout=w.Layout(width=f"{_THUMB_W}px", height="24px", margin="0"))
             remove.add_class("azmm-remove")
             remove.on_click(lambda _b, e=entry: self._remove_entry(e))
-            box = w.VBox([w.HTML(pic), remove], layout=w.Layout(align_items="center", width="auto"))
+            box = w.VBox([w.HTML(pic, layout=w.Layout(margin="0")), remove],
+                         layout=w.Layout(align_items="center", width="auto"))
             box.add_class("azmm-thumb")
             items.append(box)
         self.thumbnails.children = items
@@ -556,7 +558,6 @@ class VisionPanel(w.VBox):
             self.send_button.disabled = busy
             self.stop_button.disabled = not busy
             self.stop_button.description = "Stop"
-            self.send_button.description = "Sending…" if busy else "Send"
 
     def _live_html(self, request: VisionRequest, text: str) -> str:
         from .render import markdown_to_html, thumbnails_html
@@ -638,14 +639,14 @@ class VisionPanel(w.VBox):
         saved = self._save_uploads(self._current.options["entries"] if self._current else [])
         self.cell_source.value = source
         self.cell_source.layout.display = None
-        note = "The equivalent cell (select and copy it into a new cell)."
+        note = "The equivalent cell: copy it into a new cell."
         if saved:
-            note += f" Uploaded files were saved to {UPLOAD_DIR}/ so it works after a restart."
+            note += f" Uploads were saved to {UPLOAD_DIR}/ so it works after a restart."
         if self._shell is not None and hasattr(self._shell, "set_next_input"):
             self._shell.set_next_input(source, replace=False)
-            note += (" It was also sent to Jupyter as the next input: a widget button cannot insert a cell at once, so "
-                     "JupyterLab adds it below the next cell you run.")
-        self.cell_note.value = f"<span style='{_NOTE}'>{html.escape(note)}</span>"
+            note += (" JupyterLab also inserts it below the next cell you run (a widget button cannot add a cell "
+                     "at once).")
+        self.cell_note.value = f"<div style='{_NOTE} line-height:1.4'>{html.escape(note)}</div>"
 
     def _save_uploads(self, entries: list[_Entry]) -> int:
         count = 0
@@ -676,6 +677,32 @@ class VisionPanel(w.VBox):
             self._show_message(str(e))
         except Exception as e:  # noqa: BLE001
             self._show_message(f"Unexpected error: {type(e).__name__}: {e}")
+
+
+_THUMB_W = 112
+_THUMB_H = 76
+
+
+def _chooser_thumb(image: PreparedImage) -> str:
+    """A small fixed-size thumbnail with its caption (so the remove buttons line up)."""
+    import base64
+
+    from .render import image_caption
+
+    if image.data is None and image.url:
+        src = image.url
+    else:
+        src = "data:image/png;base64," + base64.b64encode(image.thumbnail_png(2 * _THUMB_W)).decode("ascii")
+    cap = html.escape(image_caption(image))
+    return (
+        f"<div style='display:flex; flex-direction:column; align-items:center; width:{_THUMB_W}px; line-height:1.3'>"
+        f"<div style='height:{_THUMB_H}px; width:{_THUMB_W}px; display:flex; align-items:center; "
+        f"justify-content:center'><img src='{html.escape(src, quote=True)}' alt='{cap}' title='{cap}' "
+        f"style='max-height:{_THUMB_H}px; max-width:{_THUMB_W}px; border:{_BORDER}; border-radius:4px; "
+        f"object-fit:contain'/></div>"
+        f"<div style='{_NOTE} font-size:0.75em; max-width:{_THUMB_W}px; overflow:hidden; text-overflow:ellipsis; "
+        f"white-space:nowrap'>{cap}</div></div>"
+    )
 
 
 _ANSWER_BOX = "border-top: 1px solid rgba(128,128,128,0.25); padding-top: 6px; margin-top: 2px;"
