@@ -22,6 +22,7 @@ _LAZY = {
     "SQLiteCache": "azmm_magic.cache",
     "UsageLedger": "azmm_magic.ledger",
     "compare": "azmm_magic.compare",
+    "VisionPanel": "azmm_magic.widgets",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,6 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .emulator.server import EmulatorServer
     from .images import PreparedImage, prepare_images
     from .result import VisionResult
+    from .widgets import VisionPanel
 
 
 def __getattr__(name: str) -> Any:
@@ -55,4 +57,4 @@ def unload_ipython_extension(ipython: Any) -> None:
     shutdown_session_emulator(ipython)
 
 
-__all__ = ["VisionClient", "VisionResult", "Settings", "PreparedImage", "prepare_images", "EmulatorServer"]
+__all__ = ["VisionClient", "VisionResult", "Settings", "PreparedImage", "prepare_images", "EmulatorServer", "VisionPanel"]

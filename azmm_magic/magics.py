@@ -21,7 +21,7 @@ from .command import build_parser, parse_cell, split_line
 from .config import OPTIONS, Secret, Settings
 from .errors import AzureVisionError, ConfigError, ImageInputError, IncompleteAnswerError
 
-_SUBCOMMANDS = ("config", "cache", "emulator", "login", "logout", "help", "chat", "usage")
+_SUBCOMMANDS = ("config", "cache", "emulator", "login", "logout", "help", "chat", "usage", "panel")
 
 
 def _opt(name: str) -> str:
@@ -357,6 +357,14 @@ class AzureVision(Magics):
         print("API key forgotten for this session.")
         return None
 
+    def _panel(self, rest: list[str]) -> Any:
+        """``%azure_vision panel``: the VisionPanel widget, on this session's client, cache and settings."""
+        if rest:
+            raise ConfigError("%azure_vision panel takes no arguments; the panel has its own controls.")
+        from .widgets import VisionPanel
+
+        return VisionPanel(self)
+
 
 def _name_the_input(message: str, command: Any) -> str:
     """Prefix an image error with the ``-i`` argument it came from, unless the message already quotes that
@@ -448,6 +456,7 @@ Line magic subcommands::
     %azure_vision emulator [stop|status]
                                   start the local Azure-compatible emulator and point this session at it
     %azure_vision login | logout  type an API key (getpass; kept in memory only) / forget it
+    %azure_vision panel           a panel to ask about images without writing code (same session and cache)
     %azure_vision help            this text
 
 Settings: ``%config AzureVision`` lists them; e.g. ``%config AzureVision.deployment = "gpt-4o"``. The endpoint,

@@ -274,6 +274,55 @@ EXPLORE = [
 ]
 
 
+PANEL = [
+    new_markdown_cell(
+        "# The panel: ask about images without writing code\n\n"
+        "`%azure_vision panel` shows a panel: choose files (or drop them on the dashed box), type a path, glob or "
+        "URL, or pick an image variable; write a question; press **Send** (or Ctrl/Cmd+Enter). The answer streams "
+        "in with the same footer as the magic. **Stop** ends a long answer. Each exchange is kept in the history "
+        "below the panel; **to variable** stores the `VisionResult`, **to new cell** gives the equivalent "
+        "`%%azure_vision` cell. Without Azure settings this notebook uses the local emulator (not a model)."
+    ),
+    new_code_cell("%load_ext azmm_magic"),
+    new_code_cell(SETUP),
+    new_markdown_cell("Image variables (PIL images, numpy arrays, matplotlib figures, bytes) appear in the panel's picker."),
+    new_code_cell(
+        "import matplotlib\n"
+        "matplotlib.use('Agg')\n"
+        "import matplotlib.pyplot as plt\n"
+        "from matplotlib import cbook\n\n"
+        "photo = str(cbook.get_sample_data('grace_hopper.jpg', asfileobj=False))\n"
+        "chart_fig, ax = plt.subplots(figsize=(4, 2.5))\n"
+        "ax.bar(['a', 'b', 'c'], [3, 5, 2], color='tab:orange')\n"
+        "ax.set_title('A small bar chart')\n"
+        "plt.close(chart_fig)"
+    ),
+    new_code_cell("%azure_vision panel"),
+    new_markdown_cell(
+        "## The same panel from Python\n\n`VisionPanel()` uses the session's settings, client and cache. Its parts are "
+        "ordinary widgets, so it can be driven from code too (handy for a demo or a test):"
+    ),
+    new_code_cell(
+        "from azmm_magic import VisionPanel\n\n"
+        "panel = VisionPanel()\n"
+        "panel.add_images(photo)\n"
+        "panel.add_images(chart_fig, label='chart_fig', cell_ref='{chart_fig}')\n"
+        "panel.prompt.value = 'What is in these two images?'\n"
+        "panel.ask()\n"
+        "panel.wait()\n"
+        "panel"
+    ),
+    new_code_cell("panel.result   # the VisionResult shown in the panel"),
+    new_markdown_cell("The equivalent cell (what **to new cell** shows). Running it is a cache hit: no new request."),
+    new_code_cell("print(panel.to_cell_source())"),
+    new_code_cell(
+        "%%azure_vision -i {photo} -i {chart_fig} -o again\n"
+        "What is in these two images?"
+    ),
+    new_code_cell("assert again.cached and again.text == panel.result.text\n%azure_vision cache"),
+]
+
+
 def write(name: str, cells: list) -> Path:
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -284,7 +333,12 @@ def write(name: str, cells: list) -> Path:
     return path
 
 
-NOTEBOOKS = {"quickstart.ipynb": QUICKSTART, "teaching.ipynb": TEACHING, "explore.ipynb": EXPLORE}
+NOTEBOOKS = {
+    "quickstart.ipynb": QUICKSTART,
+    "teaching.ipynb": TEACHING,
+    "explore.ipynb": EXPLORE,
+    "panel.ipynb": PANEL,
+}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or NOTEBOOKS:

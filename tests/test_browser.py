@@ -1,0 +1,224 @@
+"""The panel in a real browser: JupyterLab (headless, loopback, token) + Playwright driving Debian's Chromium.
+
+A notebook that loads the extension, starts the emulator and shows the panel is opened and run; an image is
+chosen through the upload button's file chooser and another dropped on the drop zone; a prompt is typed, Send
+clicked, and the emulator's answer must appear with the thumbnails; a second question goes with Ctrl+Enter.
+Screenshots go to test-artifacts/; with AZMM_UPDATE_DOCS=1 the light one is also copied to docs/panel.png
+(the README's picture).
+
+Nothing here skips: a missing Chromium, JupyterLab or Playwright fails the test (scripts/install-browser.sh
+installs Chromium; the dev extra installs the rest).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from tests.conftest import AZURE_ENV, make_png
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = ROOT / "test-artifacts"
+WAIT_MS = 180_000  # generous: kernel start and first import on a busy 2-core machine
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _write_settings(settings_dir: Path) -> None:
+    """No news/update checks (no network) and no toast that could cover the panel."""
+    target = settings_dir / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False, "doNotDisturbMode": True}))
+
+
+@pytest.fixture
+def jupyterlab(tmp_path: Path) -> Iterator[dict]:
+    """JupyterLab on a free loopback port with a token, rooted in a temp dir holding the test notebook."""
+    root = tmp_path / "root"
+    root.mkdir()
+    nb = new_notebook(cells=[
+        new_code_cell("%load_ext azmm_magic"),
+        new_code_cell("%azure_vision emulator"),
+        new_code_cell("import numpy as np\ngradient = np.linspace(0, 1, 64 * 96 * 3).reshape(64, 96, 3)"),
+        new_code_cell("%azure_vision panel"),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, root / "panel-e2e.ipynb")
+    make_png(root / "red.png", (160, 120), (220, 30, 30))
+    make_png(root / "blue.png", (200, 100), (30, 60, 220))
+    home = tmp_path / "home"
+    _write_settings(home / "lab-settings")
+    env = {k: v for k, v in os.environ.items() if k not in AZURE_ENV and not k.startswith("AZMM_")}
+    env.update(
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),  # this checkout's package
+        JUPYTER_CONFIG_DIR=str(home / "config"),
+        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+        JUPYTERLAB_SETTINGS_DIR=str(home / "lab-settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
+        MPLBACKEND="Agg",
+    )
+    token = secrets.token_hex(16)
+    port = _free_port()
+    log = (tmp_path / "jupyterlab.log").open("w")
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "jupyterlab", "--no-browser",
+            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+            "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=", "--LabApp.extension_manager=readonly",
+            "--ServerApp.terminals_enabled=False", "--allow-root",  # CI runs as root
+        ],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"JupyterLab exited with {proc.returncode}:\n{(tmp_path / 'jupyterlab.log').read_text()}")
+            try:
+                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"JupyterLab did not start:\n{(tmp_path / 'jupyterlab.log').read_text()}")
+            time.sleep(0.25)
+        yield {"base": base, "token": token, "root": root, "log": tmp_path / "jupyterlab.log"}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        log.close()
+
+
+def test_panel_in_jupyterlab_with_chromium(jupyterlab):
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: run scripts/install-browser.sh (needs apt-get)"
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=WAIT_MS)
+    ARTIFACTS.mkdir(exist_ok=True)
+    root = jupyterlab["root"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 2400}, device_scale_factor=1)
+            page.set_default_timeout(WAIT_MS)
+            page.goto(f"{jupyterlab['base']}/lab/tree/panel-e2e.ipynb?token={jupyterlab['token']}")
+            page.wait_for_selector(".jp-Notebook .jp-Cell")
+            page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands.hasCommand('notebook:run-all-cells')")
+            # wait until the kernel is up, then run every cell
+            page.wait_for_function(
+                "() => { const w = window.jupyterapp.shell.currentWidget;"
+                " return !!(w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel"
+                " && w.sessionContext.session.kernel.connectionStatus === 'connected'); }"
+            )
+            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            panel = page.locator(".azmm-panel")
+            expect(panel).to_have_count(1)
+            expect(panel.locator(".azmm-send")).to_be_visible()
+
+            # 1. an image through the upload button's file chooser
+            with page.expect_file_chooser() as chooser:
+                panel.locator(".azmm-upload").click()
+            chooser.value.set_files(str(root / "red.png"))
+            expect(panel.locator(".azmm-thumb")).to_have_count(1)
+            # 2. another dropped on the drop zone (a real drop event carrying a File)
+            blue = list((root / "blue.png").read_bytes())
+            panel.locator(".azmm-drop-zone").evaluate(
+                """(zone, bytes) => {
+                    const dt = new DataTransfer();
+                    dt.items.add(new File([new Uint8Array(bytes)], 'blue.png', {type: 'image/png'}));
+                    zone.dispatchEvent(new DragEvent('dragover', {dataTransfer: dt, bubbles: true, cancelable: true}));
+                    zone.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+                }""",
+                blue,
+            )
+            expect(panel.locator(".azmm-thumb")).to_have_count(2)
+            thumbs = panel.locator(".azmm-thumbs img")
+            expect(thumbs).to_have_count(2)
+            for i in range(2):
+                thumbs.nth(i).wait_for(state="visible")
+                assert thumbs.nth(i).evaluate("img => img.complete && img.naturalWidth > 0"), "thumbnail did not render"
+            expect(panel.locator(".azmm-estimate")).to_contain_text("input tokens")
+            expect(panel.locator(".azmm-variables select option")).to_have_text(["gradient"])  # the image variable is offered
+
+            # 3. a prompt, Send, and the emulator's answer streamed into the panel
+            panel.locator(".azmm-prompt textarea").fill("What colours are these two images?")
+            panel.locator(".azmm-send").click()
+            answer = panel.locator(".azmm-answer-box")
+            expect(answer).to_contain_text("Azure OpenAI emulator")
+            expect(answer.locator(".azmm-footer")).to_contain_text("out tokens")
+            expect(answer).to_contain_text("What colours are these two images?")
+            expect(answer.locator("img")).to_have_count(2)
+            expect(panel.locator(".azmm-send")).to_be_enabled()
+            expect(panel.locator(".azmm-message")).to_have_text("")
+
+            # 4. Ctrl+Enter in the prompt sends, without re-running the cell (the panel and its history stay)
+            prompt = panel.locator(".azmm-prompt textarea")
+            prompt.fill("And which one is wider?")
+            prompt.press("Control+Enter")
+            expect(answer).to_contain_text("And which one is wider?")
+            expect(page.locator(".azmm-panel")).to_have_count(1)
+            expect(panel.locator(".azmm-history")).to_contain_text("And which one is wider?")
+
+            # 5. "to new cell" shows the equivalent cell source
+            panel.locator("button", has_text="to new cell").click()
+            expect(panel.locator(".azmm-cell-source textarea")).to_have_value(
+                "%%azure_vision -i panel_uploads/red-" + _digest(root / "red.png") + ".png -i panel_uploads/blue-"
+                + _digest(root / "blue.png") + ".png\nAnd which one is wider?"
+            )
+            assert len(list((root / "panel_uploads").glob("*.png"))) == 2
+
+            page.wait_for_timeout(300)  # let the last layout settle before the picture (not an assertion)
+            panel.screenshot(path=str(ARTIFACTS / "panel.png"))
+            page.screenshot(path=str(ARTIFACTS / "panel-page.png"), full_page=True)
+            # the same panel in the dark theme (to check it reads well in both)
+            page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+            page.wait_for_selector("body[data-jp-theme-light='false']", state="attached")
+            page.wait_for_timeout(500)
+            panel.screenshot(path=str(ARTIFACTS / "panel-dark.png"))
+        finally:
+            browser.close()
+    if os.environ.get("AZMM_UPDATE_DOCS") == "1":  # refresh the README's picture on request only
+        (ROOT / "docs").mkdir(exist_ok=True)
+        shutil.copyfile(ARTIFACTS / "panel.png", ROOT / "docs" / "panel.png")
+    assert "Traceback" not in jupyterlab["log"].read_text()
+
+
+def _digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:8]
