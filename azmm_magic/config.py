@@ -107,6 +107,10 @@ OPTIONS: dict[str, Option] = {
     "inline_urls": Option(("AZMM_INLINE_URLS",), "Download http(s) images and send them inline instead of as URLs."),
     "stream": Option(("AZMM_STREAM",), "Stream answers while the model writes."),
     "cache": Option(("AZMM_CACHE",), "memory (answers kept for this session) | off."),
+    "concurrency": Option(
+        ("AZMM_CONCURRENCY",),
+        "Most requests in flight at once for --each / VisionClient.batch (halved on 429, then raised again).",
+    ),
 }
 
 # field name -> (type, default)
@@ -130,6 +134,7 @@ _DEFAULTS: dict[str, Any] = {
     "inline_urls": False,
     "stream": True,
     "cache": "memory",
+    "concurrency": 16,
 }
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -156,6 +161,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "temperature": float,
     "timeout": float,
     "max_retries": int,
+    "concurrency": int,
     "max_images": int,
     "max_image_mb": float,
     "inline_urls": lambda v: v if isinstance(v, bool) else _to_bool(str(v)),
@@ -176,7 +182,7 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
         raise ConfigError(
             f"Setting {name!r} from {origin} is {value!r}; expected one of {', '.join(choices)}."
         )
-    if name in ("max_tokens", "max_images", "max_retries") and value < (0 if name == "max_retries" else 1):
+    if name in ("max_tokens", "max_images", "max_retries", "concurrency") and value < (0 if name == "max_retries" else 1):
         raise ConfigError(f"Setting {name!r} from {origin} must be a positive number, got {value}.")
     if name in ("timeout", "max_image_mb") and value <= 0:
         raise ConfigError(f"Setting {name!r} from {origin} must be greater than 0, got {value}.")
@@ -217,6 +223,7 @@ class Settings:
     inline_urls: bool = False
     stream: bool = True
     cache: str = "memory"
+    concurrency: int = 16
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod

@@ -40,6 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--stream-chunk-delay", type=float, default=0.0, help="seconds between streamed chunks (default: 0)"
     )
+    parser.add_argument("--rpm", type=int, default=None, help="requests per minute per deployment (429 beyond)")
+    parser.add_argument("--tpm", type=int, default=None, help="tokens per minute per deployment (429 beyond)")
+    parser.add_argument("--rate-window", type=float, default=10.0,
+                        help="seconds of the sliding window RPM/TPM are enforced over (default: 10)")
+    parser.add_argument("--batch-delay", type=float, default=3.0,
+                        help="seconds a Batch API job takes from validating to completed (default: 3)")
+    parser.add_argument("--batch-expire-after", type=int, default=None,
+                        help="Batch API jobs expire after this many lines (default: never)")
     return parser
 
 
@@ -54,6 +62,11 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         deployments=deployments,
         latency=args.latency,
         stream_chunk_delay=args.stream_chunk_delay,
+        rpm=args.rpm,
+        tpm=args.tpm,
+        rate_window=args.rate_window,
+        batch_delay=args.batch_delay,
+        batch_expire_after=args.batch_expire_after,
     )
 
 

@@ -36,6 +36,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .batches import BatchStore, batch_routes
 from .report import RequestError, apply_token_cap, read_chat, render_report, split_for_stream, usage_for
 
 __all__ = ["ApiError", "EmulatorConfig", "RequestLog", "create_app"]
@@ -69,6 +70,9 @@ class EmulatorConfig:
     equal to ``api_key`` is accepted too, like Azure's v1 API). Neither set: any or no auth is accepted.
     ``deployments``: the only deployment names that exist (``None``: every name exists).
     ``latency``: seconds slept before each answer; ``stream_chunk_delay``: seconds between streamed chunks.
+    ``rpm`` / ``tpm``: per-deployment requests / tokens per minute, enforced over sliding ``rate_window``-second
+    windows with Azure's 429 + ``Retry-After`` (see :mod:`.limits`). ``batch_delay``: seconds a Batch API job
+    takes from ``validating`` to ``completed``; ``batch_expire_after``: jobs expire after that many lines.
     Secrets are left out of ``repr``.
     """
 
@@ -80,10 +84,19 @@ class EmulatorConfig:
     reasoning_prefixes: tuple[str, ...] = ("o1", "o3", "o4", "gpt-5")
     legacy_prefixes: tuple[str, ...] = ("legacy-",)
     max_logged_requests: int = 1000
+    rpm: int | None = None
+    tpm: int | None = None
+    rate_window: float = 10.0
+    batch_delay: float = 3.0
+    batch_expire_after: int | None = None
 
     def __post_init__(self) -> None:
         if self.latency < 0 or self.stream_chunk_delay < 0:
             raise ValueError("latency and stream_chunk_delay must be >= 0 seconds")
+        if self.rate_window <= 0 or self.batch_delay < 0:
+            raise ValueError("rate_window must be > 0 and batch_delay >= 0 seconds")
+        if (self.rpm is not None and self.rpm < 1) or (self.tpm is not None and self.tpm < 1):
+            raise ValueError("rpm and tpm must be at least 1")
         if self.deployments is not None:
             self.deployments = [str(name) for name in self.deployments]
 
@@ -91,10 +104,11 @@ class EmulatorConfig:
 class ApiError(Exception):
     """An HTTP error answered with an Azure-shaped JSON body."""
 
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
+    def __init__(self, status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None) -> None:
         super().__init__(f"HTTP {status}")
         self.status = status
         self.body = body
+        self.headers = dict(headers or {})
 
 
 class RequestLog:
@@ -410,12 +424,13 @@ async def _chat(request: Request, deployment: str | None, *, v1: bool) -> Respon
     _check_deployment(config, deployment)
     cap, include_usage = _check_parameters(config, body, deployment)
     facts = await run_in_threadpool(read_chat, body)
+    limited = _rate_limit(request, config, deployment, facts, cap, api_version)
     if config.latency:
         await asyncio.sleep(config.latency)
     content, finish = apply_token_cap(render_report(facts, deployment=deployment), cap)
     usage = usage_for(facts, content)
     answer = _Answer(_completion_id(deployment, body), int(time.time()), deployment, content, finish, usage)
-    headers = _service_headers(usage["total_tokens"])
+    headers = limited or _service_headers(usage["total_tokens"])
     if body.get("stream"):
         chunks = stream_chunks(answer, include_usage=include_usage)
         return StreamingResponse(
@@ -424,6 +439,26 @@ async def _chat(request: Request, deployment: str | None, *, v1: bool) -> Respon
             headers={**headers, "cache-control": "no-cache"},
         )
     return JSONResponse(completion_body(answer), headers=headers)
+
+
+def _rate_limit(
+    request: Request, config: EmulatorConfig, deployment: str, facts: Any, cap: int | None, api_version: str | None
+) -> dict[str, str] | None:
+    """Enforce ``config.rpm``/``tpm`` for ``deployment``: None when unlimited, else the rate-limit headers (a
+    refused request raises Azure's 429 with ``Retry-After``)."""
+    if config.rpm is None and config.tpm is None:
+        return None
+    from .limits import RateLimiter, rate_limit_body
+
+    limiters: dict[str, RateLimiter] = request.app.state.limiters
+    limiter = limiters.get(deployment)
+    if limiter is None:
+        limiter = limiters[deployment] = RateLimiter(config.rpm, config.tpm, window=config.rate_window)
+    tokens = int(usage_for(facts, "")["prompt_tokens"]) + (cap or 0)
+    decision = limiter.check(tokens)
+    if not decision.allowed:
+        raise ApiError(429, rate_limit_body(decision, api_version=api_version), decision.headers())
+    return decision.headers()
 
 
 async def chat_classic(request: Request) -> Response:
@@ -500,7 +535,7 @@ class _RecordingMiddleware:
 async def _on_api_error(request: Request, exc: Exception) -> Response:
     """Render :class:`ApiError`."""
     assert isinstance(exc, ApiError)
-    return JSONResponse(exc.body, status_code=exc.status)
+    return JSONResponse(exc.body, status_code=exc.status, headers=exc.headers or None)
 
 
 async def _on_request_error(request: Request, exc: Exception) -> Response:
@@ -532,6 +567,7 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
         Route("/openai/v1/models", list_models, methods=["GET"]),
         Route("/v1/chat/completions", chat_v1, methods=["POST"]),  # plain OpenAI-compatible base URL .../v1
         Route("/v1/models", list_models, methods=["GET"]),
+        *batch_routes(),
         Route("/_emulator/requests", requests_log, methods=["GET", "DELETE"]),
         Route("/_emulator/health", health, methods=["GET"]),
     ]
@@ -548,4 +584,6 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
     )
     app.state.config = config
     app.state.log = log
+    app.state.limiters = {}
+    app.state.batches = BatchStore()
     return app
