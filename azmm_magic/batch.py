@@ -99,6 +99,7 @@ class BatchResult(Sequence[Outcome]):
 
     def __init__(self, outcomes: Iterable[Outcome] = (), *, total: int | None = None, prompt: str = "") -> None:
         self._by_index: dict[int, Outcome] = {}
+        self._sources: dict[int, str] = {}
         self._lock = threading.Lock()
         self.prompt = prompt
         self.interrupted = False
@@ -106,13 +107,19 @@ class BatchResult(Sequence[Outcome]):
         self.notices: list[str] = []
         self.stats: BatchStats | None = None
         for i, outcome in enumerate(outcomes):
-            self._by_index[i] = outcome
+            self._set(i, outcome)
         self.total = total if total is not None else len(self._by_index)
 
     # filled while the batch runs (from one thread at a time, under a lock)
-    def _set(self, index: int, outcome: Outcome) -> None:
+    def _set(self, index: int, outcome: Outcome, source: str | None = None) -> None:
         with self._lock:
             self._by_index[index] = outcome
+            self._sources[index] = source if source is not None else item_source(outcome)
+
+    def source_of(self, index: int) -> str:
+        """The source label of the item at input position ``index``."""
+        with self._lock:
+            return self._sources.get(index) or item_source(self._by_index[index])
 
     def _items(self) -> list[Outcome]:
         with self._lock:
@@ -150,7 +157,8 @@ class BatchResult(Sequence[Outcome]):
 
     @property
     def sources(self) -> list[str]:
-        return [item_source(o) for o in self._items()]
+        """The source label (path, URL, ``<PIL.Image ...>``) of each item held, in input order."""
+        return [self.source_of(i) for i in self.indices()]
 
     @property
     def missing(self) -> int:
@@ -183,7 +191,7 @@ class BatchResult(Sequence[Outcome]):
         with self._lock:
             pairs = sorted(self._by_index.items())
         for index, o in pairs:
-            record: dict[str, Any] = {"index": index, "source": item_source(o), "status": item_status(o)}
+            record: dict[str, Any] = {"index": index, "source": self.source_of(index), "status": item_status(o)}
             if isinstance(o, BatchFailure):
                 record.update(text=None, error=o.error, error_kind=o.kind, finish_reason=None, prompt_tokens=None,
                               completion_tokens=None, elapsed=None, deployment=None, request_id=None, cached=False)
@@ -299,7 +307,7 @@ class AdaptiveLimit:
         self.throttles += 1
         now = self._clock()
         self.resume_at = max(self.resume_at, now + max(0.0, retry_after))
-        if sent_at >= self._last_decrease:
+        if sent_at > self._last_decrease:
             self.limit = max(float(self.minimum), self.limit / 2)
             self._last_decrease = now
             self.decreases += 1
@@ -396,6 +404,20 @@ def plan_batch(
     if not leaves:
         raise ConfigError("No images to send: give at least one image (a path, glob, URL or object).")
     return _Plan(prompt, leaves, labels, dict(options), conc, use_cache, refresh)
+
+
+def preview_first(
+    client: VisionClient, prompt: str, images: Iterable[object] | object, **options: Any
+) -> tuple[int, VisionRequest]:
+    """For ``--each --dry-run``: how many images there are, and the first one's request (nothing is sent)."""
+    from .images import _options, _prepare_leaf
+
+    leaves, _ = expand_sources(images)
+    if not leaves:
+        raise ConfigError("No images to send: give at least one image (a path, glob, URL or object).")
+    s = client.settings.with_overrides(detail=options.get("detail"))
+    first = _prepare_leaf(leaves[0], _options(s.detail, s.token_rule, s.inline_urls, s.max_image_bytes))
+    return len(leaves), client.prepare(prompt, [first], **options)
 
 
 def _batch_twin(client: VisionClient) -> VisionClient:
@@ -548,7 +570,7 @@ async def run_plan(
             outcome = _failure(index, label, e)
         finally:
             slots.release()
-        result._set(index, outcome)
+        result._set(index, outcome, label)
         if on_item is not None:
             on_item(index, outcome)
 
@@ -631,19 +653,23 @@ def run_batch(
     refresh: bool = False,
     on_item: Callable[[int, Outcome], None] | None = None,
     progress: bool = True,
-    view: Any = None,
+    view_factory: Callable[[Sequence[str]], Any] | None = None,
     **options: Any,
 ) -> BatchResult:
     """See :meth:`VisionClient.batch`. The event loop runs in a worker thread (so this also works inside Jupyter,
     whose own loop is running); progress, gallery and ``on_item`` run in the calling thread. Ctrl-C cancels the
-    requests in flight and raises :class:`BatchInterrupted` holding what finished."""
+    requests in flight and raises :class:`BatchInterrupted` holding what finished. ``view_factory(labels)``
+    replaces the default progress bar (the magic passes one that also draws the gallery)."""
     import queue
 
     plan = plan_batch(client, prompt, images, concurrency=concurrency, use_cache=use_cache, refresh=refresh,
                       **options)
     result = BatchResult(total=len(plan.leaves), prompt=prompt)
     result.stats = plan.stats
-    if view is None and progress:
+    view: Any = None
+    if view_factory is not None:
+        view = view_factory(plan.labels)
+    elif progress:
         from .batch_view import BatchProgress
 
         view = BatchProgress(plan.labels, kernel=False, gallery=False)

@@ -369,6 +369,7 @@ def fetch_results(
     """Download the output and error files of finished jobs and build one :class:`BatchResult` (input order)."""
     where = manifest_directory(directory)
     outcomes: dict[int, Outcome] = {}
+    sources: dict[int, str] = {}
     total = 0
     notices: list[str] = []
     prompt = ""
@@ -391,15 +392,15 @@ def fetch_results(
             prompt = prompt or manifest.prompt
             for lf in manifest.local_failures:
                 outcomes[int(lf["index"])] = BatchFailure(int(lf["index"]), lf["source"], lf["error"], lf["kind"])
+                sources[int(lf["index"])] = str(lf["source"])
         for item in items:
             outcomes[int(item["index"])] = _outcome(client, lines.get(item["custom_id"]), item, manifest, job)
+            sources[int(item["index"])] = str(item["source"])
         total += manifest.total if manifest else len(items)
-    ordered = [outcomes[i] for i in sorted(outcomes)]
-    result = BatchResult(total=max(total, len(ordered)), prompt=prompt)
+    result = BatchResult(total=max(total, len(outcomes)), prompt=prompt)
     for i in sorted(outcomes):
-        result._set(i, outcomes[i])
+        result._set(i, outcomes[i], sources[i])
     result.notices.extend(notices)
-    del ordered
     return result
 
 

@@ -69,11 +69,11 @@ def _thumb_src(outcome: Outcome, source: str) -> str | None:
     return None
 
 
-def tile_html(index: int, outcome: Outcome) -> str:
+def tile_html(index: int, outcome: Outcome, source: str | None = None) -> str:
     """One gallery tile: thumbnail, ``#index name``, the answer's first words or the error in red."""
     from .batch import item_source, item_status
 
-    source = item_source(outcome)
+    source = source if source is not None else item_source(outcome)
     status = item_status(outcome)
     failed = not isinstance(outcome, VisionResult)
     src = _thumb_src(outcome, source)
@@ -97,10 +97,10 @@ def tile_html(index: int, outcome: Outcome) -> str:
     )
 
 
-def tile_plain(index: int, outcome: Outcome) -> str:
+def tile_plain(index: int, outcome: Outcome, source: str | None = None) -> str:
     from .batch import item_source, item_status
 
-    source = _short_source(item_source(outcome))
+    source = _short_source(source if source is not None else item_source(outcome))
     if isinstance(outcome, VisionResult):
         mark = " (cached)" if outcome.cached else ""
         return f"✓ #{index} {source}{mark}: {_one_line(outcome.text, 100)}"
@@ -217,7 +217,7 @@ class BatchProgress:
 def batch_plain(result: BatchResult) -> str:
     pairs = list(zip(result.indices(), result))
     lines = [result.summary()]
-    lines += [tile_plain(i, o) for i, o in pairs[:PLAIN_LINES]]
+    lines += [tile_plain(i, o, result.source_of(i)) for i, o in pairs[:PLAIN_LINES]]
     if len(pairs) > PLAIN_LINES:
         lines.append(f"… {len(pairs) - PLAIN_LINES} more (see .to_records() or .to_dataframe())")
     return "\n".join(lines)
@@ -229,7 +229,7 @@ def batch_bundle(result: BatchResult) -> dict[str, str]:
     failed = [p for p in pairs if not isinstance(p[1], VisionResult)]
     shown = (failed + [p for p in pairs if isinstance(p[1], VisionResult)])[:RESULT_TILES]
     shown.sort(key=lambda p: p[0])
-    tiles = "".join(tile_html(i, o) for i, o in shown)
+    tiles = "".join(tile_html(i, o, result.source_of(i)) for i, o in shown)
     more = (
         f'<div style="font-size: 0.8em; opacity: 0.7;">{len(pairs) - len(shown)} more not shown: '
         f"use .to_dataframe() or .to_records().</div>"

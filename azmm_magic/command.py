@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refresh", action="store_true", help="ask again and replace the cached answer")
     p.add_argument("--dry-run", action="store_true",
                    help="show the request that would be sent (images, token estimate) and send nothing")
+    p.add_argument("--each", action="store_true",
+                   help="ask the prompt about each image separately (one request per image, concurrently); "
+                        "the value is a BatchResult")
+    p.add_argument("--concurrency", type=int, metavar="N", help="with --each: most requests in flight at once")
+    p.add_argument("--via", choices=("requests", "batch-api"),
+                   help="with --each: 'batch-api' submits an Azure OpenAI Batch API job (24 h, half price) instead")
     return p
 
 
@@ -83,6 +89,9 @@ class VisionCommand:
     use_cache: bool = True
     refresh: bool = False
     dry_run: bool = False
+    each: bool = False
+    concurrency: int | None = None
+    via: str | None = None
     image_labels: tuple[str, ...] = field(default=(), compare=False)
 
     def options(self) -> dict[str, Any]:
@@ -138,6 +147,8 @@ def parse_cell(line: str, cell: str, namespace: Mapping[str, Any]) -> VisionComm
     if args.out is not None and (not _IDENTIFIER.fullmatch(args.out) or args.out in ("True", "False", "None")):
         raise ConfigError(f"-o {args.out!r}: not a valid Python variable name.")
     images = tuple(resolve_image_arg(a, namespace) for a in args.image)
+    if args.concurrency is not None and args.concurrency < 1:
+        raise ConfigError(f"--concurrency {args.concurrency}: give a number of requests of at least 1.")
     return VisionCommand(
         prompt=prompt,
         images=images,
@@ -151,5 +162,8 @@ def parse_cell(line: str, cell: str, namespace: Mapping[str, Any]) -> VisionComm
         use_cache=not args.no_cache,
         refresh=args.refresh,
         dry_run=args.dry_run,
+        each=args.each or args.via == "batch-api",
+        concurrency=args.concurrency,
+        via=args.via,
         image_labels=tuple(args.image),
     )
