@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import os
+import re
 import sys
 import time
 from collections import deque
@@ -38,8 +39,12 @@ _OK_BORDER = "rgba(128,128,128,0.35)"
 _FAIL_BORDER = "rgba(220,50,50,0.85)"
 
 
+_MARKS = re.compile(r"\*\*|`|^#+\s*|^>\s*", re.MULTILINE)
+
+
 def _one_line(text: str, limit: int = SNIPPET) -> str:
-    flat = " ".join(text.split())
+    """The first ``limit`` characters on one line, without Markdown emphasis/code/heading marks."""
+    flat = " ".join(_MARKS.sub("", text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 

@@ -6,7 +6,10 @@ Routes (same paths, headers, auth and error bodies as Azure OpenAI):
 - ``POST /openai/v1/chat/completions`` (v1 / OpenAI-compatible; the deployment is the body's ``model``)
 - ``GET /openai/v1/models`` (the configured deployments)
 - ``POST /v1/chat/completions``, ``GET /v1/models`` (the same, for clients given a plain OpenAI-style ``.../v1``)
+- the Batch API's Files and Batches routes under the same prefixes (see :mod:`.batches`)
 - ``GET|DELETE /_emulator/requests``, ``GET /_emulator/health`` (control endpoints, no auth)
+
+Optional RPM/TPM limits answer 429 with ``Retry-After`` like Azure (see :mod:`.limits`).
 
 The answer is :func:`azmm_magic.emulator.report.render_report`: deterministic facts about the request.
 """
