@@ -306,7 +306,9 @@ class AdaptiveLimit:
         """A 429 for a request sent at ``sent_at``: pause everyone, and halve the window once per pause."""
         self.throttles += 1
         now = self._clock()
-        self.resume_at = max(self.resume_at, now + max(0.0, retry_after))
+        # The service measured the wait from when it refused the request, which is closer to when we sent it
+        # than to when a busy event loop got round to reading the 429; count from the send time.
+        self.resume_at = max(self.resume_at, min(now, sent_at) + max(0.0, retry_after))
         if sent_at > self._last_decrease:
             self.limit = max(float(self.minimum), self.limit / 2)
             self._last_decrease = now
@@ -425,12 +427,32 @@ def _batch_twin(client: VisionClient) -> VisionClient:
     the AIMD loop) and its own async SDK client (an httpx pool belongs to one event loop)."""
     from .client import VisionClient
 
-    twin = VisionClient(
+    return VisionClient(
         client.settings.with_overrides(max_retries=0),
         answer_cache=client.cache,
         token_provider=client._token_provider,
+        http_client=client._http_client if client._http_client is not None else _fresh_http_client(),
     )
-    return twin
+
+
+_SSL_CONTEXT: Any = None
+
+
+def _fresh_http_client() -> Any:
+    """An async HTTP client for one run, reusing one SSL context (building one costs ~0.1 s each time)."""
+    global _SSL_CONTEXT
+    try:
+        import openai
+
+        if _SSL_CONTEXT is None:
+            try:
+                import httpx2 as httpx_module  # the SDK's HTTP library in recent openai versions
+            except ImportError:  # pragma: no cover - older openai versions use httpx
+                import httpx as httpx_module
+            _SSL_CONTEXT = httpx_module.create_ssl_context()
+        return openai.DefaultAsyncHttpxClient(verify=_SSL_CONTEXT)
+    except Exception:  # noqa: BLE001 - fall back to the SDK's own default client
+        return None
 
 
 def _thumbnail_image(image: PreparedImage) -> PreparedImage:

@@ -92,6 +92,8 @@ def throughput(n: int, latency: float, concurrency: int, sample: int, work: Path
 
 def rate_limited(n: int, rpm: int, window: float, latency: float, concurrency: int,
                  work: Path) -> list[tuple[str, str, str]]:
+    import urllib.request
+
     from azmm_magic import VisionClient
 
     images = small_images(work / "rpm", n)
@@ -101,19 +103,29 @@ def rate_limited(n: int, rpm: int, window: float, latency: float, concurrency: i
         t0 = time.perf_counter()
         result = client.batch("Describe", str(images / "*.png"), progress=False)
         wall = time.perf_counter() - t0
+        with urllib.request.urlopen(url + "/_emulator/requests", timeout=30) as r:
+            log = json.loads(r.read())["requests"]
     finally:
         stop(proc)
     limit = rpm / 60
-    burst = max(1, int(rpm * window / 60))
-    # the first window admits a burst at once; the rest is paced by the limit
-    achieved = (n - burst) / max(1e-9, wall - latency) if n > burst else n / wall
+    accepted = sorted(e["time"] for e in log if e["status"] == 200)
+    refused = sum(1 for e in log if e["status"] == 429)
+    # The first window admits a burst at once. After it, any `window` seconds admit at most limit × window
+    # requests, so over whole windows [start, start + k·window) the accepted count / time is at most the limit.
+    start = accepted[0] + window
+    k = int((accepted[-1] - start) // window)
+    span = k * window
+    steady = sum(1 for t in accepted if start <= t < start + span) / span if k >= 1 else float("nan")
     stats = result.stats
     return [
-        (f"{n} images, emulator limit {rpm} RPM ({limit:g}/s, {window:g}-s window), concurrency {concurrency}",
-         f"{wall:.2f} s", f"{len(result.results)} answered, **{len(result.failures)} failed** (goal 0)"),
-        ("achieved throughput after the first window's burst", f"{achieved:.2f} /s",
-         f"**{achieved / limit:.0%}** of the limit (goal ≥ 90%); {stats.throttled} × 429 met, "
+        (f"{n} images, emulator limit {rpm} RPM ({limit:g}/s over a {window:g}-s sliding window), "
+         f"concurrency {concurrency}", f"{wall:.2f} s",
+         f"{len(result.results)} answered, **{len(result.failures)} failed** (goal 0); {refused} × 429 met, "
          f"window halved {stats.decreases}×"),
+        (f"achieved throughput after the first window's burst ({k} whole windows, emulator clock)",
+         f"{steady:.2f} /s",
+         f"**{steady / limit:.0%}** of the limit (goal ≥ 90%)"),
+        ("whole run, burst included: answers / wall time", f"{n / wall:.2f} /s", f"{n / wall / limit:.0%} of the limit"),
     ]
 
 
@@ -204,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         if args.quick:
             rows += throughput(n=24, latency=0.2, concurrency=8, sample=4, work=work)
-            rows += rate_limited(n=20, rpm=600, window=1.0, latency=0.05, concurrency=8, work=work)
+            rows += rate_limited(n=40, rpm=600, window=1.0, latency=0.05, concurrency=8, work=work)
             if not args.skip_memory:
                 rows += memory(m=6, concurrency=4)
         else:

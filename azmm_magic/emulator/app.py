@@ -426,8 +426,12 @@ async def _chat(request: Request, deployment: str | None, *, v1: bool) -> Respon
         deployment = entry["deployment"] = _model_of(body)
     _check_deployment(config, deployment)
     cap, include_usage = _check_parameters(config, body, deployment)
+    # like Azure, an RPM-only limit refuses a request on arrival, before any work; a TPM limit needs the token
+    # estimate, so it is checked once the images are read
+    limited = _rate_limit(request, config, deployment, None, cap, api_version) if config.tpm is None else None
     facts = await run_in_threadpool(read_chat, body)
-    limited = _rate_limit(request, config, deployment, facts, cap, api_version)
+    if config.tpm is not None:
+        limited = _rate_limit(request, config, deployment, facts, cap, api_version)
     if config.latency:
         await asyncio.sleep(config.latency)
     content, finish = apply_token_cap(render_report(facts, deployment=deployment), cap)
@@ -457,7 +461,7 @@ def _rate_limit(
     limiter = limiters.get(deployment)
     if limiter is None:
         limiter = limiters[deployment] = RateLimiter(config.rpm, config.tpm, window=config.rate_window)
-    tokens = int(usage_for(facts, "")["prompt_tokens"]) + (cap or 0)
+    tokens = int(usage_for(facts, "")["prompt_tokens"]) + (cap or 0) if facts is not None else 0
     decision = limiter.check(tokens)
     if not decision.allowed:
         raise ApiError(429, rate_limit_body(decision, api_version=api_version), decision.headers())
