@@ -18,9 +18,15 @@ _LAZY = {
     "PreparedImage": "azmm_magic.images",
     "prepare_images": "azmm_magic.images",
     "EmulatorServer": "azmm_magic.emulator.server",
+    "BatchResult": "azmm_magic.batch",
+    "BatchFailure": "azmm_magic.batch",
+    "BatchInterrupted": "azmm_magic.batch",
+    "BatchJob": "azmm_magic.batch_api",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .batch import BatchFailure, BatchInterrupted, BatchResult
+    from .batch_api import BatchJob
     from .client import VisionClient
     from .config import Settings
     from .emulator.server import EmulatorServer
@@ -52,3 +58,4 @@ def unload_ipython_extension(ipython: Any) -> None:
 
 
 __all__ = ["VisionClient", "VisionResult", "Settings", "PreparedImage", "prepare_images", "EmulatorServer"]
+__all__ += ["BatchResult", "BatchFailure", "BatchInterrupted", "BatchJob"]

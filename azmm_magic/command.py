@@ -162,7 +162,7 @@ def parse_cell(line: str, cell: str, namespace: Mapping[str, Any]) -> VisionComm
         use_cache=not args.no_cache,
         refresh=args.refresh,
         dry_run=args.dry_run,
-        each=args.each or args.via == "batch-api",
+        each=args.each or args.via is not None,
         concurrency=args.concurrency,
         via=args.via,
         image_labels=tuple(args.image),
