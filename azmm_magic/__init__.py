@@ -23,9 +23,15 @@ _LAZY = {
     "UsageLedger": "azmm_magic.ledger",
     "compare": "azmm_magic.compare",
     "VisionPanel": "azmm_magic.widgets",
+    "BatchResult": "azmm_magic.batch",
+    "BatchFailure": "azmm_magic.batch",
+    "BatchInterrupted": "azmm_magic.batch",
+    "BatchJob": "azmm_magic.batch_api",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .batch import BatchFailure, BatchInterrupted, BatchResult
+    from .batch_api import BatchJob
     from .client import VisionClient
     from .config import Settings
     from .emulator.server import EmulatorServer
@@ -58,3 +64,4 @@ def unload_ipython_extension(ipython: Any) -> None:
 
 
 __all__ = ["VisionClient", "VisionResult", "Settings", "PreparedImage", "prepare_images", "EmulatorServer", "VisionPanel"]
+__all__ += ["BatchResult", "BatchFailure", "BatchInterrupted", "BatchJob"]

@@ -39,6 +39,8 @@ from .ledger import UsageLedger
 from .result import Usage, VisionResult
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .batch import BatchResult
+    from .batch_api import BatchJob
     from .images import PreparedImage
 
 TokenProvider = Callable[[], str]
@@ -530,6 +532,77 @@ class VisionClient:
         """Turn an SDK exception into one of our exceptions with a message that says what to do."""
         return map_sdk_error(error, self.settings, request.deployment if request else self.settings.deployment)
 
+    # ----- batches (azmm_magic.batch and azmm_magic.batch_api do the work) ----------------------------------------
+    def batch(
+        self,
+        prompt: str,
+        images: Iterable[object] | object,
+        *,
+        concurrency: int | None = None,
+        use_cache: bool = True,
+        refresh: bool = False,
+        progress: bool = True,
+        on_item: Callable[[int, Any], None] | None = None,
+        **options: Any,
+    ) -> BatchResult:
+        """Ask the same ``prompt`` about each image separately (one request per image), concurrently.
+
+        ``images``: paths, globs (``"photos/**/*.jpg"``), URLs or image objects; expanded first, then each image is
+        prepared only when its turn comes. At most ``concurrency`` requests are in flight (default: the
+        ``concurrency`` setting); on 429 every sender waits as long as the service asks and the window is halved,
+        then grows back by one per round trip. Returns a :class:`~azmm_magic.batch.BatchResult` in input order:
+        a ``VisionResult`` per answer and a ``BatchFailure`` (one-line error) per image that got none; a failed
+        item never stops the others. Answers are cached as they arrive, so a re-run sends only what is missing.
+        Ctrl-C raises :class:`~azmm_magic.batch.BatchInterrupted` (a ``KeyboardInterrupt``) whose ``result``
+        holds what finished. ``progress`` shows a tqdm bar; ``on_item(index, outcome)`` is called per item.
+        ``options``: ``deployment``, ``detail``, ``max_tokens``, ``temperature``, ``system``.
+        """
+        from .batch import run_batch
+
+        return run_batch(self, prompt, images, concurrency=concurrency, use_cache=use_cache, refresh=refresh,
+                         progress=progress, on_item=on_item, **options)
+
+    async def abatch(
+        self,
+        prompt: str,
+        images: Iterable[object] | object,
+        *,
+        concurrency: int | None = None,
+        use_cache: bool = True,
+        refresh: bool = False,
+        progress: bool = False,
+        on_item: Callable[[int, Any], None] | None = None,
+        **options: Any,
+    ) -> BatchResult:
+        """Async :meth:`batch` on the running event loop. Cancelling it cancels the requests in flight; what
+        finished before is in the cache (and was passed to ``on_item``)."""
+        from .batch import abatch
+
+        return await abatch(self, prompt, images, concurrency=concurrency, use_cache=use_cache, refresh=refresh,
+                            progress=progress, on_item=on_item, **options)
+
+    def submit_batch(
+        self,
+        prompt: str,
+        images: Iterable[object] | object,
+        *,
+        deployment: str | None = None,
+        manifest_dir: str | None = None,
+        **options: Any,
+    ) -> BatchJob:
+        """Submit one request per image to the Azure OpenAI **Batch API** (a Global Batch deployment: 24 h
+        target, half the price) and return a :class:`~azmm_magic.batch_api.BatchJob` handle at once.
+
+        Writes the JSONL input (split at 200 MB / 100,000 lines), uploads it with purpose ``batch`` and creates
+        the job(s) with ``completion_window="24h"``. ``job.wait()`` polls, ``job.results()`` downloads the output
+        and error files, fills the cache and returns a ``BatchResult``. A small manifest (custom_id → source and
+        cache key; no image data, no secret) is saved under ``manifest_dir`` (default ``$AZMM_BATCH_DIR`` or
+        ``~/.cache/azmm_magic/batches``) so results can be fetched from another session.
+        """
+        from .batch_api import submit_batch
+
+        return submit_batch(self, prompt, images, deployment=deployment, manifest_dir=manifest_dir, **options)
+
 
 # ----- helpers (module level so the async path and batch code can share them) --------------------------------------
 def _construct(cls: Any, **kwargs: Any) -> Any:
@@ -554,6 +627,19 @@ def _entra_provider() -> TokenProvider:
 def _header(response: Any, name: str) -> str | None:
     headers = getattr(response, "headers", None)
     return headers.get(name) if headers is not None else None
+
+
+def _retry_after(response: Any) -> float | None:
+    """Seconds a 429/503 asks to wait: ``retry-after-ms`` first, then ``retry-after`` (seconds), else None."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        raw = _header(response, name)
+        try:
+            value = float(raw) * scale if raw is not None else None
+        except ValueError:
+            value = None
+        if value is not None and value >= 0:
+            return value
+    return None
 
 
 def _describe(e: BaseException) -> str:
@@ -692,6 +778,7 @@ def map_sdk_error(error: BaseException, settings: Settings, deployment: str | No
         return RateLimitError(
             f"Deployment '{deployment}' is rate limited (429) after {_retries(settings.max_retries)}{wait_text}. "
             f"Wait and re-run, send fewer/smaller images, or raise the deployment's quota{rid}.",
+            retry_after=_retry_after(response),
             **common,
         )
     if isinstance(error, openai.BadRequestError):

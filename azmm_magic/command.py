@@ -80,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schema", metavar="NAME",
                    help="ask for JSON matching the pydantic model class or JSON Schema dict in variable NAME "
                         "(structured outputs); the parsed value is result.parsed")
+    p.add_argument("--each", action="store_true",
+                   help="ask the prompt about each image separately (one request per image, concurrently); "
+                        "the value is a BatchResult")
+    p.add_argument("--concurrency", type=int, metavar="N", help="with --each: most requests in flight at once")
+    p.add_argument("--via", choices=("requests", "batch-api"),
+                   help="with --each: 'batch-api' submits an Azure OpenAI Batch API job (24 h, half price) instead")
     return p
 
 
@@ -105,6 +111,9 @@ class VisionCommand:
     use_cache: bool = True
     refresh: bool = False
     dry_run: bool = False
+    each: bool = False
+    concurrency: int | None = None
+    via: str | None = None
     image_labels: tuple[str, ...] = field(default=(), compare=False)
     chat: str | None = None
     response_format: Any = field(default=None, compare=False)  # "json", a pydantic class or a JSON Schema dict
@@ -175,6 +184,8 @@ def parse_cell(line: str, cell: str, namespace: Mapping[str, Any]) -> VisionComm
     response_format, schema_name = _response_format(args, namespace)
     if args.chat is not None and not _IDENTIFIER.fullmatch(args.chat.replace("-", "_")):
         raise ConfigError(f"--chat {args.chat!r}: a conversation name is letters, digits, '_' or '-'.")
+    if args.concurrency is not None and args.concurrency < 1:
+        raise ConfigError(f"--concurrency {args.concurrency}: give a number of requests of at least 1.")
     return VisionCommand(
         prompt=prompt,
         images=images,
@@ -188,6 +199,9 @@ def parse_cell(line: str, cell: str, namespace: Mapping[str, Any]) -> VisionComm
         use_cache=not args.no_cache,
         refresh=args.refresh,
         dry_run=args.dry_run,
+        each=args.each or args.via is not None,
+        concurrency=args.concurrency,
+        via=args.via,
         image_labels=tuple(args.image),
         chat=args.chat,
         response_format=response_format,

@@ -122,6 +122,10 @@ OPTIONS: dict[str, Option] = {
         "Earlier --chat turns whose images are sent again, counted from the newest; unset = all (older turns keep "
         "their text and a note that an image was dropped).",
     ),
+    "concurrency": Option(
+        ("AZMM_CONCURRENCY",),
+        "Most requests in flight at once for --each / VisionClient.batch (halved on 429, then raised again).",
+    ),
 }
 
 # field name -> (type, default)
@@ -148,6 +152,7 @@ _DEFAULTS: dict[str, Any] = {
     "cache_path": None,
     "chat_turns": 10,
     "chat_image_turns": None,
+    "concurrency": 16,
 }
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -174,6 +179,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "temperature": float,
     "timeout": float,
     "max_retries": int,
+    "concurrency": int,
     "max_images": int,
     "max_image_mb": float,
     "inline_urls": lambda v: v if isinstance(v, bool) else _to_bool(str(v)),
@@ -196,7 +202,7 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
         raise ConfigError(
             f"Setting {name!r} from {origin} is {value!r}; expected one of {', '.join(choices)}."
         )
-    if name in ("max_tokens", "max_images", "max_retries") and value < (0 if name == "max_retries" else 1):
+    if name in ("max_tokens", "max_images", "max_retries", "concurrency") and value < (0 if name == "max_retries" else 1):
         raise ConfigError(f"Setting {name!r} from {origin} must be a positive number, got {value}.")
     if name in ("chat_turns", "chat_image_turns") and value < 0:
         raise ConfigError(f"Setting {name!r} from {origin} must be 0 or more, got {value}.")
@@ -244,6 +250,7 @@ class Settings:
     cache_path: str | None = None
     chat_turns: int = 10
     chat_image_turns: int | None = None
+    concurrency: int = 16
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod

@@ -50,7 +50,11 @@ class DeploymentNotFoundError(ServiceError):
 
 
 class RateLimitError(ServiceError):
-    """429 after the SDK's retries were used up."""
+    """429 after the SDK's retries were used up. ``retry_after``: seconds the service asked to wait (or None)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
 
 
 class ContentFilterError(ServiceError):

@@ -21,7 +21,7 @@ from .command import build_parser, parse_cell, split_line
 from .config import OPTIONS, Secret, Settings
 from .errors import AzureVisionError, ConfigError, ImageInputError, IncompleteAnswerError
 
-_SUBCOMMANDS = ("config", "cache", "emulator", "login", "logout", "help", "chat", "usage", "panel")
+_SUBCOMMANDS = ("config", "cache", "emulator", "login", "logout", "help", "chat", "usage", "panel", "jobs")
 
 
 def _opt(name: str) -> str:
@@ -65,6 +65,7 @@ class AzureVision(Magics):
         help="Price table for cost estimates: {deployment or '*': (input, output)} in your currency per 1M tokens, "
         "e.g. {'gpt-4o': (2.5, 10.0)}. Used by `%azure_vision usage` and --dry-run."
     ).tag(config=True)
+    concurrency = Int(None, allow_none=True, help=_opt("concurrency")).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -136,6 +137,10 @@ class AzureVision(Magics):
         ns = self.shell.user_ns if self.shell is not None else {}
         command = parse_cell(line, cell, ns)
         client = self.client()
+        if command.each:
+            if command.chat is not None or len(command.deployments) > 1:
+                raise ConfigError("--each asks about each image on its own: drop --chat and give one --deployment.")
+            return self._each(client, command, ns)
         if len(command.deployments) > 1:
             return self._compare(command, client, ns)
         conversation, history, chat_notices = None, (), ()
@@ -210,6 +215,40 @@ class AzureVision(Magics):
             view.close()
             raise
         view.close()
+        return result
+
+    def _each(self, client: Any, command: Any, ns: dict[str, Any]) -> Any:
+        """``--each``: one request per image (azmm_magic.batch), or a Batch API job with ``--via batch-api``."""
+        from .batch import BatchInterrupted, run_batch
+        from .batch_view import BatchProgress
+
+        if command.via == "batch-api":
+            job = client.submit_batch(command.prompt, command.images, **command.options())
+            if command.out:
+                ns[command.out] = job
+            return job
+        if command.dry_run:
+            from .batch import preview_first
+            from .render import RequestPreview
+
+            count, first = preview_first(client, command.prompt, command.images, **command.options())
+            print(f"--each: {count} image(s), one request each; the first request:")
+            return RequestPreview(first, client.settings)
+        kernel = _is_kernel(self.shell)
+        try:
+            result = run_batch(client, command.prompt, command.images, concurrency=command.concurrency,
+                               use_cache=command.use_cache, refresh=command.refresh,
+                               view_factory=lambda labels: BatchProgress(labels, kernel=kernel),
+                               **command.options())
+        except BatchInterrupted as e:
+            if command.out:
+                ns[command.out] = e.result
+            where = f" (in `{command.out}`)" if command.out else ""
+            print(f"Interrupted: {e.result.summary()}{where}. Finished answers are cached: re-run the cell to send "
+                  f"only the rest.", file=sys.stderr)
+            raise KeyboardInterrupt from None
+        if command.out:
+            ns[command.out] = result
         return result
 
     # ----- line subcommands -------------------------------------------------------------------------------------
@@ -341,6 +380,11 @@ class AzureVision(Magics):
         )
         return None
 
+    def _jobs(self, rest: list[str]) -> Any:
+        from .batch_api import jobs_command
+
+        return jobs_command(self.client(), rest, kernel=_is_kernel(self.shell))
+
     def _login(self, rest: list[str]) -> Any:
         import getpass
 
@@ -455,6 +499,8 @@ Line magic subcommands::
                                   calls, tokens, cache hits, seconds (and cost, with the prices trait) per deployment
     %azure_vision emulator [stop|status]
                                   start the local Azure-compatible emulator and point this session at it
+    %azure_vision jobs [wait|results|cancel|status ID...] [--interval S]
+                                  Azure OpenAI Batch API jobs (from --via batch-api): list, poll, fetch results
     %azure_vision login | logout  type an API key (getpass; kept in memory only) / forget it
     %azure_vision panel           a panel to ask about images without writing code (same session and cache)
     %azure_vision help            this text

@@ -49,6 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
         "Kinds: 429 500 503 408 latency hang drop cut content_filter content_filter_answer 401 404 api_version "
         "(see azmm_magic/emulator/faults.py)",
     )
+    parser.add_argument("--rpm", type=int, default=None, help="requests per minute per deployment (429 beyond)")
+    parser.add_argument("--tpm", type=int, default=None, help="tokens per minute per deployment (429 beyond)")
+    parser.add_argument("--rate-window", type=float, default=10.0,
+                        help="seconds of the sliding window RPM/TPM are enforced over (default: 10)")
+    parser.add_argument("--batch-delay", type=float, default=3.0,
+                        help="seconds a Batch API job takes from validating to completed (default: 3)")
+    parser.add_argument("--batch-expire-after", type=int, default=None,
+                        help="Batch API jobs expire after this many lines (default: never)")
     return parser
 
 
@@ -64,6 +72,11 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         latency=args.latency,
         stream_chunk_delay=args.stream_chunk_delay,
         faults=list(getattr(args, "fault", None) or []),
+        rpm=args.rpm,
+        tpm=args.tpm,
+        rate_window=args.rate_window,
+        batch_delay=args.batch_delay,
+        batch_expire_after=args.batch_expire_after,
     )
 
 

@@ -6,9 +6,12 @@ Routes (same paths, headers, auth and error bodies as Azure OpenAI):
 - ``POST /openai/v1/chat/completions`` (v1 / OpenAI-compatible; the deployment is the body's ``model``)
 - ``GET /openai/v1/models`` (the configured deployments)
 - ``POST /v1/chat/completions``, ``GET /v1/models`` (the same, for clients given a plain OpenAI-style ``.../v1``)
+- the Batch API's Files and Batches routes under the same prefixes (see :mod:`.batches`)
 - ``GET|DELETE /_emulator/requests``, ``GET /_emulator/health`` (control endpoints, no auth)
 - ``GET|POST|DELETE /_emulator/faults`` and the ``x-emulator-fault`` request header: fault injection
   (:mod:`azmm_magic.emulator.faults`)
+
+Optional RPM/TPM limits answer 429 with ``Retry-After`` like Azure (see :mod:`.limits`).
 
 The answer is :func:`azmm_magic.emulator.report.render_report`: deterministic facts about the request.
 """
@@ -39,6 +42,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import faults as _faults
+from .batches import BatchStore, batch_routes
 from .report import RequestError, apply_token_cap, read_chat, render_report, split_for_stream, usage_for
 from .structured import structured_content
 
@@ -73,6 +77,9 @@ class EmulatorConfig:
     equal to ``api_key`` is accepted too, like Azure's v1 API). Neither set: any or no auth is accepted.
     ``deployments``: the only deployment names that exist (``None``: every name exists).
     ``latency``: seconds slept before each answer; ``stream_chunk_delay``: seconds between streamed chunks.
+    ``rpm`` / ``tpm``: per-deployment requests / tokens per minute, enforced over sliding ``rate_window``-second
+    windows with Azure's 429 + ``Retry-After`` (see :mod:`.limits`). ``batch_delay``: seconds a Batch API job
+    takes from ``validating`` to ``completed``; ``batch_expire_after``: jobs expire after that many lines.
     Secrets are left out of ``repr``.
     """
 
@@ -85,12 +92,21 @@ class EmulatorConfig:
     legacy_prefixes: tuple[str, ...] = ("legacy-",)
     max_logged_requests: int = 1000
     faults: list[str] = field(default_factory=list)  # "DEPLOYMENT=KIND[:ARG][:times=N]" (see faults.py)
+    rpm: int | None = None
+    tpm: int | None = None
+    rate_window: float = 10.0
+    batch_delay: float = 3.0
+    batch_expire_after: int | None = None
 
     def __post_init__(self) -> None:
         for assignment in self.faults:
             _faults.parse_assignment(assignment)  # ValueError early, with a readable message
         if self.latency < 0 or self.stream_chunk_delay < 0:
             raise ValueError("latency and stream_chunk_delay must be >= 0 seconds")
+        if self.rate_window <= 0 or self.batch_delay < 0:
+            raise ValueError("rate_window must be > 0 and batch_delay >= 0 seconds")
+        if (self.rpm is not None and self.rpm < 1) or (self.tpm is not None and self.tpm < 1):
+            raise ValueError("rpm and tpm must be at least 1")
         if self.deployments is not None:
             self.deployments = [str(name) for name in self.deployments]
 
@@ -98,10 +114,11 @@ class EmulatorConfig:
 class ApiError(Exception):
     """An HTTP error answered with an Azure-shaped JSON body."""
 
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
+    def __init__(self, status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None) -> None:
         super().__init__(f"HTTP {status}")
         self.status = status
         self.body = body
+        self.headers = dict(headers or {})
 
 
 class RequestLog:
@@ -425,7 +442,12 @@ async def _chat(request: Request, deployment: str | None, *, v1: bool) -> Respon
             return early
     _check_deployment(config, deployment)
     cap, include_usage = _check_parameters(config, body, deployment)
+    # like Azure, an RPM-only limit refuses a request on arrival, before any work; a TPM limit needs the token
+    # estimate, so it is checked once the images are read
+    limited = _rate_limit(request, config, deployment, None, cap, api_version) if config.tpm is None else None
     facts = await run_in_threadpool(read_chat, body)
+    if config.tpm is not None:
+        limited = _rate_limit(request, config, deployment, facts, cap, api_version)
     if config.latency:
         await asyncio.sleep(config.latency)
     malformed = fault is not None and fault.kind == "malformed_json"
@@ -435,7 +457,7 @@ async def _chat(request: Request, deployment: str | None, *, v1: bool) -> Respon
     content, finish = apply_token_cap(content, cap)
     usage = usage_for(facts, content)
     answer = _Answer(_completion_id(deployment, body), int(time.time()), deployment, content, finish, usage)
-    headers = _service_headers(usage["total_tokens"])
+    headers = limited or _service_headers(usage["total_tokens"])
     if fault is not None and fault.shapes_answer:
         streamed = bool(body.get("stream"))
         return _faults.shaped_response(
@@ -454,6 +476,26 @@ async def _chat(request: Request, deployment: str | None, *, v1: bool) -> Respon
             headers={**headers, "cache-control": "no-cache"},
         )
     return JSONResponse(completion_body(answer), headers=headers)
+
+
+def _rate_limit(
+    request: Request, config: EmulatorConfig, deployment: str, facts: Any, cap: int | None, api_version: str | None
+) -> dict[str, str] | None:
+    """Enforce ``config.rpm``/``tpm`` for ``deployment``: None when unlimited, else the rate-limit headers (a
+    refused request raises Azure's 429 with ``Retry-After``)."""
+    if config.rpm is None and config.tpm is None:
+        return None
+    from .limits import RateLimiter, rate_limit_body
+
+    limiters: dict[str, RateLimiter] = request.app.state.limiters
+    limiter = limiters.get(deployment)
+    if limiter is None:
+        limiter = limiters[deployment] = RateLimiter(config.rpm, config.tpm, window=config.rate_window)
+    tokens = int(usage_for(facts, "")["prompt_tokens"]) + (cap or 0) if facts is not None else 0
+    decision = limiter.check(tokens)
+    if not decision.allowed:
+        raise ApiError(429, rate_limit_body(decision, api_version=api_version), decision.headers())
+    return decision.headers()
 
 
 async def chat_classic(request: Request) -> Response:
@@ -530,7 +572,7 @@ class _RecordingMiddleware:
 async def _on_api_error(request: Request, exc: Exception) -> Response:
     """Render :class:`ApiError`."""
     assert isinstance(exc, ApiError)
-    return JSONResponse(exc.body, status_code=exc.status)
+    return JSONResponse(exc.body, status_code=exc.status, headers=exc.headers or None)
 
 
 async def _on_request_error(request: Request, exc: Exception) -> Response:
@@ -570,6 +612,7 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
         Route("/openai/v1/models", list_models, methods=["GET"]),
         Route("/v1/chat/completions", chat_v1, methods=["POST"]),  # plain OpenAI-compatible base URL .../v1
         Route("/v1/models", list_models, methods=["GET"]),
+        *batch_routes(),
         Route("/_emulator/requests", requests_log, methods=["GET", "DELETE"]),
         Route("/_emulator/health", health, methods=["GET"]),
         Route("/_emulator/faults", _faults.control, methods=["GET", "POST", "DELETE"]),
@@ -588,4 +631,6 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
     app.state.config = config
     app.state.log = log
     app.state.faults = _faults.FaultTable(config.faults)
+    app.state.limiters = {}
+    app.state.batches = BatchStore()
     return app

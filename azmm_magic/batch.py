@@ -1,0 +1,770 @@
+"""Interactive batch: one prompt over many images, one request per image, concurrently and resumably.
+
+``VisionClient.batch(prompt, images)`` / ``abatch`` (and ``%%azure_vision -i "photos/**/*.jpg" --each``) land here:
+
+- **Lazy and bounded.** Globs and lists are expanded to a list of sources first (cheap: paths, not pixels); each
+  image is read, decoded and prepared only when its turn comes, in a small thread pool. At most
+  ``2 × concurrency`` items are alive at once (being prepared, waiting, or in flight), and a finished item keeps
+  only a small JPEG thumbnail, so memory does not grow with the number of images.
+- **Concurrent at the quota.** Requests go out on the SDK's async client, at most ``concurrency`` at a time. The
+  SDK's own retries are switched off for batch requests (``max_retries=0``) so that a 429 reaches this module:
+  every sender then pauses for the ``retry-after-ms`` / ``Retry-After`` the service gave, and the window is
+  halved (multiplicative decrease, at most once per pause); each success widens it again by ``1/window``
+  (additive increase: about +1 per round trip), up to ``concurrency``. Timeouts, connection errors and 5xx are
+  retried with exponential backoff up to the ``max_retries`` setting.
+- **Every outcome kept.** A failed item becomes a :class:`BatchFailure` (our one-line message) and never stops the
+  others. Answers go into the answer cache as they arrive, so an interrupted run keeps what finished, and a
+  re-run sends only what is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, overload
+
+from .errors import (
+    AzureVisionError,
+    ConfigError,
+    ConnectionFailedError,
+    RateLimitError,
+    ServiceError,
+    ServiceTimeoutError,
+)
+from .result import VisionResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .client import VisionClient, VisionRequest
+    from .images import PreparedImage
+
+THUMB_MAX_SIDE = 160
+MAX_THROTTLED_ATTEMPTS = 30  # 429s one item may meet before it is recorded as failed
+_RETRYABLE_STATUS = frozenset({408, 409, 500, 502, 503, 504})
+
+
+# ----- outcomes ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BatchFailure:
+    """One item that got no answer. ``error`` is the one-line message; ``kind`` the exception class name or a
+    Batch API state (``expired``, ``cancelled``, ``failed``); ``status``/``code`` as the service gave them."""
+
+    index: int
+    source: str
+    error: str
+    kind: str = "ServiceError"
+    status: int | None = None
+    code: str | None = None
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __str__(self) -> str:
+        return f"FAILED {self.source}: {self.error}"
+
+
+Outcome = VisionResult | BatchFailure
+
+
+def item_source(outcome: Outcome) -> str:
+    """The source label of an outcome (file path, ``<PIL.Image 64x48>``, ...)."""
+    if isinstance(outcome, BatchFailure):
+        return outcome.source
+    return outcome.images[0].source if outcome.images else outcome.prompt
+
+
+def item_status(outcome: Outcome) -> str:
+    """``ok``, ``cached``, or the failure's kind for expired/cancelled items, else ``failed``."""
+    if isinstance(outcome, BatchFailure):
+        return outcome.kind if outcome.kind in ("expired", "cancelled") else "failed"
+    return "cached" if outcome.cached else "ok"
+
+
+class BatchResult(Sequence[Outcome]):
+    """The outcome of a batch, in input order: a :class:`VisionResult` per answered image and a
+    :class:`BatchFailure` per image that got none.
+
+    ``results`` (answers only), ``failures``, ``sources``, ``to_records()`` (list of dicts), ``to_dataframe()``
+    (needs pandas). ``interrupted`` is True when the run was stopped early: then it holds what finished, and
+    ``total`` says how many items the run had. ``elapsed`` is the wall time in seconds.
+
+    To keep memory bounded, each result's ``images`` hold a small JPEG thumbnail in ``data``; ``width``,
+    ``height`` and ``sha256`` still describe the image that was sent.
+    """
+
+    def __init__(self, outcomes: Iterable[Outcome] = (), *, total: int | None = None, prompt: str = "") -> None:
+        self._by_index: dict[int, Outcome] = {}
+        self._sources: dict[int, str] = {}
+        self._lock = threading.Lock()
+        self.prompt = prompt
+        self.interrupted = False
+        self.elapsed = 0.0
+        self.notices: list[str] = []
+        self.stats: BatchStats | None = None
+        for i, outcome in enumerate(outcomes):
+            self._set(i, outcome)
+        self.total = total if total is not None else len(self._by_index)
+
+    # filled while the batch runs (from one thread at a time, under a lock)
+    def _set(self, index: int, outcome: Outcome, source: str | None = None) -> None:
+        with self._lock:
+            self._by_index[index] = outcome
+            self._sources[index] = source if source is not None else item_source(outcome)
+
+    def source_of(self, index: int) -> str:
+        """The source label of the item at input position ``index``."""
+        with self._lock:
+            return self._sources.get(index) or item_source(self._by_index[index])
+
+    def _items(self) -> list[Outcome]:
+        with self._lock:
+            return [self._by_index[i] for i in sorted(self._by_index)]
+
+    def indices(self) -> list[int]:
+        """Input positions of the items held (all of ``range(total)`` unless interrupted)."""
+        with self._lock:
+            return sorted(self._by_index)
+
+    def __len__(self) -> int:
+        return len(self._by_index)
+
+    @overload
+    def __getitem__(self, i: int) -> Outcome: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Outcome]: ...
+
+    def __getitem__(self, i: int | slice) -> Outcome | list[Outcome]:
+        return self._items()[i]
+
+    def __iter__(self) -> Iterator[Outcome]:
+        return iter(self._items())
+
+    @property
+    def results(self) -> list[VisionResult]:
+        """The answers (fresh and cached), in input order."""
+        return [o for o in self._items() if isinstance(o, VisionResult)]
+
+    @property
+    def failures(self) -> list[BatchFailure]:
+        """The items that got no answer, in input order."""
+        return [o for o in self._items() if isinstance(o, BatchFailure)]
+
+    @property
+    def sources(self) -> list[str]:
+        """The source label (path, URL, ``<PIL.Image ...>``) of each item held, in input order."""
+        return [self.source_of(i) for i in self.indices()]
+
+    @property
+    def missing(self) -> int:
+        """Items of the run that have no outcome (only after an interrupt)."""
+        return max(0, self.total - len(self))
+
+    def counts(self) -> dict[str, int]:
+        """``{"ok": n, "cached": n, "failed": n, "missing": n}`` (expired/cancelled count as failed)."""
+        out = {"ok": 0, "cached": 0, "failed": 0}
+        for o in self._items():
+            status = item_status(o)
+            out[status if status in out else "failed"] += 1
+        out["missing"] = self.missing
+        return out
+
+    def summary(self) -> str:
+        """One line: ``200 images · 150 answered · 48 cached · 2 failed · 12.3 s``."""
+        c = self.counts()
+        parts = [f"{self.total} image{'s' if self.total != 1 else ''}", f"{c['ok']} answered", f"{c['cached']} cached",
+                 f"{c['failed']} failed"]
+        if c["missing"]:
+            parts.append(f"{c['missing']} not run (interrupted: re-run to send only those)")
+        if self.elapsed:
+            parts.append(f"{self.elapsed:.1f} s")
+        return " · ".join(parts + self.notices)
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One dict per item: index, source, status, text, error, finish_reason, tokens, elapsed, deployment..."""
+        records = []
+        with self._lock:
+            pairs = sorted(self._by_index.items())
+        for index, o in pairs:
+            record: dict[str, Any] = {"index": index, "source": self.source_of(index), "status": item_status(o)}
+            if isinstance(o, BatchFailure):
+                record.update(text=None, error=o.error, error_kind=o.kind, finish_reason=None, prompt_tokens=None,
+                              completion_tokens=None, elapsed=None, deployment=None, request_id=None, cached=False)
+            else:
+                record.update(
+                    text=o.text, error=None, error_kind=None, finish_reason=o.finish_reason,
+                    prompt_tokens=o.usage.prompt_tokens, completion_tokens=o.usage.completion_tokens,
+                    elapsed=o.elapsed, deployment=o.deployment, request_id=o.request_id, cached=o.cached,
+                )
+                record.update(_record_extra(o))
+            records.append(record)
+        return records
+
+    def to_dataframe(self) -> Any:
+        """A pandas DataFrame of :meth:`to_records` (pandas is an optional dependency)."""
+        try:
+            import pandas as pd
+        except ImportError as e:
+            raise ConfigError("to_dataframe() needs pandas: pip install pandas (or use to_records()).") from e
+        return pd.DataFrame.from_records(self.to_records())
+
+    # ----- display ---------------------------------------------------------------------------------------------
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        from .batch_view import batch_bundle
+
+        return batch_bundle(self)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        from .batch_view import batch_plain
+
+        p.text(batch_plain(self))
+
+    def __repr__(self) -> str:
+        return f"BatchResult({self.summary()})"
+
+
+def _record_extra(result: VisionResult) -> dict[str, Any]:
+    """Per-item fields other features add to a result (e.g. parsed JSON as ``data``), when present."""
+    extra: dict[str, Any] = {}
+    for name in ("data", "parsed"):
+        value = getattr(result, name, None)
+        if value is not None:
+            extra[name] = value
+    return extra
+
+
+class BatchInterrupted(KeyboardInterrupt):
+    """Raised by :meth:`VisionClient.batch` on Ctrl-C / a kernel interrupt. ``result`` is the partial
+    :class:`BatchResult` (everything that finished is also in the cache: re-running sends only the rest)."""
+
+    def __init__(self, result: BatchResult) -> None:
+        super().__init__(f"batch interrupted: {result.summary()}")
+        self.result = result
+
+
+# ----- the adaptive concurrency window (AIMD) ---------------------------------------------------------------------
+class AdaptiveLimit:
+    """At most ``window`` holders at once; the window halves on a throttle and grows by ``1/window`` per success.
+
+    A throttle also pauses every new acquisition until ``retry_after`` seconds have passed (the service said so).
+    The window shrinks at most once per pause: 429s for requests sent before the last decrease do not count again.
+    Used from one event loop (no locks needed: nothing awaits between a check and its update).
+    """
+
+    def __init__(self, maximum: int, *, minimum: int = 1, clock: Callable[[], float] = time.monotonic) -> None:
+        if maximum < 1:
+            raise ConfigError(f"concurrency must be at least 1, got {maximum}")
+        self.maximum = maximum
+        self.minimum = max(1, min(minimum, maximum))
+        self.limit = float(maximum)
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.throttles = 0
+        self.decreases = 0
+        self.resume_at = 0.0
+        self._last_decrease = float("-inf")
+        self._clock = clock
+        self._waiters: list[asyncio.Future[None]] = []
+
+    @property
+    def window(self) -> int:
+        """The current number of requests allowed in flight."""
+        return max(self.minimum, int(self.limit))
+
+    async def acquire(self) -> float:
+        """Wait for a free slot (and for any pause to end); returns the time the slot was taken."""
+        while True:
+            pause = self.resume_at - self._clock()
+            if pause > 0:
+                await asyncio.sleep(pause)
+                continue
+            if self.in_flight < self.window:
+                self.in_flight += 1
+                self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+                return self._clock()
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+
+    def release(self, *, success: bool) -> None:
+        """Give the slot back; a success widens the window by ``1/window`` (about +1 per round trip)."""
+        self.in_flight -= 1
+        if success:
+            self.limit = min(float(self.maximum), self.limit + 1.0 / max(1.0, self.limit))
+        self._wake()
+
+    def throttled(self, retry_after: float, sent_at: float) -> None:
+        """A 429 for a request sent at ``sent_at``: pause everyone, and halve the window once per pause."""
+        self.throttles += 1
+        now = self._clock()
+        # The service measured the wait from when it refused the request, which is closer to when we sent it
+        # than to when a busy event loop got round to reading the 429; count from the send time.
+        self.resume_at = max(self.resume_at, min(now, sent_at) + max(0.0, retry_after))
+        if sent_at > self._last_decrease:
+            self.limit = max(float(self.minimum), self.limit / 2)
+            self._last_decrease = now
+            self.decreases += 1
+        self._wake()
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+# ----- the engine ----------------------------------------------------------------------------------------------
+@dataclass
+class BatchStats:
+    """What a run did, for benchmarks and the footer: requests sent, 429s met, window changes, peak in flight."""
+
+    sent: int = 0
+    throttled: int = 0
+    retried: int = 0
+    decreases: int = 0
+    peak_in_flight: int = 0
+    final_window: int = 0
+
+
+@dataclass
+class _Plan:
+    prompt: str
+    leaves: list[Any]
+    labels: list[str]
+    options: dict[str, Any]
+    concurrency: int
+    use_cache: bool
+    refresh: bool
+    stats: BatchStats = field(default_factory=BatchStats)
+
+
+def expand_sources(images: Iterable[object] | object) -> tuple[list[Any], list[str]]:
+    """Expand globs, lists and single sources into per-image leaves (nothing is read or decoded yet)."""
+    from .images import _expand
+
+    if isinstance(images, (str, os.PathLike, bytes, bytearray, list, tuple)):
+        leaves = _expand(images)
+    elif isinstance(images, Iterable) and not isinstance(images, Mapping) and not _is_image_object(images):
+        leaves = _expand(list(images))
+    else:
+        leaves = _expand(images)
+    return leaves, [_leaf_label(leaf) for leaf in leaves]
+
+
+def _is_image_object(obj: object) -> bool:
+    from .images import looks_like_image
+
+    return looks_like_image(obj)
+
+
+def _leaf_label(leaf: Any) -> str:
+    from .images import PreparedImage, _BytesRef, _FileRef, _UrlRef
+
+    if isinstance(leaf, _FileRef):
+        return leaf.label
+    if isinstance(leaf, _BytesRef):
+        return leaf.label
+    if isinstance(leaf, _UrlRef):
+        return leaf.url
+    if isinstance(leaf, PreparedImage):
+        return leaf.source
+    size = getattr(leaf, "size", None)
+    if isinstance(size, tuple) and len(size) == 2:
+        return f"<PIL.Image {size[0]}x{size[1]}>"
+    shape = getattr(leaf, "shape", None)
+    if shape is not None:
+        return f"<numpy {tuple(shape)} {getattr(leaf, 'dtype', '')}>"
+    return f"<{type(leaf).__name__}>"
+
+
+def plan_batch(
+    client: VisionClient,
+    prompt: str,
+    images: Iterable[object] | object,
+    *,
+    concurrency: int | None = None,
+    use_cache: bool = True,
+    refresh: bool = False,
+    **options: Any,
+) -> _Plan:
+    """Validate everything that would make every item fail (prompt, options, settings), then expand sources."""
+    client.prepare(prompt, (), **options)  # prompt and option checks, no images
+    client.settings.with_overrides(deployment=options.get("deployment")).require()
+    conc = int(concurrency if concurrency is not None else client.settings.concurrency)
+    if conc < 1:
+        raise ConfigError(f"concurrency must be at least 1, got {conc}.")
+    leaves, labels = expand_sources(images)
+    if not leaves:
+        raise ConfigError("No images to send: give at least one image (a path, glob, URL or object).")
+    return _Plan(prompt, leaves, labels, dict(options), conc, use_cache, refresh)
+
+
+def preview_first(
+    client: VisionClient, prompt: str, images: Iterable[object] | object, **options: Any
+) -> tuple[int, VisionRequest]:
+    """For ``--each --dry-run``: how many images there are, and the first one's request (nothing is sent)."""
+    from .images import _options, _prepare_leaf
+
+    leaves, _ = expand_sources(images)
+    if not leaves:
+        raise ConfigError("No images to send: give at least one image (a path, glob, URL or object).")
+    s = client.settings.with_overrides(detail=options.get("detail"))
+    first = _prepare_leaf(leaves[0], _options(s.detail, s.token_rule, s.inline_urls, s.max_image_bytes))
+    return len(leaves), client.prepare(prompt, [first], **options)
+
+
+def _batch_twin(client: VisionClient) -> VisionClient:
+    """A client for one batch run: same settings, cache and credentials, but no SDK retries (429s come back to
+    the AIMD loop) and its own async SDK client (an httpx pool belongs to one event loop)."""
+    from .client import VisionClient
+
+    return VisionClient(
+        client.settings.with_overrides(max_retries=0),
+        answer_cache=client.cache,
+        token_provider=client._token_provider,
+        http_client=client._http_client if client._http_client is not None else _fresh_http_client(),
+    )
+
+
+_SSL_CONTEXT: Any = None
+
+
+def _fresh_http_client() -> Any:
+    """An async HTTP client for one run, reusing one SSL context (building one costs ~0.1 s each time)."""
+    global _SSL_CONTEXT
+    try:
+        import openai
+
+        if _SSL_CONTEXT is None:
+            try:
+                import httpx2 as httpx_module  # the SDK's HTTP library in recent openai versions
+            except ImportError:  # pragma: no cover - older openai versions use httpx
+                import httpx as httpx_module
+            _SSL_CONTEXT = httpx_module.create_ssl_context()
+        return openai.DefaultAsyncHttpxClient(verify=_SSL_CONTEXT)
+    except Exception:  # noqa: BLE001 - fall back to the SDK's own default client
+        return None
+
+
+def _thumbnail_image(image: PreparedImage) -> PreparedImage:
+    """The same image record with ``data`` replaced by a small JPEG (or PNG with alpha) thumbnail."""
+    from .images import PreparedImage
+
+    if image.data is None:
+        return image
+    try:
+        thumb, media_type = _small_thumbnail(image.data)
+    except Exception:  # noqa: BLE001 - an undecodable image keeps no thumbnail, the outcome still counts
+        thumb, media_type = b"", image.media_type
+    return PreparedImage(
+        data=thumb or None,
+        media_type=media_type,
+        width=image.width,
+        height=image.height,
+        sha256=image.sha256,
+        source=image.source,
+        url=image.url,
+        original_size=image.original_size,
+        notices=image.notices,
+    )
+
+
+def _small_thumbnail(data: bytes) -> tuple[bytes, str]:
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as img:
+        img.draft("RGB", (THUMB_MAX_SIDE, THUMB_MAX_SIDE))
+        img.thumbnail((THUMB_MAX_SIDE, THUMB_MAX_SIDE))
+        if img.mode in ("RGBA", "LA", "P"):
+            out = io.BytesIO()
+            img.convert("RGBA").save(out, "PNG", optimize=True)
+            return out.getvalue(), "image/png"
+        out = io.BytesIO()
+        img.convert("RGB").save(out, "JPEG", quality=80)
+        return out.getvalue(), "image/jpeg"
+
+
+def _lighten(result: VisionResult) -> VisionResult:
+    return result.with_(images=tuple(_thumbnail_image(i) for i in result.images))
+
+
+def _is_retryable(error: BaseException) -> bool:
+    if isinstance(error, (ServiceTimeoutError, ConnectionFailedError)):
+        return True
+    return isinstance(error, ServiceError) and not isinstance(error, RateLimitError) and error.status in _RETRYABLE_STATUS
+
+
+def _backoff(attempt: int) -> float:
+    """Exponential backoff with jitter: ~0.5, 1, 2, 4 ... s, at most 20 s."""
+    return min(20.0, 0.5 * 2 ** (attempt - 1)) * (0.75 + random.random() / 2)
+
+
+async def _send_adaptive(
+    twin: VisionClient, request: VisionRequest, limit: AdaptiveLimit, plan: _Plan, max_retries: int
+) -> VisionResult:
+    """Send one request inside the adaptive window; 429s pause and shrink the window, then the item is retried."""
+    throttled = retried = 0
+    while True:
+        sent_at = await limit.acquire()
+        plan.stats.sent += 1
+        try:
+            result = await twin.asend(request, use_cache=False, refresh=plan.use_cache)
+        except RateLimitError as e:
+            limit.release(success=False)
+            throttled += 1
+            plan.stats.throttled += 1
+            if throttled > MAX_THROTTLED_ATTEMPTS:
+                raise
+            limit.throttled(e.retry_after if e.retry_after is not None else _backoff(throttled), sent_at)
+        except AzureVisionError as e:
+            limit.release(success=False)
+            if not _is_retryable(e) or retried >= max_retries:
+                raise
+            retried += 1
+            plan.stats.retried += 1
+            await asyncio.sleep(_backoff(retried))
+        except BaseException:
+            limit.release(success=False)
+            raise
+        else:
+            limit.release(success=True)
+            return result
+
+
+def _failure(index: int, label: str, error: BaseException) -> BatchFailure:
+    if isinstance(error, AzureVisionError):
+        return BatchFailure(
+            index, label, str(error), type(error).__name__, getattr(error, "status", None), getattr(error, "code", None)
+        )
+    text = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
+    return BatchFailure(index, label, f"{type(error).__name__}: {text}" if text else type(error).__name__,
+                        type(error).__name__)
+
+
+async def run_plan(
+    client: VisionClient,
+    plan: _Plan,
+    result: BatchResult,
+    *,
+    on_item: Callable[[int, Outcome], None] | None = None,
+    prepare_workers: int | None = None,
+) -> BatchResult:
+    """Run a planned batch on the running event loop, filling ``result`` as items finish (in any order)."""
+    from .images import _options, _prepare_leaf
+
+    started = time.perf_counter()
+    twin = _batch_twin(client)
+    s = twin.settings.with_overrides(detail=plan.options.get("detail"))
+    opts = _options(s.detail, s.token_rule, s.inline_urls, s.max_image_bytes)
+    limit = AdaptiveLimit(plan.concurrency)
+    slots = asyncio.Semaphore(2 * plan.concurrency)
+    workers = prepare_workers or max(1, min(plan.concurrency, os.cpu_count() or 2, 4))
+    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="azmm-batch-prepare")
+    loop = asyncio.get_running_loop()
+    max_retries = client.settings.max_retries
+
+    def build(leaf: Any) -> VisionRequest:
+        prepared = _prepare_leaf(leaf, opts)
+        return twin.prepare(plan.prompt, [prepared], **plan.options)
+
+    async def item(index: int, leaf: Any) -> None:
+        label = plan.labels[index]
+        try:
+            request = await loop.run_in_executor(executor, build, leaf)
+            hit = twin.cached(request) if plan.use_cache and not plan.refresh else None
+            answer = hit if hit is not None else await _send_adaptive(twin, request, limit, plan, max_retries)
+            del request
+            outcome: Outcome = await loop.run_in_executor(executor, _lighten, answer)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a failed item is recorded, never stops the others
+            outcome = _failure(index, label, e)
+        finally:
+            slots.release()
+        result._set(index, outcome, label)
+        if on_item is not None:
+            on_item(index, outcome)
+
+    tasks: set[asyncio.Task[None]] = set()
+    try:
+        for index, leaf in enumerate(plan.leaves):
+            await slots.acquire()
+            task = asyncio.ensure_future(item(index, leaf))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            plan.leaves[index] = None  # the plan no longer keeps the source alive
+        while tasks:
+            await asyncio.gather(*list(tasks))
+    except asyncio.CancelledError:
+        result.interrupted = True
+        for task in list(tasks):
+            task.cancel()
+        await asyncio.gather(*list(tasks), return_exceptions=True)
+        raise
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)
+        result.elapsed = time.perf_counter() - started
+        plan.stats.decreases = limit.decreases
+        plan.stats.peak_in_flight = limit.peak_in_flight
+        plan.stats.final_window = limit.window
+        sdk = twin._async_sdk
+        if sdk is not None:
+            try:
+                await asyncio.shield(sdk.close())
+            except BaseException:  # noqa: BLE001 - closing connections must not hide the outcome
+                pass
+    return result
+
+
+# ----- sync and async entry points ------------------------------------------------------------------------------
+async def abatch(
+    client: VisionClient,
+    prompt: str,
+    images: Iterable[object] | object,
+    *,
+    concurrency: int | None = None,
+    use_cache: bool = True,
+    refresh: bool = False,
+    on_item: Callable[[int, Outcome], None] | None = None,
+    progress: bool = False,
+    **options: Any,
+) -> BatchResult:
+    """See :meth:`VisionClient.abatch`."""
+    plan = plan_batch(client, prompt, images, concurrency=concurrency, use_cache=use_cache, refresh=refresh,
+                      **options)
+    result = BatchResult(total=len(plan.leaves), prompt=prompt)
+    result.stats = plan.stats
+    view = None
+    if progress:
+        from .batch_view import BatchProgress
+
+        view = BatchProgress(plan.labels, kernel=False, gallery=False).start()
+    user = on_item
+
+    def both(index: int, outcome: Outcome) -> None:
+        if view is not None:
+            view.add(index, outcome)
+        if user is not None:
+            user(index, outcome)
+
+    try:
+        return await run_plan(client, plan, result, on_item=both)
+    finally:
+        if view is not None:
+            view.close(keep=result.interrupted)
+
+
+def run_batch(
+    client: VisionClient,
+    prompt: str,
+    images: Iterable[object] | object,
+    *,
+    concurrency: int | None = None,
+    use_cache: bool = True,
+    refresh: bool = False,
+    on_item: Callable[[int, Outcome], None] | None = None,
+    progress: bool = True,
+    view_factory: Callable[[Sequence[str]], Any] | None = None,
+    **options: Any,
+) -> BatchResult:
+    """See :meth:`VisionClient.batch`. The event loop runs in a worker thread (so this also works inside Jupyter,
+    whose own loop is running); progress, gallery and ``on_item`` run in the calling thread. Ctrl-C cancels the
+    requests in flight and raises :class:`BatchInterrupted` holding what finished. ``view_factory(labels)``
+    replaces the default progress bar (the magic passes one that also draws the gallery)."""
+    import queue
+
+    plan = plan_batch(client, prompt, images, concurrency=concurrency, use_cache=use_cache, refresh=refresh,
+                      **options)
+    result = BatchResult(total=len(plan.leaves), prompt=prompt)
+    result.stats = plan.stats
+    view: Any = None
+    if view_factory is not None:
+        view = view_factory(plan.labels)
+    elif progress:
+        from .batch_view import BatchProgress
+
+        view = BatchProgress(plan.labels, kernel=False, gallery=False)
+    if view is not None:
+        view.start()
+    events: queue.SimpleQueue[tuple[int, Outcome]] = queue.SimpleQueue()
+    state: dict[str, Any] = {}
+    ready = threading.Event()
+
+    async def main() -> BatchResult:
+        state["loop"] = asyncio.get_running_loop()
+        state["task"] = asyncio.current_task()
+        ready.set()
+        return await run_plan(client, plan, result, on_item=lambda i, o: events.put((i, o)))
+
+    def worker() -> None:
+        try:
+            asyncio.run(main())
+        except BaseException as e:  # noqa: BLE001 - handed to the calling thread
+            state["error"] = e
+        finally:
+            ready.set()
+
+    def drain() -> None:
+        while True:
+            try:
+                index, outcome = events.get_nowait()
+            except queue.Empty:
+                return
+            if view is not None:
+                view.add(index, outcome)
+            if on_item is not None:
+                on_item(index, outcome)
+
+    thread = threading.Thread(target=worker, name="azmm-batch", daemon=True)
+    thread.start()
+    try:
+        try:
+            while thread.is_alive():
+                thread.join(0.05)
+                drain()
+        except KeyboardInterrupt:
+            ready.wait(5)
+            loop, task = state.get("loop"), state.get("task")
+            if loop is not None and task is not None and not loop.is_closed():
+                loop.call_soon_threadsafe(task.cancel)
+            thread.join()
+            drain()
+            result.interrupted = True
+            if view is not None:
+                view.close(keep=True)
+                view = None
+            raise BatchInterrupted(result) from None
+        drain()
+    finally:
+        if view is not None:
+            view.close(keep=result.interrupted)
+    error = state.get("error")
+    if error is not None:
+        if isinstance(error, asyncio.CancelledError):
+            result.interrupted = True
+            raise BatchInterrupted(result) from None
+        raise error
+    return result
+
+
+__all__ = [
+    "AdaptiveLimit",
+    "BatchFailure",
+    "BatchInterrupted",
+    "BatchResult",
+    "BatchStats",
+    "abatch",
+    "expand_sources",
+    "run_batch",
+]

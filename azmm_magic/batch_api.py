@@ -1,0 +1,506 @@
+"""Scale-out through the Azure OpenAI Batch API: a Global Batch deployment, 24 h target, half the price.
+
+``VisionClient.submit_batch(prompt, images)`` (and ``%%azure_vision -i ... --via batch-api``):
+
+1. writes the JSONL input, one line per image: ``{"custom_id", "method": "POST", "url": "/chat/completions",
+   "body": {"model": <batch deployment>, "messages": [...], ...}}`` (the same deployment on every line; images
+   prepared one at a time; a file is closed and a new one started before 200 MB or 100,000 lines);
+2. uploads each file with ``client.files.create(file=..., purpose="batch")`` and creates a job with
+   ``client.batches.create(input_file_id=..., endpoint="/chat/completions", completion_window="24h")``;
+3. saves a small manifest per job (custom_id → input position, source, cache key; no image data, no secret)
+   under ``$AZMM_BATCH_DIR`` or ``~/.cache/azmm_magic/batches``, and returns a :class:`BatchJob` handle.
+
+``BatchJob.wait()`` polls (by default once a minute, as the service recommends) with a progress bar;
+``BatchJob.results()`` downloads the output and error files, matches lines by ``custom_id`` (they come back in
+any order), fills the answer cache and returns the same :class:`~azmm_magic.batch.BatchResult` as an
+interactive batch. Items that failed, expired or were cancelled are :class:`~azmm_magic.batch.BatchFailure`.
+The SDK builds the URLs: ``{endpoint}/openai/files?api-version=`` and ``/openai/batches`` on the classic style,
+``.../openai/v1/files`` on the v1 style.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from .batch import BatchFailure, BatchResult, Outcome, _failure, expand_sources
+from .errors import AzureVisionError, ConfigError, ServiceError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .client import VisionClient
+
+MAX_FILE_BYTES = 200 * 1000 * 1000
+MAX_FILE_LINES = 100_000
+DEFAULT_POLL_INTERVAL = 60.0
+TERMINAL_STATUSES = ("completed", "failed", "expired", "cancelled")
+CHAT_URL = "/chat/completions"
+
+
+# ----- manifests -----------------------------------------------------------------------------------------------
+def manifest_directory(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """Where job manifests live: ``explicit`` > ``$AZMM_BATCH_DIR`` > ``$XDG_CACHE_HOME/azmm_magic/batches``."""
+    if explicit:
+        return Path(explicit).expanduser()
+    if os.environ.get("AZMM_BATCH_DIR"):
+        return Path(os.environ["AZMM_BATCH_DIR"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "azmm_magic" / "batches"
+
+
+@dataclass
+class Manifest:
+    """What is needed to turn a job's output back into per-image results (no image data, no secret)."""
+
+    prompt: str
+    deployment: str
+    endpoint_host: str
+    input_file_id: str = ""
+    batch_id: str = ""
+    total: int = 0
+    created: float = field(default_factory=time.time)
+    items: list[dict[str, Any]] = field(default_factory=list)  # custom_id, index, source, key
+    local_failures: list[dict[str, Any]] = field(default_factory=list)  # index, source, error, kind
+
+    def save(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{self.batch_id}.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(asdict(self), ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, directory: Path, batch_id: str) -> Manifest | None:
+        path = directory / f"{batch_id}.json"
+        if not path.is_file():
+            return None
+        return cls(**json.loads(path.read_text(encoding="utf-8")))
+
+
+# ----- submitting ------------------------------------------------------------------------------------------------
+class _Chunk:
+    """One JSONL input file being written (spooled to disk past 16 MB)."""
+
+    def __init__(self, manifest: Manifest) -> None:
+        self.file = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)
+        self.manifest = manifest
+        self.lines = 0
+        self.bytes = 0
+
+    def fits(self, size: int, max_bytes: int, max_lines: int) -> bool:
+        return self.lines + 1 <= max_lines and self.bytes + size <= max_bytes
+
+    def write(self, line: bytes, item: dict[str, Any]) -> None:
+        self.file.write(line)
+        self.lines += 1
+        self.bytes += len(line)
+        self.manifest.items.append(item)
+
+
+def submit_batch(
+    client: VisionClient,
+    prompt: str,
+    images: Iterable[object] | object,
+    *,
+    deployment: str | None = None,
+    manifest_dir: str | os.PathLike[str] | None = None,
+    max_file_bytes: int = MAX_FILE_BYTES,
+    max_file_lines: int = MAX_FILE_LINES,
+    **options: Any,
+) -> BatchJob:
+    """See :meth:`VisionClient.submit_batch`."""
+    from .images import _options, _prepare_leaf
+
+    directory = manifest_directory(manifest_dir)
+    options = {**options, "deployment": deployment}
+    client.prepare(prompt, (), **options)  # prompt and option checks
+    settings = client.settings.with_overrides(deployment=deployment, detail=options.get("detail")).require()
+    leaves, labels = expand_sources(images)
+    if not leaves:
+        raise ConfigError("No images to send: give at least one image (a path, glob, URL or object).")
+    opts = _options(settings.detail, settings.token_rule, settings.inline_urls, settings.max_image_bytes)
+    sdk = client._sdk_client()
+    jobs: list[str] = []
+    manifests: list[Manifest] = []
+
+    def new_chunk() -> _Chunk:
+        return _Chunk(Manifest(prompt, settings.deployment or "", settings.endpoint_host))
+
+    def flush(chunk: _Chunk) -> None:
+        if chunk.lines == 0:
+            if chunk.manifest.local_failures and manifests:  # nothing to send: attach to the previous job
+                manifests[-1].local_failures += chunk.manifest.local_failures
+                manifests[-1].save(directory)
+            elif chunk.manifest.local_failures:
+                raise ConfigError(
+                    f"None of the {len(leaves)} images could be prepared; the first error: "
+                    f"{chunk.manifest.local_failures[0]['error']}"
+                )
+            return
+        chunk.file.seek(0)
+        try:
+            uploaded = sdk.files.create(file=(f"azmm-batch-{len(jobs) + 1}.jsonl", chunk.file, "application/jsonl"),
+                                        purpose="batch")
+            job = sdk.batches.create(
+                input_file_id=uploaded.id,
+                endpoint=CHAT_URL,
+                completion_window="24h",
+                metadata={"created_by": "azmm_magic", "items": str(chunk.lines)},
+            )
+        except Exception as e:  # noqa: BLE001 - mapped to our one-line errors
+            raise client.map_error(e) from None
+        finally:
+            chunk.file.close()
+        chunk.manifest.input_file_id, chunk.manifest.batch_id = uploaded.id, job.id
+        chunk.manifest.total = chunk.lines + len(chunk.manifest.local_failures)
+        chunk.manifest.save(directory)
+        jobs.append(job.id)
+        manifests.append(chunk.manifest)
+
+    chunk = new_chunk()
+    for index, (leaf, label) in enumerate(zip(leaves, labels)):
+        leaves[index] = None  # prepared one at a time; nothing kept once written
+        try:
+            request = client.prepare(prompt, [_prepare_leaf(leaf, opts)], **options)
+            body = client._kwargs(request, client._token_param(request))
+            custom_id = f"item-{index:06d}"
+            line = json.dumps({"custom_id": custom_id, "method": "POST", "url": CHAT_URL, "body": body},
+                              ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+            key = client.key_for(request)
+            del request, body
+            if len(line) > max_file_bytes:
+                raise ConfigError(f"this image's request is {len(line):,} bytes, over the {max_file_bytes:,}-byte "
+                                  "batch file limit; use a lower --detail")
+        except AzureVisionError as e:
+            chunk.manifest.local_failures.append({"index": index, "source": label, "error": str(e),
+                                                  "kind": type(e).__name__})
+            continue
+        if not chunk.fits(len(line), max_file_bytes, max_file_lines):
+            flush(chunk)
+            chunk = new_chunk()
+        chunk.write(line, {"custom_id": custom_id, "index": index, "source": label, "key": key})
+        del line
+    flush(chunk)
+    return BatchJob(client, jobs, directory=directory, total=len(labels))
+
+
+# ----- jobs ------------------------------------------------------------------------------------------------------
+def _is_loopback(endpoint: str | None) -> bool:
+    host = (urlsplit(endpoint or "").hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def poll_interval(client: VisionClient, interval: float | None) -> float:
+    """The polling interval: ``interval`` (default 60 s); below 60 s only against a loopback endpoint (the
+    emulator), since the service recommends polling about once a minute."""
+    value = DEFAULT_POLL_INTERVAL if interval is None else float(interval)
+    if value <= 0:
+        raise ConfigError(f"The polling interval must be positive, got {value:g} s.")
+    if value < DEFAULT_POLL_INTERVAL and not _is_loopback(client.settings.endpoint):
+        print(f"Polling every {DEFAULT_POLL_INTERVAL:g} s (the Batch API recommends about once a minute), "
+              f"not every {value:g} s.", file=sys.stderr)
+        value = DEFAULT_POLL_INTERVAL
+    return value
+
+
+def _counts(job: Any) -> tuple[int, int, int]:
+    rc = getattr(job, "request_counts", None)
+    if rc is None:
+        return 0, 0, 0
+    return int(rc.total or 0), int(rc.completed or 0), int(rc.failed or 0)
+
+
+def _call(client: VisionClient, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except Exception as e:  # noqa: BLE001 - one-line errors for the user
+        if getattr(e, "status_code", None) == 404:
+            body = getattr(e, "body", None)
+            what = str(body.get("message")) if isinstance(body, dict) and body.get("message") else "not found"
+            raise ConfigError(
+                f"No such batch job or file at {client.settings.endpoint_host}: {what}. "
+                "List jobs with `%azure_vision jobs`."
+            ) from None
+        raise client.map_error(e) from None
+
+
+def list_jobs(client: VisionClient, limit: int = 20) -> list[Any]:
+    """The most recent Batch API jobs (SDK ``Batch`` objects), newest first."""
+    page = _call(client, client._sdk_client().batches.list, limit=limit)
+    return list(page.data)
+
+
+def retrieve(client: VisionClient, batch_id: str) -> Any:
+    return _call(client, client._sdk_client().batches.retrieve, batch_id)
+
+
+def wait_jobs(
+    client: VisionClient,
+    ids: Sequence[str],
+    *,
+    interval: float | None = None,
+    timeout: float | None = None,
+    progress: bool = True,
+    kernel: bool = False,
+) -> list[Any]:
+    """Poll until every job is completed, failed, expired or cancelled; a progress bar counts finished lines."""
+    every = poll_interval(client, interval)
+    started = time.monotonic()
+    bar = None
+    try:
+        while True:
+            jobs = [retrieve(client, i) for i in ids]
+            total = sum(_counts(j)[0] for j in jobs)
+            done = sum(_counts(j)[1] + _counts(j)[2] for j in jobs)
+            failed = sum(_counts(j)[2] for j in jobs)
+            states = ", ".join(sorted({j.status for j in jobs}))
+            if progress:
+                if bar is None:
+                    if kernel:
+                        from tqdm.auto import tqdm
+                    else:
+                        from tqdm import tqdm
+                    bar = tqdm(total=total or None, desc="batch job", unit="line", file=sys.stderr)
+                if total and bar.total != total:
+                    bar.total = total
+                bar.n = done
+                bar.set_postfix_str(f"{states} · failed {failed}", refresh=False)
+                bar.refresh()
+            if all(j.status in TERMINAL_STATUSES for j in jobs):
+                return jobs
+            if timeout is not None and time.monotonic() - started + every > timeout:
+                raise ServiceError(
+                    f"Batch job(s) {', '.join(ids)} still {states} after {timeout:g} s; wait again later "
+                    f"(`%azure_vision jobs wait {' '.join(ids)}`)."
+                )
+            time.sleep(every)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def cancel_jobs(client: VisionClient, ids: Sequence[str]) -> list[Any]:
+    return [_call(client, client._sdk_client().batches.cancel, i) for i in ids]
+
+
+def _download(client: VisionClient, file_id: str | None) -> dict[str, dict[str, Any]]:
+    """``custom_id -> line`` of an output or error file."""
+    if not file_id:
+        return {}
+    content = _call(client, client._sdk_client().files.content, file_id)
+    lines: dict[str, dict[str, Any]] = {}
+    for raw in content.content.splitlines():
+        if raw.strip():
+            line = json.loads(raw)
+            lines[str(line.get("custom_id"))] = line
+    return lines
+
+
+def _outcome(client: VisionClient, line: dict[str, Any] | None, item: dict[str, Any], manifest: Manifest | None,
+             job: Any) -> Outcome:
+    from .client import VisionRequest, _content_filter_from_results, _result_from_completion
+
+    index, source = int(item["index"]), str(item["source"])
+    if line is None:
+        status = job.status
+        kind = status if status in ("expired", "cancelled") else "failed"
+        reason = _job_errors(job) if status == "failed" else f"the job is {status} and returned no line for it"
+        return BatchFailure(index, source, f"No result from batch {job.id}: {reason}.", kind)
+    response, error = line.get("response"), line.get("error")
+    if response and response.get("status_code") == 200:
+        from openai.types.chat import ChatCompletion
+
+        body = response.get("body") or {}
+        request = VisionRequest(prompt=manifest.prompt if manifest else "", deployment=body.get("model", ""))
+        try:
+            completion = ChatCompletion.model_validate(body)
+            result = _result_from_completion(completion, request, client.settings, 0.0, ())
+        except AzureVisionError as e:
+            return _failure(index, source, e)
+        except Exception as e:  # noqa: BLE001 - a malformed line fails that item only
+            return BatchFailure(index, source, f"Unreadable output line: {type(e).__name__}: {e}"[:300], "failed")
+        result = result.with_(request_id=response.get("request_id"), deployment=body.get("model") or result.deployment)
+        if client.cache is not None and item.get("key") and result.finish_reason != "content_filter":
+            client.cache.put(item["key"], result.to_cache())
+        return result
+    if response:
+        status = response.get("status_code")
+        err = (response.get("body") or {}).get("error") or {}
+        code, message = err.get("code"), str(err.get("message") or "request failed").splitlines()[0][:300]
+        if code == "content_filter":
+            inner = err.get("innererror") or {}
+            e = _content_filter_from_results(inner.get("content_filter_result"), client.settings, where="prompt")
+            return BatchFailure(index, source, str(e), "ContentFilterError", status, code)
+        return BatchFailure(index, source, f"The service rejected this item ({status}): {message}",
+                            "BadRequestError" if status == 400 else "ServiceError", status, code)
+    err = error or {}
+    code = err.get("code")
+    kind = {"batch_expired": "expired", "batch_cancelled": "cancelled"}.get(str(code), "failed")
+    message = str(err.get("message") or "no response").splitlines()[0][:300]
+    return BatchFailure(index, source, f"{message} ({code})" if code else message, kind, None, code)
+
+
+def _job_errors(job: Any) -> str:
+    errors = getattr(getattr(job, "errors", None), "data", None) or []
+    if not errors:
+        return "the job failed"
+    first = errors[0]
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"the job failed validation: {first.code}: {first.message}{more}"
+
+
+def fetch_results(
+    client: VisionClient, ids: Sequence[str], *, directory: str | os.PathLike[str] | None = None
+) -> BatchResult:
+    """Download the output and error files of finished jobs and build one :class:`BatchResult` (input order)."""
+    where = manifest_directory(directory)
+    outcomes: dict[int, Outcome] = {}
+    sources: dict[int, str] = {}
+    total = 0
+    notices: list[str] = []
+    prompt = ""
+    for batch_id in ids:
+        job = retrieve(client, batch_id)
+        if job.status not in TERMINAL_STATUSES:
+            t, c, f = _counts(job)
+            raise ConfigError(
+                f"Batch {batch_id} is still {job.status} ({c + f}/{t} lines done); wait for it first: "
+                f"`%azure_vision jobs wait {batch_id}`."
+            )
+        manifest = Manifest.load(where, batch_id)
+        lines = {**_download(client, job.output_file_id), **_download(client, job.error_file_id)}
+        if manifest is None:
+            notices.append(f"no manifest for {batch_id} in {where}: items named by custom_id, answers not cached")
+            items = [{"custom_id": cid, "index": total + n, "source": cid, "key": None}
+                     for n, cid in enumerate(sorted(lines))]
+        else:
+            items = manifest.items
+            prompt = prompt or manifest.prompt
+            for lf in manifest.local_failures:
+                outcomes[int(lf["index"])] = BatchFailure(int(lf["index"]), lf["source"], lf["error"], lf["kind"])
+                sources[int(lf["index"])] = str(lf["source"])
+        for item in items:
+            outcomes[int(item["index"])] = _outcome(client, lines.get(item["custom_id"]), item, manifest, job)
+            sources[int(item["index"])] = str(item["source"])
+        total += manifest.total if manifest else len(items)
+    result = BatchResult(total=max(total, len(outcomes)), prompt=prompt)
+    for i in sorted(outcomes):
+        result._set(i, outcomes[i], sources[i])
+    result.notices.extend(notices)
+    return result
+
+
+class BatchJob:
+    """A handle on submitted Batch API job(s) (one per input file). ``ids``: the batch ids.
+
+    ``status()`` (SDK ``Batch`` objects), ``wait(interval=60, timeout=None)``, ``results()`` (a ``BatchResult``),
+    ``cancel()``. Rebuild a handle later with ``BatchJob(client, ["batch_..."])``.
+    """
+
+    def __init__(self, client: VisionClient, ids: Sequence[str], *, directory: Path | None = None,
+                 total: int | None = None) -> None:
+        self.client = client
+        self.ids = list(ids)
+        self.directory = directory or manifest_directory()
+        self.total = total
+
+    def status(self) -> list[Any]:
+        return [retrieve(self.client, i) for i in self.ids]
+
+    def wait(self, *, interval: float | None = None, timeout: float | None = None, progress: bool = True) -> list[Any]:
+        """Poll until every job is finished (``interval`` default 60 s); returns the final ``Batch`` objects."""
+        return wait_jobs(self.client, self.ids, interval=interval, timeout=timeout, progress=progress)
+
+    def results(self) -> BatchResult:
+        """Download, match by ``custom_id``, fill the cache, return the per-image :class:`BatchResult`."""
+        return fetch_results(self.client, self.ids, directory=self.directory)
+
+    def cancel(self) -> list[Any]:
+        return cancel_jobs(self.client, self.ids)
+
+    def summary(self) -> str:
+        n = f"{self.total} image(s) in " if self.total is not None else ""
+        ids = " ".join(self.ids)
+        return (f"Submitted {n}{len(self.ids)} Batch API job(s): {ids}. "
+                f"Next: `%azure_vision jobs wait {ids}`, then `%azure_vision jobs results {ids}`.")
+
+    def __repr__(self) -> str:
+        return f"BatchJob({self.ids!r})"
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self.summary())
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        import html
+
+        return {"text/plain": self.summary(), "text/html": f"<div>{html.escape(self.summary())}</div>"}
+
+
+# ----- the `%azure_vision jobs` line magic -----------------------------------------------------------------------
+def jobs_table(jobs: Sequence[Any]) -> dict[str, str]:
+    from .render import table_bundle
+
+    rows = []
+    for j in jobs:
+        total, completed, failed = _counts(j)
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(j.created_at)) if j.created_at else ""
+        rows.append((j.id, j.status, created, f"{completed + failed}/{total}", str(failed)))
+    return table_bundle(rows, ("job", "status", "created", "done", "failed"), title="Azure OpenAI Batch API jobs")
+
+
+def jobs_command(client: VisionClient, words: Sequence[str], *, kernel: bool = False) -> Any:
+    """``jobs`` | ``jobs wait ID... [--interval S] [--timeout S]`` | ``jobs results ID...`` | ``jobs cancel ID...``."""
+    import argparse
+
+    from .command import _Parser
+
+    parser = _Parser(prog="%azure_vision jobs", add_help=False)
+    parser.add_argument("action", nargs="?", default="list", choices=("list", "wait", "results", "cancel", "status"))
+    parser.add_argument("ids", nargs="*")
+    parser.add_argument("--interval", type=float, default=None)
+    parser.add_argument("--timeout", type=float, default=None)
+    parser.add_argument("--limit", type=int, default=20)
+    parser.add_argument("--dir", default=None)
+    args: argparse.Namespace = parser.parse_args(list(words))
+    if args.action == "list":
+        return _Table(jobs_table(list_jobs(client, args.limit)))
+    if not args.ids:
+        raise ConfigError(f"%azure_vision jobs {args.action}: give the job id(s), e.g. "
+                          f"`%azure_vision jobs {args.action} batch_abc123` (list them with `%azure_vision jobs`).")
+    if args.action == "status":
+        return _Table(jobs_table([retrieve(client, i) for i in args.ids]))
+    if args.action == "cancel":
+        return _Table(jobs_table(cancel_jobs(client, args.ids)))
+    if args.action == "wait":
+        return _Table(jobs_table(wait_jobs(client, args.ids, interval=args.interval, timeout=args.timeout,
+                                           kernel=kernel)))
+    return fetch_results(client, args.ids, directory=args.dir)
+
+
+class _Table:
+    def __init__(self, bundle: dict[str, str]) -> None:
+        self.bundle = bundle
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        return self.bundle
+
+    def __repr__(self) -> str:
+        return self.bundle["text/plain"]
+
+
+__all__ = ["BatchJob", "Manifest", "fetch_results", "jobs_command", "list_jobs", "manifest_directory", "submit_batch",
+           "wait_jobs"]

@@ -1,0 +1,251 @@
+"""How a batch looks while it runs and when it is done: a progress bar and a gallery that fills in.
+
+- Progress: ``tqdm`` (the ipywidgets bar in a notebook via ``tqdm.auto``, text on stderr in a terminal) with
+  answered / cached / failed counts and the ETA.
+- Gallery: in a kernel, one display handle redrawn at most ``max_rate`` times a second with the latest tiles
+  (thumbnail, the answer's first words, failures marked); in a terminal, one plain line per finished item.
+- :func:`batch_bundle` renders a finished :class:`~azmm_magic.batch.BatchResult` (summary, tiles, plain text).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+import re
+import sys
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TextIO
+
+from .result import VisionResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .batch import BatchResult, Outcome
+
+LIVE_TILES = 24
+RESULT_TILES = 48
+PLAIN_LINES = 50
+SNIPPET = 160
+
+_GRID = "display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); gap: 8px; margin: 0.4em 0;"
+_TILE = (
+    "border: 1px solid {border}; border-radius: 6px; padding: 4px; font-size: 0.78em; line-height: 1.3; "
+    "overflow: hidden; font-family: var(--jp-ui-font-family, inherit);"
+)
+_THUMB = "width: 100%; height: 96px; object-fit: contain; background: rgba(128,128,128,0.08); border-radius: 3px;"
+_OK_BORDER = "rgba(128,128,128,0.35)"
+_FAIL_BORDER = "rgba(220,50,50,0.85)"
+
+
+_MARKS = re.compile(r"\*\*|`|^#+\s*|^>\s*", re.MULTILINE)
+
+
+def _one_line(text: str, limit: int = SNIPPET) -> str:
+    """The first ``limit`` characters on one line, without Markdown emphasis/code/heading marks."""
+    flat = " ".join(_MARKS.sub("", text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _short_source(source: str) -> str:
+    if source.startswith(("<", "http://", "https://", "data:")):
+        return source
+    return source.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def _thumb_src(outcome: Outcome, source: str) -> str | None:
+    """A data URL for the tile: the result's kept thumbnail, else a thumbnail of the source file if it exists."""
+    if isinstance(outcome, VisionResult) and outcome.images:
+        image = outcome.images[0]
+        if image.data:
+            return f"data:{image.media_type};base64," + base64.b64encode(image.data).decode("ascii")
+        if image.url:
+            return image.url
+    if source and not source.startswith("<") and os.path.isfile(source):
+        try:
+            from .batch import _small_thumbnail
+
+            with open(source, "rb") as f:
+                data, media_type = _small_thumbnail(f.read())
+            return f"data:{media_type};base64," + base64.b64encode(data).decode("ascii")
+        except Exception:  # noqa: BLE001 - a tile without a picture is fine
+            return None
+    return None
+
+
+def tile_html(index: int, outcome: Outcome, source: str | None = None) -> str:
+    """One gallery tile: thumbnail, ``#index name``, the answer's first words or the error in red."""
+    from .batch import item_source, item_status
+
+    source = source if source is not None else item_source(outcome)
+    status = item_status(outcome)
+    failed = not isinstance(outcome, VisionResult)
+    src = _thumb_src(outcome, source)
+    img = (
+        f'<img src="{html.escape(src, quote=True)}" alt="{html.escape(_short_source(source))}" style="{_THUMB}"/>'
+        if src
+        else f'<div style="{_THUMB}"></div>'
+    )
+    if failed:
+        body = f'<div style="color: rgb(200,40,40);">✗ {html.escape(_one_line(outcome.error))}</div>'
+        tip = outcome.error
+    else:
+        body = f"<div>{html.escape(_one_line(outcome.text))}</div>"
+        tip = outcome.text[:1000]
+    mark = {"cached": " · cached", "ok": ""}.get(status, f" · {status}")
+    head = f"#{index} {_short_source(source)}{mark}"
+    return (
+        f'<div style="{_TILE.format(border=_FAIL_BORDER if failed else _OK_BORDER)}" title="{html.escape(tip)}">'
+        f'{img}<div style="opacity: 0.7; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;">'
+        f"{html.escape(head)}</div>{body}</div>"
+    )
+
+
+def tile_plain(index: int, outcome: Outcome, source: str | None = None) -> str:
+    from .batch import item_source, item_status
+
+    source = _short_source(source if source is not None else item_source(outcome))
+    if isinstance(outcome, VisionResult):
+        mark = " (cached)" if outcome.cached else ""
+        return f"✓ #{index} {source}{mark}: {_one_line(outcome.text, 100)}"
+    return f"✗ #{index} {source} [{item_status(outcome)}]: {_one_line(outcome.error, 200)}"
+
+
+class BatchProgress:
+    """Progress bar plus live gallery for a running batch (call :meth:`start`, :meth:`add` per item, :meth:`close`).
+
+    ``kernel``: draw widgets/HTML (True) or text (False). ``gallery``: show the tiles (kernel) or one line per
+    item (terminal). The gallery is redrawn at most ``max_rate`` times per second.
+    """
+
+    def __init__(
+        self,
+        labels: Sequence[str],
+        *,
+        kernel: bool,
+        gallery: bool = True,
+        max_rate: float = 2.0,
+        stream: TextIO | None = None,
+        clock: Any = time.monotonic,
+    ) -> None:
+        self.total = len(labels)
+        self.kernel = kernel
+        self.gallery = gallery
+        self.min_interval = 1.0 / max_rate if max_rate > 0 else 0.0
+        self.stream = stream
+        self.clock = clock
+        self.counts = {"ok": 0, "cached": 0, "failed": 0}
+        self.tiles: deque[str] = deque(maxlen=LIVE_TILES)
+        self.redraws = 0
+        self._bar: Any = None
+        self._handle: Any = None
+        self._last = float("-inf")
+        self._dirty = False
+
+    def start(self) -> BatchProgress:
+        if self._bar is not None:
+            return self
+        if self.kernel:
+            from tqdm.auto import tqdm
+        else:
+            from tqdm import tqdm
+        self._bar = tqdm(total=self.total, desc="azure_vision", unit="img", file=self.stream or sys.stderr,
+                         dynamic_ncols=True, smoothing=0.1)
+        self._bar.set_postfix_str(self._postfix(), refresh=False)
+        if self.kernel and self.gallery:
+            from IPython.display import display
+
+            self._handle = display(self._bundle(), raw=True, display_id=True)
+        return self
+
+    def _postfix(self) -> str:
+        c = self.counts
+        return f"answered {c['ok']} · cached {c['cached']} · failed {c['failed']}"
+
+    def add(self, index: int, outcome: Outcome) -> None:
+        from .batch import item_status
+
+        status = item_status(outcome)
+        self.counts[status if status in self.counts else "failed"] += 1
+        if self._bar is not None:
+            self._bar.set_postfix_str(self._postfix(), refresh=False)
+            self._bar.update(1)
+        if not self.gallery:
+            return
+        if self.kernel:
+            self.tiles.append(tile_html(index, outcome))
+            self._dirty = True
+            now = self.clock()
+            if now - self._last >= self.min_interval:
+                self.flush()
+                self._last = now
+        else:
+            line = tile_plain(index, outcome)
+            if self._bar is not None:
+                self._bar.write(line, file=sys.stdout)
+            else:
+                print(line)
+
+    def _bundle(self) -> dict[str, str]:
+        done = sum(self.counts.values())
+        head = f"{done} of {self.total} done · {self._postfix()}"
+        tiles = "".join(reversed(self.tiles))
+        more = f" (latest {len(self.tiles)} shown)" if done > len(self.tiles) else ""
+        return {
+            "text/plain": head,
+            "text/html": f'<div style="font-size: 0.85em; opacity: 0.75;">{html.escape(head + more)}</div>'
+            f'<div style="{_GRID}">{tiles}</div>',
+        }
+
+    def flush(self) -> None:
+        if self._handle is not None and self._dirty:
+            self._handle.update(self._bundle(), raw=True)
+            self.redraws += 1
+            self._dirty = False
+
+    def close(self, *, keep: bool = False) -> None:
+        """Close the bar; in a kernel the live gallery is removed (the result shows its own) unless ``keep``."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        if self._handle is not None:
+            if keep:
+                self._dirty = True
+                self.flush()
+            else:
+                self._handle.update({"text/plain": ""}, raw=True)
+            self._handle = None
+
+
+# ----- a finished batch ------------------------------------------------------------------------------------------
+def batch_plain(result: BatchResult) -> str:
+    pairs = list(zip(result.indices(), result))
+    lines = [result.summary()]
+    lines += [tile_plain(i, o, result.source_of(i)) for i, o in pairs[:PLAIN_LINES]]
+    if len(pairs) > PLAIN_LINES:
+        lines.append(f"… {len(pairs) - PLAIN_LINES} more (see .to_records() or .to_dataframe())")
+    return "\n".join(lines)
+
+
+def batch_bundle(result: BatchResult) -> dict[str, str]:
+    """``text/html`` (summary and up to 48 tiles, failures first) and ``text/plain``."""
+    pairs = list(zip(result.indices(), result))
+    failed = [p for p in pairs if not isinstance(p[1], VisionResult)]
+    shown = (failed + [p for p in pairs if isinstance(p[1], VisionResult)])[:RESULT_TILES]
+    shown.sort(key=lambda p: p[0])
+    tiles = "".join(tile_html(i, o, result.source_of(i)) for i, o in shown)
+    more = (
+        f'<div style="font-size: 0.8em; opacity: 0.7;">{len(pairs) - len(shown)} more not shown: '
+        f"use .to_dataframe() or .to_records().</div>"
+        if len(pairs) > len(shown)
+        else ""
+    )
+    return {
+        "text/plain": batch_plain(result),
+        "text/html": f'<div class="azmm-batch"><div style="font-size: 0.9em;">{html.escape(result.summary())}</div>'
+        f'<div style="{_GRID}">{tiles}</div>{more}</div>',
+    }
+
+
+__all__ = ["BatchProgress", "batch_bundle", "batch_plain", "tile_html", "tile_plain"]

@@ -1,0 +1,237 @@
+"""Benchmark the interactive batch (``VisionClient.batch``) against the emulator; prints a Markdown table.
+
+    python benchmarks/batch.py            # full: 200 images @ 0.5 s, RPM run, 1000 × 12-MP JPEGs
+    python benchmarks/batch.py --quick    # small sizes (seconds), same table
+
+The emulator runs in its own process (``python -m azmm_magic.emulator``) so its CPU use does not slow the
+client. Three measurements:
+
+1. **Throughput**: N images with a fixed latency per request; wall time of ``client.batch`` vs the ideal bound
+   ``N × latency / concurrency`` and vs a plain sequential loop over the SDK (timed on a sample of the images and
+   extrapolated to N, which the table says).
+2. **Rate limit**: the emulator enforces an RPM limit (sliding window, 429 + Retry-After like Azure); achieved
+   answers per second as a fraction of the limit, 429s met, failed items.
+3. **Memory**: M generated 12-megapixel JPEGs (generated once into a temp dir and reused), batch run in a fresh
+   subprocess; its peak RSS (``VmHWM`` from ``/proc/self/status`` on Linux, else ``resource.getrusage``; no
+   psutil).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def start_emulator(*args: str) -> tuple[subprocess.Popen[str], str]:
+    from azmm_magic.emulator.server import start_subprocess
+
+    return start_subprocess(list(args))
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def small_images(directory: Path, n: int) -> Path:
+    from PIL import Image
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.new("RGB", (64 + i % 50, 48), ((i * 37) % 256, (i * 11) % 256, 200)).save(directory / f"img{i:04d}.png")
+    return directory
+
+
+def throughput(n: int, latency: float, concurrency: int, sample: int, work: Path) -> list[tuple[str, str, str]]:
+    import openai
+
+    from azmm_magic import VisionClient
+
+    images = small_images(work / "small", n)
+    proc, url = start_emulator("--latency", str(latency))
+    try:
+        client = VisionClient(endpoint=url, deployment="bench", auth="none", cache="off", concurrency=concurrency)
+        client.batch("warm-up", [images / "img0000.png"], progress=False)  # imports, connection set-up
+        t0 = time.perf_counter()
+        result = client.batch("What colour is this?", str(images / "*.png"), progress=False)
+        wall = time.perf_counter() - t0
+        assert len(result.results) == n, result.summary()
+
+        sdk = openai.AzureOpenAI(azure_endpoint=url, api_key="unused", api_version="2024-10-21")
+        files = sorted(images.glob("*.png"))[:sample]
+        t0 = time.perf_counter()
+        for path in files:  # the plain loop a notebook would write
+            request = client.prepare("What colour is this?", [path])
+            sdk.chat.completions.create(model="bench", messages=request.messages(), max_completion_tokens=2048)
+        per_item = (time.perf_counter() - t0) / len(files)
+        sequential = per_item * n
+    finally:
+        stop(proc)
+    ideal = n * latency / concurrency
+    seq_note = f"{sequential:.1f} s" + ("" if sample >= n else f" (timed on {sample}, × {n / sample:g})")
+    return [
+        (f"{n} images @ {latency:g} s latency, concurrency {concurrency}: batch wall time", f"{wall:.2f} s", ""),
+        ("ideal bound (images × latency / concurrency)", f"{ideal:.2f} s",
+         f"batch reaches **{ideal / wall:.2f}** of ideal (goal ≥ 0.9)"),
+        ("plain sequential SDK loop", seq_note, f"batch is **{sequential / wall:.1f}×** faster (goal ≥ 10×)"),
+    ]
+
+
+def rate_limited(n: int, rpm: int, window: float, latency: float, concurrency: int,
+                 work: Path) -> list[tuple[str, str, str]]:
+    import urllib.request
+
+    from azmm_magic import VisionClient
+
+    images = small_images(work / "rpm", n)
+    proc, url = start_emulator("--latency", str(latency), "--rpm", str(rpm), "--rate-window", str(window))
+    try:
+        client = VisionClient(endpoint=url, deployment="bench", auth="none", cache="off", concurrency=concurrency)
+        t0 = time.perf_counter()
+        result = client.batch("Describe", str(images / "*.png"), progress=False)
+        wall = time.perf_counter() - t0
+        with urllib.request.urlopen(url + "/_emulator/requests", timeout=30) as r:
+            log = json.loads(r.read())["requests"]
+    finally:
+        stop(proc)
+    limit = rpm / 60
+    accepted = sorted(e["time"] for e in log if e["status"] == 200)
+    refused = sum(1 for e in log if e["status"] == 429)
+    # The first window admits a burst at once. After it, any `window` seconds admit at most limit × window
+    # requests, so over whole windows [start, start + k·window) the accepted count / time is at most the limit.
+    start = accepted[0] + window
+    k = int((accepted[-1] - start) // window)
+    span = k * window
+    steady = sum(1 for t in accepted if start <= t < start + span) / span if k >= 1 else float("nan")
+    stats = result.stats
+    return [
+        (f"{n} images, emulator limit {rpm} RPM ({limit:g}/s over a {window:g}-s sliding window), "
+         f"concurrency {concurrency}", f"{wall:.2f} s",
+         f"{len(result.results)} answered, **{len(result.failures)} failed** (goal 0); {refused} × 429 met, "
+         f"window halved {stats.decreases}×"),
+        (f"achieved throughput after the first window's burst ({k} whole windows, emulator clock)",
+         f"{steady:.2f} /s",
+         f"**{steady / limit:.0%}** of the limit (goal ≥ 90%)"),
+        ("whole run, burst included: answers / wall time", f"{n / wall:.2f} /s", f"{n / wall / limit:.0%} of the limit"),
+    ]
+
+
+_CHILD = r"""
+import json, resource, sys, time
+sys.path.insert(0, sys.argv[1])
+from azmm_magic import VisionClient
+import openai, PIL.Image  # imported before the baseline
+
+def peak_mb():
+    # VmHWM belongs to this process image; ru_maxrss survives exec() and can report the parent's peak
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+base = peak_mb()
+client = VisionClient(endpoint=sys.argv[2], deployment="bench", auth="none", cache="off", concurrency=int(sys.argv[4]))
+t0 = time.perf_counter()
+result = client.batch("Describe this photo.", sys.argv[3], progress=False)
+wall = time.perf_counter() - t0
+peak = peak_mb()
+print(json.dumps({"baseline_mb": base, "peak_mb": peak, "wall": wall, "ok": len(result.results),
+                  "failed": len(result.failures)}))
+"""
+
+
+def big_jpegs(m: int) -> Path:
+    """``m`` distinct 4000×3000 JPEGs, generated once into the temp dir and reused by later runs."""
+    import numpy as np
+    from PIL import Image
+
+    directory = Path(tempfile.gettempdir()) / f"azmm-bench-12mp-{m}"
+    done = directory / ".complete"
+    if done.exists():
+        return directory
+    directory.mkdir(parents=True, exist_ok=True)
+    w, h = 4000, 3000
+    x = np.linspace(0, 255, w, dtype=np.float32)[None, :]
+    y = np.linspace(0, 255, h, dtype=np.float32)[:, None]
+    base = np.stack([np.broadcast_to(x, (h, w)), np.broadcast_to(y, (h, w)), (x + y) / 2 * np.ones((h, w))], axis=2)
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 24, size=(h // 8, w // 8, 3), dtype=np.uint8)
+    noise = np.repeat(np.repeat(noise, 8, axis=0), 8, axis=1)
+    picture = np.clip(base + noise, 0, 255).astype(np.uint8)
+    for i in range(m):
+        img = Image.fromarray(picture)
+        img.paste((i * 37 % 256, i * 91 % 256, i * 53 % 256), (100 + i % 3000, 100 + i % 2000, 900 + i % 3000, 900))
+        img.save(directory / f"photo{i:04d}.jpg", quality=90)
+    done.write_text("ok")
+    return directory
+
+
+def memory(m: int, concurrency: int) -> list[tuple[str, str, str]]:
+    t0 = time.perf_counter()
+    directory = big_jpegs(m)
+    generated = time.perf_counter() - t0
+    size_mb = sum(p.stat().st_size for p in directory.glob("*.jpg")) / 1e6
+    proc, url = start_emulator("--latency", "0.05")
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", _CHILD, str(ROOT), url, str(directory / "*.jpg"), str(concurrency)],
+            capture_output=True, text=True, timeout=3600, check=True,
+        )
+    finally:
+        stop(proc)
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    return [
+        (f"{m} generated 12-MP JPEGs ({size_mb:,.0f} MB on disk), concurrency {concurrency}",
+         f"{data['wall']:.1f} s", f"{data['ok']} answered, {data['failed']} failed"
+         + (f"; images generated in {generated:.0f} s (once)" if generated > 1 else "")),
+        ("peak RSS of the batch process", f"{data['peak_mb']:.0f} MB",
+         f"**goal ≤ 400 MB**; {data['baseline_mb']:.0f} MB after imports, before the batch"),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (for tests): seconds instead of minutes")
+    parser.add_argument("--skip-memory", action="store_true", help="leave out the 12-MP memory run")
+    args = parser.parse_args(argv)
+    rows: list[tuple[str, str, str]] = []
+    with tempfile.TemporaryDirectory(prefix="azmm-bench-") as tmp:
+        work = Path(tmp)
+        if args.quick:
+            rows += throughput(n=24, latency=0.2, concurrency=8, sample=4, work=work)
+            rows += rate_limited(n=40, rpm=600, window=1.0, latency=0.05, concurrency=8, work=work)
+            if not args.skip_memory:
+                rows += memory(m=6, concurrency=4)
+        else:
+            rows += throughput(n=200, latency=0.5, concurrency=16, sample=20, work=work)
+            rows += rate_limited(n=300, rpm=1200, window=1.0, latency=0.1, concurrency=16, work=work)
+            if not args.skip_memory:
+                rows += memory(m=1000, concurrency=16)
+    mode = "quick" if args.quick else "full"
+    print(f"\nazmm_magic batch benchmark ({mode}; emulator in a separate process; {os.cpu_count()} CPUs)\n")
+    print("| measurement | value | notes |")
+    print("|---|---|---|")
+    for name, value, note in rows:
+        print(f"| {name} | {value} | {note} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,287 @@
+"""Interactive batch (VisionClient.batch / abatch, %%azure_vision --each) against the emulator over real HTTP."""
+
+from __future__ import annotations
+
+import _thread
+import asyncio
+import hashlib
+import json
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from azmm_magic import VisionClient
+from azmm_magic.batch import AdaptiveLimit, BatchFailure, BatchInterrupted, BatchResult
+from azmm_magic.errors import ConfigError
+from azmm_magic.images import PreparedImage
+from azmm_magic.result import VisionResult
+from tests.conftest import Emulator, _start, make_png
+
+
+@pytest.fixture(scope="module")
+def slow_server():
+    server = _start(latency=0.15)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def slow(slow_server) -> Emulator:
+    """An emulator that takes 0.15 s per answer (so requests overlap), log reset."""
+    emu = Emulator(slow_server)
+    emu.reset()
+    return emu
+
+
+@pytest.fixture(scope="module")
+def limited_server():
+    server = _start(latency=0.05, rpm=240, rate_window=0.5)  # 2 requests per 0.5 s window
+    yield server
+    server.stop()
+
+
+def folder(tmp_path: Path, n: int, name: str = "photos") -> Path:
+    d = tmp_path / name
+    d.mkdir()
+    for i in range(n):
+        make_png(d / f"img{i:03d}.png", size=(40 + i, 30), color=((i * 37) % 256, 90, 200))
+    return d
+
+
+def garbage_image() -> PreparedImage:
+    """An image the client passes through but the service cannot decode (a server-side 400)."""
+    data = b"definitely not a PNG"
+    return PreparedImage(data=data, media_type="image/png", width=8, height=8,
+                         sha256=hashlib.sha256(data).hexdigest(), source="<garbage>")
+
+
+def client_for(emu: Emulator, **kw: Any) -> VisionClient:
+    return VisionClient(endpoint=emu.url, deployment="vision-test", auth="none", **kw)
+
+
+def test_concurrency_bound_is_respected_and_order_kept(slow, tmp_path):
+    d = folder(tmp_path, 24)
+    client = client_for(slow, concurrency=4)
+    result = client.batch("What colour?", str(d / "*.png"), progress=False)
+    log = slow.log()
+    assert 3 <= log["peak_in_flight"] <= 4
+    assert len(slow.chat_requests()) == 24
+    assert len(result) == 24 and not result.failures and result.counts()["ok"] == 24
+    assert result.sources == [str(p) for p in sorted(d.glob("*.png"))]
+    for i, r in enumerate(result):
+        assert isinstance(r, VisionResult) and f"{40 + i}×30" in r.text
+        # finished items keep a small thumbnail, not the image that was sent
+        assert r.images[0].data and len(r.images[0].data) < 5000 and r.images[0].width == 40 + i
+    assert result.stats is not None and result.stats.peak_in_flight <= 4
+
+
+def test_429_backs_off_and_recovers_with_no_failures(limited_server, tmp_path):
+    emu = Emulator(limited_server)
+    emu.reset()
+    d = folder(tmp_path, 12)
+    client = client_for(emu, concurrency=8)
+    result = client.batch("Describe", str(d / "*.png"), progress=False)
+    assert not result.failures and len(result.results) == 12
+    statuses = [r["status"] for r in emu.log()["requests"]]
+    assert statuses.count(200) == 12 and statuses.count(429) >= 1
+    assert result.stats.throttled == statuses.count(429)
+    assert result.stats.decreases >= 1
+
+
+def test_emulator_429_carries_azure_headers(limited_server, red_png):
+    emu = Emulator(limited_server)
+    emu.reset()
+    client = VisionClient(endpoint=emu.url, deployment="hdr", auth="none")
+    body = client._kwargs(client.prepare("hi", [red_png]), "max_completion_tokens")
+    url = emu.url + "/openai/deployments/hdr/chat/completions?api-version=2024-10-21"
+    seen = []
+    for _ in range(3):
+        req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"content-type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                seen.append((r.status, dict(r.headers)))
+        except urllib.error.HTTPError as e:
+            seen.append((e.code, dict(e.headers), json.loads(e.read())))
+    assert [s[0] for s in seen] == [200, 200, 429]
+    assert seen[0][1]["x-ratelimit-remaining-requests"] == "1"
+    headers = {k.lower(): v for k, v in seen[2][1].items()}
+    assert int(headers["retry-after"]) >= 1 and 0 < int(headers["retry-after-ms"]) <= 500
+    assert headers["x-ratelimit-remaining-requests"] == "0"
+    assert "exceeded call rate limit" in seen[2][2]["error"]["message"]
+
+
+def test_a_failed_item_never_stops_the_others(emulator, tmp_path):
+    d = folder(tmp_path, 4)
+    (d / "broken.png").write_bytes(b"\x89PNG not really")
+    client = client_for(emulator)
+    result = client.batch("What?", [str(d / "img*.png"), garbage_image(), d / "broken.png"], progress=False)
+    assert len(result) == 6 and len(result.results) == 4 and len(result.failures) == 2
+    server_side, local = result.failures
+    assert server_side.index == 4 and server_side.status == 400 and "Invalid image data" in server_side.error
+    assert local.index == 5 and local.kind == "ImageInputError" and "broken.png" in local.error
+    assert not server_side and "\n" not in local.error
+    # errors are never cached: a re-run sends only the one that reached the service and failed again
+    emulator.reset()
+    again = client.batch("What?", [str(d / "img*.png"), garbage_image(), d / "broken.png"], progress=False)
+    assert again.counts() == {"ok": 0, "cached": 4, "failed": 2, "missing": 0}
+    assert len(emulator.chat_requests()) == 1
+
+
+def test_interrupt_keeps_finished_and_rerun_sends_only_missing(slow, tmp_path):
+    d = folder(tmp_path, 20)
+    client = client_for(slow, concurrency=2)
+    seen = []
+
+    def on_item(index, outcome):
+        seen.append(index)
+        if len(seen) == 5:
+            _thread.interrupt_main()  # what a kernel interrupt does: SIGINT in the main thread
+
+    with pytest.raises(BatchInterrupted) as info:
+        client.batch("Count", str(d / "*.png"), on_item=on_item, progress=False)
+    partial = info.value.result
+    assert isinstance(info.value, KeyboardInterrupt) and partial.interrupted
+    assert 5 <= len(partial) < 20 and partial.missing == 20 - len(partial)
+    assert all(isinstance(o, VisionResult) for o in partial)
+    assert "interrupted" in partial.summary()
+    slow.reset()
+    full = client.batch("Count", str(d / "*.png"), progress=False)
+    assert len(slow.chat_requests()) == 20 - len(partial)
+    assert full.counts()["cached"] == len(partial) and not full.failures and len(full) == 20
+
+
+def test_abatch_cancel_keeps_finished_answers_in_cache(slow, tmp_path):
+    d = folder(tmp_path, 12)
+    client = client_for(slow, concurrency=2)
+    finished: list[int] = []
+
+    async def main() -> None:
+        done = asyncio.Event()
+
+        def on_item(index, outcome):
+            finished.append(index)
+            if len(finished) == 3:
+                done.set()
+
+        task = asyncio.create_task(client.abatch("Async", str(d / "*.png"), on_item=on_item))
+        await done.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    slow.reset()
+    result = client.batch("Async", str(d / "*.png"), progress=False)
+    assert result.counts()["cached"] >= 3
+    assert len(slow.chat_requests()) == 12 - result.counts()["cached"]
+
+
+def test_results_records_and_dataframe(emulator, tmp_path, monkeypatch):
+    d = folder(tmp_path, 3)
+    result = client_for(emulator).batch("Rows", [str(d / "*.png"), garbage_image()], progress=False)
+    records = result.to_records()
+    assert [r["status"] for r in records] == ["ok", "ok", "ok", "failed"]
+    assert records[0]["source"].endswith("img000.png") and records[0]["prompt_tokens"] > 0
+    assert records[3]["error"] and records[3]["text"] is None
+    df = result.to_dataframe()
+    assert list(df["status"]) == ["ok", "ok", "ok", "failed"] and df.loc[0, "completion_tokens"] > 0
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ConfigError, match="needs pandas: pip install pandas"):
+        result.to_dataframe()
+    bundle = result._repr_mimebundle_()
+    assert "data:image/jpeg;base64" in bundle["text/html"] and "✗" in bundle["text/html"]
+    assert bundle["text/plain"].startswith("4 images · 3 answered · 0 cached · 1 failed")
+
+
+def test_batch_checks_settings_before_sending(emulator, tmp_path):
+    client = client_for(emulator)
+    with pytest.raises(ConfigError, match="prompt is empty"):
+        client.batch("   ", [tmp_path], progress=False)
+    with pytest.raises(Exception, match="no image file matches"):
+        client.batch("hi", str(tmp_path / "*.png"), progress=False)
+    with pytest.raises(ConfigError, match="concurrency"):
+        client.batch("hi", [garbage_image()], concurrency=0, progress=False)
+    assert emulator.count() == 0
+
+
+def test_adaptive_limit_halves_once_per_pause_and_climbs_back():
+    now = [0.0]
+    limit = AdaptiveLimit(8, clock=lambda: now[0])
+
+    async def scenario() -> None:
+        sent = [await limit.acquire() for _ in range(8)]
+        assert limit.in_flight == 8 and limit.peak_in_flight == 8
+        for t in sent[:3]:  # three 429s from the same burst: one decrease
+            limit.release(success=False)
+            limit.throttled(2.0, t)
+        assert limit.window == 4 and limit.decreases == 1 and limit.resume_at == 2.0
+        now[0] = 5.0
+        for _ in range(5):
+            limit.release(success=True)
+        assert limit.in_flight == 0
+        assert limit.window == 5  # 4 + 5 × 1/window: additive increase
+        t = await limit.acquire()
+        limit.release(success=False)
+        limit.throttled(1.0, t)  # a request sent after the last decrease: halves again
+        assert limit.window == 2 and limit.decreases == 2
+
+    asyncio.run(scenario())
+
+
+def test_magic_each_fills_gallery_and_reruns_from_cache(shell, emulator, tmp_path, capsys):
+    d = folder(tmp_path, 5)
+    shell.user_ns["pattern"] = str(d / "*.png")
+    out = shell.run_cell_magic("azure_vision", '-i "{}" --each -o results'.format(d / "*.png"), "What colour?")
+    assert isinstance(out, BatchResult) and shell.user_ns["results"] is out
+    assert len(out.results) == 5 and len(emulator.chat_requests()) == 5
+    printed = capsys.readouterr()
+    assert printed.out.count("✓ #") == 5  # terminal gallery: one line per item
+    assert "answered 5 · cached 0 · failed 0" in printed.err  # the tqdm bar on stderr
+    again = shell.run_cell_magic("azure_vision", "-i {pattern} --each --concurrency 2", "What colour?")
+    assert again.counts()["cached"] == 5 and len(emulator.chat_requests()) == 5
+    dry = shell.run_cell_magic("azure_vision", "-i {pattern} --each --dry-run", "What colour?")
+    assert "DRY RUN" in repr(dry) and "5 image(s)" in capsys.readouterr().out
+    assert len(emulator.chat_requests()) == 5
+
+
+def test_magic_each_interrupt_stores_partial_and_reraises(shell, slow, tmp_path, capsys):
+    d = folder(tmp_path, 12)
+    shell.run_line_magic("config", f"AzureVision.endpoint = {slow.url!r}")
+    shell.run_line_magic("config", "AzureVision.concurrency = 2")
+    import azmm_magic.batch_view as view
+
+    original = view.BatchProgress.add
+    calls = []
+
+    def add(self, index, outcome):
+        original(self, index, outcome)
+        calls.append(index)
+        if len(calls) == 3:
+            _thread.interrupt_main()
+
+    view.BatchProgress.add = add
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            shell.run_cell_magic("azure_vision", f'-i "{d}/*.png" --each -o partial', "Stop me")
+    finally:
+        view.BatchProgress.add = original
+    partial = shell.user_ns["partial"]
+    assert partial.interrupted and 3 <= len(partial) < 12
+    assert "Interrupted:" in capsys.readouterr().err
+    assert slow.log()["peak_in_flight"] <= 2
+
+
+def test_each_rejects_bad_concurrency(shell, tmp_path):
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError, match="--concurrency 0"):
+        shell.run_cell_magic("azure_vision", f'-i "{tmp_path}/*.png" --each --concurrency 0', "x")
+
+
+def test_failure_record_is_falsy_and_readable():
+    f = BatchFailure(3, "a.png", "boom", "ServiceError", 500, None)
+    assert not f and str(f) == "FAILED a.png: boom"
