@@ -20,7 +20,6 @@ The SDK builds the URLs: ``{endpoint}/openai/files?api-version=`` and ``/openai/
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import sys
@@ -33,7 +32,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .batch import BatchFailure, BatchResult, Outcome, _failure, expand_sources
+from .config import is_loopback_host
 from .errors import AzureVisionError, ConfigError, ServiceError
+from .render import Bundle
 
 if TYPE_CHECKING:  # pragma: no cover
     from .client import VisionClient
@@ -195,13 +196,7 @@ def submit_batch(
 
 # ----- jobs ------------------------------------------------------------------------------------------------------
 def _is_loopback(endpoint: str | None) -> bool:
-    host = (urlsplit(endpoint or "").hostname or "").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(urlsplit(endpoint or "").hostname)
 
 
 def poll_interval(client: VisionClient, interval: float | None) -> float:
@@ -477,29 +472,20 @@ def jobs_command(client: VisionClient, words: Sequence[str], *, kernel: bool = F
     parser.add_argument("--dir", default=None)
     args: argparse.Namespace = parser.parse_args(list(words))
     if args.action == "list":
-        return _Table(jobs_table(list_jobs(client, args.limit)))
+        return Bundle(jobs_table(list_jobs(client, args.limit)))
     if not args.ids:
         raise ConfigError(f"%azure_vision jobs {args.action}: give the job id(s), e.g. "
                           f"`%azure_vision jobs {args.action} batch_abc123` (list them with `%azure_vision jobs`).")
     if args.action == "status":
-        return _Table(jobs_table([retrieve(client, i) for i in args.ids]))
+        return Bundle(jobs_table([retrieve(client, i) for i in args.ids]))
     if args.action == "cancel":
-        return _Table(jobs_table(cancel_jobs(client, args.ids)))
+        return Bundle(jobs_table(cancel_jobs(client, args.ids)))
     if args.action == "wait":
-        return _Table(jobs_table(wait_jobs(client, args.ids, interval=args.interval, timeout=args.timeout,
+        return Bundle(jobs_table(wait_jobs(client, args.ids, interval=args.interval, timeout=args.timeout,
                                            kernel=kernel)))
     return fetch_results(client, args.ids, directory=args.dir)
 
 
-class _Table:
-    def __init__(self, bundle: dict[str, str]) -> None:
-        self.bundle = bundle
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        return self.bundle
-
-    def __repr__(self) -> str:
-        return self.bundle["text/plain"]
 
 
 __all__ = ["BatchJob", "Manifest", "fetch_results", "jobs_command", "list_jobs", "manifest_directory", "submit_batch",

@@ -387,6 +387,19 @@ class Settings:
         return f"Settings({inner})"
 
 
+def is_loopback_host(host: str | None) -> bool:
+    """Whether ``host`` (a name or an IP address, no port) is this machine: ``localhost`` or a loopback address."""
+    import ipaddress
+
+    host = (host or "").strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def setting_names() -> tuple[str, ...]:
     """All setting names, in display order."""
     return tuple(_DEFAULTS)

@@ -19,6 +19,7 @@ from .conversation import Conversations
 from .ledger import UsageLedger, UsageView
 from .command import build_parser, parse_cell, split_line
 from .config import OPTIONS, Secret, Settings
+from .render import Bundle
 from .errors import AzureVisionError, ConfigError, ImageInputError, IncompleteAnswerError
 
 _SUBCOMMANDS = ("config", "cache", "emulator", "login", "logout", "help", "chat", "usage", "panel", "jobs")
@@ -274,7 +275,7 @@ class AzureVision(Magics):
 
         settings = self.session_settings()
         rows = [(name, value, source) for name, value, source in settings.describe()]
-        return _Bundle(table_bundle(rows, ("setting", "value", "from"), title="azmm_magic settings"))
+        return Bundle(table_bundle(rows, ("setting", "value", "from"), title="azmm_magic settings"))
 
     def _cache(self, rest: list[str]) -> Any:
         if rest[:1] in (["export"], ["import"], ["list"]):
@@ -291,7 +292,7 @@ class AzureVision(Magics):
         rows = [("kind", s.kind), ("entries", str(s.entries)), ("hits", str(s.hits)), ("misses", str(s.misses))]
         if isinstance(self.answer_cache, SQLiteCache):
             rows.append(("file", str(self.answer_cache.path)))
-        return _Bundle(table_bundle(rows, ("cache", "value"), title="azmm_magic answer cache"))
+        return Bundle(table_bundle(rows, ("cache", "value"), title="azmm_magic answer cache"))
 
     def _cache_files(self, action: str, rest: list[str]) -> Any:
         """``cache export FILE`` / ``cache import FILE`` (JSON lines) and ``cache list``."""
@@ -311,7 +312,7 @@ class AzureVision(Magics):
                 rows.append((when, row["deployment"], row["endpoint"], prompt[:60] + ("…" if len(prompt) > 60 else ""),
                              row["key"][:12]))
             title = f"{len(rows)} cached answer(s) ({store.kind}{', ' + str(store.path) if hasattr(store, 'path') else ''})"
-            return _Bundle(table_bundle(rows, ("stored", "deployment", "endpoint", "prompt", "key"), title=title))
+            return Bundle(table_bundle(rows, ("stored", "deployment", "endpoint", "prompt", "key"), title=title))
         if len(rest) != 1:
             raise ConfigError(f"%azure_vision cache {action}: give one file name, e.g. `cache {action} answers.jsonl`.")
         if action == "export":
@@ -330,11 +331,11 @@ class AzureVision(Magics):
         name = rest[1] if len(rest) > 1 else None
         if action == "list":
             rows = [(n, str(len(self.conversations.get(n)))) for n in self.conversations.names()]
-            return _Bundle(table_bundle(rows, ("conversation", "turns"), title="Conversations in this session"))
+            return Bundle(table_bundle(rows, ("conversation", "turns"), title="Conversations in this session"))
         if action == "show":
             conv = self.conversations.find(name)
             rows = conv.rows()
-            return _Bundle(table_bundle(rows, ("turn", "prompt", "images", "answer", "deployment", "tokens"),
+            return Bundle(table_bundle(rows, ("turn", "prompt", "images", "answer", "deployment", "tokens"),
                                         title=f"Conversation '{conv.name}': {len(rows)} turn(s)"))
         if action == "reset":
             n = self.conversations.reset(name)
@@ -437,19 +438,6 @@ def _prepare(client: Any, command: Any, **options: Any) -> Any:
         return client.prepare(command.prompt, command.images, **options)
     except ImageInputError as e:
         raise ImageInputError(_name_the_input(str(e), command)) from None
-
-
-class _Bundle:
-    """A raw mimebundle that displays itself."""
-
-    def __init__(self, bundle: dict[str, str]) -> None:
-        self.bundle = bundle
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        return self.bundle
-
-    def __repr__(self) -> str:
-        return self.bundle["text/plain"]
 
 
 def shutdown_emulator(magics: AzureVision) -> bool:

@@ -256,6 +256,19 @@ def join_lines(rows: Iterable[tuple[str, ...]], headers: tuple[str, ...]) -> str
     return "\n".join(lines)
 
 
+class Bundle:
+    """A ready mimebundle that displays itself (tables, notices); ``repr`` is its plain text."""
+
+    def __init__(self, bundle: dict[str, str]) -> None:
+        self.bundle = bundle
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        return self.bundle
+
+    def __repr__(self) -> str:
+        return self.bundle["text/plain"]
+
+
 def table_bundle(rows: Sequence[tuple[str, ...]], headers: tuple[str, ...], *, title: str = "") -> dict[str, str]:
     """A small table as HTML and plain text."""
     head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in headers)

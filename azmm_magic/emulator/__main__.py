@@ -8,7 +8,6 @@ command line (and a bearer token from ``AZMM_EMULATOR_BEARER_TOKEN``).
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import sys
 
@@ -82,12 +81,9 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
 
 def _is_loopback(host: str) -> bool:
     """Whether ``host`` is a loopback address (or ``localhost``)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    from ..config import is_loopback_host
+
+    return is_loopback_host(host)
 
 
 def main(argv: list[str] | None = None) -> int:

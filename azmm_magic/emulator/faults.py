@@ -48,7 +48,6 @@ requests are logged and counted like any other (``GET /_emulator/requests``), wi
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import math
 import threading
@@ -401,13 +400,10 @@ class _CutBody:
 
 def is_loopback_client(request: Any) -> bool:
     """Whether the control request comes from this machine."""
+    from ..config import is_loopback_host
+
     host = request.client.host if request.client else ""
-    if host in ("localhost", "testclient"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return host == "testclient" or is_loopback_host(host)
 
 
 async def control(request: Any) -> Any:
