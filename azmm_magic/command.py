@@ -49,6 +49,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of printing and exiting."""
 
     def error(self, message: str) -> NoReturn:
+        message = message.replace("\r", "\\r").replace("\n", "\\n")  # a quoted newline: still one line
         raise ConfigError(f"%%azure_vision: {message}. See `%azure_vision help`.")
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
