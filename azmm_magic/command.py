@@ -49,6 +49,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of printing and exiting."""
 
     def error(self, message: str) -> NoReturn:
+        message = message.replace("\r", "\\r").replace("\n", "\\n")  # a quoted newline: still one line
         raise ConfigError(f"%%azure_vision: {message}. See `%azure_vision help`.")
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
@@ -182,8 +183,10 @@ def parse_cell(line: str, cell: str, namespace: Mapping[str, Any]) -> VisionComm
         raise ConfigError(f"-o {args.out!r}: not a valid Python variable name.")
     images = tuple(resolve_image_arg(a, namespace) for a in args.image)
     response_format, schema_name = _response_format(args, namespace)
-    if args.chat is not None and not _IDENTIFIER.fullmatch(args.chat.replace("-", "_")):
-        raise ConfigError(f"--chat {args.chat!r}: a conversation name is letters, digits, '_' or '-'.")
+    if args.chat is not None:
+        from .conversation import check_name
+
+        check_name(args.chat)
     if args.concurrency is not None and args.concurrency < 1:
         raise ConfigError(f"--concurrency {args.concurrency}: give a number of requests of at least 1.")
     return VisionCommand(

@@ -12,6 +12,7 @@ own code); there is no module-level state.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,9 +21,18 @@ from .errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .client import VisionClient, VisionRequest
+    from .config import Settings
     from .result import Usage, VisionResult
 
 DEFAULT = "default"
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
+
+def check_name(name: str, where: str = "--chat") -> str:
+    """``name`` if it is a valid conversation name (letters, digits, '_' or '-'); :class:`ConfigError` otherwise."""
+    if not _NAME.fullmatch(name):
+        raise ConfigError(f"{where} {name!r}: a conversation name is letters, digits, '_' or '-'.")
+    return name
 
 
 @dataclass(frozen=True)
@@ -121,14 +131,16 @@ class Conversation:
         """Ask the next question of this conversation. Budgets default to the client's ``chat_turns`` /
         ``chat_image_turns`` settings; ``options`` as for :meth:`VisionClient.ask`."""
         s = client.settings
-        history, notices = self.history(
+        turn = self.next_turn(
             s.chat_turns if max_turns is None else max_turns, s.chat_image_turns if image_turns is None else image_turns
         )
-        request = client.prepare(prompt, images, history=history, **options)
-        result = client.send(request, use_cache=use_cache, refresh=refresh)
-        result = result.with_(notices=result.notices + notices)
-        self.record(request, result)
-        return result
+        request = client.prepare(prompt, images, history=turn.history, **options)
+        return turn.finish(request, client.send(request, use_cache=use_cache, refresh=refresh))
+
+    def next_turn(self, max_turns: int = 10, image_turns: int | None = None) -> PendingTurn:
+        """Start the next turn: the history to send under the two budgets, and the footer notices."""
+        history, notices = self.history(max_turns, image_turns)
+        return PendingTurn(self, history, notices)
 
     def reset(self) -> int:
         """Forget every turn; returns how many there were."""
@@ -149,6 +161,34 @@ class Conversation:
              if t.usage else "")
             for i, t in enumerate(self.turns, 1)
         ]
+
+
+@dataclass(frozen=True)
+class PendingTurn:
+    """A question being asked in a conversation (or in none): what to send as ``history`` and what the footer
+    says. The magic, the panel and :meth:`Conversation.ask` all go through it: build the request with
+    ``history=turn.history``, then ``result = turn.finish(request, result)`` once the answer is in."""
+
+    conversation: Conversation | None = None
+    history: tuple[dict[str, Any], ...] = ()
+    notices: tuple[str, ...] = ()
+
+    def finish(self, request: VisionRequest, result: VisionResult) -> VisionResult:
+        """``result`` with the conversation's footer notices; a complete answer is recorded as the next turn (an
+        incomplete one, stopped or cut off, is not: the conversation stays as it was)."""
+        if self.notices:
+            result = result.with_(notices=result.notices + self.notices)
+        if self.conversation is not None and not result.incomplete:
+            self.conversation.record(request, result)
+        return result
+
+
+def start_turn(conversations: Conversations, name: str | None, settings: Settings) -> PendingTurn:
+    """The next turn of conversation ``name`` under the ``chat_turns`` / ``chat_image_turns`` settings (created
+    on first use); ``name=None`` (no ``--chat``) gives a turn with no history that records nothing."""
+    if name is None:
+        return PendingTurn()
+    return conversations.get(check_name(name)).next_turn(settings.chat_turns, settings.chat_image_turns)
 
 
 class Conversations:
@@ -187,4 +227,4 @@ class Conversations:
         return len(self._by)
 
 
-__all__ = ["Conversation", "Conversations", "Turn"]
+__all__ = ["Conversation", "Conversations", "PendingTurn", "Turn", "check_name", "start_turn"]

@@ -15,7 +15,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 from traitlets import Bool, Dict, Enum, Float, Int, Unicode
 
 from .cache import MemoryCache, SQLiteCache, default_cache_path, export_jsonl, import_jsonl, open_cache
-from .conversation import Conversations
+from .conversation import Conversations, start_turn
 from .ledger import UsageLedger, UsageView
 from .command import build_parser, parse_cell, split_line
 from .config import OPTIONS, Secret, Settings
@@ -144,11 +144,8 @@ class AzureVision(Magics):
             return self._each(client, command, ns)
         if len(command.deployments) > 1:
             return self._compare(command, client, ns)
-        conversation, history, chat_notices = None, (), ()
-        if command.chat is not None:
-            conversation = self.conversations.get(command.chat)
-            history, chat_notices = conversation.history(client.settings.chat_turns, client.settings.chat_image_turns)
-        request = _prepare(client, command, history=history, **command.options())
+        turn = start_turn(self.conversations, command.chat, client.settings)
+        request = _prepare(client, command, history=turn.history, **command.options())
         if command.dry_run:
             from .render import RequestPreview
 
@@ -161,10 +158,7 @@ class AzureVision(Magics):
             result = client.send(request, use_cache=False, refresh=command.use_cache)
         else:
             result = self._stream(client, request, store=command.use_cache)
-        if chat_notices:
-            result = result.with_(notices=result.notices + chat_notices)
-        if conversation is not None:
-            conversation.record(request, result)
+        result = turn.finish(request, result)
         if command.out:
             ns[command.out] = result
         if streaming and not _is_kernel(self.shell):

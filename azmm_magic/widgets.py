@@ -29,6 +29,7 @@ import anywidget
 import ipywidgets as w
 import traitlets
 
+from .conversation import Conversations, PendingTurn, start_turn
 from .errors import AzureVisionError, ConfigError, IncompleteAnswerError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -38,6 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 UPLOAD_DIR = "panel_uploads"
+NO_CHAT = "(none)"
 _REDRAW_INTERVAL = 0.12  # seconds between redraws of a streaming answer
 
 _BORDER = "1px solid rgba(128,128,128,0.35)"
@@ -152,10 +154,12 @@ class VisionPanel(w.VBox):
 
     Parts (attributes, useful in scripts and tests): ``upload`` (FileUpload), ``drop`` (drop zone), ``source_text``
     + ``add_source_button`` (path, glob or URL), ``variable_picker`` + ``add_variable_button`` (image variables),
-    ``thumbnails``, ``prompt``, ``deployment``, ``detail``, ``max_tokens``, ``temperature``, ``estimate``,
+    ``thumbnails``, ``prompt``, ``deployment``, ``detail``, ``max_tokens``, ``temperature``, ``chat`` (a
+    conversation name, as ``--chat NAME``; empty or "(none)" for none), ``estimate``,
     ``send_button``, ``stop_button``, ``message``, ``answer``, ``variable_name`` + ``to_variable_button``,
     ``to_cell_button`` + ``cell_source``, ``history_view``. State: ``images`` (prepared images for the current
-    detail), ``result`` (the answer shown), ``history`` (list of :class:`PanelExchange`), ``busy``.
+    detail), ``result`` (the answer shown), ``history`` (list of :class:`PanelExchange`), ``busy``,
+    ``conversations`` (the session's, shared with ``--chat``; pass ``conversations=`` outside IPython).
     Methods: :meth:`ask`, :meth:`stop`, :meth:`wait`, :meth:`add_images`, :meth:`remove_image`.
     """
 
@@ -166,6 +170,7 @@ class VisionPanel(w.VBox):
         client: VisionClient | None = None,
         namespace: MutableMapping[str, Any] | None = None,
         shell: Any = None,
+        conversations: Conversations | None = None,
     ) -> None:
         if magics is None and client is None:
             magics, shell = _session_magics(shell)
@@ -175,6 +180,9 @@ class VisionPanel(w.VBox):
         if namespace is None:
             namespace = self._shell.user_ns if self._shell is not None else {}
         self._ns: MutableMapping[str, Any] = namespace
+        if conversations is None:
+            conversations = getattr(magics, "conversations", None)
+        self.conversations: Conversations = conversations if conversations is not None else Conversations()
         self._entries: list[_Entry] = []
         self.history: list[PanelExchange] = []
         self.result: VisionResult | None = None
@@ -217,6 +225,11 @@ class VisionPanel(w.VBox):
         self.temperature = w.Text(value="" if settings.temperature is None else f"{settings.temperature:g}",
                                   description="temperature", placeholder="default", layout=w.Layout(width="175px"),
                                   **small)
+        self.chat = w.Combobox(value="", options=[NO_CHAT], ensure_option=False, description="chat",
+                               placeholder=NO_CHAT, layout=w.Layout(width="190px"),
+                               tooltip="Continue a conversation (like --chat NAME): pick one or type a new name",
+                               **small)
+        self.chat.add_class("azmm-chat")
         self.estimate = w.HTML()
         self.estimate.add_class("azmm-estimate")
         self.send_button = w.Button(description="Send", button_style="primary", icon="paper-plane",
@@ -247,12 +260,12 @@ class VisionPanel(w.VBox):
         self.drop.on_msg(self._on_drop_msg)
         self.add_source_button.on_click(lambda _: self._guard(self._add_source))
         self.add_variable_button.on_click(lambda _: self._guard(self._add_variable))
-        self.refresh_variables_button.on_click(lambda _: self.refresh_variables())
+        self.refresh_variables_button.on_click(lambda _: (self.refresh_variables(), self.refresh_conversations()))
         self.send_button.on_click(lambda _: self.ask())
         self.stop_button.on_click(lambda _: self.stop())
         self.to_variable_button.on_click(lambda _: self._guard(self._to_variable))
         self.to_cell_button.on_click(lambda _: self._guard(self._to_new_cell))
-        for control in (self.prompt, self.detail):
+        for control in (self.prompt, self.detail, self.chat):
             control.observe(lambda _: self._update_estimate(), names="value")
 
         row = {"align_items": "center", "flex_flow": "row wrap"}
@@ -265,7 +278,8 @@ class VisionPanel(w.VBox):
                         self.add_variable_button], layout=w.Layout(**row)),
                 self.thumbnails,
                 self.prompt,
-                w.HBox([self.deployment, self.detail, self.max_tokens, self.temperature], layout=w.Layout(**row)),
+                w.HBox([self.deployment, self.detail, self.max_tokens, self.temperature, self.chat],
+                       layout=w.Layout(**row)),
                 w.HBox([self.send_button, self.stop_button, self.estimate], layout=w.Layout(**row)),
                 self.message,
                 self.answer,
@@ -278,6 +292,7 @@ class VisionPanel(w.VBox):
         )
         self.add_class("azmm-panel")
         self.refresh_variables()
+        self.refresh_conversations()
         self._update_estimate()
 
     # ----- session --------------------------------------------------------------------------------------------
@@ -350,6 +365,14 @@ class VisionPanel(w.VBox):
         self.variable_picker.options = names
         self.variable_picker.value = names[0] if names else None
         self.add_variable_button.disabled = not names
+
+    def refresh_conversations(self) -> None:
+        """List the session's conversations in the ``chat`` box (the value typed or chosen stays)."""
+        self.chat.options = [NO_CHAT, *self.conversations.names()]
+
+    def _chat_name(self) -> str | None:
+        name = self.chat.value.strip()
+        return None if name in ("", NO_CHAT) else name
 
     def _on_upload(self, change: Mapping[str, Any]) -> None:
         files = change["new"]
@@ -441,6 +464,10 @@ class VisionPanel(w.VBox):
             per = f" (images: {per})" if per else ""
             text = (f"≈ {total:,} input tokens{per} · up to {self.max_tokens.value:,} output tokens "
                     f"· rule {s.token_rule}")
+            name = self._chat_name()
+            if name is not None and name in self.conversations and len(self.conversations.get(name)):
+                earlier = min(len(self.conversations.get(name)), s.chat_turns)
+                text += f" · plus {earlier} earlier turn(s) of chat '{name}'" if earlier else ""
         except AzureVisionError as e:
             text = f"no estimate: {e}"
         self.estimate.value = f"<span style='{_NOTE}'>{html.escape(text)}</span>"
@@ -469,11 +496,11 @@ class VisionPanel(w.VBox):
             return
         self._show_message("")
         try:
-            request, client = self._build_request()
+            request, client, turn = self._build_request()
         except AzureVisionError as e:
             self._show_message(str(e))
             return
-        entries = (list(self._entries), self.prompt.value.strip())
+        entries = (list(self._entries), self.prompt.value.strip(), turn)
         hit = client.cached(request)
         if hit is not None:
             self._finish(request, hit, entries)
@@ -485,7 +512,7 @@ class VisionPanel(w.VBox):
                                         daemon=True)
         self._worker.start()
 
-    def _build_request(self) -> tuple[VisionRequest, VisionClient]:
+    def _build_request(self) -> tuple[VisionRequest, VisionClient, PendingTurn]:
         from .command import interpolate
 
         prompt = interpolate(self.prompt.value, self._ns).strip()
@@ -493,10 +520,12 @@ class VisionPanel(w.VBox):
             raise ConfigError("The prompt is empty: type a question about the images, then press Send.")
         options = self._options()
         client = self._client()
-        request = client.prepare(prompt, self.images, **options)
-        return request, client
+        turn = start_turn(self.conversations, self._chat_name(), client.settings)
+        request = client.prepare(prompt, self.images, history=turn.history, **options)
+        return request, client, turn
 
-    def _run(self, client: VisionClient, request: VisionRequest, entries: tuple[list[_Entry], str]) -> None:
+    def _run(self, client: VisionClient, request: VisionRequest,
+             entries: tuple[list[_Entry], str, PendingTurn]) -> None:
         """The worker: stream (or wait for) the answer, checking the stop flag between chunks."""
         started = time.perf_counter()
         text = ""
@@ -566,16 +595,22 @@ class VisionPanel(w.VBox):
         return (f"<div class='azmm-result' style='{_ANSWER_BOX}'>{thumbnails_html(request.images)}"
                 f"<div class='azmm-answer'>{body}</div><div style='{_NOTE}'>writing…</div></div>")
 
-    def _finish(self, request: VisionRequest, result: VisionResult, asked: tuple[list[_Entry], str]) -> None:
-        entries, raw_prompt = asked
+    def _finish(self, request: VisionRequest, result: VisionResult,
+                asked: tuple[list[_Entry], str, PendingTurn]) -> None:
+        entries, raw_prompt, turn = asked
+        result = turn.finish(request, result)  # footer notices; a complete answer becomes the conversation's turn
+        chat = turn.conversation.name if turn.conversation is not None else None
         options = {"deployment": request.deployment, "detail": request.detail, "max_tokens": request.max_tokens,
-                   "temperature": request.temperature, "entries": entries}
+                   "temperature": request.temperature, "entries": entries, "chat": chat}
         exchange = PanelExchange(prompt=request.prompt, options=options, result=result,
                                  cell_source=self._cell_source(raw_prompt, options))
         with self._ui_lock:
             self.history.append(exchange)
             self._show_exchange(exchange)
             self._redraw_history()
+            if chat is not None:
+                self.refresh_conversations()
+                self._update_estimate()
 
     def _show_exchange(self, exchange: PanelExchange) -> None:
         from .render import result_html
@@ -599,6 +634,8 @@ class VisionPanel(w.VBox):
             children.append(w.VBox([w.HTML(prompt_html + result_html(exchange.result)), reopen]))
             short = exchange.prompt if len(exchange.prompt) <= 70 else exchange.prompt[:67] + "…"
             marks = " · cached" if exchange.result.cached else (" · incomplete" if exchange.result.incomplete else "")
+            if exchange.options.get("chat"):
+                marks += f" · chat {exchange.options['chat']}"
             titles.append(f"{i + 1}. {short} ({len(exchange.result.images)} image(s){marks})")
         self.history_view.children = children
         self.history_view.titles = tuple(titles)
@@ -632,6 +669,8 @@ class VisionPanel(w.VBox):
             words += ["--temperature", f"{opts['temperature']:g}"]
         if opts["deployment"] and opts["deployment"] != s.deployment:
             words += ["--deployment", shlex.quote(opts["deployment"])]
+        if opts.get("chat"):
+            words += ["--chat", opts["chat"]]
         return " ".join(words) + "\n" + prompt
 
     def _to_new_cell(self) -> None:
@@ -642,6 +681,8 @@ class VisionPanel(w.VBox):
         note = "The equivalent cell: copy it into a new cell."
         if saved:
             note += f" Uploads were saved to {UPLOAD_DIR}/ so it works after a restart."
+        if self._current is not None and self._current.options.get("chat"):
+            note += f" Running it asks again, as the next turn of chat '{self._current.options['chat']}'."
         if self._shell is not None and hasattr(self._shell, "set_next_input"):
             self._shell.set_next_input(source, replace=False)
             note += (" JupyterLab also inserts it below the next cell you run (a widget button cannot add a cell "

@@ -273,3 +273,94 @@ def test_panel_outside_ipython_needs_a_client(emulator, red_png):
     panel.variable_name.value = "kept"
     panel.to_variable_button.click()
     assert ns["kept"] is result
+
+
+def _conversation(shell, name):
+    return shell.magics_manager.registry["AzureVision"].conversations.get(name)
+
+
+def test_panel_and_magic_continue_the_same_conversation(shell, emulator, red_png):
+    panel = _panel(shell)
+    assert panel.chat.options == ("(none)",) and panel.chat.value == ""
+    panel.source_text.value = str(red_png)
+    panel.add_source_button.click()
+    panel.chat.value = "lesson"
+    first = _ask(panel, "What colour is the square?")
+    assert [m["role"] for m in emulator.chat_requests()[-1]["body"]["messages"]] == ["user"]
+    assert len(_conversation(shell, "lesson")) == 1 and "lesson" in panel.chat.options
+
+    # a cell continuing the conversation sends the panel's turn (with its image) on the wire
+    shell.run_cell_magic("azure_vision", "--chat lesson --no-stream", "And its size?")
+    messages = emulator.chat_requests()[-1]["body"]["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "user"]
+    assert messages[0]["content"][0]["text"] == "What colour is the square?"
+    assert messages[0]["content"][1]["type"] == "image_url" and messages[1]["content"] == first.text
+    assert len(_conversation(shell, "lesson")) == 2
+
+    # and the panel's next turn sends the cell's turn, under the chat_turns budget, saying so in the footer
+    shell.run_line_magic("config", "AzureVision.chat_turns = 1")
+    panel.remove_image(0)
+    third = _ask(panel, "Thanks")
+    messages = emulator.chat_requests()[-1]["body"]["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "user"]
+    assert messages[0]["content"][0]["text"] == "And its size?"
+    assert "chat 'lesson': sent the last 1 of 2 earlier turns (chat_turns = 1)" in third.notices
+    assert "sent the last 1 of 2 earlier turns" in panel.answer.value
+    assert [t.prompt for t in _conversation(shell, "lesson").turns] == ["What colour is the square?",
+                                                                        "And its size?", "Thanks"]
+    assert "chat lesson" in panel.history_view.titles[-1]
+    assert "3 turn(s)" in repr(shell.run_line_magic("azure_vision", "chat show lesson"))
+
+    panel.chat.value = "(none)"  # no conversation: no history
+    _ask(panel, "Alone")
+    assert [m["role"] for m in emulator.chat_requests()[-1]["body"]["messages"]] == ["user"]
+    assert len(_conversation(shell, "lesson")) == 3
+
+
+def test_failed_or_cut_panel_send_records_no_turn(shell, emulator, red_png):
+    panel = _panel(shell)
+    panel.source_text.value = str(red_png)
+    panel.add_source_button.click()
+    panel.chat.value = "trial"
+    try:
+        emulator.set_fault("chat-missing", "404")
+        emulator.set_fault("chat-cut", "cut:2")
+        panel.deployment.value = "chat-missing"
+        panel.prompt.value = "q"
+        panel.send_button.click()
+        assert panel.wait(60)
+        assert "not found" in panel.message.value and len(_conversation(shell, "trial")) == 0
+        panel.deployment.value = "chat-cut"
+        cut = _ask(panel, "q")
+        assert cut.incomplete and len(_conversation(shell, "trial")) == 0
+    finally:
+        emulator.clear_faults()
+    panel.deployment.value = "vision-test"
+    _ask(panel, "q")
+    assert len(_conversation(shell, "trial")) == 1
+    # only the successful turn is sent as history by the next cell
+    shell.run_cell_magic("azure_vision", "--chat trial --no-stream", "next")
+    assert [m["role"] for m in emulator.chat_requests()[-1]["body"]["messages"]] == ["user", "assistant", "user"]
+
+    panel.chat.value = "bad name"
+    panel.send_button.click()
+    assert "a conversation name is letters, digits" in panel.message.value
+
+
+def test_to_new_cell_continues_the_conversation(shell, emulator, red_png):
+    panel = _panel(shell)
+    panel.source_text.value = str(red_png)
+    panel.add_source_button.click()
+    panel.chat.value = "notes"
+    _ask(panel, "Describe it")
+    panel.to_cell_button.click()
+    first = panel.cell_source.value.split("\n", 1)[0]
+    assert first == f"%%azure_vision -i {red_png} --chat notes" and panel.to_cell_source() == panel.cell_source.value
+    assert "next turn of chat" in panel.cell_note.value
+    n = len(emulator.chat_requests())
+    assert shell.run_cell(panel.cell_source.value).success
+    # a new turn (not a cache hit): the panel's turn and its image went as history
+    assert len(emulator.chat_requests()) == n + 1 and len(_conversation(shell, "notes")) == 2
+    messages = emulator.chat_requests()[-1]["body"]["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "user"]
+    assert messages[0]["content"][0]["text"] == "Describe it" and messages[0]["content"][1]["type"] == "image_url"
