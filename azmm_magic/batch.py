@@ -525,12 +525,12 @@ async def _send_adaptive(
             throttled += 1
             plan.stats.throttled += 1
             if throttled > MAX_THROTTLED_ATTEMPTS:
-                raise
+                raise _recount(e, twin, request, throttled + retried - 1) from None
             limit.throttled(e.retry_after if e.retry_after is not None else _backoff(throttled), sent_at)
         except AzureVisionError as e:
             limit.release(success=False)
             if not _is_retryable(e) or retried >= max_retries:
-                raise
+                raise _recount(e, twin, request, throttled + retried) from None
             retried += 1
             plan.stats.retried += 1
             await asyncio.sleep(_backoff(retried))
@@ -540,6 +540,24 @@ async def _send_adaptive(
         else:
             limit.release(success=True)
             return result
+
+
+def _recount(error: AzureVisionError, twin: VisionClient, request: VisionRequest, retries: int) -> AzureVisionError:
+    """The final error of an item, its message rebuilt with the retries the item really had.
+
+    The batch retries by itself (the twin's SDK retries are off), so the twin's message would say "after 0
+    retries" / "tried once" even after several attempts; the SDK error it was mapped from is its ``__context__``.
+    """
+    if retries <= 0:
+        return error
+    import openai
+
+    from .client import map_sdk_error
+
+    sdk_error = error.__context__
+    if not isinstance(sdk_error, openai.APIError):
+        return error
+    return map_sdk_error(sdk_error, twin.settings.with_overrides(max_retries=retries), request.deployment)
 
 
 def _failure(index: int, label: str, error: BaseException) -> BatchFailure:

@@ -1,9 +1,11 @@
-"""Fault matrix: every emulator fault through every frontend (the magic streaming and not, ask, stream, aask).
+"""Fault matrix: every emulator fault through every frontend (the magic streaming and not, ask, stream, aask,
+the interactive batch through VisionClient.batch and ``--each``, and the panel streaming and not).
 
 Each call either recovers by the SDK's retries or fails with ONE clear line (our exception; a UsageError in the
 magic); nothing partial is cached; a cut stream keeps the text received, marked incomplete; and the next call in
 the same session works. Faults are switched per deployment through the emulator's control endpoint, so each
-case uses its own deployment name; batch/panel tests can reuse ``FAULT_CASES`` and ``Emulator.set_fault``.
+case uses its own deployment name. In a batch, a failed item records its own line and never stops the others,
+and a re-run sends only the failed items; in the panel, the error is one line inside the panel and Send works again.
 """
 
 from __future__ import annotations
@@ -383,3 +385,207 @@ def test_wrong_kind_of_http_client_is_one_clear_config_error(emulator):
         asyncio.run(client.aask(PROMPT))
     _check_one_line(str(info.value))
     assert emulator.count() == 0
+
+
+# ----- the same faults through the interactive batch (VisionClient.batch and %%azure_vision --each) ----------------
+BATCH_FRONTENDS = ["batch", "each"]
+BATCH_IMAGES = 3
+
+
+def _batch_needle(case: FaultCase) -> str:
+    """The batch retries 429s itself (up to MAX_THROTTLED_ATTEMPTS, pausing as asked), so it says so."""
+    from azmm_magic.batch import MAX_THROTTLED_ATTEMPTS
+
+    if case.spec.startswith("429"):
+        return rf"rate limited \(429\) after {MAX_THROTTLED_ATTEMPTS} retries.*Wait and re-run"
+    return case.needle
+
+
+class _BatchSession:
+    """One batch frontend in one session: the same shell (or the same cache, for VisionClient) for every run."""
+
+    def __init__(self, frontend: str, emulator, shell, folder, case: FaultCase) -> None:
+        self.frontend = frontend
+        self.emulator = emulator
+        self.shell = shell
+        self.folder = folder
+        self.case = case
+        self.deployment = _deployment(case, frontend)
+        self.cache = None
+
+    def run(self, retries: int) -> object:
+        from azmm_magic.batch import BatchResult
+
+        if self.frontend == "each":
+            self.shell.run_line_magic("config", f"AzureVision.max_retries = {retries}")
+            self.shell.run_line_magic("config", f"AzureVision.timeout = {_timeout(self.case)}")
+            self.shell.user_ns.pop("out", None)
+            line = f'-i "{self.folder}/*.png" --each --deployment {self.deployment} -o out'
+            returned = self.shell.run_cell_magic("azure_vision", line, PROMPT)
+            assert returned is self.shell.user_ns["out"]
+        else:
+            client = VisionClient(endpoint=self.emulator.url, deployment=self.deployment, auth="none",
+                                  max_retries=retries, timeout=_timeout(self.case), answer_cache=self.cache)
+            self.cache = client.cache
+            returned = client.batch(PROMPT, str(self.folder / "*.png"), progress=False)
+        assert isinstance(returned, BatchResult) and len(returned) == returned.total == BATCH_IMAGES
+        return returned
+
+    def cache_entries(self) -> int:
+        if self.frontend == "each":
+            return self.shell.magics_manager.registry["AzureVision"].answer_cache.stats().entries
+        assert self.cache is not None
+        return self.cache.stats().entries
+
+
+def _image_folder(tmp_path) -> object:
+    from tests.conftest import make_png
+
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    for i in range(BATCH_IMAGES):
+        make_png(folder / f"img{i}.png", size=(40 + i, 30), color=(30 * i, 90, 200))
+    return folder
+
+
+def _check_failures(result, expected: type[Exception], needle: str | None, printed: str | None) -> None:
+    """Every failed item holds one clear line of its own; the --each output has one ✗ line per failed item."""
+    for failure in result.failures:
+        _check_one_line(failure.error)
+        assert failure.kind == expected.__name__, failure
+        if needle is not None:
+            assert __import__("re").search(needle, failure.error), failure.error
+    if printed is not None:
+        marks = [line for line in printed.splitlines() if line.startswith("✗ #")]
+        assert len(marks) == len(result.failures), printed
+        assert all("[failed]: " in line for line in marks), printed
+
+
+@pytest.mark.parametrize("frontend", BATCH_FRONTENDS)
+@pytest.mark.parametrize("case", FAULT_CASES, ids=[c.spec for c in FAULT_CASES])
+def test_fault_matrix_batch(case: FaultCase, frontend: str, faults, shell, tmp_path, capsys):
+    """A batch of 3 images: the fault hits every request, then only one; failed items never stop the others,
+    record one line each, are never cached, and a re-run sends only them (counted at the emulator)."""
+    emulator = faults
+    session = _BatchSession(frontend, emulator, shell, _image_folder(tmp_path), case)
+    expected = case.error
+    emulator.set_fault(session.deployment, case.spec)
+    n0 = emulator.count()
+    capsys.readouterr()
+    result = session.run(RETRIES)
+    printed = capsys.readouterr().out if frontend == "each" else None
+
+    if expected is None:  # every item recovers (retried, or only slowed down) and is cached
+        assert not result.failures and result.counts()["ok"] == BATCH_IMAGES, result.summary()
+        assert all("Azure OpenAI emulator" in r.text and r.finish_reason == "stop" for r in result)
+        assert emulator.count() - n0 >= BATCH_IMAGES + case.min_requests - 1
+        assert session.cache_entries() == BATCH_IMAGES
+        n1 = emulator.count()
+        again = session.run(RETRIES)  # the next run is answered from the cache
+        assert again.counts()["cached"] == BATCH_IMAGES and emulator.count() == n1
+        return
+
+    # 1. the fault hits every request: every item fails with its own clear line; nothing is cached
+    assert len(result.failures) == BATCH_IMAGES, result.summary()
+    _check_failures(result, expected, _batch_needle(case), printed)
+    assert emulator.count() - n0 >= BATCH_IMAGES * case.min_requests
+    assert session.cache_entries() == 0, "an error was cached"
+
+    # 2. the fault hits one request only (no retries): that item fails, the others are answered and cached
+    emulator.clear_faults()
+    emulator.set_fault(session.deployment, case.spec + ":times=1")
+    n1 = emulator.count()
+    capsys.readouterr()
+    result = session.run(0)
+    printed = capsys.readouterr().out if frontend == "each" else None
+    failed = len(result.failures)
+    if case.spec.startswith("429"):  # the batch waits out a 429 by itself, whatever max_retries says
+        assert failed == 0 and emulator.count() - n1 == BATCH_IMAGES + 1
+    else:
+        assert failed == 1 and emulator.count() - n1 == BATCH_IMAGES
+    _check_failures(result, expected, None, printed)
+    assert result.counts()["ok"] == BATCH_IMAGES - failed
+    assert session.cache_entries() == BATCH_IMAGES - failed
+
+    # 3. the next run in the same session sends only the failed items, and they are answered
+    emulator.clear_faults()
+    n2 = emulator.count()
+    result = session.run(RETRIES)
+    assert emulator.count() - n2 == failed
+    assert not result.failures and result.counts() == {"ok": failed, "cached": BATCH_IMAGES - failed, "failed": 0,
+                                                       "missing": 0}
+    assert session.cache_entries() == BATCH_IMAGES
+
+
+# ----- the same faults through the panel (VisionPanel driven from Python: Send button, wait) --------------------
+PANEL_FRONTENDS = ["panel-stream", "panel-no-stream"]
+
+
+def _plain(html_text: str) -> str:
+    import html
+    import re
+
+    return html.unescape(re.sub(r"<[^>]+>", "", html_text)).strip()
+
+
+@pytest.mark.parametrize("frontend", PANEL_FRONTENDS)
+@pytest.mark.parametrize("case", FAULT_CASES, ids=[c.spec for c in FAULT_CASES])
+def test_fault_matrix_panel(case: FaultCase, frontend: str, faults, shell, red_png):
+    """The panel shows one clear error line for an unrecovered fault, the partial text of a cut stream marked
+    incomplete, re-enables Send, caches nothing partial, and the next Send works."""
+    import re
+
+    emulator = faults
+    streaming = frontend == "panel-stream"
+    shell.run_line_magic("config", f"AzureVision.max_retries = {RETRIES}")
+    shell.run_line_magic("config", f"AzureVision.timeout = {_timeout(case)}")
+    shell.run_line_magic("config", f"AzureVision.stream = {streaming}")
+    panel = shell.run_line_magic("azure_vision", "panel")
+    deployment = _deployment(case, frontend)
+    panel.deployment.value = deployment
+    panel.source_text.value = str(red_png)
+    panel.add_source_button.click()
+    panel.prompt.value = PROMPT
+    magics = shell.magics_manager.registry["AzureVision"]
+
+    def send() -> None:
+        panel.send_button.click()
+        assert panel.wait(60)
+        assert not panel.send_button.disabled and panel.stop_button.disabled and not panel.busy
+
+    emulator.set_fault(deployment, case.spec)
+    expected, needle = case.expected(streaming)
+    n0 = emulator.count()
+    send()
+    assert emulator.count() - n0 >= case.min_requests
+    if expected is None:
+        assert panel.result is not None and "Azure OpenAI emulator" in panel.result.text
+        assert not panel.result.incomplete and panel.message.value == ""
+        assert magics.answer_cache.stats().entries == 1
+        return
+
+    message = _plain(panel.message.value)
+    _check_one_line(message)
+    assert re.search(needle, message), message
+    assert magics.answer_cache.stats().entries == 0, "an error or a partial answer was cached"
+    partial = None
+    if expected is IncompleteAnswerError:  # the text received so far is shown, marked incomplete
+        assert panel.result is not None and panel.result.incomplete and len(panel.history) == 1
+        partial = panel.result.text
+        assert partial and "INCOMPLETE" in panel.answer.value
+        from azmm_magic.render import markdown_to_html
+
+        assert _plain(markdown_to_html(partial)) in _plain(panel.answer.value)
+    else:  # no answer at all: nothing half-shown, nothing in the history
+        assert panel.result is None and panel.history == [] and _plain(panel.answer.value) == ""
+
+    # the next Send in the same panel works, reaches the emulator and clears the error line
+    emulator.clear_faults()
+    n1 = emulator.count()
+    send()
+    assert emulator.count() == n1 + 1
+    assert panel.result is not None and "Azure OpenAI emulator" in panel.result.text and not panel.result.incomplete
+    assert panel.message.value == "" and "Azure OpenAI emulator" in panel.answer.value
+    assert magics.answer_cache.stats().entries == 1
+    if partial is not None:
+        assert panel.result.text.startswith(partial) and len(partial) < len(panel.result.text)
