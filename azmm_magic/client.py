@@ -771,14 +771,12 @@ def map_sdk_error(error: BaseException, settings: Settings, deployment: str | No
         )
     if isinstance(error, openai.RateLimitError):
         response = getattr(error, "response", None)
-        wait = _header(response, "retry-after") or (
-            f"{int(_header(response, 'retry-after-ms') or 0) / 1000:g}" if _header(response, "retry-after-ms") else None
-        )
-        wait_text = f"; the service asked to wait {wait} s" if wait else ""
+        wait = _retry_after(response)
+        wait_text = f"; the service asked to wait {wait:.3g} s" if wait is not None else ""
         return RateLimitError(
             f"Deployment '{deployment}' is rate limited (429) after {_retries(settings.max_retries)}{wait_text}. "
             f"Wait and re-run, send fewer/smaller images, or raise the deployment's quota{rid}.",
-            retry_after=_retry_after(response),
+            retry_after=wait,
             **common,
         )
     if isinstance(error, openai.BadRequestError):

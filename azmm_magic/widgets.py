@@ -145,6 +145,13 @@ class PanelExchange:
     cell_source: str
 
 
+def panel_wording(text: str) -> str:
+    """The core's messages speak of cells; in the panel the same advice is to send again."""
+    text = re.sub(r"\bre-run the cell\b", "press Send again", text)
+    text = re.sub(r"\bRe-run to retry\b", "Press Send to retry", text)
+    return re.sub(r"\bWait and re-run\b", "Wait and press Send again", text)
+
+
 class VisionPanel(w.VBox):
     """Ask an Azure OpenAI vision deployment about images without writing code.
 
@@ -707,6 +714,7 @@ class VisionPanel(w.VBox):
     def _show_message(self, text: str, *, kind: str = "error") -> None:
         from .render import message_bundle
 
+        text = panel_wording(text)
         self.message.value = message_bundle(text, kind=kind)["text/html"] if text else ""
 
     def _guard(self, action: Callable[[], Any]) -> None:
