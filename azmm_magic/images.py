@@ -291,7 +291,7 @@ class PreparedImage:
             self._memo()[key] = cached
         return cached
 
-    def thumbnail(self, max_side: int = 160) -> tuple[str, bytes]:
+    def thumbnail(self, max_side: int = 256) -> tuple[str, bytes]:
         """``(media type, bytes)`` of a small image for rendering (longest side <= ``max_side``); cached.
 
         A JPEG for an image sent as JPEG (a photo: ~10x smaller than a PNG of it and far quicker to encode), a
@@ -308,6 +308,9 @@ class PreparedImage:
         return f"image/{fmt.lower()}", cached
 
 
+THUMBNAIL_SIDE = 256  # longest side of the thumbnail rendered with answers (128 CSS px at 2x)
+
+
 def _thumbnail(data: bytes, max_side: int, label: str, *, fmt: str = "PNG") -> bytes:
     """Decode ``data`` and return a PNG (or JPEG) whose longest side is at most ``max_side``."""
     Image = _pil()
@@ -316,13 +319,27 @@ def _thumbnail(data: bytes, max_side: int, label: str, *, fmt: str = "PNG") -> b
         if img.format in ("JPEG", "MPO"):
             img.draft(img.mode, _fit_within(img.width, img.height, side))  # decode at 1/2..1/8 scale, never below
         img.load()
-        work, _ = _working_mode(img, None)
-    work.thumbnail((side, side), Image.Resampling.LANCZOS)
+        return _thumbnail_of(img, side, fmt)
+
+
+def _thumbnail_of(img: PILImage, side: int, fmt: str) -> bytes:
+    """Encode an already decoded image as a thumbnail (longest side <= ``side``)."""
+    work, _ = _working_mode(img, None)
+    size = _fit_within(work.width, work.height, side)
+    if size != work.size:  # a new image: the caller's pixels are never changed
+        work = work.resize(size, _pil().Resampling.LANCZOS, reducing_gap=3.0)
     if fmt == "JPEG":
         return _save(_flatten(work), "JPEG", quality=JPEG_QUALITY)
     buf = io.BytesIO()
     work.save(buf, "PNG")
     return buf.getvalue()
+
+
+def _with_thumbnail(prepared: PreparedImage, img: PILImage) -> PreparedImage:
+    """Make the render-size thumbnail from pixels already decoded, so rendering never decodes the image again."""
+    fmt = "JPEG" if prepared.media_type == "image/jpeg" else "PNG"
+    prepared._memo()[f"thumb:{fmt}:{THUMBNAIL_SIDE}"] = _thumbnail_of(img, THUMBNAIL_SIDE, fmt)
+    return prepared
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -878,10 +895,10 @@ def _from_bytes(data: bytes, label: str, opts: _Options) -> PreparedImage:
         target = max_useful_size(stored[0], stored[1], opts.detail, opts.rule)
         if img.format in ("JPEG", "MPO"):
             # decode at 1/2, 1/4 or 1/8 scale, never below the target; a JPEG sent as it is is decoded only to
-            # check its data (every byte is still read), so at 1/8 scale
+            # check its data (every byte is still read) and to make its thumbnail, so at thumbnail scale
             animated = bool(getattr(img, "is_animated", False)) and getattr(img, "n_frames", 1) > 1
             if _sendable_as_is(img, img.format, animated, data, orientation, stored, target, opts):
-                img.draft(img.mode, (1, 1))
+                img.draft(img.mode, _fit_within(stored[0], stored[1], THUMBNAIL_SIDE))  # check + thumbnail
             elif target[0] < stored[0] or target[1] < stored[1]:
                 img.draft(img.mode, target)
         img.load()
@@ -917,7 +934,8 @@ def _process(
     display_size = stored_size[::-1] if orientation in (5, 6, 7, 8) else stored_size
     target = max_useful_size(*display_size, opts.detail, opts.rule)
     if _sendable_as_is(img, fmt, animated, original, orientation, display_size, target, opts):
-        return _make(original, SEND_AS_IS_MEDIA_TYPES[fmt], display_size, label, display_size, notices)
+        prepared = _make(original, SEND_AS_IS_MEDIA_TYPES[fmt], display_size, label, display_size, notices)
+        return _with_thumbnail(prepared, img)
     if orientation != 1:
         img = _apply_orientation(img, orientation)
         notices.append(f"applied EXIF orientation {orientation} (rotated/flipped upright)")
@@ -933,7 +951,7 @@ def _process(
     data, media_type = _encode(img, fmt)
     if len(data) > opts.max_bytes:
         data, media_type, img = _shrink_to_fit(img, opts.max_bytes, label, notices)
-    return _make(data, media_type, img.size, label, display_size, notices)
+    return _with_thumbnail(_make(data, media_type, img.size, label, display_size, notices), img)
 
 
 def _sendable_as_is(

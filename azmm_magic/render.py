@@ -95,7 +95,7 @@ def _image_notices(images: Sequence[PreparedImage]) -> list[str]:
 def _thumb_src(image: PreparedImage) -> str:
     if image.url is not None and image.data is None:
         return image.url
-    media_type, data = image.thumbnail(THUMB_SIDE * 2)  # JPEG for photos, PNG otherwise; cached on the image
+    media_type, data = image.thumbnail()  # JPEG for photos, PNG otherwise; made with the image, cached on it
     return f"data:{media_type};base64," + base64.b64encode(data).decode("ascii")
 
 
