@@ -117,7 +117,18 @@ def shell(emulator: Emulator) -> Iterator[Any]:
     sh = InteractiveShell.instance(config=cfg)
     assert sh.extension_manager.load_extension("azmm_magic") is None
     yield sh
+    dispose_shell(sh)
+
+
+def dispose_shell(sh: Any) -> None:
+    """Unload the extension and forget the shell, including IPython's atexit hook: otherwise every shell a test
+    created runs reset() + gc.collect() at interpreter exit, which takes minutes after a few hundred tests."""
+    import atexit
+
+    from IPython.core.interactiveshell import InteractiveShell
+
     sh.extension_manager.unload_extension("azmm_magic")
+    atexit.unregister(sh.atexit_operations)
     InteractiveShell.clear_instance()
 
 

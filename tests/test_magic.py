@@ -10,7 +10,7 @@ import pytest
 from IPython.core.error import UsageError
 
 from azmm_magic.result import VisionResult
-from tests.conftest import CANARY_KEY
+from tests.conftest import CANARY_KEY, dispose_shell
 
 
 def test_cell_magic_returns_result_and_stores_variable(shell, emulator, red_png):
@@ -146,8 +146,7 @@ def test_emulator_subcommand_starts_and_points_session(emulator, red_png):
         out = sh.run_cell_magic("azure_vision", "-i img --no-stream", "hello")
         assert out.deployment == "emulator" and "emulator" in out.text.lower()
     finally:
-        sh.extension_manager.unload_extension("azmm_magic")
-        InteractiveShell.clear_instance()
+        dispose_shell(sh)
 
 
 def test_magic_help_is_the_docstring(shell):
