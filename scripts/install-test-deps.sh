@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install azmm_magic with its test dependencies into .venv (and Chromium for the browser tests), then run
-# the whole test suite. Extra arguments go to pytest, e.g. `bash scripts/test.sh -k magic`.
+# Install azmm_magic with its test dependencies into .venv, and Debian's Chromium for the browser tests.
+# The README's test command (and .ci/run) is: bash scripts/install-test-deps.sh && .venv/bin/python -m pytest
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
@@ -8,4 +8,3 @@ PY="${PYTHON:-python3}"
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
 bash scripts/install-browser.sh
-exec .venv/bin/python -m pytest "$@"
