@@ -646,6 +646,14 @@ async def run_plan(
 
 
 # ----- sync and async entry points ------------------------------------------------------------------------------
+def _new_run(client: VisionClient, prompt: str, images: Iterable[object] | object, **plan_options: Any) -> tuple[Any, BatchResult]:
+    """The plan of a run and its empty result (shared by :func:`abatch` and :func:`run_batch`)."""
+    plan = plan_batch(client, prompt, images, **plan_options)
+    result = BatchResult(total=len(plan.leaves), prompt=prompt)
+    result.stats = plan.stats
+    return plan, result
+
+
 async def abatch(
     client: VisionClient,
     prompt: str,
@@ -659,10 +667,8 @@ async def abatch(
     **options: Any,
 ) -> BatchResult:
     """See :meth:`VisionClient.abatch`."""
-    plan = plan_batch(client, prompt, images, concurrency=concurrency, use_cache=use_cache, refresh=refresh,
-                      **options)
-    result = BatchResult(total=len(plan.leaves), prompt=prompt)
-    result.stats = plan.stats
+    plan, result = _new_run(client, prompt, images, concurrency=concurrency, use_cache=use_cache, refresh=refresh,
+                            **options)
     view = None
     if progress:
         from .batch_view import BatchProgress
@@ -702,10 +708,8 @@ def run_batch(
     replaces the default progress bar (the magic passes one that also draws the gallery)."""
     import queue
 
-    plan = plan_batch(client, prompt, images, concurrency=concurrency, use_cache=use_cache, refresh=refresh,
-                      **options)
-    result = BatchResult(total=len(plan.leaves), prompt=prompt)
-    result.stats = plan.stats
+    plan, result = _new_run(client, prompt, images, concurrency=concurrency, use_cache=use_cache, refresh=refresh,
+                            **options)
     view: Any = None
     if view_factory is not None:
         view = view_factory(plan.labels)
