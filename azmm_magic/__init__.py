@@ -12,32 +12,32 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "VisionClient": "azmm_magic.client",
-    "VisionResult": "azmm_magic.result",
-    "Settings": "azmm_magic.config",
-    "PreparedImage": "azmm_magic.images",
-    "prepare_images": "azmm_magic.images",
+    "VisionClient": "azmm_magic.features.client",
+    "VisionResult": "azmm_magic.core.result",
+    "Settings": "azmm_magic.core.settings",
+    "PreparedImage": "azmm_magic.core.images",
+    "prepare_images": "azmm_magic.core.images",
     "EmulatorServer": "azmm_magic.emulator.server",
-    "Conversation": "azmm_magic.conversation",
-    "SQLiteCache": "azmm_magic.cache",
-    "UsageLedger": "azmm_magic.ledger",
-    "compare": "azmm_magic.compare",
-    "VisionPanel": "azmm_magic.widgets",
-    "BatchResult": "azmm_magic.batch",
-    "BatchFailure": "azmm_magic.batch",
-    "BatchInterrupted": "azmm_magic.batch",
-    "BatchJob": "azmm_magic.batch_api",
+    "Conversation": "azmm_magic.features.chat",
+    "SQLiteCache": "azmm_magic.store.cache",
+    "UsageLedger": "azmm_magic.store.ledger",
+    "compare": "azmm_magic.features.compare",
+    "VisionPanel": "azmm_magic.frontends.panel",
+    "BatchResult": "azmm_magic.features.batch",
+    "BatchFailure": "azmm_magic.features.batch",
+    "BatchInterrupted": "azmm_magic.features.batch",
+    "BatchJob": "azmm_magic.features.batch_api",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .batch import BatchFailure, BatchInterrupted, BatchResult
-    from .batch_api import BatchJob
-    from .client import VisionClient
-    from .config import Settings
+    from .features.batch import BatchFailure, BatchInterrupted, BatchResult
+    from .features.batch_api import BatchJob
+    from .features.client import VisionClient
+    from .core.settings import Settings
     from .emulator.server import EmulatorServer
-    from .images import PreparedImage, prepare_images
-    from .result import VisionResult
-    from .widgets import VisionPanel
+    from .core.images import PreparedImage, prepare_images
+    from .core.result import VisionResult
+    from .frontends.panel import VisionPanel
 
 
 def __getattr__(name: str) -> Any:
@@ -51,14 +51,14 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(ipython: Any) -> None:
     """Called by ``%load_ext azmm_magic``: registers the magics (nothing else happens at import)."""
-    from .magics import AzureVision
+    from .frontends.magics import AzureVision
 
     ipython.register_magics(AzureVision)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """Called by ``%unload_ext azmm_magic``."""
-    from .magics import shutdown_session_emulator
+    from .frontends.magics import shutdown_session_emulator
 
     shutdown_session_emulator(ipython)
 

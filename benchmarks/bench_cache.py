@@ -11,7 +11,7 @@ PROMPT = "What is in this photo? Answer in three bullet points."
 
 
 def run(ctx: Context) -> tuple[list[Row], list[str]]:
-    from azmm_magic import images
+    from azmm_magic.core import images as images
 
     reps = 30 if ctx.quick else 300
     photo = make_photo(ctx.tmp / "cache-photo.jpg", 1024, 768, seed=1)

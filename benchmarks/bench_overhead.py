@@ -42,7 +42,7 @@ def _ask_raw(client, path: Path, prompt: str) -> str:  # noqa: ANN001
 def _compare(
     sh, raw, path: Path, reps: int, before_magic: Callable[[], None]  # noqa: ANN001
 ) -> tuple[float, float, float, int]:
-    from azmm_magic.result import VisionResult
+    from azmm_magic.core.result import VisionResult
 
     sh.user_ns["img"] = str(path)
     magic_times, raw_times = [], []
@@ -74,7 +74,7 @@ def _compare(
 
 
 def run(ctx: Context) -> tuple[list[Row], list[str]]:
-    from azmm_magic.images import clear_prepared_memo
+    from azmm_magic.core.images import clear_prepared_memo
 
     reps = 5 if ctx.quick else 60
     photo = make_photo(ctx.tmp / "overhead-photo.jpg", 1024, 768, seed=2)

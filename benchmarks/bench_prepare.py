@@ -8,7 +8,7 @@ from common import Context, Row, make_photo, median, ms, size
 
 
 def run(ctx: Context) -> tuple[list[Row], list[str]]:
-    from azmm_magic.images import clear_prepared_memo, estimate_image_tokens, prepare_image
+    from azmm_magic.core.images import clear_prepared_memo, estimate_image_tokens, prepare_image
 
     width, height = (1500, 1000) if ctx.quick else (6000, 4000)
     reps = 2 if ctx.quick else 7

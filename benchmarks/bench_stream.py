@@ -29,7 +29,7 @@ SETUP = """
 %config AzureVision.api_style = "azure"
 img = {img!r}
 import json, time
-import azmm_magic.client as _azc
+import azmm_magic.features.client as _azc
 _bench = {{}}
 _send_stream = _azc.VisionClient.send_stream
 def _timed_send_stream(self, *args, **kwargs):

@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from IPython.core.error import UsageError
 from PIL import Image
 
-from azmm_magic.command import VisionCommand, interpolate, parse_cell
-from azmm_magic.errors import ConfigError
-from azmm_magic.result import VisionResult
+from azmm_magic.frontends.command import VisionCommand, interpolate, parse_cell
+from azmm_magic.core.errors import ConfigError
+from azmm_magic.core.result import VisionResult
 
 
 # ----- files and objects ------------------------------------------------------------------------------------

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from azmm_magic import VisionClient
-from azmm_magic.batch import AdaptiveLimit, BatchFailure, BatchInterrupted, BatchResult
-from azmm_magic.errors import ConfigError
-from azmm_magic.images import PreparedImage
-from azmm_magic.result import VisionResult
+from azmm_magic.features.batch import AdaptiveLimit, BatchFailure, BatchInterrupted, BatchResult
+from azmm_magic.core.errors import ConfigError
+from azmm_magic.core.images import PreparedImage
+from azmm_magic.core.result import VisionResult
 from tests.conftest import Emulator, _start, make_png
 
 
@@ -252,7 +252,7 @@ def test_magic_each_interrupt_stores_partial_and_reraises(shell, slow, tmp_path,
     d = folder(tmp_path, 12)
     shell.run_line_magic("config", f"AzureVision.endpoint = {slow.url!r}")
     shell.run_line_magic("config", "AzureVision.concurrency = 2")
-    import azmm_magic.batch_view as view
+    import azmm_magic.display.gallery as view
 
     original = view.BatchProgress.add
     calls = []

@@ -9,9 +9,9 @@ import pytest
 from IPython.core.error import UsageError
 
 from azmm_magic import VisionClient
-from azmm_magic.batch import BatchResult
-from azmm_magic.batch_api import BatchJob, Manifest
-from azmm_magic.result import VisionResult
+from azmm_magic.features.batch import BatchResult
+from azmm_magic.features.batch_api import BatchJob, Manifest
+from azmm_magic.core.result import VisionResult
 from tests.conftest import Emulator, _start
 from tests.test_batch import folder, garbage_image
 
@@ -167,7 +167,7 @@ def test_results_before_completion_say_to_wait(bemu, batch_server, tmp_path):
 
 
 def test_poll_interval_is_at_least_a_minute_for_remote_endpoints(capsys):
-    from azmm_magic.batch_api import poll_interval
+    from azmm_magic.features.batch_api import poll_interval
 
     remote = VisionClient(endpoint="https://example.openai.azure.com/", deployment="d", auth="none")
     assert poll_interval(remote, None) == 60.0 and poll_interval(remote, 5) == 60.0

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from azmm_magic.cache import SQLiteCache
+from azmm_magic.store.cache import SQLiteCache
 
 ROOT = Path(__file__).resolve().parent.parent
 KILL_ROUNDS = 50
@@ -29,7 +29,7 @@ FIELDS = ("text", "usage", "deployment", "model", "finish_reason", "elapsed", "r
 # Writes entries in a loop (one transaction each) and reports each key on stdout once its put returned.
 _WRITER = r'''
 import hashlib, sys
-from azmm_magic.cache import SQLiteCache
+from azmm_magic.store.cache import SQLiteCache
 path, tag, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
 store = SQLiteCache(path)
 body = "x" * 20000  # large entries: a kill is likely to land inside a write

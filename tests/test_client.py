@@ -8,7 +8,7 @@ import time
 import pytest
 
 from azmm_magic import VisionClient
-from azmm_magic.errors import AuthError, BadRequestError, ConfigError, DeploymentNotFoundError, ImageInputError
+from azmm_magic.core.errors import AuthError, BadRequestError, ConfigError, DeploymentNotFoundError, ImageInputError
 from tests.conftest import CANARY_KEY
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from azmm_magic.command import interpolate, parse_cell
-from azmm_magic.errors import ConfigError
+from azmm_magic.frontends.command import interpolate, parse_cell
+from azmm_magic.core.errors import ConfigError
 
 
 def test_interpolation_replaces_defined_names_only():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from azmm_magic.config import Secret, Settings
-from azmm_magic.errors import ConfigError
+from azmm_magic.core.settings import Secret, Settings
+from azmm_magic.core.errors import ConfigError
 
 ENV = {
     "AZURE_OPENAI_ENDPOINT": "https://res.openai.azure.com/",

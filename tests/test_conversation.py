@@ -6,7 +6,7 @@ import pytest
 from IPython.core.error import UsageError
 
 from azmm_magic import VisionClient
-from azmm_magic.conversation import Conversation
+from azmm_magic.features.chat import Conversation
 from tests.conftest import make_png
 
 
@@ -98,7 +98,7 @@ def test_conversation_python_api(emulator, red_png):
 
 def test_conversation_state_is_per_shell(shell):
     magics = shell.magics_manager.registry["AzureVision"]
-    import azmm_magic.conversation as module
+    import azmm_magic.features.chat as module
 
     assert magics.conversations is not None
     assert not any(isinstance(v, module.Conversations) for v in vars(module).values())

@@ -23,7 +23,7 @@ from IPython.core.error import UsageError
 
 from azmm_magic import VisionClient
 from azmm_magic.emulator.faults import KINDS, FaultTable, parse_assignment, parse_fault
-from azmm_magic.errors import (
+from azmm_magic.core.errors import (
     AuthError,
     BadRequestError,
     ConnectionFailedError,
@@ -34,7 +34,7 @@ from azmm_magic.errors import (
     ServiceError,
     ServiceTimeoutError,
 )
-from azmm_magic.result import VisionResult
+from azmm_magic.core.result import VisionResult
 
 PROMPT = "What is in this picture?"
 RETRIES = 1
@@ -234,7 +234,7 @@ def test_cut_stream_yields_partial_text_before_the_error(faults, red_png):
 
 
 def test_kernel_stream_view_marks_a_cut_answer_incomplete(monkeypatch):
-    from azmm_magic import render
+    from azmm_magic.display import render as render
 
     shown: list[dict] = []
 
@@ -378,7 +378,7 @@ def test_wrong_kind_of_http_client_is_one_clear_config_error(emulator):
     """The header route needs an http_client; giving the async API a sync client must not escape as TypeError."""
     import httpx
 
-    from azmm_magic.errors import ConfigError
+    from azmm_magic.core.errors import ConfigError
 
     client = VisionClient(endpoint=emulator.url, deployment="x", auth="none", http_client=httpx.Client())
     with pytest.raises(ConfigError, match=r"http_client.*aask an async one") as info:
@@ -394,7 +394,7 @@ BATCH_IMAGES = 3
 
 def _batch_needle(case: FaultCase) -> str:
     """The batch retries 429s itself (up to MAX_THROTTLED_ATTEMPTS, pausing as asked), so it says so."""
-    from azmm_magic.batch import MAX_THROTTLED_ATTEMPTS
+    from azmm_magic.features.batch import MAX_THROTTLED_ATTEMPTS
 
     if case.spec.startswith("429"):
         return rf"rate limited \(429\) after {MAX_THROTTLED_ATTEMPTS} retries.*Wait and re-run"
@@ -414,7 +414,7 @@ class _BatchSession:
         self.cache = None
 
     def run(self, retries: int) -> object:
-        from azmm_magic.batch import BatchResult
+        from azmm_magic.features.batch import BatchResult
 
         if self.frontend == "each":
             self.shell.run_line_magic("config", f"AzureVision.max_retries = {retries}")
@@ -575,7 +575,7 @@ def test_fault_matrix_panel(case: FaultCase, frontend: str, faults, shell, red_p
         assert panel.result is not None and panel.result.incomplete and len(panel.history) == 1
         partial = panel.result.text
         assert partial and "INCOMPLETE" in panel.answer.value
-        from azmm_magic.render import markdown_to_html
+        from azmm_magic.display.render import markdown_to_html
 
         assert _plain(markdown_to_html(partial)) in _plain(panel.answer.value)
     else:  # no answer at all: nothing half-shown, nothing in the history

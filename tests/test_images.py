@@ -1,4 +1,4 @@
-"""Tests for azmm_magic.images: every source type, processing, token rules and error messages.
+"""Tests for azmm_magic.core.images: every source type, processing, token rules and error messages.
 
 All images are generated here (PIL/numpy) in ``tmp_path``; nothing is downloaded. The only network use is a
 ``http.server`` on 127.0.0.1 for the ``inline_urls=True`` path.
@@ -29,8 +29,8 @@ from PIL import Image
 matplotlib.use("Agg", force=True)
 import matplotlib.pyplot as plt
 
-from azmm_magic.errors import ConfigError, ImageInputError
-from azmm_magic.images import (
+from azmm_magic.core.errors import ConfigError, ImageInputError
+from azmm_magic.core.images import (
     TOKEN_RULES,
     PreparedImage,
     _fetch_url,
@@ -790,7 +790,7 @@ def test_resolve_name() -> None:
 
 def test_import_does_not_load_heavy_libraries() -> None:
     code = (
-        "import sys, azmm_magic.images\n"
+        "import sys, azmm_magic.core.images\n"
         "heavy = [m for m in ('PIL', 'numpy', 'matplotlib', 'urllib.request') if m in sys.modules]\n"
         "print(heavy)\n"
         "sys.exit(1 if heavy else 0)\n"

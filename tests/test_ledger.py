@@ -8,10 +8,10 @@ import pytest
 from IPython.core.error import UsageError
 
 from azmm_magic import VisionClient
-from azmm_magic.compare import Comparison, compare
-from azmm_magic.errors import ConfigError
-from azmm_magic.ledger import UsageLedger, cost, price_of
-from azmm_magic.result import Usage, VisionResult
+from azmm_magic.features.compare import Comparison, compare
+from azmm_magic.core.errors import ConfigError
+from azmm_magic.store.ledger import UsageLedger, cost, price_of
+from azmm_magic.core.result import Usage, VisionResult
 
 
 def _r(deployment, prompt, completion, elapsed, cached=False):
@@ -108,7 +108,7 @@ def test_compare_deployments_side_by_side(shell, keyed_emulator, red_png, monkey
 
 
 def test_compare_python_api_all_failing_raises_one_error(emulator, keyed_emulator, red_png):
-    from azmm_magic.errors import DeploymentNotFoundError
+    from azmm_magic.core.errors import DeploymentNotFoundError
     from tests.conftest import CANARY_KEY
 
     client = VisionClient(endpoint=emulator.url, deployment="x", auth="none")

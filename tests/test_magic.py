@@ -9,7 +9,7 @@ import textwrap
 import pytest
 from IPython.core.error import UsageError
 
-from azmm_magic.result import VisionResult
+from azmm_magic.core.result import VisionResult
 from tests.conftest import CANARY_KEY, dispose_shell
 
 
@@ -174,7 +174,7 @@ def test_v1_style_with_entra_through_the_magic(shell, keyed_emulator, red_png, m
     from azure.core.credentials import AccessToken
     from azure.identity import get_bearer_token_provider
 
-    import azmm_magic.client as client_module
+    import azmm_magic.features.client as client_module
 
     class TestCredential:
         issued = 0

@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from azmm_magic.demo import execute_notebook, find_notebook
+from azmm_magic.frontends.demo import execute_notebook, find_notebook
 
 NOTEBOOKS = sorted(p.name for p in (Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 

@@ -15,7 +15,7 @@ import pytest
 from IPython.core.error import UsageError
 
 from azmm_magic import VisionClient
-from azmm_magic.cache import (
+from azmm_magic.store.cache import (
     SCHEMA_VERSION,
     ReplayMissError,
     SQLiteCache,
@@ -23,7 +23,7 @@ from azmm_magic.cache import (
     export_jsonl,
     import_jsonl,
 )
-from azmm_magic.errors import ConfigError
+from azmm_magic.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from azmm_magic import images
-from azmm_magic.command import parse_cell
-from azmm_magic.errors import ImageInputError
-from azmm_magic.images import PreparedImage, clear_prepared_memo, prepare_image
+from azmm_magic.core import images as images
+from azmm_magic.frontends.command import parse_cell
+from azmm_magic.core.errors import ImageInputError
+from azmm_magic.core.images import PreparedImage, clear_prepared_memo, prepare_image
 
 
 @pytest.fixture(autouse=True)
@@ -163,8 +163,8 @@ def test_thumbnail_is_jpeg_for_photos_png_otherwise_and_cached(tmp_path: Path) -
 
 
 def test_rendered_result_uses_the_thumbnail_media_type(tmp_path: Path) -> None:
-    from azmm_magic.render import result_bundle
-    from azmm_magic.result import VisionResult
+    from azmm_magic.display.render import result_bundle
+    from azmm_magic.core.result import VisionResult
 
     [jpeg] = prepare_image(write_jpeg(tmp_path / "p.jpg", photo()))
     [png] = prepare_image(Image.new("RGB", (20, 20), (0, 200, 0)))

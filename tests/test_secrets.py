@@ -22,7 +22,7 @@ import pytest
 from IPython.core.error import UsageError
 
 from azmm_magic import VisionClient
-from azmm_magic.errors import AzureVisionError, ContentFilterError, IncompleteAnswerError
+from azmm_magic.core.errors import AzureVisionError, ContentFilterError, IncompleteAnswerError
 from tests.conftest import CANARY_KEY
 
 CANARY_TOKEN = "entra-CANARY-token"  # the keyed emulator's bearer token (tests/conftest.py)
@@ -222,7 +222,7 @@ NOTEBOOK_CELLS = [
 def test_executed_and_saved_notebook_has_no_secret(keyed_emulator, tmp_path, monkeypatch):
     import nbformat
 
-    from azmm_magic.demo import execute_notebook
+    from azmm_magic.frontends.demo import execute_notebook
 
     monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", keyed_emulator.url)
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", CANARY_KEY)

@@ -10,7 +10,7 @@ from IPython.core.error import UsageError
 from pydantic import BaseModel
 
 from azmm_magic import VisionClient
-from azmm_magic.structured import StructuredOutputError, response_spec, strict_schema
+from azmm_magic.core.structured import StructuredOutputError, response_spec, strict_schema
 
 
 class Size(BaseModel):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from azmm_magic.result import VisionResult
+from azmm_magic.core.result import VisionResult
 from tests.conftest import CANARY_KEY, _start, make_png
 
 
@@ -258,7 +258,7 @@ def test_visionpanel_import_uses_the_session(shell, emulator, red_png):
 
 def test_panel_outside_ipython_needs_a_client(emulator, red_png):
     from azmm_magic import VisionClient, VisionPanel
-    from azmm_magic.errors import ConfigError
+    from azmm_magic.core.errors import ConfigError
 
     from IPython.core.interactiveshell import InteractiveShell
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from .errors import ConfigError, ImageInputError
+from azmm_magic.core.errors import ConfigError, ImageInputError
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL.Image import Image as PILImage

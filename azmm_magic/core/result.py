@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .images import PreparedImage
+    from azmm_magic.core.images import PreparedImage
 
 
 @dataclass(frozen=True)
@@ -118,17 +118,17 @@ class VisionResult:
     # ----- display -------------------------------------------------------------------------------------------
     def footer(self) -> str:
         """One line: deployment · tokens · seconds · cached/truncated/incomplete."""
-        from .render import footer_text
+        from azmm_magic.display.render import footer_text
 
         return footer_text(self)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        from .render import result_bundle
+        from azmm_magic.display.render import result_bundle
 
         return result_bundle(self)
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        from .render import result_plain
+        from azmm_magic.display.render import result_plain
 
         p.text(result_plain(self))
 

@@ -16,8 +16,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .images import PreparedImage
-    from .result import VisionResult
+    from azmm_magic.core.images import PreparedImage
+    from azmm_magic.core.result import VisionResult
 
 THUMB_SIDE = 128
 _BOX = "font-family: var(--jp-content-font-family, inherit); line-height: 1.45;"
@@ -288,7 +288,7 @@ class RequestPreview:
     """
 
     def __init__(self, request: Any, settings: Any, prices: Any = None) -> None:
-        from .ledger import cost
+        from azmm_magic.store.ledger import cost
 
         self.request = request
         self.settings = settings

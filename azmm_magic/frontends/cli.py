@@ -10,7 +10,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``azmm`` console script."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["emulator"]:
-        from .emulator.__main__ import main as emulator_main
+        from azmm_magic.emulator.__main__ import main as emulator_main
 
         return emulator_main(argv[1:])
     parser = argparse.ArgumentParser(prog="azmm", description="azmm_magic: Azure OpenAI vision from Jupyter.")
@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("emulator", help="run the local Azure-OpenAI-compatible emulator (see `azmm emulator --help`)")
     args = parser.parse_args(argv)
     if args.command == "demo":
-        from .demo import run_demo
+        from azmm_magic.frontends.demo import run_demo
 
         try:
             return run_demo(args.out, args.notebook)

@@ -12,8 +12,8 @@
 
 ``BatchJob.wait()`` polls (by default once a minute, as the service recommends) with a progress bar;
 ``BatchJob.results()`` downloads the output and error files, matches lines by ``custom_id`` (they come back in
-any order), fills the answer cache and returns the same :class:`~azmm_magic.batch.BatchResult` as an
-interactive batch. Items that failed, expired or were cancelled are :class:`~azmm_magic.batch.BatchFailure`.
+any order), fills the answer cache and returns the same :class:`~azmm_magic.features.batch.BatchResult` as an
+interactive batch. Items that failed, expired or were cancelled are :class:`~azmm_magic.features.batch.BatchFailure`.
 The SDK builds the URLs: ``{endpoint}/openai/files?api-version=`` and ``/openai/batches`` on the classic style,
 ``.../openai/v1/files`` on the v1 style.
 """
@@ -31,13 +31,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .batch import BatchFailure, BatchResult, Outcome, _failure, expand_sources
-from .config import is_loopback_host
-from .errors import AzureVisionError, ConfigError, ServiceError
-from .render import Bundle
+from azmm_magic.features.batch import BatchFailure, BatchResult, Outcome, _failure, expand_sources
+from azmm_magic.core.settings import is_loopback_host
+from azmm_magic.core.errors import AzureVisionError, ConfigError, ServiceError
+from azmm_magic.display.render import Bundle
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .client import VisionClient
+    from azmm_magic.features.client import VisionClient
 
 MAX_FILE_BYTES = 200 * 1000 * 1000
 MAX_FILE_LINES = 100_000
@@ -119,7 +119,7 @@ def submit_batch(
     **options: Any,
 ) -> BatchJob:
     """See :meth:`VisionClient.submit_batch`."""
-    from .images import _options, _prepare_leaf
+    from azmm_magic.core.images import _options, _prepare_leaf
 
     directory = manifest_directory(manifest_dir)
     options = {**options, "deployment": deployment}
@@ -307,7 +307,7 @@ def _download(client: VisionClient, file_id: str | None) -> dict[str, dict[str, 
 
 def _outcome(client: VisionClient, line: dict[str, Any] | None, item: dict[str, Any], manifest: Manifest | None,
              job: Any) -> Outcome:
-    from .client import VisionRequest, _content_filter_from_results, _result_from_completion
+    from azmm_magic.features.client import VisionRequest, _content_filter_from_results, _result_from_completion
 
     index, source = int(item["index"]), str(item["source"])
     if line is None:
@@ -447,7 +447,7 @@ class BatchJob:
 
 # ----- the `%azure_vision jobs` line magic -----------------------------------------------------------------------
 def jobs_table(jobs: Sequence[Any]) -> dict[str, str]:
-    from .render import table_bundle
+    from azmm_magic.display.render import table_bundle
 
     rows = []
     for j in jobs:
@@ -461,7 +461,7 @@ def jobs_command(client: VisionClient, words: Sequence[str], *, kernel: bool = F
     """``jobs`` | ``jobs wait ID... [--interval S] [--timeout S]`` | ``jobs results ID...`` | ``jobs cancel ID...``."""
     import argparse
 
-    from .command import _Parser
+    from azmm_magic.frontends.command import _Parser
 
     parser = _Parser(prog="%azure_vision jobs", add_help=False)
     parser.add_argument("action", nargs="?", default="list", choices=("list", "wait", "results", "cancel", "status"))

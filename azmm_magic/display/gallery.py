@@ -4,7 +4,7 @@
   answered / cached / failed counts and the ETA.
 - Gallery: in a kernel, one display handle redrawn at most ``max_rate`` times a second with the latest tiles
   (thumbnail, the answer's first words, failures marked); in a terminal, one plain line per finished item.
-- :func:`batch_bundle` renders a finished :class:`~azmm_magic.batch.BatchResult` (summary, tiles, plain text).
+- :func:`batch_bundle` renders a finished :class:`~azmm_magic.features.batch.BatchResult` (summary, tiles, plain text).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .result import VisionResult
+from azmm_magic.core.result import VisionResult
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .batch import BatchResult, Outcome
+    from azmm_magic.features.batch import BatchResult, Outcome
 
 LIVE_TILES = 24
 RESULT_TILES = 48
@@ -64,7 +64,7 @@ def _thumb_src(outcome: Outcome, source: str) -> str | None:
             return image.url
     if source and not source.startswith("<") and os.path.isfile(source):
         try:
-            from .batch import _small_thumbnail
+            from azmm_magic.features.batch import _small_thumbnail
 
             with open(source, "rb") as f:
                 data, media_type = _small_thumbnail(f.read())
@@ -76,7 +76,7 @@ def _thumb_src(outcome: Outcome, source: str) -> str | None:
 
 def tile_html(index: int, outcome: Outcome, source: str | None = None) -> str:
     """One gallery tile: thumbnail, ``#index name``, the answer's first words or the error in red."""
-    from .batch import item_source, item_status
+    from azmm_magic.features.batch import item_source, item_status
 
     source = source if source is not None else item_source(outcome)
     status = item_status(outcome)
@@ -103,7 +103,7 @@ def tile_html(index: int, outcome: Outcome, source: str | None = None) -> str:
 
 
 def tile_plain(index: int, outcome: Outcome, source: str | None = None) -> str:
-    from .batch import item_source, item_status
+    from azmm_magic.features.batch import item_source, item_status
 
     source = _short_source(source if source is not None else item_source(outcome))
     if isinstance(outcome, VisionResult):
@@ -164,7 +164,7 @@ class BatchProgress:
         return f"answered {c['ok']} · cached {c['cached']} · failed {c['failed']}"
 
     def add(self, index: int, outcome: Outcome) -> None:
-        from .batch import item_status
+        from azmm_magic.features.batch import item_status
 
         status = item_status(outcome)
         self.counts[status if status in self.counts else "failed"] += 1

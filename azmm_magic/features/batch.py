@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, overload
 
-from .errors import (
+from azmm_magic.core.errors import (
     AzureVisionError,
     ConfigError,
     ConnectionFailedError,
@@ -37,11 +37,11 @@ from .errors import (
     ServiceError,
     ServiceTimeoutError,
 )
-from .result import VisionResult
+from azmm_magic.core.result import VisionResult
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .client import VisionClient, VisionRequest
-    from .images import PreparedImage
+    from azmm_magic.features.client import VisionClient, VisionRequest
+    from azmm_magic.core.images import PreparedImage
 
 THUMB_MAX_SIDE = 160
 MAX_THROTTLED_ATTEMPTS = 30  # 429s one item may meet before it is recorded as failed
@@ -215,12 +215,12 @@ class BatchResult(Sequence[Outcome]):
 
     # ----- display ---------------------------------------------------------------------------------------------
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        from .batch_view import batch_bundle
+        from azmm_magic.display.gallery import batch_bundle
 
         return batch_bundle(self)
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        from .batch_view import batch_plain
+        from azmm_magic.display.gallery import batch_plain
 
         p.text(batch_plain(self))
 
@@ -349,7 +349,7 @@ class _Plan:
 
 def expand_sources(images: Iterable[object] | object) -> tuple[list[Any], list[str]]:
     """Expand globs, lists and single sources into per-image leaves (nothing is read or decoded yet)."""
-    from .images import _expand
+    from azmm_magic.core.images import _expand
 
     if isinstance(images, (str, os.PathLike, bytes, bytearray, list, tuple)):
         leaves = _expand(images)
@@ -361,13 +361,13 @@ def expand_sources(images: Iterable[object] | object) -> tuple[list[Any], list[s
 
 
 def _is_image_object(obj: object) -> bool:
-    from .images import looks_like_image
+    from azmm_magic.core.images import looks_like_image
 
     return looks_like_image(obj)
 
 
 def _leaf_label(leaf: Any) -> str:
-    from .images import PreparedImage, _BytesRef, _FileRef, _UrlRef
+    from azmm_magic.core.images import PreparedImage, _BytesRef, _FileRef, _UrlRef
 
     if isinstance(leaf, _FileRef):
         return leaf.label
@@ -412,7 +412,7 @@ def preview_first(
     client: VisionClient, prompt: str, images: Iterable[object] | object, **options: Any
 ) -> tuple[int, VisionRequest]:
     """For ``--each --dry-run``: how many images there are, and the first one's request (nothing is sent)."""
-    from .images import _options, _prepare_leaf
+    from azmm_magic.core.images import _options, _prepare_leaf
 
     leaves, _ = expand_sources(images)
     if not leaves:
@@ -425,7 +425,7 @@ def preview_first(
 def _batch_twin(client: VisionClient) -> VisionClient:
     """A client for one batch run: same settings, cache and credentials, but no SDK retries (429s come back to
     the AIMD loop) and its own async SDK client (an httpx pool belongs to one event loop)."""
-    from .client import VisionClient
+    from azmm_magic.features.client import VisionClient
 
     return VisionClient(
         client.settings.with_overrides(max_retries=0),
@@ -457,7 +457,7 @@ def _fresh_http_client() -> Any:
 
 def _thumbnail_image(image: PreparedImage) -> PreparedImage:
     """The same image record with ``data`` replaced by a small JPEG (or PNG with alpha) thumbnail."""
-    from .images import PreparedImage
+    from azmm_magic.core.images import PreparedImage
 
     if image.data is None:
         return image
@@ -552,7 +552,7 @@ def _recount(error: AzureVisionError, twin: VisionClient, request: VisionRequest
         return error
     import openai
 
-    from .client import map_sdk_error
+    from azmm_magic.features.client import map_sdk_error
 
     sdk_error = error.__context__
     if not isinstance(sdk_error, openai.APIError):
@@ -579,7 +579,7 @@ async def run_plan(
     prepare_workers: int | None = None,
 ) -> BatchResult:
     """Run a planned batch on the running event loop, filling ``result`` as items finish (in any order)."""
-    from .images import _options, _prepare_leaf
+    from azmm_magic.core.images import _options, _prepare_leaf
 
     started = time.perf_counter()
     twin = _batch_twin(client)
@@ -671,7 +671,7 @@ async def abatch(
                             **options)
     view = None
     if progress:
-        from .batch_view import BatchProgress
+        from azmm_magic.display.gallery import BatchProgress
 
         view = BatchProgress(plan.labels, kernel=False, gallery=False).start()
     user = on_item
@@ -714,7 +714,7 @@ def run_batch(
     if view_factory is not None:
         view = view_factory(plan.labels)
     elif progress:
-        from .batch_view import BatchProgress
+        from azmm_magic.display.gallery import BatchProgress
 
         view = BatchProgress(plan.labels, kernel=False, gallery=False)
     if view is not None:

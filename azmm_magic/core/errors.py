@@ -1,15 +1,34 @@
 """The small exception hierarchy of azmm_magic.
 
 Every error a user can cause or meet is an :class:`AzureVisionError` whose message is one line that says what
-happened and what to do. Frontends (the magic, the panel, the CLI) show ``str(error)`` and nothing else; they
-never print a traceback from deep inside a library. No message ever contains a secret.
+happened and what to do, in the terms of the Python API (setting names, keyword arguments, environment
+variables): no notebook syntax. An error also says, as data, what would fix it: ``settings`` (the settings to
+change) and ``remedy`` (one of :data:`REMEDIES`). Each frontend words its own hint from those (the magic: cell
+options and ``%config``; the panel: its controls), never by rewording the message. No message contains a secret.
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
+#: What, besides changing a setting, gets the user past an error:
+#: ``retry`` (sending again may work), ``credentials`` (give a key or sign in), ``emulator`` (use the local
+#: emulator instead), ``record`` (replay mode lacks a recorded answer: import recordings or leave replay mode).
+Remedy = Literal["retry", "credentials", "emulator", "record"]
+REMEDIES: tuple[Remedy, ...] = ("retry", "credentials", "emulator", "record")
+
 
 class AzureVisionError(Exception):
-    """Base class: a clear, one-line, secret-free message for the user."""
+    """Base class: a clear, one-line, secret-free message for the user.
+
+    ``settings``: names of :class:`~azmm_magic.core.settings.Settings` fields whose change fixes the error.
+    ``remedy``: one of :data:`REMEDIES`, or None.
+    """
+
+    def __init__(self, message: str = "", *, settings: tuple[str, ...] = (), remedy: Remedy | None = None) -> None:
+        super().__init__(message)
+        self.settings = tuple(settings)
+        self.remedy: Remedy | None = remedy
 
 
 class ConfigError(AzureVisionError):
@@ -34,8 +53,10 @@ class ServiceError(AzureVisionError):
         status: int | None = None,
         code: str | None = None,
         request_id: str | None = None,
+        settings: tuple[str, ...] = (),
+        remedy: Remedy | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, settings=settings, remedy=remedy)
         self.status = status
         self.code = code
         self.request_id = request_id
@@ -89,6 +110,8 @@ class IncompleteAnswerError(ServiceError):
 
 
 __all__ = [
+    "REMEDIES",
+    "Remedy",
     "AzureVisionError",
     "ConfigError",
     "ImageInputError",

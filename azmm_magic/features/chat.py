@@ -17,12 +17,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError
+from azmm_magic.core.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .client import VisionClient, VisionRequest
-    from .config import Settings
-    from .result import Usage, VisionResult
+    from azmm_magic.features.client import VisionClient, VisionRequest
+    from azmm_magic.core.settings import Settings
+    from azmm_magic.core.result import Usage, VisionResult
 
 DEFAULT = "default"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
@@ -63,7 +63,7 @@ class Turn:
 
 @dataclass
 class Conversation:
-    """A named list of turns. :meth:`ask` continues it through a :class:`~azmm_magic.client.VisionClient`."""
+    """A named list of turns. :meth:`ask` continues it through a :class:`~azmm_magic.features.client.VisionClient`."""
 
     name: str = DEFAULT
     turns: list[Turn] = field(default_factory=list)
@@ -100,7 +100,7 @@ class Conversation:
 
     def record(self, request: VisionRequest, result: VisionResult) -> Turn:
         """Append the turn ``request`` → ``result`` (only complete answers belong in a conversation)."""
-        from .render import image_caption
+        from azmm_magic.display.render import image_caption
 
         if result.incomplete:
             raise ConfigError("An incomplete answer is not added to the conversation; re-run the cell.")

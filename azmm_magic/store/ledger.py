@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError
+from azmm_magic.core.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .result import VisionResult
+    from azmm_magic.core.result import VisionResult
 
 Prices = Mapping[str, Any]
 
@@ -142,7 +142,7 @@ class UsageLedger:
 
     def table(self) -> dict[str, str]:
         """The table as a mimebundle (HTML and plain text)."""
-        from .render import table_bundle
+        from azmm_magic.display.render import table_bundle
 
         title = "azmm_magic usage this session"
         if not self.prices:

@@ -1,6 +1,6 @@
 """The IPython frontend: ``%%azure_vision`` (ask) and ``%azure_vision`` (config, cache, emulator, login, help).
 
-Thin by design: parse (:mod:`azmm_magic.command`), call :class:`~azmm_magic.client.VisionClient`, display.
+Thin by design: parse (:mod:`azmm_magic.frontends.command`), call :class:`~azmm_magic.features.client.VisionClient`, display.
 Settings are traits of :class:`AzureVision`, so ``%config AzureVision.deployment = "gpt-4o"`` works; there is
 deliberately no ``api_key`` trait (a key typed into a cell is saved with the notebook).
 """
@@ -14,13 +14,13 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from traitlets import Bool, Dict, Enum, Float, Int, Unicode
 
-from .cache import MemoryCache, SQLiteCache, default_cache_path, export_jsonl, import_jsonl, open_cache
-from .conversation import Conversations, start_turn
-from .ledger import UsageLedger, UsageView
-from .command import build_parser, parse_cell, split_line
-from .config import OPTIONS, Secret, Settings
-from .render import Bundle
-from .errors import AzureVisionError, ConfigError, ImageInputError, IncompleteAnswerError
+from azmm_magic.store.cache import MemoryCache, SQLiteCache, default_cache_path, export_jsonl, import_jsonl, open_cache
+from azmm_magic.features.chat import Conversations, start_turn
+from azmm_magic.store.ledger import UsageLedger, UsageView
+from azmm_magic.frontends.command import build_parser, parse_cell, split_line
+from azmm_magic.core.settings import OPTIONS, Secret, Settings
+from azmm_magic.display.render import Bundle
+from azmm_magic.core.errors import AzureVisionError, ConfigError, ImageInputError, IncompleteAnswerError
 
 _SUBCOMMANDS = ("config", "cache", "emulator", "login", "logout", "help", "chat", "usage", "panel", "jobs")
 
@@ -89,7 +89,7 @@ class AzureVision(Magics):
 
     def client(self, settings: Settings | None = None) -> Any:
         """The session's :class:`VisionClient` for these settings (reused, sharing the session cache)."""
-        from .client import VisionClient
+        from azmm_magic.features.client import VisionClient
 
         settings = settings or self.session_settings()
         client = self._clients.get(settings)
@@ -147,7 +147,7 @@ class AzureVision(Magics):
         turn = start_turn(self.conversations, command.chat, client.settings)
         request = _prepare(client, command, history=turn.history, **command.options())
         if command.dry_run:
-            from .render import RequestPreview
+            from azmm_magic.display.render import RequestPreview
 
             return RequestPreview(request, client.settings, self._prices())
         hit = client.cached(request) if command.use_cache and not command.refresh else None
@@ -168,7 +168,7 @@ class AzureVision(Magics):
 
     def _compare(self, command: Any, client: Any, ns: dict[str, Any]) -> Any:
         """``--deployment a,b``: the same request to each deployment, answers side by side."""
-        from .compare import compare_request
+        from azmm_magic.features.compare import compare_request
 
         if command.chat is not None:
             raise ConfigError("--chat continues one conversation with one deployment; drop --chat to compare deployments.")
@@ -178,7 +178,7 @@ class AzureVision(Magics):
         if command.dry_run:
             from dataclasses import replace
 
-            from .render import RequestPreview
+            from azmm_magic.display.render import RequestPreview
 
             return [RequestPreview(replace(base, deployment=d), client.settings, self._prices()) for d in names]
         comparison = compare_request(client, base, names, use_cache=command.use_cache, refresh=command.refresh)
@@ -187,7 +187,7 @@ class AzureVision(Magics):
         return comparison
 
     def _stream(self, client: Any, request: Any, *, store: bool) -> Any:
-        from .render import StreamView
+        from azmm_magic.display.render import StreamView
 
         view = StreamView(request.images, kernel=_is_kernel(self.shell)).start()
         chunks = client.send_stream(request, use_cache=False, refresh=store)
@@ -213,9 +213,9 @@ class AzureVision(Magics):
         return result
 
     def _each(self, client: Any, command: Any, ns: dict[str, Any]) -> Any:
-        """``--each``: one request per image (azmm_magic.batch), or a Batch API job with ``--via batch-api``."""
-        from .batch import BatchInterrupted, run_batch
-        from .batch_view import BatchProgress
+        """``--each``: one request per image (azmm_magic.features.batch), or a Batch API job with ``--via batch-api``."""
+        from azmm_magic.features.batch import BatchInterrupted, run_batch
+        from azmm_magic.display.gallery import BatchProgress
 
         if command.via == "batch-api":
             job = client.submit_batch(command.prompt, command.images, **command.options())
@@ -223,8 +223,8 @@ class AzureVision(Magics):
                 ns[command.out] = job
             return job
         if command.dry_run:
-            from .batch import preview_first
-            from .render import RequestPreview
+            from azmm_magic.features.batch import preview_first
+            from azmm_magic.display.render import RequestPreview
 
             count, first = preview_first(client, command.prompt, command.images, **command.options())
             print(f"--each: {count} image(s), one request each; the first request:")
@@ -265,7 +265,7 @@ class AzureVision(Magics):
         return Markdown(f"```\n{self.azure_vision.__doc__}\n```")
 
     def _config(self, rest: list[str]) -> Any:
-        from .render import table_bundle
+        from azmm_magic.display.render import table_bundle
 
         settings = self.session_settings()
         rows = [(name, value, source) for name, value, source in settings.describe()]
@@ -280,7 +280,7 @@ class AzureVision(Magics):
             return None
         if rest and rest[0] not in ("stats", "show"):
             raise ConfigError(f"%azure_vision cache: unknown action {rest[0]!r}; use `cache` or `cache clear`.")
-        from .render import table_bundle
+        from azmm_magic.display.render import table_bundle
 
         s = self.answer_cache.stats()
         rows = [("kind", s.kind), ("entries", str(s.entries)), ("hits", str(s.hits)), ("misses", str(s.misses))]
@@ -290,13 +290,13 @@ class AzureVision(Magics):
 
     def _cache_files(self, action: str, rest: list[str]) -> Any:
         """``cache export FILE`` / ``cache import FILE`` (JSON lines) and ``cache list``."""
-        from .render import table_bundle
+        from azmm_magic.display.render import table_bundle
 
         store = self.answer_cache
         if action == "list":
             import datetime
 
-            from .cache import cache_rows
+            from azmm_magic.store.cache import cache_rows
 
             rows = []
             for row in cache_rows(store):
@@ -319,7 +319,7 @@ class AzureVision(Magics):
 
     def _chat(self, rest: list[str]) -> Any:
         """``chat list`` | ``chat show [NAME]`` | ``chat reset [NAME]``."""
-        from .render import table_bundle
+        from azmm_magic.display.render import table_bundle
 
         action = rest[0] if rest else "list"
         name = rest[1] if len(rest) > 1 else None
@@ -360,7 +360,7 @@ class AzureVision(Magics):
             if action == "status":
                 print("No emulator is running; start one with `%azure_vision emulator`.")
                 return None
-            from .emulator.server import EmulatorConfig, EmulatorServer
+            from azmm_magic.emulator.server import EmulatorConfig, EmulatorServer
 
             self.emulator = EmulatorServer(EmulatorConfig())
             self.emulator.start()
@@ -376,7 +376,7 @@ class AzureVision(Magics):
         return None
 
     def _jobs(self, rest: list[str]) -> Any:
-        from .batch_api import jobs_command
+        from azmm_magic.features.batch_api import jobs_command
 
         return jobs_command(self.client(), rest, kernel=_is_kernel(self.shell))
 
@@ -400,7 +400,7 @@ class AzureVision(Magics):
         """``%azure_vision panel``: the VisionPanel widget, on this session's client, cache and settings."""
         if rest:
             raise ConfigError("%azure_vision panel takes no arguments; the panel has its own controls.")
-        from .widgets import VisionPanel
+        from azmm_magic.frontends.panel import VisionPanel
 
         return VisionPanel(self)
 
@@ -411,7 +411,7 @@ def _name_the_input(message: str, command: Any) -> str:
     pairs = list(zip(command.image_labels, command.images))
     culprit = pairs[0] if len(pairs) == 1 else None
     if culprit is None:
-        from .images import prepare_image
+        from azmm_magic.core.images import prepare_image
 
         for label, source in pairs:
             try:

@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from .errors import AzureVisionError, ConfigError
+from azmm_magic.core.errors import AzureVisionError, ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .result import VisionResult
+    from azmm_magic.core.result import VisionResult
 
 RAW_PREVIEW_CHARS = 300
 _NAME = re.compile(r"[^A-Za-z0-9_-]+")

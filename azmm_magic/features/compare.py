@@ -13,11 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from .errors import AzureVisionError, ConfigError
+from azmm_magic.core.errors import AzureVisionError, ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .client import VisionClient, VisionRequest
-    from .result import VisionResult
+    from azmm_magic.features.client import VisionClient, VisionRequest
+    from azmm_magic.core.result import VisionResult
 
 
 class Comparison(dict):  # type: ignore[type-arg]
@@ -34,7 +34,7 @@ class Comparison(dict):  # type: ignore[type-arg]
         self.request = request
 
     def _column(self, deployment: str) -> str:
-        from .render import _FOOTER, footer_text, markdown_to_html
+        from azmm_magic.display.render import _FOOTER, footer_text, markdown_to_html
 
         head = f"<div style='font-weight:600; margin-bottom:0.4em'>{html.escape(deployment)}</div>"
         if deployment in self:
@@ -49,7 +49,7 @@ class Comparison(dict):  # type: ignore[type-arg]
                 f"min-width:0; overflow:auto'>{head}{body}<div style='{_FOOTER}'>{foot}</div></div>")
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        from .render import thumbnails_html
+        from azmm_magic.display.render import thumbnails_html
 
         thumbs = thumbnails_html(self.request.images) if self.request is not None else ""
         cols = "".join(self._column(d) for d in self.order)
@@ -58,7 +58,7 @@ class Comparison(dict):  # type: ignore[type-arg]
         return {"text/plain": self._plain(), "text/html": grid}
 
     def _plain(self) -> str:
-        from .render import footer_text
+        from azmm_magic.display.render import footer_text
 
         blocks = []
         for d in self.order:

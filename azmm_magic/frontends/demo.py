@@ -10,7 +10,7 @@ import os
 import time
 from pathlib import Path
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 def find_notebook(name: str) -> Path:
@@ -24,7 +24,7 @@ def find_notebook(name: str) -> Path:
 
 def uses_azure(env: os._Environ[str] | dict[str, str] | None = None) -> bool:
     """True when the environment names an Azure endpoint and deployment (then the demo asks real Azure)."""
-    from .config import Settings
+    from azmm_magic.core.settings import Settings
 
     settings = Settings.resolve(env=env)
     return bool(settings.endpoint and settings.deployment)

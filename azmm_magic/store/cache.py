@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from .errors import AzureVisionError, ConfigError
+from azmm_magic.core.errors import AzureVisionError, ConfigError
 
 
 def canonical_json(payload: Any) -> str:

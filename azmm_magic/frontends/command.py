@@ -1,7 +1,7 @@
 """Parsing a ``%%azure_vision`` cell into a typed :class:`VisionCommand` (no IPython import, no network).
 
 * The magic line is split with :mod:`shlex` (quotes work, ``line.split(" ")`` is never used) and parsed with
-  :mod:`argparse`; every mistake becomes a :class:`~azmm_magic.errors.ConfigError` with one clear line.
+  :mod:`argparse`; every mistake becomes a :class:`~azmm_magic.core.errors.ConfigError` with one clear line.
 * The cell body is the prompt. ``{name}`` is replaced by ``str(namespace[name])`` when ``name`` is defined,
   ``{{name}}`` gives a literal ``{name}``, and any other brace text (JSON, nested JSON ending in ``}}``, set
   literals, LaTeX) is left exactly as written. ``str.format`` is never used on a prompt.
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, NoReturn
 
-from .errors import ConfigError
+from azmm_magic.core.errors import ConfigError
 
 _PLACEHOLDER = re.compile(r"\{\{([^{}]*)\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -184,7 +184,7 @@ def parse_cell(line: str, cell: str, namespace: Mapping[str, Any]) -> VisionComm
     images = tuple(resolve_image_arg(a, namespace) for a in args.image)
     response_format, schema_name = _response_format(args, namespace)
     if args.chat is not None:
-        from .conversation import check_name
+        from azmm_magic.features.chat import check_name
 
         check_name(args.chat)
     if args.concurrency is not None and args.concurrency < 1:
@@ -227,6 +227,6 @@ def _response_format(args: argparse.Namespace, namespace: Mapping[str, Any]) -> 
         raise ConfigError(f"--schema {args.schema!r}: give the name of a variable holding a pydantic model or a JSON Schema dict.")
     if name not in namespace:
         raise ConfigError(f"--schema {name}: no variable named {name!r}; define a pydantic model class or a JSON Schema dict.")
-    from .structured import response_spec
+    from azmm_magic.core.structured import response_spec
 
     return response_spec(namespace[name], name=name), name

@@ -20,9 +20,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .cache import Cache, MemoryCache, ReplayMissError, cache_key, open_cache
-from .config import ENTRA_SCOPE, Settings
-from .errors import (
+from azmm_magic.store.cache import Cache, MemoryCache, ReplayMissError, cache_key, open_cache
+from azmm_magic.core.settings import ENTRA_SCOPE, Settings
+from azmm_magic.core.errors import (
     AuthError,
     AzureVisionError,
     BadRequestError,
@@ -35,13 +35,13 @@ from .errors import (
     ServiceError,
     ServiceTimeoutError,
 )
-from .ledger import UsageLedger
-from .result import Usage, VisionResult
+from azmm_magic.store.ledger import UsageLedger
+from azmm_magic.core.result import Usage, VisionResult
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .batch import BatchResult
-    from .batch_api import BatchJob
-    from .images import PreparedImage
+    from azmm_magic.features.batch import BatchResult
+    from azmm_magic.features.batch_api import BatchJob
+    from azmm_magic.core.images import PreparedImage
 
 TokenProvider = Callable[[], str]
 _TOKEN_PARAMS = ("max_completion_tokens", "max_tokens")
@@ -132,12 +132,12 @@ class VisionClient:
     """Ask a vision deployment about images.
 
     Settings come from keyword arguments (``endpoint=``, ``deployment=``, ``api_version=``, ``api_key=``,
-    ``auth=``, ``api_style=``, ``detail=``, ``max_tokens=``, ...; see :class:`~azmm_magic.config.Settings`), then
+    ``auth=``, ``api_style=``, ``detail=``, ``max_tokens=``, ...; see :class:`~azmm_magic.core.settings.Settings`), then
     environment variables, then defaults; or pass a resolved ``settings`` object. ``token_provider`` replaces
     the Entra ID provider (any callable returning a bearer token, called on every request). ``answer_cache``
     defaults to the cache the ``cache`` setting names (``memory``; ``sqlite``/``replay`` open ``cache_path``;
     ``off`` disables); pass a shared one to share answers. In ``replay`` mode no request is ever sent: a miss
-    raises :class:`~azmm_magic.cache.ReplayMissError`. ``ledger`` (a :class:`~azmm_magic.ledger.UsageLedger`,
+    raises :class:`~azmm_magic.store.cache.ReplayMissError`. ``ledger`` (a :class:`~azmm_magic.store.ledger.UsageLedger`,
     default a new one) counts every call.
     """
 
@@ -187,8 +187,8 @@ class VisionClient:
         ``response_format``: ``"json"`` (a JSON object), a pydantic model class or a JSON Schema dict (structured
         outputs, strict); the parsed answer is then in ``result.parsed``.
         """
-        from .images import prepare_images
-        from .structured import response_spec
+        from azmm_magic.core.images import prepare_images
+        from azmm_magic.core.structured import response_spec
 
         spec = response_spec(response_format)
         if spec is not None:
@@ -532,7 +532,7 @@ class VisionClient:
         """Turn an SDK exception into one of our exceptions with a message that says what to do."""
         return map_sdk_error(error, self.settings, request.deployment if request else self.settings.deployment)
 
-    # ----- batches (azmm_magic.batch and azmm_magic.batch_api do the work) ----------------------------------------
+    # ----- batches (azmm_magic.features.batch and azmm_magic.features.batch_api do the work) ----------------------------------------
     def batch(
         self,
         prompt: str,
@@ -550,14 +550,14 @@ class VisionClient:
         ``images``: paths, globs (``"photos/**/*.jpg"``), URLs or image objects; expanded first, then each image is
         prepared only when its turn comes. At most ``concurrency`` requests are in flight (default: the
         ``concurrency`` setting); on 429 every sender waits as long as the service asks and the window is halved,
-        then grows back by one per round trip. Returns a :class:`~azmm_magic.batch.BatchResult` in input order:
+        then grows back by one per round trip. Returns a :class:`~azmm_magic.features.batch.BatchResult` in input order:
         a ``VisionResult`` per answer and a ``BatchFailure`` (one-line error) per image that got none; a failed
         item never stops the others. Answers are cached as they arrive, so a re-run sends only what is missing.
-        Ctrl-C raises :class:`~azmm_magic.batch.BatchInterrupted` (a ``KeyboardInterrupt``) whose ``result``
+        Ctrl-C raises :class:`~azmm_magic.features.batch.BatchInterrupted` (a ``KeyboardInterrupt``) whose ``result``
         holds what finished. ``progress`` shows a tqdm bar; ``on_item(index, outcome)`` is called per item.
         ``options``: ``deployment``, ``detail``, ``max_tokens``, ``temperature``, ``system``.
         """
-        from .batch import run_batch
+        from azmm_magic.features.batch import run_batch
 
         return run_batch(self, prompt, images, concurrency=concurrency, use_cache=use_cache, refresh=refresh,
                          progress=progress, on_item=on_item, **options)
@@ -576,7 +576,7 @@ class VisionClient:
     ) -> BatchResult:
         """Async :meth:`batch` on the running event loop. Cancelling it cancels the requests in flight; what
         finished before is in the cache (and was passed to ``on_item``)."""
-        from .batch import abatch
+        from azmm_magic.features.batch import abatch
 
         return await abatch(self, prompt, images, concurrency=concurrency, use_cache=use_cache, refresh=refresh,
                             progress=progress, on_item=on_item, **options)
@@ -591,7 +591,7 @@ class VisionClient:
         **options: Any,
     ) -> BatchJob:
         """Submit one request per image to the Azure OpenAI **Batch API** (a Global Batch deployment: 24 h
-        target, half the price) and return a :class:`~azmm_magic.batch_api.BatchJob` handle at once.
+        target, half the price) and return a :class:`~azmm_magic.features.batch_api.BatchJob` handle at once.
 
         Writes the JSONL input (split at 200 MB / 100,000 lines), uploads it with purpose ``batch`` and creates
         the job(s) with ``completion_window="24h"``. ``job.wait()`` polls, ``job.results()`` downloads the output
@@ -599,7 +599,7 @@ class VisionClient:
         cache key; no image data, no secret) is saved under ``manifest_dir`` (default ``$AZMM_BATCH_DIR`` or
         ``~/.cache/azmm_magic/batches``) so results can be fetched from another session.
         """
-        from .batch_api import submit_batch
+        from azmm_magic.features.batch_api import submit_batch
 
         return submit_batch(self, prompt, images, deployment=deployment, manifest_dir=manifest_dir, **options)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from .errors import ConfigError
+from azmm_magic.core.errors import ConfigError
 
 AuthMode = Literal["auto", "key", "entra", "none"]
 ApiStyle = Literal["auto", "azure", "azure-v1", "openai"]

@@ -29,13 +29,13 @@ import anywidget
 import ipywidgets as w
 import traitlets
 
-from .conversation import Conversations, PendingTurn, start_turn
-from .errors import AzureVisionError, ConfigError, IncompleteAnswerError
+from azmm_magic.features.chat import Conversations, PendingTurn, start_turn
+from azmm_magic.core.errors import AzureVisionError, ConfigError, IncompleteAnswerError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .client import VisionClient, VisionRequest
-    from .images import PreparedImage
-    from .result import VisionResult
+    from azmm_magic.features.client import VisionClient, VisionRequest
+    from azmm_magic.core.images import PreparedImage
+    from azmm_magic.core.result import VisionResult
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 UPLOAD_DIR = "panel_uploads"
@@ -325,7 +325,7 @@ class VisionPanel(w.VBox):
 
         Returns how many images were added. Raises :class:`AzureVisionError` with a clear message for bad input.
         """
-        from .images import looks_like_image, prepare_images
+        from azmm_magic.core.images import looks_like_image, prepare_images
 
         s = self._client().settings
         detail = self.detail.value
@@ -363,7 +363,7 @@ class VisionPanel(w.VBox):
 
     def refresh_variables(self) -> None:
         """List the image variables of the notebook (PIL images, arrays, figures, bytes) in the picker."""
-        from .images import looks_like_image
+        from azmm_magic.core.images import looks_like_image
 
         names = sorted(
             name for name, value in list(self._ns.items())
@@ -423,7 +423,7 @@ class VisionPanel(w.VBox):
         self.add_images(self._ns[name], label=name, cell_ref="{" + name + "}")
 
     def _prepared(self, entry: _Entry) -> PreparedImage:
-        from .images import prepare_images
+        from azmm_magic.core.images import prepare_images
 
         s = self._client().settings
         key = (self.detail.value, s.token_rule)
@@ -459,7 +459,7 @@ class VisionPanel(w.VBox):
 
     # ----- estimate ----------------------------------------------------------------------------------------------
     def _update_estimate(self) -> None:
-        from .client import VisionRequest
+        from azmm_magic.features.client import VisionRequest
 
         try:
             s = self._client().settings
@@ -520,7 +520,7 @@ class VisionPanel(w.VBox):
         self._worker.start()
 
     def _build_request(self) -> tuple[VisionRequest, VisionClient, PendingTurn]:
-        from .command import interpolate
+        from azmm_magic.frontends.command import interpolate
 
         prompt = interpolate(self.prompt.value, self._ns).strip()
         if not prompt:
@@ -596,7 +596,7 @@ class VisionPanel(w.VBox):
             self.stop_button.description = "Stop"
 
     def _live_html(self, request: VisionRequest, text: str) -> str:
-        from .render import markdown_to_html, thumbnails_html
+        from azmm_magic.display.render import markdown_to_html, thumbnails_html
 
         body = markdown_to_html(text) if text else "<p style='opacity:0.6'>waiting for the first words…</p>"
         return (f"<div class='azmm-result' style='{_ANSWER_BOX}'>{thumbnails_html(request.images)}"
@@ -620,7 +620,7 @@ class VisionPanel(w.VBox):
                 self._update_estimate()
 
     def _show_exchange(self, exchange: PanelExchange) -> None:
-        from .render import result_html
+        from azmm_magic.display.render import result_html
 
         self._current = exchange
         self.result = exchange.result
@@ -629,7 +629,7 @@ class VisionPanel(w.VBox):
         self.to_cell_button.disabled = False
 
     def _redraw_history(self) -> None:
-        from .render import result_html
+        from azmm_magic.display.render import result_html
 
         children = []
         titles = []
@@ -712,7 +712,7 @@ class VisionPanel(w.VBox):
 
     # ----- messages --------------------------------------------------------------------------------------------------
     def _show_message(self, text: str, *, kind: str = "error") -> None:
-        from .render import message_bundle
+        from azmm_magic.display.render import message_bundle
 
         text = panel_wording(text)
         self.message.value = message_bundle(text, kind=kind)["text/html"] if text else ""
@@ -736,7 +736,7 @@ def _chooser_thumb(image: PreparedImage) -> str:
     """A small fixed-size thumbnail with its caption (so the remove buttons line up)."""
     import base64
 
-    from .render import image_caption
+    from azmm_magic.display.render import image_caption
 
     if image.data is None and image.url:
         src = image.url
@@ -776,7 +776,7 @@ def _upload_filename(entry: _Entry) -> str:
 
 
 def _stopped_result(request: VisionRequest, client: VisionClient, text: str, elapsed: float) -> VisionResult:
-    from .result import VisionResult
+    from azmm_magic.core.result import VisionResult
 
     return VisionResult(text=text, images=request.images, deployment=request.deployment, elapsed=elapsed,
                         prompt=request.prompt, endpoint_host=client.settings.endpoint_host, incomplete=True)

@@ -1,0 +1,1 @@
+"""display layer of azmm_magic."""

@@ -1,0 +1,1 @@
+"""features layer of azmm_magic."""
