@@ -96,7 +96,7 @@ def test_emulator_429_carries_azure_headers(limited_server, red_png):
     emu = Emulator(limited_server)
     emu.reset()
     client = VisionClient(endpoint=emu.url, deployment="hdr", auth="none")
-    body = client._kwargs(client.prepare("hi", [red_png]), "max_completion_tokens")
+    body = client.prepare("hi", [red_png]).body()
     url = emu.url + "/openai/deployments/hdr/chat/completions?api-version=2024-10-21"
     seen = []
     for _ in range(3):

@@ -51,7 +51,7 @@ def test_round_trip_out_of_order_output_and_error_file(bemu, tmp_path, v1):
     assert bemu.log()["requests"][0]["api_version"] == (None if v1 else "2024-10-21")
 
     # the uploaded JSONL: one line per image that could be prepared, same deployment on every line
-    sdk = client._sdk_client()
+    sdk = client.sdk_client()
     batch = sdk.batches.retrieve(job.ids[0])
     assert batch.endpoint == "/chat/completions" and batch.completion_window == "24h"
     lines = [json.loads(x) for x in sdk.files.content(batch.input_file_id).content.splitlines()]
@@ -92,7 +92,7 @@ def test_split_into_files_by_lines_and_bytes(bemu, tmp_path):
     job.wait(interval=0.05, progress=False)
     result = job.results()
     assert len(result.results) == 7 and result.sources == [str(p) for p in sorted(d.glob("*.png"))]
-    one_line = len(json.dumps(client._kwargs(client.prepare("Split", [d / "img000.png"]), "max_completion_tokens")))
+    one_line = len(json.dumps(client.prepare("Split", [d / "img000.png"]).body()))
     job2 = client.submit_batch("Split", str(d / "*.png"), manifest_dir=tmp_path, max_file_bytes=2 * one_line + 400)
     assert len(job2.ids) >= 3
 
@@ -120,8 +120,8 @@ def test_expired_and_cancelled_items_are_reported_per_item(bemu, batch_server, t
 def test_validation_failure_marks_every_item(bemu, tmp_path):
     """A job whose input breaks a rule (here two deployments in one file) fails; every item says why."""
     client = make_client(bemu)
-    sdk = client._sdk_client()
-    body = client._kwargs(client.prepare("x", [garbage_image()]), "max_completion_tokens")
+    sdk = client.sdk_client()
+    body = client.prepare("x", [garbage_image()]).body()
     rows = [{"custom_id": f"item-{i:06d}", "method": "POST", "url": "/chat/completions",
              "body": {**body, "model": "a" if i == 0 else "b"}} for i in range(2)]
     upload = sdk.files.create(file=("in.jsonl", "\n".join(json.dumps(r) for r in rows).encode()), purpose="batch")

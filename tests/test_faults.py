@@ -64,28 +64,28 @@ class FaultCase:
 
 FAULT_CASES = [
     FaultCase("429:0.01:times=1", min_requests=2),
-    FaultCase("429:0.01", RateLimitError, r"rate limited \(429\) after 1 retry.*Wait and re-run", min_requests=2),
+    FaultCase("429:0.01", RateLimitError, r"rate limited \(429\) after 1 retry.*Wait and try again", min_requests=2),
     FaultCase("500:0.01:times=1", min_requests=2),
-    FaultCase("500:0.01", ServiceError, r"answered 500 after 1 retry: .*re-run the cell", min_requests=2),
+    FaultCase("500:0.01", ServiceError, r"answered 500 after 1 retry: .*try again", min_requests=2),
     FaultCase("503:0.01:times=1", min_requests=2),
-    FaultCase("503:0.01", ServiceError, r"answered 503 after 1 retry: .*re-run the cell", min_requests=2),
+    FaultCase("503:0.01", ServiceError, r"answered 503 after 1 retry: .*try again", min_requests=2),
     FaultCase("408:0.01:times=1", min_requests=2),
     FaultCase("408:0.01", ServiceError, r"answered 408 after 1 retry", min_requests=2),
     FaultCase("latency:0.2"),
     FaultCase("hang:times=1", min_requests=2),
-    FaultCase("hang", ServiceTimeoutError, r"No answer from .* within 0.6 s \(tried 2 times\).*AzureVision.timeout",
+    FaultCase("hang", ServiceTimeoutError, r"No answer from .* within 0.6 s \(tried 2 times\).*timeout",
               min_requests=2),
     FaultCase("drop:times=1", min_requests=2),
-    FaultCase("drop", ConnectionFailedError, r"dropped the connection before the answer was complete.*re-run",
+    FaultCase("drop", ConnectionFailedError, r"dropped the connection before the answer was complete.*try again",
               min_requests=2),
     FaultCase("cut:times=1", stream_error=IncompleteAnswerError, stream_needle=r"cut off after \d+ characters"),
     FaultCase("cut", ConnectionFailedError, r"dropped the connection", IncompleteAnswerError,
-              r"cut off after \d+ characters.*marked incomplete.*not cached"),
+              r"cut off after \d+ characters.*not cached"),
     FaultCase("content_filter", ContentFilterError,
               r"content filter blocked the prompt \(categories: violence \(medium\)\)\. Rephrase"),
     FaultCase("content_filter_answer:self_harm", ContentFilterError,
               r"content filter blocked the answer \(categories: self_harm \(medium\)\)"),
-    FaultCase("401", AuthError, r"rejected the credentials \(401\): check AZURE_OPENAI_API_KEY"),
+    FaultCase("401", AuthError, r"rejected the credentials \(401\): check the API key \(AZURE_OPENAI_API_KEY\)"),
     FaultCase("404", DeploymentNotFoundError, r"Deployment 'f-.*' was not found at http://127\.0\.0\.1.*\(404\)"),
     FaultCase("api_version", BadRequestError, r"does not accept api-version '2024-10-21'.*OPENAI_API_VERSION"),
 ]
@@ -397,7 +397,7 @@ def _batch_needle(case: FaultCase) -> str:
     from azmm_magic.features.batch import MAX_THROTTLED_ATTEMPTS
 
     if case.spec.startswith("429"):
-        return rf"rate limited \(429\) after {MAX_THROTTLED_ATTEMPTS} retries.*Wait and re-run"
+        return rf"rate limited \(429\) after {MAX_THROTTLED_ATTEMPTS} retries.*Wait and try again"
     return case.needle
 
 

@@ -174,7 +174,7 @@ def test_v1_style_with_entra_through_the_magic(shell, keyed_emulator, red_png, m
     from azure.core.credentials import AccessToken
     from azure.identity import get_bearer_token_provider
 
-    import azmm_magic.features.client as client_module
+    import azmm_magic.service.sdk as sdk_module
 
     class TestCredential:
         issued = 0
@@ -185,7 +185,7 @@ def test_v1_style_with_entra_through_the_magic(shell, keyed_emulator, red_png, m
             return AccessToken("entra-CANARY-token", int(_time.time()) + 3600)
 
     monkeypatch.setattr(
-        client_module, "_entra_provider",
+        sdk_module, "entra_provider",
         lambda: get_bearer_token_provider(TestCredential(), "https://cognitiveservices.azure.com/.default"),
     )
     shell.run_line_magic("config", f"AzureVision.endpoint = '{keyed_emulator.url}/openai/v1/'")

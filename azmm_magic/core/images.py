@@ -37,11 +37,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from azmm_magic.core.errors import ConfigError, ImageInputError
+from azmm_magic.core.settings import Detail
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL.Image import Image as PILImage
-
-Detail = Literal["low", "high", "auto"]
 
 DETAILS: tuple[str, ...] = ("low", "high", "auto")
 
@@ -244,6 +243,14 @@ class PreparedImage:
     original_size: tuple[int, int] | None = None
     notices: tuple[str, ...] = ()
 
+    def caption(self) -> str:
+        """``name · W×H`` (a file path shows its base name), as galleries, captions and chat history show it."""
+        size = f"{self.width}×{self.height}" if self.width else "by URL"
+        source = self.source
+        if not source.startswith(("<", "http://", "https://", "data:")):
+            source = source.replace("\\", "/").rsplit("/", 1)[-1]
+        return f"{source} · {size}"
+
     def __repr__(self) -> str:
         size = f"{self.width}x{self.height}" if self.width else "size unknown"
         payload = f"url={self.url!r}" if self.data is None else f"{len(self.data)} B"
@@ -411,7 +418,9 @@ def resolve_name(name: str, namespace: Mapping[str, object]) -> object:
 
 
 @dataclass(frozen=True)
-class _Options:
+class ImageOptions:
+    """How to prepare images: the ``detail`` level, the token rule, whether URLs are inlined, the byte cap."""
+
     detail: Detail
     rule: str
     inline_urls: bool
@@ -552,7 +561,7 @@ def _current_figure() -> Any:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _prepare_leaf(leaf: Any, opts: _Options) -> PreparedImage:
+def prepare_leaf(leaf: Any, opts: ImageOptions) -> PreparedImage:
     """Turn one leaf from :func:`_expand` into a :class:`PreparedImage` (memoized, see :class:`_PreparedMemo`)."""
     if isinstance(leaf, PreparedImage):
         return leaf
@@ -652,7 +661,7 @@ def clear_prepared_memo() -> int:
 _RACY_SECONDS = 2.0
 
 
-def _from_file(ref: _FileRef, opts: _Options) -> PreparedImage:
+def _from_file(ref: _FileRef, opts: ImageOptions) -> PreparedImage:
     """A file, memoized on its identity and stat (path, inode, size, mtime and ctime in ns) and the options.
 
     A rewrite changes the mtime/ctime (or the inode, for an atomic replace), so it is prepared again. A file
@@ -674,7 +683,7 @@ def _from_file(ref: _FileRef, opts: _Options) -> PreparedImage:
     return image
 
 
-def _from_bytes_memo(data: bytes, label: str, opts: _Options) -> PreparedImage:
+def _from_bytes_memo(data: bytes, label: str, opts: ImageOptions) -> PreparedImage:
     """:func:`_from_bytes`, memoized on the sha256 of the bytes (cheap next to decoding them)."""
     key = ("bytes", hashlib.sha256(data).digest(), label, opts)
     return _MEMO.get_or_build(key, lambda: _from_bytes(data, label, opts))
@@ -883,7 +892,7 @@ def _exif_orientation(img: PILImage) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def _from_bytes(data: bytes, label: str, opts: _Options) -> PreparedImage:
+def _from_bytes(data: bytes, label: str, opts: ImageOptions) -> PreparedImage:
     """Decode encoded image bytes (a file, a data: URL, a download, a rendered figure) and prepare them."""
     if not data:
         raise ImageInputError(f"cannot read {label} as an image: it is empty (0 bytes); {ACCEPTED_FORMATS}")
@@ -905,7 +914,7 @@ def _from_bytes(data: bytes, label: str, opts: _Options) -> PreparedImage:
     return _process(img, label, opts, original=data, orientation=orientation, stored_size=stored)
 
 
-def _from_pil(img: PILImage, label: str, opts: _Options) -> PreparedImage:
+def _from_pil(img: PILImage, label: str, opts: ImageOptions) -> PreparedImage:
     """Prepare an in-memory PIL image (the caller's object is not modified)."""
     with _decode_guard(label, None):
         img.load()
@@ -917,7 +926,7 @@ def _from_pil(img: PILImage, label: str, opts: _Options) -> PreparedImage:
 def _process(
     img: PILImage,
     label: str,
-    opts: _Options,
+    opts: ImageOptions,
     *,
     original: bytes | None,
     orientation: int,
@@ -962,7 +971,7 @@ def _sendable_as_is(
     orientation: int,
     display_size: tuple[int, int],
     target: tuple[int, int],
-    opts: _Options,
+    opts: ImageOptions,
 ) -> bool:
     """Whether the original bytes can be sent untouched: an accepted format and mode, one frame, upright,
     no larger than the service keeps, and within the byte cap. (Decided before decoding, see :func:`_from_bytes`.)"""
@@ -1131,12 +1140,13 @@ def _shrink_to_fit(img: PILImage, max_bytes: int, label: str, notices: list[str]
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _options(detail: Detail, rule: str, inline_urls: bool, max_bytes: int) -> _Options:
+def image_options(detail: Detail, rule: str, inline_urls: bool, max_bytes: int) -> ImageOptions:
+    """Checked :class:`ImageOptions` (an unknown detail or token rule raises :class:`ConfigError`)."""
     _check_detail(detail)
     _get_rule(rule)
     if max_bytes <= 0:
         raise ConfigError(f"max_bytes must be positive; got {max_bytes}")
-    return _Options(detail=detail, rule=rule, inline_urls=bool(inline_urls), max_bytes=int(max_bytes))
+    return ImageOptions(detail=detail, rule=rule, inline_urls=bool(inline_urls), max_bytes=int(max_bytes))
 
 
 def prepare_image(
@@ -1163,8 +1173,58 @@ def prepare_image(
     Raises :class:`ImageInputError` (naming the input) for anything that cannot be used, and
     :class:`ConfigError` for an invalid ``detail``, ``rule`` or ``max_bytes``.
     """
-    opts = _options(detail, rule, inline_urls, max_bytes)
-    return [_prepare_leaf(leaf, opts) for leaf in _expand(source)]
+    opts = image_options(detail, rule, inline_urls, max_bytes)
+    return [prepare_leaf(leaf, opts) for leaf in _expand(source)]
+
+
+def expand_sources(sources: Iterable[object] | object) -> list[object]:
+    """Expand globs, lists and single sources into per-image leaves (cheap: nothing is read or decoded yet).
+
+    A leaf is passed to :func:`prepare_leaf`; :func:`leaf_label` names it for messages and captions.
+    """
+    if looks_like_image(sources) or _is_ndarray(sources) or isinstance(sources, (str, os.PathLike, bytes, bytearray, list, tuple)):
+        return _expand(sources)
+    if isinstance(sources, Iterable) and not isinstance(sources, Mapping):
+        return _expand(list(sources))
+    return _expand(sources)
+
+
+def leaf_label(leaf: object) -> str:
+    """A short name for a leaf of :func:`expand_sources` (file label, URL, or a description of the object)."""
+    if isinstance(leaf, (_FileRef, _BytesRef)):
+        return leaf.label
+    if isinstance(leaf, _UrlRef):
+        return leaf.url
+    if isinstance(leaf, PreparedImage):
+        return leaf.source
+    size = getattr(leaf, "size", None)
+    if isinstance(size, tuple) and len(size) == 2:
+        return f"<PIL.Image {size[0]}x{size[1]}>"
+    shape = getattr(leaf, "shape", None)
+    if shape is not None:
+        return f"<numpy {tuple(shape)} {getattr(leaf, 'dtype', '')}>"
+    return f"<{type(leaf).__name__}>"
+
+
+def probe_size(leaf: object) -> tuple[int, int] | None:
+    """The pixel size of a leaf of :func:`expand_sources` without decoding its pixels (file and bytes: read from
+    the header, EXIF rotation applied), or None when it cannot be known cheaply (a URL, an unreadable file)."""
+    if isinstance(leaf, PreparedImage):
+        return leaf.original_size or ((leaf.width, leaf.height) if leaf.width else None)
+    if _is_pil_image(leaf):
+        return cast(Any, leaf).size  # type: ignore[no-any-return]
+    if _is_ndarray(leaf):
+        shape = cast(Any, leaf).shape
+        return (int(shape[1]), int(shape[0])) if len(shape) >= 2 else None
+    if isinstance(leaf, (_FileRef, _BytesRef)):
+        try:
+            source = leaf.path if isinstance(leaf, _FileRef) else io.BytesIO(leaf.data)
+            with _pil().open(source) as img:
+                width, height = img.size
+                return (height, width) if _exif_orientation(img) in (5, 6, 7, 8) else (width, height)
+        except Exception:  # noqa: BLE001 - unknown here; preparing it later gives the real error
+            return None
+    return None
 
 
 def prepare_images(
@@ -1181,22 +1241,23 @@ def prepare_images(
     The count is checked after globs and lists are expanded but before anything is decoded, so a glob that
     matches thousands of files fails fast with :class:`ImageInputError`.
     """
-    opts = _options(detail, rule, inline_urls, max_bytes)
-    if looks_like_image(sources) or _is_ndarray(sources) or isinstance(sources, (str, os.PathLike, list, tuple)):
-        leaves = _expand(sources)
-    elif isinstance(sources, Iterable) and not isinstance(sources, Mapping):
-        leaves = _expand(list(sources))
-    else:
-        leaves = _expand(sources)
+    opts = image_options(detail, rule, inline_urls, max_bytes)
+    leaves = expand_sources(sources)
     if len(leaves) > max_images:
         raise ImageInputError(
             f"{len(leaves)} images given but at most {max_images} are allowed per request; "
             "narrow the glob or list, or raise the max_images setting"
         )
-    return [_prepare_leaf(leaf, opts) for leaf in leaves]
+    return [prepare_leaf(leaf, opts) for leaf in leaves]
 
 
 __all__ = [
+    "probe_size",
+    "ImageOptions",
+    "expand_sources",
+    "image_options",
+    "leaf_label",
+    "prepare_leaf",
     "TOKEN_RULES",
     "Detail",
     "PreparedImage",

@@ -37,52 +37,23 @@ from azmm_magic.core.errors import (
     ServiceError,
     ServiceTimeoutError,
 )
+from azmm_magic.core.images import expand_sources as expand_leaves
+from azmm_magic.core.images import image_options, leaf_label, prepare_leaf
+from azmm_magic.core.request import VisionRequest
 from azmm_magic.core.result import VisionResult
+from azmm_magic.features.outcomes import BatchFailure, Outcome, failure_of, item_source, item_status
+from azmm_magic.features.progress import ProgressBar
+from azmm_magic.service.errors import map_sdk_error
+from azmm_magic.service.sdk import fresh_async_http_client
+from azmm_magic.service.send import asend
 
 if TYPE_CHECKING:  # pragma: no cover
-    from azmm_magic.features.client import VisionClient, VisionRequest
     from azmm_magic.core.images import PreparedImage
+    from azmm_magic.features.client import VisionClient
 
 THUMB_MAX_SIDE = 160
 MAX_THROTTLED_ATTEMPTS = 30  # 429s one item may meet before it is recorded as failed
 _RETRYABLE_STATUS = frozenset({408, 409, 500, 502, 503, 504})
-
-
-# ----- outcomes ------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class BatchFailure:
-    """One item that got no answer. ``error`` is the one-line message; ``kind`` the exception class name or a
-    Batch API state (``expired``, ``cancelled``, ``failed``); ``status``/``code`` as the service gave them."""
-
-    index: int
-    source: str
-    error: str
-    kind: str = "ServiceError"
-    status: int | None = None
-    code: str | None = None
-
-    def __bool__(self) -> bool:
-        return False
-
-    def __str__(self) -> str:
-        return f"FAILED {self.source}: {self.error}"
-
-
-Outcome = VisionResult | BatchFailure
-
-
-def item_source(outcome: Outcome) -> str:
-    """The source label of an outcome (file path, ``<PIL.Image 64x48>``, ...)."""
-    if isinstance(outcome, BatchFailure):
-        return outcome.source
-    return outcome.images[0].source if outcome.images else outcome.prompt
-
-
-def item_status(outcome: Outcome) -> str:
-    """``ok``, ``cached``, or the failure's kind for expired/cancelled items, else ``failed``."""
-    if isinstance(outcome, BatchFailure):
-        return outcome.kind if outcome.kind in ("expired", "cancelled") else "failed"
-    return "cached" if outcome.cached else "ok"
 
 
 class BatchResult(Sequence[Outcome]):
@@ -107,11 +78,12 @@ class BatchResult(Sequence[Outcome]):
         self.notices: list[str] = []
         self.stats: BatchStats | None = None
         for i, outcome in enumerate(outcomes):
-            self._set(i, outcome)
+            self.put(i, outcome)
         self.total = total if total is not None else len(self._by_index)
 
     # filled while the batch runs (from one thread at a time, under a lock)
-    def _set(self, index: int, outcome: Outcome, source: str | None = None) -> None:
+    def put(self, index: int, outcome: Outcome, source: str | None = None) -> None:
+        """Record the outcome of item ``index`` (``source`` defaults to the outcome's own label)."""
         with self._lock:
             self._by_index[index] = outcome
             self._sources[index] = source if source is not None else item_source(outcome)
@@ -348,42 +320,9 @@ class _Plan:
 
 
 def expand_sources(images: Iterable[object] | object) -> tuple[list[Any], list[str]]:
-    """Expand globs, lists and single sources into per-image leaves (nothing is read or decoded yet)."""
-    from azmm_magic.core.images import _expand
-
-    if isinstance(images, (str, os.PathLike, bytes, bytearray, list, tuple)):
-        leaves = _expand(images)
-    elif isinstance(images, Iterable) and not isinstance(images, Mapping) and not _is_image_object(images):
-        leaves = _expand(list(images))
-    else:
-        leaves = _expand(images)
-    return leaves, [_leaf_label(leaf) for leaf in leaves]
-
-
-def _is_image_object(obj: object) -> bool:
-    from azmm_magic.core.images import looks_like_image
-
-    return looks_like_image(obj)
-
-
-def _leaf_label(leaf: Any) -> str:
-    from azmm_magic.core.images import PreparedImage, _BytesRef, _FileRef, _UrlRef
-
-    if isinstance(leaf, _FileRef):
-        return leaf.label
-    if isinstance(leaf, _BytesRef):
-        return leaf.label
-    if isinstance(leaf, _UrlRef):
-        return leaf.url
-    if isinstance(leaf, PreparedImage):
-        return leaf.source
-    size = getattr(leaf, "size", None)
-    if isinstance(size, tuple) and len(size) == 2:
-        return f"<PIL.Image {size[0]}x{size[1]}>"
-    shape = getattr(leaf, "shape", None)
-    if shape is not None:
-        return f"<numpy {tuple(shape)} {getattr(leaf, 'dtype', '')}>"
-    return f"<{type(leaf).__name__}>"
+    """Expand globs, lists and single sources into per-image leaves and their labels (nothing is decoded yet)."""
+    leaves = expand_leaves(images)
+    return leaves, [leaf_label(leaf) for leaf in leaves]
 
 
 def plan_batch(
@@ -408,51 +347,42 @@ def plan_batch(
     return _Plan(prompt, leaves, labels, dict(options), conc, use_cache, refresh)
 
 
-def preview_first(
-    client: VisionClient, prompt: str, images: Iterable[object] | object, **options: Any
-) -> tuple[int, VisionRequest]:
-    """For ``--each --dry-run``: how many images there are, and the first one's request (nothing is sent)."""
-    from azmm_magic.core.images import _options, _prepare_leaf
+@dataclass(frozen=True)
+class BatchEstimate:
+    """What a batch would send (``--each --dry-run``): one request per image, nothing sent.
+
+    ``first`` is the first item's request (its body is what every item's looks like); ``input_tokens`` the
+    estimated input tokens of all items (images whose size cannot be known without fetching, e.g. URLs, are
+    counted as unknown); ``output_ceiling`` the most output tokens the batch can be billed (items × max_tokens).
+    """
+
+    count: int
+    first: VisionRequest
+    input_tokens: int
+    unknown: int
+    output_ceiling: int
+
+
+def estimate_batch(client: VisionClient, prompt: str, images: Iterable[object] | object, **options: Any) -> BatchEstimate:
+    """Build the first item's request and estimate the whole batch from the images' sizes (read from file headers
+    where possible: no image is decoded but the first)."""
+    from azmm_magic.core.images import estimate_image_tokens, probe_size
 
     leaves, _ = expand_sources(images)
     if not leaves:
         raise ConfigError("No images to send: give at least one image (a path, glob, URL or object).")
     s = client.settings.with_overrides(detail=options.get("detail"))
-    first = _prepare_leaf(leaves[0], _options(s.detail, s.token_rule, s.inline_urls, s.max_image_bytes))
-    return len(leaves), client.prepare(prompt, [first], **options)
-
-
-def _batch_twin(client: VisionClient) -> VisionClient:
-    """A client for one batch run: same settings, cache and credentials, but no SDK retries (429s come back to
-    the AIMD loop) and its own async SDK client (an httpx pool belongs to one event loop)."""
-    from azmm_magic.features.client import VisionClient
-
-    return VisionClient(
-        client.settings.with_overrides(max_retries=0),
-        answer_cache=client.cache,
-        token_provider=client._token_provider,
-        http_client=client._http_client if client._http_client is not None else _fresh_http_client(),
-    )
-
-
-_SSL_CONTEXT: Any = None
-
-
-def _fresh_http_client() -> Any:
-    """An async HTTP client for one run, reusing one SSL context (building one costs ~0.1 s each time)."""
-    global _SSL_CONTEXT
-    try:
-        import openai
-
-        if _SSL_CONTEXT is None:
-            try:
-                import httpx2 as httpx_module  # the SDK's HTTP library in recent openai versions
-            except ImportError:  # pragma: no cover - older openai versions use httpx
-                import httpx as httpx_module
-            _SSL_CONTEXT = httpx_module.create_ssl_context()
-        return openai.DefaultAsyncHttpxClient(verify=_SSL_CONTEXT)
-    except Exception:  # noqa: BLE001 - fall back to the SDK's own default client
-        return None
+    first_image = prepare_leaf(leaves[0], image_options(s.detail, s.token_rule, s.inline_urls, s.max_image_bytes))
+    first = client.prepare(prompt, [first_image], **options)
+    text_tokens = first.estimate_prompt_tokens(s.token_rule) - first_image.estimate_tokens(s.detail, s.token_rule)  # type: ignore[arg-type]
+    tokens, unknown = first.estimate_prompt_tokens(s.token_rule), 0
+    for leaf in leaves[1:]:
+        size = probe_size(leaf)
+        if size is None:
+            unknown += 1
+            continue
+        tokens += text_tokens + estimate_image_tokens(size[0], size[1], s.detail, s.token_rule)  # type: ignore[arg-type]
+    return BatchEstimate(len(leaves), first, tokens, unknown, len(leaves) * first.max_tokens)
 
 
 def _thumbnail_image(image: PreparedImage) -> PreparedImage:
@@ -519,7 +449,7 @@ async def _send_adaptive(
         sent_at = await limit.acquire()
         plan.stats.sent += 1
         try:
-            result = await twin.asend(request, use_cache=False, refresh=plan.use_cache)
+            result = await asend(twin.sdk, request)
         except RateLimitError as e:
             limit.release(success=False)
             throttled += 1
@@ -552,22 +482,10 @@ def _recount(error: AzureVisionError, twin: VisionClient, request: VisionRequest
         return error
     import openai
 
-    from azmm_magic.features.client import map_sdk_error
-
     sdk_error = error.__context__
     if not isinstance(sdk_error, openai.APIError):
         return error
     return map_sdk_error(sdk_error, twin.settings.with_overrides(max_retries=retries), request.deployment)
-
-
-def _failure(index: int, label: str, error: BaseException) -> BatchFailure:
-    if isinstance(error, AzureVisionError):
-        return BatchFailure(
-            index, label, str(error), type(error).__name__, getattr(error, "status", None), getattr(error, "code", None)
-        )
-    text = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
-    return BatchFailure(index, label, f"{type(error).__name__}: {text}" if text else type(error).__name__,
-                        type(error).__name__)
 
 
 async def run_plan(
@@ -578,13 +496,15 @@ async def run_plan(
     on_item: Callable[[int, Outcome], None] | None = None,
     prepare_workers: int | None = None,
 ) -> BatchResult:
-    """Run a planned batch on the running event loop, filling ``result`` as items finish (in any order)."""
-    from azmm_magic.core.images import _options, _prepare_leaf
+    """Run a planned batch on the running event loop, filling ``result`` as items finish (in any order).
 
+    Requests go through the client's pipeline (cache policy, usage ledger, identical requests sent once) on a
+    twin client with the SDK's retries off and its own async HTTP pool; this module adds the adaptive window."""
     started = time.perf_counter()
-    twin = _batch_twin(client)
+    twin = client.derive(max_retries=0, http_client=None if client.sdk.http_client else fresh_async_http_client())
+    policy = twin.policy(use_cache=plan.use_cache, refresh=plan.refresh)
     s = twin.settings.with_overrides(detail=plan.options.get("detail"))
-    opts = _options(s.detail, s.token_rule, s.inline_urls, s.max_image_bytes)
+    opts = image_options(s.detail, s.token_rule, s.inline_urls, s.max_image_bytes)
     limit = AdaptiveLimit(plan.concurrency)
     slots = asyncio.Semaphore(2 * plan.concurrency)
     workers = prepare_workers or max(1, min(plan.concurrency, os.cpu_count() or 2, 4))
@@ -593,24 +513,29 @@ async def run_plan(
     max_retries = client.settings.max_retries
 
     def build(leaf: Any) -> VisionRequest:
-        prepared = _prepare_leaf(leaf, opts)
-        return twin.prepare(plan.prompt, [prepared], **plan.options)
+        return twin.prepare(plan.prompt, [prepare_leaf(leaf, opts)], **plan.options)
+
+    async def adaptive(request: VisionRequest) -> VisionResult:
+        return await _send_adaptive(twin, request, limit, plan, max_retries)
 
     async def item(index: int, leaf: Any) -> None:
         label = plan.labels[index]
         try:
             request = await loop.run_in_executor(executor, build, leaf)
-            hit = twin.cached(request) if plan.use_cache and not plan.refresh else None
-            answer = hit if hit is not None else await _send_adaptive(twin, request, limit, plan, max_retries)
+            answer = await twin.pipeline.arun(request, policy, send=adaptive)
             del request
-            outcome: Outcome = await loop.run_in_executor(executor, _lighten, answer)
+            try:
+                outcome: Outcome = await loop.run_in_executor(executor, _lighten, answer)
+            except asyncio.CancelledError:
+                result.put(index, answer, label)  # answered (and cached) before the interrupt: keep it
+                raise
         except asyncio.CancelledError:
             raise
         except Exception as e:  # noqa: BLE001 - a failed item is recorded, never stops the others
-            outcome = _failure(index, label, e)
+            outcome = failure_of(index, label, e)
         finally:
             slots.release()
-        result._set(index, outcome, label)
+        result.put(index, outcome, label)
         if on_item is not None:
             on_item(index, outcome)
 
@@ -636,12 +561,10 @@ async def run_plan(
         plan.stats.decreases = limit.decreases
         plan.stats.peak_in_flight = limit.peak_in_flight
         plan.stats.final_window = limit.window
-        sdk = twin._async_sdk
-        if sdk is not None:
-            try:
-                await asyncio.shield(sdk.close())
-            except BaseException:  # noqa: BLE001 - closing connections must not hide the outcome
-                pass
+        try:
+            await asyncio.shield(twin.aclose())
+        except BaseException:  # noqa: BLE001 - closing connections must not hide the outcome
+            pass
     return result
 
 
@@ -669,11 +592,7 @@ async def abatch(
     """See :meth:`VisionClient.abatch`."""
     plan, result = _new_run(client, prompt, images, concurrency=concurrency, use_cache=use_cache, refresh=refresh,
                             **options)
-    view = None
-    if progress:
-        from azmm_magic.display.gallery import BatchProgress
-
-        view = BatchProgress(plan.labels, kernel=False, gallery=False).start()
+    view = ProgressBar(len(plan.labels)).start() if progress else None
     user = on_item
 
     def both(index: int, outcome: Outcome) -> None:
@@ -714,9 +633,7 @@ def run_batch(
     if view_factory is not None:
         view = view_factory(plan.labels)
     elif progress:
-        from azmm_magic.display.gallery import BatchProgress
-
-        view = BatchProgress(plan.labels, kernel=False, gallery=False)
+        view = ProgressBar(len(plan.labels))
     if view is not None:
         view.start()
     events: queue.SimpleQueue[tuple[int, Outcome]] = queue.SimpleQueue()
@@ -782,10 +699,15 @@ def run_batch(
 
 __all__ = [
     "AdaptiveLimit",
+    "Outcome",
+    "item_source",
+    "item_status",
     "BatchFailure",
     "BatchInterrupted",
     "BatchResult",
+    "BatchEstimate",
     "BatchStats",
+    "estimate_batch",
     "abatch",
     "expand_sources",
     "run_batch",

@@ -31,7 +31,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from azmm_magic.features.batch import BatchFailure, BatchResult, Outcome, _failure, expand_sources
+from azmm_magic.core.images import image_options, prepare_leaf
+from azmm_magic.core.request import VisionRequest
+from azmm_magic.features.batch import BatchResult, expand_sources
+from azmm_magic.features.outcomes import BatchFailure, Outcome, failure_of
+from azmm_magic.service.errors import content_filter_error
+from azmm_magic.service.send import result_from_body
 from azmm_magic.core.settings import is_loopback_host
 from azmm_magic.core.errors import AzureVisionError, ConfigError, ServiceError
 from azmm_magic.display.render import Bundle
@@ -119,8 +124,6 @@ def submit_batch(
     **options: Any,
 ) -> BatchJob:
     """See :meth:`VisionClient.submit_batch`."""
-    from azmm_magic.core.images import _options, _prepare_leaf
-
     directory = manifest_directory(manifest_dir)
     options = {**options, "deployment": deployment}
     client.prepare(prompt, (), **options)  # prompt and option checks
@@ -128,8 +131,8 @@ def submit_batch(
     leaves, labels = expand_sources(images)
     if not leaves:
         raise ConfigError("No images to send: give at least one image (a path, glob, URL or object).")
-    opts = _options(settings.detail, settings.token_rule, settings.inline_urls, settings.max_image_bytes)
-    sdk = client._sdk_client()
+    opts = image_options(settings.detail, settings.token_rule, settings.inline_urls, settings.max_image_bytes)
+    sdk = client.sdk_client()
     jobs: list[str] = []
     manifests: list[Manifest] = []
 
@@ -171,8 +174,8 @@ def submit_batch(
     for index, (leaf, label) in enumerate(zip(leaves, labels)):
         leaves[index] = None  # prepared one at a time; nothing kept once written
         try:
-            request = client.prepare(prompt, [_prepare_leaf(leaf, opts)], **options)
-            body = client._kwargs(request, client._token_param(request))
+            request = client.prepare(prompt, [prepare_leaf(leaf, opts)], **options)
+            body = request.body()
             custom_id = f"item-{index:06d}"
             line = json.dumps({"custom_id": custom_id, "method": "POST", "url": CHAT_URL, "body": body},
                               ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
@@ -235,12 +238,12 @@ def _call(client: VisionClient, fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 def list_jobs(client: VisionClient, limit: int = 20) -> list[Any]:
     """The most recent Batch API jobs (SDK ``Batch`` objects), newest first."""
-    page = _call(client, client._sdk_client().batches.list, limit=limit)
+    page = _call(client, client.sdk_client().batches.list, limit=limit)
     return list(page.data)
 
 
 def retrieve(client: VisionClient, batch_id: str) -> Any:
-    return _call(client, client._sdk_client().batches.retrieve, batch_id)
+    return _call(client, client.sdk_client().batches.retrieve, batch_id)
 
 
 def wait_jobs(
@@ -289,14 +292,14 @@ def wait_jobs(
 
 
 def cancel_jobs(client: VisionClient, ids: Sequence[str]) -> list[Any]:
-    return [_call(client, client._sdk_client().batches.cancel, i) for i in ids]
+    return [_call(client, client.sdk_client().batches.cancel, i) for i in ids]
 
 
 def _download(client: VisionClient, file_id: str | None) -> dict[str, dict[str, Any]]:
     """``custom_id -> line`` of an output or error file."""
     if not file_id:
         return {}
-    content = _call(client, client._sdk_client().files.content, file_id)
+    content = _call(client, client.sdk_client().files.content, file_id)
     lines: dict[str, dict[str, Any]] = {}
     for raw in content.content.splitlines():
         if raw.strip():
@@ -307,8 +310,6 @@ def _download(client: VisionClient, file_id: str | None) -> dict[str, dict[str, 
 
 def _outcome(client: VisionClient, line: dict[str, Any] | None, item: dict[str, Any], manifest: Manifest | None,
              job: Any) -> Outcome:
-    from azmm_magic.features.client import VisionRequest, _content_filter_from_results, _result_from_completion
-
     index, source = int(item["index"]), str(item["source"])
     if line is None:
         status = job.status
@@ -317,28 +318,25 @@ def _outcome(client: VisionClient, line: dict[str, Any] | None, item: dict[str, 
         return BatchFailure(index, source, f"No result from batch {job.id}: {reason}.", kind)
     response, error = line.get("response"), line.get("error")
     if response and response.get("status_code") == 200:
-        from openai.types.chat import ChatCompletion
-
         body = response.get("body") or {}
         request = VisionRequest(prompt=manifest.prompt if manifest else "", deployment=body.get("model", ""))
         try:
-            completion = ChatCompletion.model_validate(body)
-            result = _result_from_completion(completion, request, client.settings, 0.0, ())
+            result = result_from_body(body, request, client.settings, response.get("request_id"))
         except AzureVisionError as e:
-            return _failure(index, source, e)
+            return failure_of(index, source, e)
         except Exception as e:  # noqa: BLE001 - a malformed line fails that item only
             return BatchFailure(index, source, f"Unreadable output line: {type(e).__name__}: {e}"[:300], "failed")
-        result = result.with_(request_id=response.get("request_id"), deployment=body.get("model") or result.deployment)
-        if client.cache is not None and item.get("key") and result.finish_reason != "content_filter":
-            client.cache.put(item["key"], result.to_cache())
-        return result
+        # counted in the usage ledger and cached under the key recorded at submission (no key: not cached)
+        policy = client.policy() if item.get("key") else "off"
+        return client.pipeline.settle(request, result, policy, key=item.get("key"),
+                                      count_once=f"batch-api {job.id} {item['custom_id']}")
     if response:
         status = response.get("status_code")
         err = (response.get("body") or {}).get("error") or {}
         code, message = err.get("code"), str(err.get("message") or "request failed").splitlines()[0][:300]
         if code == "content_filter":
             inner = err.get("innererror") or {}
-            e = _content_filter_from_results(inner.get("content_filter_result"), client.settings, where="prompt")
+            e = content_filter_error(inner.get("content_filter_result"), where="prompt")
             return BatchFailure(index, source, str(e), "ContentFilterError", status, code)
         return BatchFailure(index, source, f"The service rejected this item ({status}): {message}",
                             "BadRequestError" if status == 400 else "ServiceError", status, code)
@@ -394,7 +392,7 @@ def fetch_results(
         total += manifest.total if manifest else len(items)
     result = BatchResult(total=max(total, len(outcomes)), prompt=prompt)
     for i in sorted(outcomes):
-        result._set(i, outcomes[i], sources[i])
+        result.put(i, outcomes[i], sources[i])
     result.notices.extend(notices)
     return result
 

@@ -100,16 +100,14 @@ class Conversation:
 
     def record(self, request: VisionRequest, result: VisionResult) -> Turn:
         """Append the turn ``request`` → ``result`` (only complete answers belong in a conversation)."""
-        from azmm_magic.display.render import image_caption
-
         if result.incomplete:
-            raise ConfigError("An incomplete answer is not added to the conversation; re-run the cell.")
+            raise ConfigError("An incomplete answer is not added to the conversation; ask again.", remedy="retry")
         turn = Turn(
             user={"role": "user", "content": request.user_content()},
             answer=result.text,
             prompt=request.prompt,
             deployment=result.deployment,
-            image_labels=tuple(image_caption(i) for i in request.images),
+            image_labels=tuple(i.caption() for i in request.images),
             usage=result.usage,
             cached=result.cached,
         )

@@ -99,7 +99,7 @@ def compare_request(
     refresh: bool = False
 ) -> Comparison:
     """:func:`compare` for a prepared request (its ``deployment`` is replaced by each name in turn)."""
-    requests = {d: replace(base, deployment=d) for d in deployments}
+    requests = {d: client.retarget(base, d) for d in deployments}
     results: dict[str, VisionResult] = {}
     errors: dict[str, AzureVisionError] = {}
 

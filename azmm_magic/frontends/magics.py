@@ -223,12 +223,12 @@ class AzureVision(Magics):
                 ns[command.out] = job
             return job
         if command.dry_run:
-            from azmm_magic.features.batch import preview_first
+            from azmm_magic.features.batch import estimate_batch
             from azmm_magic.display.render import RequestPreview
 
-            count, first = preview_first(client, command.prompt, command.images, **command.options())
-            print(f"--each: {count} image(s), one request each; the first request:")
-            return RequestPreview(first, client.settings)
+            estimate = estimate_batch(client, command.prompt, command.images, **command.options())
+            print(f"--each: {estimate.count} image(s), one request each; the first request:")
+            return RequestPreview(estimate.first, client.settings)
         kernel = _is_kernel(self.shell)
         try:
             result = run_batch(client, command.prompt, command.images, concurrency=command.concurrency,

@@ -77,11 +77,17 @@ class UsageLedger:
         self.prices: Prices | None = prices
         self._lock = threading.Lock()
         self._by: dict[str, DeploymentUsage] = {}
+        self._seen: set[str] = set()
 
-    def record(self, result: VisionResult) -> None:
-        """Count one call: a sent request (tokens billed) or a cache hit (tokens saved)."""
+    def record(self, result: VisionResult, *, once: str | None = None) -> None:
+        """Count one call: a sent request (tokens billed) or a cache hit (tokens saved). With ``once`` (e.g. a
+        Batch API line's request id), a result already counted under that id is not counted again."""
         u = result.usage
         with self._lock:
+            if once is not None:
+                if once in self._seen:
+                    return
+                self._seen.add(once)
             row = self._by.setdefault(result.deployment or "?", DeploymentUsage())
             row.calls += 1
             row.seconds += result.elapsed
@@ -117,6 +123,7 @@ class UsageLedger:
     def reset(self) -> None:
         with self._lock:
             self._by.clear()
+            self._seen.clear()
 
     def rows(self) -> list[tuple[str, ...]]:
         """Table rows: deployment, calls, sent, cache hits, input, output, saved tokens, seconds, est. cost."""

@@ -1,0 +1,225 @@
+"""The one place where exceptions of the ``openai`` SDK become ours (sync, async, streaming and batch paths).
+
+Messages say what happened and what to do in the Python API's terms (settings, environment variables); the
+error's ``settings`` and ``remedy`` let each frontend add its own hint.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from azmm_magic.core.errors import (
+    AuthError,
+    AzureVisionError,
+    BadRequestError,
+    ConfigError,
+    ConnectionFailedError,
+    ContentFilterError,
+    DeploymentNotFoundError,
+    RateLimitError,
+    ServiceError,
+    ServiceTimeoutError,
+)
+from azmm_magic.core.settings import Settings
+
+TOKEN_PARAMS = ("max_completion_tokens", "max_tokens")
+
+
+def describe(e: BaseException) -> str:
+    """The first line of an exception's message (at most 200 characters), or its type name."""
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return text[:200]
+
+
+def header(response: Any, name: str) -> str | None:
+    """A response header, or None (for a missing response too)."""
+    headers = getattr(response, "headers", None)
+    return headers.get(name) if headers is not None else None
+
+
+def retry_after(response: Any) -> float | None:
+    """Seconds a 429/503 asks to wait: ``retry-after-ms`` first, then ``retry-after`` (seconds), else None."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        raw = header(response, name)
+        try:
+            value = float(raw) * scale if raw is not None else None
+        except ValueError:
+            value = None
+        if value is not None and value >= 0:
+            return value
+    return None
+
+
+def _times(n: int) -> str:
+    return "once" if n == 1 else f"{n} times"
+
+
+def _retries(n: int) -> str:
+    return "1 retry" if n == 1 else f"{n} retries"
+
+
+def is_retryable_status(status: int | None) -> bool:
+    """The statuses the openai SDK retries (so "after N retries" is true)."""
+    return status in (408, 409, 429) or (status is not None and status >= 500)
+
+
+def _dropped(cause: BaseException | None) -> bool:
+    """Whether a transport error means the server closed the connection (not: could not connect)."""
+    names = {cls.__name__ for cls in type(cause).__mro__} if cause is not None else set()
+    # by name: the SDK's transport is httpx or a fork of it (httpx2), with the same exception names
+    return bool(names & {"RemoteProtocolError", "ReadError"}) and "ConnectError" not in names
+
+
+def other_token_param(error: BaseException, sent: str) -> str | None:
+    """When a 400 says the output-token parameter we sent is not accepted, the one to send instead."""
+    if getattr(error, "status_code", None) != 400:
+        return None
+    body = getattr(error, "body", None)
+    param = body.get("param") if isinstance(body, dict) else None
+    message = str(body.get("message", "")) if isinstance(body, dict) else str(error)
+    if param == sent or re.search(rf"\b{sent}\b", message):
+        return next(p for p in TOKEN_PARAMS if p != sent)
+    return None
+
+
+def filtered_categories(results: Any) -> tuple[str, ...]:
+    """Names of categories Azure marked filtered (or detected, for jailbreak/protected material)."""
+    found: list[str] = []
+    if isinstance(results, list):  # prompt_filter_results
+        for item in results:
+            found.extend(filtered_categories((item or {}).get("content_filter_results")))
+        return tuple(dict.fromkeys(found))
+    if not isinstance(results, dict):
+        return ()
+    for name, value in results.items():
+        if isinstance(value, dict) and (value.get("filtered") or value.get("detected")):
+            severity = value.get("severity")
+            found.append(f"{name} ({severity})" if severity and severity != "safe" else name)
+    return tuple(found)
+
+
+def content_filter_error(results: Any, *, where: str, request_id: str | None = None) -> ContentFilterError:
+    """The error for a prompt (``where="prompt"``) or an answer (``"answer"``) Azure's content filter blocked."""
+    categories = filtered_categories(results)
+    named = ", ".join(categories) if categories else "no category reported"
+    return ContentFilterError(
+        f"Azure's content filter blocked the {where} (categories: {named}). Rephrase the prompt or use other "
+        f"images; filter settings are per deployment in the Azure AI Foundry portal.",
+        categories=categories,
+        status=400 if where == "prompt" else 200,
+        code="content_filter",
+        request_id=request_id,
+    )
+
+
+def map_sdk_error(error: BaseException, settings: Settings, deployment: str | None) -> AzureVisionError:
+    """Turn an SDK (or transport) exception into one of ours, with a message that says what to do."""
+    if isinstance(error, AzureVisionError):
+        return error
+    try:
+        import openai
+    except ImportError:  # pragma: no cover
+        return ServiceError(describe(error))
+    host = settings.endpoint_host or "the endpoint"
+    status = getattr(error, "status_code", None)
+    request_id = getattr(error, "request_id", None)
+    raw_body = getattr(error, "body", None)
+    body: dict[str, Any] = raw_body if isinstance(raw_body, dict) else {}
+    code = getattr(error, "code", None) or body.get("code")
+    message = str(body.get("message") or getattr(error, "message", "") or describe(error)).strip()
+    message = message.splitlines()[0][:300] if message else ""
+    rid = f" (request id {request_id})" if request_id else ""
+    common: dict[str, Any] = {"status": status, "code": code, "request_id": request_id}
+    tries = _times(settings.max_retries + 1)
+    if isinstance(error, openai.APITimeoutError):
+        return ServiceTimeoutError(
+            f"No answer from {host} within {settings.timeout:g} s (tried {tries}). Try again, or raise the "
+            f"timeout setting (e.g. timeout={int(settings.timeout * 2)}).",
+            settings=("timeout",), remedy="retry", **common,
+        )
+    if isinstance(error, openai.APIConnectionError):
+        cause = error.__cause__ or error.__context__
+        reason = describe(cause) if cause else "connection failed"
+        if _dropped(cause):  # the server was reached but closed the connection before the answer was complete
+            return ConnectionFailedError(
+                f"{host} dropped the connection before the answer was complete ({reason.rstrip('.')}; tried "
+                f"{tries}). This is usually temporary: try again.",
+                remedy="retry", **common,
+            )
+        source = settings.sources.get("endpoint", "")
+        where = f" (set by {source})" if source and source not in ("default", "argument") else ""
+        return ConnectionFailedError(
+            f"Cannot reach {settings.endpoint}{where} ({reason}). Check the endpoint setting and your network, "
+            f"or use the local emulator.",
+            settings=("endpoint",), remedy="emulator", **common,
+        )
+    if isinstance(error, openai.AuthenticationError):
+        if settings.resolved_auth == "entra":
+            how = "sign in again (az login) or check the credential DefaultAzureCredential picks up"
+        else:
+            how = "check the API key (AZURE_OPENAI_API_KEY) and that it belongs to this resource"
+        return AuthError(f"{host} rejected the credentials (401): {how}{rid}.", remedy="credentials", **common)
+    if isinstance(error, openai.PermissionDeniedError):
+        return AuthError(
+            f"{host} denied access (403): {message or 'permission denied'}. With Entra ID your identity needs the "
+            f"'Cognitive Services OpenAI User' role on the resource{rid}.",
+            remedy="credentials", **common,
+        )
+    if isinstance(error, openai.NotFoundError):
+        style = settings.resolved_api_style
+        hint = (
+            "Check the deployment name in the Azure AI Foundry portal (a new deployment can take ~5 minutes), "
+            "or set the deployment setting (AZURE_OPENAI_DEPLOYMENT)"
+        )
+        names: tuple[str, ...] = ("deployment",)
+        if style != "azure":
+            hint += f"; the URL style is '{style}' (the api_style setting)"
+            names += ("api_style",)
+        return DeploymentNotFoundError(
+            f"Deployment '{deployment}' was not found at {settings.endpoint} (404). {hint}{rid}.",
+            settings=names, **common,
+        )
+    if isinstance(error, openai.RateLimitError):
+        wait = retry_after(getattr(error, "response", None))
+        wait_text = f"; the service asked to wait {wait:.3g} s" if wait is not None else ""
+        return RateLimitError(
+            f"Deployment '{deployment}' is rate limited (429) after {_retries(settings.max_retries)}{wait_text}. "
+            f"Wait and try again, send fewer/smaller images, or raise the deployment's quota{rid}.",
+            retry_after=wait, remedy="retry", **common,
+        )
+    if isinstance(error, openai.BadRequestError):
+        if code == "content_filter":
+            inner = body.get("innererror") or {}
+            return content_filter_error(inner.get("content_filter_result"), where="prompt", request_id=request_id)
+        if re.search(r"api[- ]?version", message, re.IGNORECASE):
+            return BadRequestError(
+                f"{host} does not accept api-version '{settings.api_version}' (400: {message.rstrip('.')}). Set a "
+                f"version this resource supports: the api_version setting or OPENAI_API_VERSION, e.g. "
+                f"'2024-10-21'{rid}.",
+                settings=("api_version",), **common,
+            )
+        return BadRequestError(f"The service rejected the request (400): {message}{rid}", **common)
+    if isinstance(error, openai.APIStatusError):
+        retried = f" after {_retries(settings.max_retries)}" if settings.max_retries and is_retryable_status(status) else ""
+        return ServiceError(
+            f"{host} answered {status}{retried}: {(message or 'server error').rstrip('.!')}. This is usually "
+            f"temporary: try again{rid}.",
+            remedy="retry", **common,
+        )
+    if isinstance(error, openai.OpenAIError):
+        return ConfigError(f"The openai SDK refused the settings: {describe(error)}")
+    return ServiceError(f"Unexpected error talking to {host}: {type(error).__name__}: {describe(error)}")
+
+
+__all__ = [
+    "TOKEN_PARAMS",
+    "content_filter_error",
+    "describe",
+    "filtered_categories",
+    "header",
+    "is_retryable_status",
+    "map_sdk_error",
+    "other_token_param",
+    "retry_after",
+]

@@ -1,0 +1,149 @@
+"""Build the ``openai`` SDK clients for resolved settings: URL style, auth, timeouts, retries.
+
+Three URL styles: classic Azure (``/openai/deployments/{deployment}/chat/completions?api-version=``), Azure's
+``/openai/v1/`` API, and any OpenAI-compatible base URL. Three auth modes: API key, Microsoft Entra ID (a bearer
+token provider the SDK calls on every request; azure-identity caches and refreshes the token), and none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from azmm_magic.core.errors import ConfigError
+from azmm_magic.core.settings import ENTRA_SCOPE, Settings
+from azmm_magic.service.errors import describe
+
+TokenProvider = Callable[[], str]
+
+
+def _construct(cls: Any, **kwargs: Any) -> Any:
+    """Build an SDK client; its refusals (e.g. a sync ``http_client`` given to the async client) become ours."""
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(
+            f"The openai SDK refused the settings: {describe(e)} (ask/stream need a sync http_client, aask an "
+            f"async one: use one VisionClient per kind)"
+        ) from None
+
+
+def entra_provider() -> TokenProvider:
+    """A bearer-token provider over ``DefaultAzureCredential`` (azure-identity caches and refreshes the token)."""
+    try:
+        from azure.identity import DefaultAzureCredential, get_bearer_token_provider
+    except ImportError as e:  # pragma: no cover - a declared dependency
+        raise ConfigError("Entra ID needs the 'azure-identity' package: pip install azure-identity") from e
+    return get_bearer_token_provider(DefaultAzureCredential(), ENTRA_SCOPE)  # type: ignore[no-any-return]
+
+
+_SSL_CONTEXT: Any = None
+_SSL_LOCK = threading.Lock()
+
+
+def fresh_async_http_client() -> Any:
+    """A new async HTTP client for the SDK, reusing one SSL context (building one costs ~0.1 s each time)."""
+    global _SSL_CONTEXT
+    try:
+        import openai
+
+        with _SSL_LOCK:
+            if _SSL_CONTEXT is None:
+                try:
+                    import httpx2 as httpx_module  # the SDK's HTTP library in recent openai versions
+                except ImportError:  # pragma: no cover - older openai versions use httpx
+                    import httpx as httpx_module
+                _SSL_CONTEXT = httpx_module.create_ssl_context()
+        return openai.DefaultAsyncHttpxClient(verify=_SSL_CONTEXT)
+    except Exception:  # noqa: BLE001 - fall back to the SDK's own default client
+        return None
+
+
+class SdkClients:
+    """The sync client and the async client (one per event loop) for one set of settings, built on first use."""
+
+    def __init__(self, settings: Settings, *, token_provider: TokenProvider | None = None, http_client: Any = None):
+        self.settings = settings
+        self.token_provider = token_provider
+        self.http_client = http_client
+        self._sync: Any = None
+        self._async: Any = None
+        self._async_loop: Any = None
+        self._lock = threading.Lock()
+
+    def derive(self, settings: Settings, *, http_client: Any = None) -> SdkClients:
+        """Clients for other settings (e.g. no SDK retries) with the same credentials; ``http_client`` replaces
+        this one's (an async pool belongs to one event loop, so a batch run brings its own)."""
+        return SdkClients(settings, token_provider=self.token_provider, http_client=http_client or self.http_client)
+
+    def auth(self) -> tuple[str, Any]:
+        """``('key', key)`` | ``('entra', provider)`` | ``('none', placeholder)``."""
+        s = self.settings
+        mode = s.resolved_auth
+        if mode == "key":
+            assert s.api_key is not None
+            return "key", s.api_key.reveal()
+        if mode == "entra" or self.token_provider is not None:
+            return "entra", self.token_provider or entra_provider()
+        return "none", "no-auth"  # a placeholder so the SDK never falls back to a key from the environment
+
+    def build(self, *, asynchronous: bool) -> Any:
+        """A new SDK client (``AzureOpenAI`` for the classic style, else ``OpenAI``; async twins on request)."""
+        try:
+            import openai
+        except ImportError as e:  # pragma: no cover - a declared dependency
+            raise ConfigError("The 'openai' package is missing: pip install azmm_magic") from e
+        s = self.settings.require()
+        kwargs: dict[str, Any] = {"timeout": s.timeout, "max_retries": s.max_retries}
+        if self.http_client is not None:
+            kwargs["http_client"] = self.http_client
+        mode, credential = self.auth()
+        if s.resolved_api_style == "azure":
+            cls = openai.AsyncAzureOpenAI if asynchronous else openai.AzureOpenAI
+            auth = {"azure_ad_token_provider": credential} if mode == "entra" else {"api_key": credential}
+            return _construct(cls, azure_endpoint=s.endpoint, api_version=s.api_version, **auth, **kwargs)
+        cls = openai.AsyncOpenAI if asynchronous else openai.OpenAI
+        base_url = (s.endpoint or "").rstrip("/") + "/"
+        if asynchronous and mode == "entra":
+            sync_provider = credential
+
+            async def async_provider() -> str:
+                return await asyncio.to_thread(sync_provider)
+
+            credential = async_provider
+        return _construct(cls, base_url=base_url, api_key=credential, **kwargs)
+
+    def sync(self) -> Any:
+        """The sync SDK client (built once)."""
+        with self._lock:
+            if self._sync is None:
+                self._sync = self.build(asynchronous=False)
+            return self._sync
+
+    def async_(self) -> Any:
+        """The async SDK client of the running event loop (a new loop, e.g. a second ``asyncio.run``, gets its own)."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._async is None or self._async_loop is not loop:
+                self._async = self.build(asynchronous=True)
+                self._async_loop = loop
+            return self._async
+
+    def close(self) -> None:
+        """Close the sync client's connections."""
+        with self._lock:
+            client, self._sync = self._sync, None
+        if client is not None:
+            client.close()
+
+    async def aclose(self) -> None:
+        """Close the async client's connections (on the loop that owns them)."""
+        with self._lock:
+            client, self._async = self._async, None
+        if client is not None:
+            await client.close()
+
+
+__all__ = ["SdkClients", "TokenProvider", "entra_provider", "fresh_async_http_client"]
