@@ -139,6 +139,9 @@ CASES = [
     Case("tool-choice-unknown-function",
          {"messages": user(), "tools": [tool()], "tool_choice": {"type": "function", "function": {"name": "nope"}}},
          "invalid_value", "tool_choice", "no function named 'nope'"),
+    # service: function names in tools must be unique
+    Case("tool-duplicate-name", {"messages": user(), "tools": [tool(), tool()]}, "invalid_value",
+         "tools[1].function.name", "duplicate function name 'get_colour'"),
     Case("parallel-tool-calls-without-tools", {"messages": user(), "parallel_tool_calls": False}, "invalid_value",
          "parallel_tool_calls", "only allowed when 'tools'"),
     # --- messages (spec chatCompletionRequestToolMessage "required": ["role", "content", "tool_call_id"])
@@ -297,9 +300,28 @@ def test_the_same_requests_pass_when_valid(strict_server: EmulatorServer) -> Non
         assert response.status_code == 200, (body, response.text)
 
 
+RULE_ROWS = {
+    "version_has_argument": "max-completion-tokens-on-2024-06-01",
+    "version_has_response_format": "json-schema-on-2024-06-01",
+    "version_has_roles_and_parts": "developer-role-on-2024-10-21",
+    "one_token_limit": "both-token-limits",
+    "reasoning_token_parameter": "reasoning-max-tokens",
+    "reasoning_sampling": "reasoning-temperature",
+    "reasoning_effort_needs_reasoning_model": "reasoning-effort-on-gpt-4o",
+    "top_logprobs_needs_logprobs": "top-logprobs-without-logprobs",
+    "stream_options_need_stream": "stream-options-without-stream",
+    "tool_choice_needs_tools": "tool-choice-without-tools",
+    "unique_tool_names": "tool-duplicate-name",
+    "tool_messages_pair_with_calls": "tool-calls-unanswered",
+    "strict_response_format": "strict-open-object",
+    "strict_tools": "strict-tool-open-object",
+}
+
+
 def test_every_rule_is_exercised_by_the_table() -> None:
     """Each hand-written rule has a row (so the count in the README is backed by tests)."""
-    assert len(RULES) >= 14
+    assert set(RULE_ROWS) == {rule.__name__ for rule in RULES}
+    assert set(RULE_ROWS.values()) <= {case.id for case in CASES}
 
 
 # ------------------------------------------------------------------------------------------------ switches

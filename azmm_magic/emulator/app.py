@@ -11,7 +11,10 @@ Routes (same paths, headers, auth and error bodies as Azure OpenAI):
 - ``GET|POST|DELETE /_emulator/faults`` and the ``x-emulator-fault`` request header: fault injection
   (:mod:`azmm_magic.emulator.faults`)
 
-Optional RPM/TPM limits answer 429 with ``Retry-After`` like Azure (see :mod:`.limits`).
+Requests are validated as strictly as Azure does (:mod:`.validation`: the spec-derived schema plus rules,
+:mod:`.versions`, :mod:`.models`); optional RPM/TPM limits answer 429 with ``Retry-After`` like Azure (see
+:mod:`.limits`). Shared pieces (errors, auth, api-version) live in :mod:`.protocol`, answer bodies in
+:mod:`.answers`, so :mod:`.batches` needs nothing from this module.
 
 The answer is :func:`azmm_magic.emulator.report.render_report`: deterministic facts about the request.
 """
