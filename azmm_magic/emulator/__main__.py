@@ -33,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--deployments",
         default=None,
-        help="comma-separated deployment names that exist (default: any name is accepted)",
+        help="comma-separated deployments that exist, each NAME or NAME=MODEL-VERSION, e.g. "
+        "gpt-4o=gpt-4o-2024-11-20,o4mini=o4-mini-2025-04-16 (the model decides the rules and the answers' "
+        "'model'; default: any name is accepted)",
     )
     parser.add_argument("--latency", type=float, default=0.0, help="seconds to wait before each answer")
     parser.add_argument(
@@ -56,6 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds a Batch API job takes from validating to completed (default: 3)")
     parser.add_argument("--batch-expire-after", type=int, default=None,
                         help="Batch API jobs expire after this many lines (default: never)")
+    parser.add_argument("--lenient-api-versions", action="store_true",
+                        help="accept any dated api-version, not only the ones Azure serves")
+    parser.add_argument("--lenient-rule", action="append", default=[], metavar="RULE",
+                        help="skip one request rule (see azmm_magic/emulator/validation.py); repeatable")
+    parser.add_argument("--max-images", type=int, default=None,
+                        help="images per request (default: the model's documented limit, 10 when unknown)")
+    parser.add_argument("--max-image-mb", type=float, default=20.0, help="largest image in MB (default: 20)")
+    parser.add_argument("--async-content-filter", action="store_true",
+                        help="streams carry Azure's asynchronous-filter annotation chunks (no delta)")
     return parser
 
 
@@ -76,6 +87,11 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         rate_window=args.rate_window,
         batch_delay=args.batch_delay,
         batch_expire_after=args.batch_expire_after,
+        lenient_api_versions=bool(getattr(args, "lenient_api_versions", False)),
+        lenient_rules=tuple(getattr(args, "lenient_rule", None) or ()),
+        max_images=getattr(args, "max_images", None),
+        max_image_bytes=int(float(getattr(args, "max_image_mb", 20.0)) * 1024 * 1024),
+        async_content_filter=bool(getattr(args, "async_content_filter", False)),
     )
 
 

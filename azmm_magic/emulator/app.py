@@ -11,7 +11,10 @@ Routes (same paths, headers, auth and error bodies as Azure OpenAI):
 - ``GET|POST|DELETE /_emulator/faults`` and the ``x-emulator-fault`` request header: fault injection
   (:mod:`azmm_magic.emulator.faults`)
 
-Optional RPM/TPM limits answer 429 with ``Retry-After`` like Azure (see :mod:`.limits`).
+Requests are validated as strictly as Azure does (:mod:`.validation`: the spec-derived schema plus rules,
+:mod:`.versions`, :mod:`.models`); optional RPM/TPM limits answer 429 with ``Retry-After`` like Azure (see
+:mod:`.limits`). Shared pieces (errors, auth, api-version) live in :mod:`.protocol`, answer bodies in
+:mod:`.answers`, so :mod:`.batches` needs nothing from this module.
 
 The answer is :func:`azmm_magic.emulator.report.render_report`: deterministic facts about the request.
 """
@@ -19,10 +22,7 @@ The answer is :func:`azmm_magic.emulator.report.render_report`: deterministic fa
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
-import re
 import threading
 import time
 import uuid
@@ -42,26 +42,21 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import faults as _faults
+from .answers import Answer, completion_body, stream_chunks
 from .batches import BatchStore, batch_routes
-from .report import RequestError, apply_token_cap, read_chat, render_report, split_for_stream, usage_for
-from .structured import structured_content
+from .models import parse_deployments
+from .pipeline import make_answer, prepare
+from .protocol import ENTRY_KEY, ApiError, authenticate, check_api_version, log_entry, read_json
+from .report import RequestError, read_chat, usage_for
+from .validation import MAX_IMAGE_BYTES, RULES
 
-__all__ = ["ApiError", "EmulatorConfig", "RequestLog", "create_app"]
+__all__ = ["Answer", "ApiError", "EmulatorConfig", "RequestLog", "completion_body", "create_app", "stream_chunks"]
 
-API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
 RATE_LIMIT_REQUESTS = 1000
 RATE_LIMIT_TOKENS = 1_000_000
 LOGGED_DATA_URL_CHARS = 80
-_ENTRY = "azmm_emulator.entry"
+RULE_NAMES = tuple(rule.__name__ for rule in RULES)
 
-KEY_DENIED = (
-    "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an "
-    "active subscription and use a correct regional API endpoint for your resource."
-)
-TOKEN_DENIED = (
-    "Unauthorized. Access token is missing, invalid, audience is incorrect (https://cognitiveservices.azure.com), "
-    "or have expired."
-)
 DEPLOYMENT_NOT_FOUND = (
     "The API deployment for this resource does not exist. If you created the deployment within the last 5 "
     "minutes, please wait a moment and try again."
@@ -75,17 +70,25 @@ class EmulatorConfig:
     ``api_key`` / ``bearer_token``: when either is set, requests must authenticate (``api-key`` header equal to
     ``api_key``, or ``Authorization: Bearer`` equal to ``bearer_token``; on ``/openai/v1`` routes a Bearer
     equal to ``api_key`` is accepted too, like Azure's v1 API). Neither set: any or no auth is accepted.
-    ``deployments``: the only deployment names that exist (``None``: every name exists).
+    ``deployments``: the only deployment names that exist (``None``: every name exists); an entry
+    ``NAME=MODEL-VERSION`` (e.g. ``gpt-4o=gpt-4o-2024-11-20``) also maps the deployment to a model, kept in
+    ``models`` (the model decides the rules and the answers' ``model``; see :mod:`.models`).
     ``latency``: seconds slept before each answer; ``stream_chunk_delay``: seconds between streamed chunks.
     ``rpm`` / ``tpm``: per-deployment requests / tokens per minute, enforced over sliding ``rate_window``-second
     windows with Azure's 429 + ``Retry-After`` (see :mod:`.limits`). ``batch_delay``: seconds a Batch API job
-    takes from ``validating`` to ``completed``; ``batch_expire_after``: jobs expire after that many lines.
+    takes from ``validating`` to ``completed``; ``batch_expire_after``: jobs expire after that many lines;
+    ``file_processing_delay``: seconds an uploaded file stays ``pending``.
+    Strictness (see :mod:`.validation`): ``lenient_api_versions`` accepts any dated api-version, not only the
+    known ones; ``lenient_rules`` names request rules to skip (e.g. ``("one_token_limit",)``);
+    ``max_images`` (None: the model's documented limit) and ``max_image_bytes`` bound a request's images.
+    ``async_content_filter``: streams carry Azure's asynchronous-filter annotation chunks (no ``delta``).
     Secrets are left out of ``repr``.
     """
 
     api_key: str | None = field(default=None, repr=False)
     bearer_token: str | None = field(default=None, repr=False)
     deployments: list[str] | None = None
+    models: dict[str, str] = field(default_factory=dict)
     latency: float = 0.0
     stream_chunk_delay: float = 0.0
     reasoning_prefixes: tuple[str, ...] = ("o1", "o3", "o4", "gpt-5")
@@ -97,28 +100,33 @@ class EmulatorConfig:
     rate_window: float = 10.0
     batch_delay: float = 3.0
     batch_expire_after: int | None = None
+    file_processing_delay: float = 0.3
+    lenient_api_versions: bool = False
+    lenient_rules: tuple[str, ...] = ()
+    max_images: int | None = None
+    max_image_bytes: int = MAX_IMAGE_BYTES
+    async_content_filter: bool = False
 
     def __post_init__(self) -> None:
         for assignment in self.faults:
             _faults.parse_assignment(assignment)  # ValueError early, with a readable message
-        if self.latency < 0 or self.stream_chunk_delay < 0:
-            raise ValueError("latency and stream_chunk_delay must be >= 0 seconds")
+        if self.latency < 0 or self.stream_chunk_delay < 0 or self.file_processing_delay < 0:
+            raise ValueError("latency, stream_chunk_delay and file_processing_delay must be >= 0 seconds")
         if self.rate_window <= 0 or self.batch_delay < 0:
             raise ValueError("rate_window must be > 0 and batch_delay >= 0 seconds")
         if (self.rpm is not None and self.rpm < 1) or (self.tpm is not None and self.tpm < 1):
             raise ValueError("rpm and tpm must be at least 1")
+        if self.max_images is not None and self.max_images < 1:
+            raise ValueError("max_images must be at least 1")
+        self.lenient_rules = tuple(self.lenient_rules)
+        unknown = [name for name in self.lenient_rules if name not in RULE_NAMES]
+        if unknown:
+            raise ValueError(f"unknown request rule(s) {', '.join(unknown)}; known: {', '.join(RULE_NAMES)}")
+        self.models = {str(k): str(v) for k, v in self.models.items()}
         if self.deployments is not None:
-            self.deployments = [str(name) for name in self.deployments]
-
-
-class ApiError(Exception):
-    """An HTTP error answered with an Azure-shaped JSON body."""
-
-    def __init__(self, status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None) -> None:
-        super().__init__(f"HTTP {status}")
-        self.status = status
-        self.body = body
-        self.headers = dict(headers or {})
+            names, models = parse_deployments(self.deployments)
+            self.deployments = names
+            self.models = {**models, **self.models}
 
 
 class RequestLog:
@@ -194,62 +202,10 @@ def _loggable(value: Any) -> Any:
     return value
 
 
-def _same(given: str, expected: str) -> bool:
-    """Constant-time comparison of two secrets."""
-    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
-
-
-def _authenticate(request: Request, config: EmulatorConfig, entry: dict[str, Any], *, v1: bool) -> None:
-    """Record the auth scheme (never the secret) and raise a 401 :class:`ApiError` if it is not accepted."""
-    key = request.headers.get("api-key")
-    authorization = request.headers.get("authorization", "")
-    token = authorization[7:].strip() if authorization[:7].lower() == "bearer " else None
-    entry["auth"] = "api-key" if key is not None else "bearer" if token is not None else "none"
-    if config.api_key is None and config.bearer_token is None:
-        return
-    if key is not None:
-        if config.api_key is not None and _same(key, config.api_key):
-            return
-        raise ApiError(401, {"error": {"code": "401", "message": KEY_DENIED}})
-    if token is not None:
-        if config.bearer_token is not None and _same(token, config.bearer_token):
-            return
-        if v1 and config.api_key is not None and _same(token, config.api_key):
-            return
-        raise ApiError(401, {"error": {"code": "401", "message": TOKEN_DENIED}})
-    raise ApiError(401, {"error": {"code": "401", "message": KEY_DENIED}})
-
-
-def _check_api_version(api_version: str | None) -> None:
-    """Azure's classic routes require a dated ``api-version`` query parameter."""
-    if api_version is None:
-        raise ApiError(
-            400, {"error": {"code": "BadRequest", "message": "Missing required query parameter: api-version"}}
-        )
-    if not API_VERSION.match(api_version):
-        raise ApiError(400, {"error": {"code": "BadRequest", "message": "API version not supported"}})
-
-
 def _check_deployment(config: EmulatorConfig, deployment: str) -> None:
     """404 ``DeploymentNotFound`` for names outside ``config.deployments`` (when that list is set)."""
     if config.deployments is not None and deployment not in config.deployments:
         raise ApiError(404, {"error": {"code": "DeploymentNotFound", "message": DEPLOYMENT_NOT_FOUND}})
-
-
-async def _read_json(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object, or a 400 like OpenAI's for unparsable bodies."""
-    raw = await request.body()
-    try:
-        body = json.loads(raw)
-    except ValueError as e:
-        raise RequestError(
-            f"We could not parse the JSON body of your request ({e}). The API expects a JSON payload.",
-            param=None,
-            code=None,
-        ) from e
-    if not isinstance(body, dict):
-        raise RequestError("The request body must be a JSON object.", param=None, code=None)
-    return body
 
 
 def _model_of(body: Mapping[str, Any]) -> str:
@@ -260,144 +216,17 @@ def _model_of(body: Mapping[str, Any]) -> str:
     return model
 
 
-def _check_parameters(config: EmulatorConfig, body: Mapping[str, Any], deployment: str) -> tuple[int | None, bool]:
-    """Token-limit and streaming parameters; returns (completion token cap, include_usage)."""
-    name = deployment.lower()
-    if body.get("max_tokens") is not None and name.startswith(config.reasoning_prefixes):
-        raise RequestError(
-            "Unsupported parameter: 'max_tokens' is not supported with this model. "
-            "Use 'max_completion_tokens' instead.",
-            param="max_tokens",
-            code="unsupported_parameter",
-        )
-    if body.get("max_completion_tokens") is not None and name.startswith(config.legacy_prefixes):
-        raise RequestError("Unrecognized request argument supplied: max_completion_tokens", param=None, code=None)
-    caps = []
-    for key in ("max_tokens", "max_completion_tokens"):
-        value = body.get(key)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise RequestError(
-                f"Invalid type for '{key}': expected an integer, but got {type(value).__name__}.",
-                param=key,
-                code="invalid_type",
-            )
-        if value < 1:
-            raise RequestError(
-                f"Invalid '{key}': integer below minimum value. Expected a value >= 1, but got {value} instead.",
-                param=key,
-                code="integer_below_min_value",
-            )
-        caps.append(value)
-    stream = body.get("stream")
-    if stream is not None and not isinstance(stream, bool):
-        raise RequestError("Invalid type for 'stream': expected a boolean.", param="stream", code="invalid_type")
-    options = body.get("stream_options")
-    if options is not None:
-        if not stream:
-            raise RequestError(
-                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-                param="stream_options",
-                code="invalid_value",
-            )
-        if not isinstance(options, Mapping):
-            raise RequestError("Invalid type for 'stream_options': expected an object.", param="stream_options")
-    include_usage = bool(stream and options and options.get("include_usage"))
-    return (min(caps) if caps else None), include_usage
-
-
-def _filter_results() -> dict[str, Any]:
-    """Azure's per-category content filter verdicts, all ``safe``."""
-    return {name: {"filtered": False, "severity": "safe"} for name in ("hate", "self_harm", "sexual", "violence")}
-
-
-def _prompt_filter_results() -> list[dict[str, Any]]:
-    """Azure's top-level ``prompt_filter_results``."""
-    results = {**_filter_results(), "jailbreak": {"filtered": False, "detected": False}}
-    return [{"prompt_index": 0, "content_filter_results": results}]
-
-
-def _completion_id(deployment: str, body: Mapping[str, Any]) -> str:
-    """A deterministic id: the same request always gets the same ``chatcmpl-emu-...``."""
-    canonical = json.dumps([deployment, body], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "chatcmpl-emu-" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:24]
-
-
-def _service_headers(tokens: int) -> dict[str, str]:
-    """Azure's rate-limit headers (no limits are enforced yet, so they stay near the limit)."""
+def _service_headers(tokens: int, config: EmulatorConfig) -> dict[str, str]:
+    """Azure's rate-limit headers when no limit is configured (the budget stays near its top)."""
+    window = f"{config.rate_window:g}s"
     return {
+        "x-ratelimit-limit-requests": str(RATE_LIMIT_REQUESTS),
+        "x-ratelimit-limit-tokens": str(RATE_LIMIT_TOKENS),
         "x-ratelimit-remaining-requests": str(RATE_LIMIT_REQUESTS - 1),
         "x-ratelimit-remaining-tokens": str(max(0, RATE_LIMIT_TOKENS - tokens)),
+        "x-ratelimit-reset-requests": window,
+        "x-ratelimit-reset-tokens": window,
     }
-
-
-@dataclass(frozen=True)
-class _Answer:
-    """A finished answer, ready to be sent whole or streamed."""
-
-    id: str
-    created: int
-    deployment: str
-    content: str
-    finish_reason: str
-    usage: dict[str, Any]
-
-
-def completion_body(answer: _Answer) -> dict[str, Any]:
-    """The non-streaming ``chat.completion`` JSON body."""
-    return {
-        "id": answer.id,
-        "object": "chat.completion",
-        "created": answer.created,
-        "model": answer.deployment,
-        "system_fingerprint": "fp_azmm_emulator",
-        "prompt_filter_results": _prompt_filter_results(),
-        "choices": [
-            {
-                "index": 0,
-                "finish_reason": answer.finish_reason,
-                "logprobs": None,
-                "message": {"role": "assistant", "content": answer.content, "refusal": None},
-                "content_filter_results": _filter_results(),
-            }
-        ],
-        "usage": answer.usage,
-    }
-
-
-def stream_chunks(answer: _Answer, *, include_usage: bool) -> list[dict[str, Any]]:
-    """The ``chat.completion.chunk`` sequence Azure sends for a streamed answer (without ``[DONE]``)."""
-    base = {
-        "id": answer.id,
-        "object": "chat.completion.chunk",
-        "created": answer.created,
-        "model": answer.deployment,
-        "system_fingerprint": "fp_azmm_emulator",
-    }
-    if include_usage:
-        base["usage"] = None
-
-    def chunk(delta: dict[str, Any], finish: str | None, filters: dict[str, Any]) -> dict[str, Any]:
-        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
-        return {**base, "choices": [{**choice, "content_filter_results": filters}]}
-
-    chunks: list[dict[str, Any]] = [
-        {
-            "id": "",
-            "object": "",
-            "created": 0,
-            "model": "",
-            "choices": [],
-            "prompt_filter_results": _prompt_filter_results(),
-        },
-        chunk({"role": "assistant", "content": "", "refusal": None}, None, {}),
-    ]
-    chunks += [chunk({"content": piece}, None, _filter_results()) for piece in split_for_stream(answer.content)]
-    chunks.append(chunk({}, answer.finish_reason, {}))
-    if include_usage:
-        chunks.append({**base, "choices": [], "usage": answer.usage})
-    return chunks
 
 
 async def _sse(chunks: list[dict[str, Any]], delay: float) -> AsyncIterator[bytes]:
@@ -412,22 +241,16 @@ async def _sse(chunks: list[dict[str, Any]], delay: float) -> AsyncIterator[byte
 # ------------------------------------------------------------------------------------------------ routes
 
 
-def _entry(request: Request) -> dict[str, Any]:
-    """The request-log entry the recording middleware opened for this request."""
-    entry: dict[str, Any] = request.scope.get(_ENTRY, {})
-    return entry
-
-
 async def _chat(request: Request, deployment: str | None, *, v1: bool) -> Response:
     """Shared chat-completions handler for both URL styles."""
     config: EmulatorConfig = request.app.state.config
-    entry = _entry(request)
+    entry = log_entry(request)
     api_version = request.query_params.get("api-version")
     entry["deployment"], entry["api_version"] = deployment, api_version
-    _authenticate(request, config, entry, v1=v1)
+    authenticate(request, config, entry, v1=v1)
     if not v1:
-        _check_api_version(api_version)
-    body = await _read_json(request)
+        check_api_version(api_version, lenient=config.lenient_api_versions)
+    body = await read_json(request)
     entry["body"] = _loggable(body)
     if deployment is None:
         deployment = entry["deployment"] = _model_of(body)
@@ -441,7 +264,8 @@ async def _chat(request: Request, deployment: str | None, *, v1: bool) -> Respon
         if early is not None:
             return early
     _check_deployment(config, deployment)
-    cap, include_usage = _check_parameters(config, body, deployment)
+    prepared = prepare(config, body, deployment, None if v1 else api_version)
+    cap, include_usage = prepared.cap, prepared.include_usage
     # like Azure, an RPM-only limit refuses a request on arrival, before any work; a TPM limit needs the token
     # estimate, so it is checked once the images are read
     limited = _rate_limit(request, config, deployment, None, cap, api_version) if config.tpm is None else None
@@ -451,25 +275,19 @@ async def _chat(request: Request, deployment: str | None, *, v1: bool) -> Respon
     if config.latency:
         await asyncio.sleep(config.latency)
     malformed = fault is not None and fault.kind == "malformed_json"
-    content = structured_content(body, facts, deployment=deployment, malformed=malformed)
-    if content is None:
-        content = render_report(facts, deployment=deployment)
-    content, finish = apply_token_cap(content, cap)
-    usage = usage_for(facts, content)
-    answer = _Answer(_completion_id(deployment, body), int(time.time()), deployment, content, finish, usage)
-    headers = limited or _service_headers(usage["total_tokens"])
+    answer = make_answer(body, facts, prepared, malformed=malformed)
+    headers = limited or _service_headers(answer.usage["total_tokens"], config)
+    streamed = bool(body.get("stream"))
+    chunks = (
+        stream_chunks(answer, include_usage=include_usage, async_filter=config.async_content_filter)
+        if streamed
+        else None
+    )
     if fault is not None and fault.shapes_answer:
-        streamed = bool(body.get("stream"))
         return _faults.shaped_response(
-            fault,
-            None if streamed else completion_body(answer),
-            stream_chunks(answer, include_usage=include_usage) if streamed else None,
-            headers,
-            request,
-            config.stream_chunk_delay,
+            fault, None if streamed else completion_body(answer), chunks, headers, request, config.stream_chunk_delay
         )
-    if body.get("stream"):
-        chunks = stream_chunks(answer, include_usage=include_usage)
+    if chunks is not None:
         return StreamingResponse(
             _sse(chunks, config.stream_chunk_delay),
             media_type="text/event-stream",
@@ -511,7 +329,7 @@ async def chat_v1(request: Request) -> Response:
 async def list_models(request: Request) -> Response:
     """``GET /openai/v1/models`` or ``/v1/models``: the configured deployments, for OpenAI-compatible clients."""
     config: EmulatorConfig = request.app.state.config
-    _authenticate(request, config, _entry(request), v1=True)
+    authenticate(request, config, log_entry(request), v1=True)
     data = [
         {"id": name, "object": "model", "created": 0, "owned_by": "azmm-emulator"} for name in config.deployments or []
     ]
@@ -547,8 +365,10 @@ class _RecordingMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = str(uuid.uuid4())
+        apim_request_id = str(uuid.uuid4())  # Azure's gateway id differs from the service's x-request-id
         entry = self.log.begin(scope["method"], scope["path"], request_id)
-        scope[_ENTRY] = entry
+        entry["apim_request_id"] = apim_request_id
+        scope[ENTRY_KEY] = entry
 
         async def send_with_ids(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -556,7 +376,7 @@ class _RecordingMiddleware:
                 message.setdefault("headers", [])
                 headers = MutableHeaders(scope=message)
                 headers["x-request-id"] = request_id
-                headers["apim-request-id"] = request_id
+                headers["apim-request-id"] = apim_request_id
             await send(message)
 
         try:

@@ -32,6 +32,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .answers import completion_body
+from .pipeline import make_answer, prepare
+from .protocol import ApiError, authenticate, check_api_version, log_entry, read_json
+from .report import RequestError, read_chat
+
 __all__ = ["BatchStore", "batch_routes"]
 
 MAX_LINES = 100_000
@@ -47,8 +52,11 @@ class BatchStore:
         self.contents: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self.tasks: set[asyncio.Task[None]] = set()
+        self._ready_at: dict[str, float] = {}
 
-    def add_file(self, content: bytes, filename: str, purpose: str) -> dict[str, Any]:
+    def add_file(self, content: bytes, filename: str, purpose: str, *, processing: float = 0.0) -> dict[str, Any]:
+        """Store a file; with ``processing`` seconds it is ``pending`` that long, then ``processed`` (like an
+        upload to Azure)."""
         file_id = "file-" + uuid.uuid4().hex
         meta = {
             "id": file_id,
@@ -57,23 +65,33 @@ class BatchStore:
             "created_at": int(time.time()),
             "filename": filename,
             "purpose": purpose,
-            "status": "processed",
+            "status": "pending" if processing > 0 else "processed",
             "status_details": None,
         }
         self.files[file_id] = meta
         self.contents[file_id] = content
+        if processing > 0:
+            self._ready_at[file_id] = time.monotonic() + processing
         return meta
+
+    def file(self, file_id: str) -> dict[str, Any] | None:
+        """The file object (its status brought up to date), or None."""
+        meta = self.files.get(file_id)
+        ready_at = self._ready_at.get(file_id)
+        if meta is not None and ready_at is not None and time.monotonic() >= ready_at:
+            meta["status"] = "processed"
+            self._ready_at.pop(file_id, None)
+        return meta
+
+    def seconds_to_ready(self, file_id: str) -> float:
+        """How long until ``file_id`` is processed (0 when it is)."""
+        ready_at = self._ready_at.get(file_id)
+        return max(0.0, ready_at - time.monotonic()) if ready_at is not None else 0.0
 
 
 # ----- helpers ---------------------------------------------------------------------------------------------------
-def _app() -> Any:
-    from . import app as app_module  # the app module imports this one: resolve it lazily
-
-    return app_module
-
-
 def _not_found(kind: str, ident: str) -> Any:
-    return _app().ApiError(
+    return ApiError(
         404,
         {"error": {"message": f"No such {kind} object: {ident}", "type": "invalid_request_error", "param": "id",
                    "code": None}},
@@ -81,22 +99,21 @@ def _not_found(kind: str, ident: str) -> Any:
 
 
 def _bad(message: str, param: str | None = None, code: str | None = "invalid_value") -> Any:
-    return _app().ApiError(
+    return ApiError(
         400, {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}}
     )
 
 
 def _begin(request: Request) -> tuple[Any, BatchStore]:
     """Authenticate like the chat routes (and require api-version on the classic prefix)."""
-    app = _app()
     config = request.app.state.config
-    entry = app._entry(request)
+    entry = log_entry(request)
     v1 = "/v1/" in request.url.path
     api_version = request.query_params.get("api-version")
     entry["api_version"] = api_version
-    app._authenticate(request, config, entry, v1=v1)
+    authenticate(request, config, entry, v1=v1)
     if not v1:
-        app._check_api_version(api_version)
+        check_api_version(api_version, lenient=config.lenient_api_versions)
     return config, request.app.state.batches
 
 
@@ -117,7 +134,8 @@ def _parse_multipart(content_type: str, raw: bytes) -> dict[str, tuple[bytes, st
 
 # ----- files -----------------------------------------------------------------------------------------------------
 async def create_file(request: Request) -> Response:
-    _, store = _begin(request)
+    """Upload: 201 Created with ``status: pending``; ``processed`` after ``file_processing_delay`` seconds."""
+    config, store = _begin(request)
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("multipart/form-data"):
         raise _bad("Expected a multipart/form-data body with 'file' and 'purpose'.")
@@ -130,13 +148,14 @@ async def create_file(request: Request) -> Response:
     content, filename = fields["file"]
     if purpose == "batch" and content.startswith(b"\xef\xbb\xbf"):
         raise _bad("The batch input file must be UTF-8 without a byte order mark.", "file", "invalid_file_format")
-    return JSONResponse(store.add_file(content, filename or "upload.jsonl", purpose))
+    meta = store.add_file(content, filename or "upload.jsonl", purpose, processing=config.file_processing_delay)
+    return JSONResponse(meta, status_code=201)
 
 
 async def list_files(request: Request) -> Response:
     _, store = _begin(request)
     purpose = request.query_params.get("purpose")
-    data = [f for f in store.files.values() if purpose in (None, f["purpose"])]
+    data = [store.file(i) for i, f in list(store.files.items()) if purpose in (None, f["purpose"])]
     return JSONResponse({"object": "list", "data": data[::-1], "has_more": False})
 
 
@@ -149,7 +168,7 @@ async def file_object(request: Request) -> Response:
         store.files.pop(file_id)
         store.contents.pop(file_id, None)
         return JSONResponse({"id": file_id, "object": "file", "deleted": True})
-    return JSONResponse(store.files[file_id])
+    return JSONResponse(store.file(file_id))
 
 
 async def file_content(request: Request) -> Response:
@@ -167,7 +186,7 @@ def _batch_object(job: dict[str, Any]) -> dict[str, Any]:
 
 async def create_batch(request: Request) -> Response:
     config, store = _begin(request)
-    body = await _app()._read_json(request)
+    body = await read_json(request)
     input_file_id = body.get("input_file_id")
     if not isinstance(input_file_id, str) or input_file_id not in store.files:
         raise _bad(f"Invalid 'input_file_id': {input_file_id!r} is not an uploaded file.", "input_file_id")
@@ -202,6 +221,7 @@ async def create_batch(request: Request) -> Response:
         "request_counts": {"total": 0, "completed": 0, "failed": 0},
         "metadata": body.get("metadata"),
         "_cancel": False,
+        "_api_version": None if "/v1/" in request.url.path else request.query_params.get("api-version"),
     }
     store.batches[batch_id] = job
     task = asyncio.get_running_loop().create_task(_run_job(store, job, config))
@@ -246,7 +266,7 @@ async def cancel_batch(request: Request) -> Response:
     if job is None:
         raise _not_found("Batch", batch_id)
     if job["status"] in TERMINAL:
-        raise _app().ApiError(409, {"error": {"message": f"Cannot cancel a batch with status '{job['status']}'.",
+        raise ApiError(409, {"error": {"message": f"Cannot cancel a batch with status '{job['status']}'.",
                                               "type": "invalid_request_error", "param": None, "code": None}})
     job["_cancel"] = True
     job["status"] = "cancelling"
@@ -304,25 +324,19 @@ def _validate(lines: list[bytes], config: Any) -> tuple[list[dict[str, Any]], li
     return tasks, errors
 
 
-async def _answer(config: Any, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+async def _answer(config: Any, body: dict[str, Any], api_version: str | None) -> tuple[int, dict[str, Any]]:
     """Answer one line's body like ``POST /chat/completions`` (no streaming): (status code, JSON body)."""
-    app = _app()
-    from .report import RequestError, apply_token_cap, read_chat, render_report, usage_for
-
     deployment = body["model"]
     try:
         if body.get("stream"):
             raise RequestError("Streaming is not supported in the Batch API.", param="stream")
-        cap, _ = app._check_parameters(config, body, deployment)
+        prepared = prepare(config, body, deployment, api_version)
         facts = await run_in_threadpool(read_chat, body)
     except RequestError as e:
         return 400, e.to_body()
-    except app.ApiError as e:
+    except ApiError as e:
         return e.status, e.body
-    content, finish = apply_token_cap(render_report(facts, deployment=deployment), cap)
-    answer = app._Answer(app._completion_id(deployment, body), int(time.time()), deployment, content, finish,
-                         usage_for(facts, content))
-    return 200, app.completion_body(answer)
+    return 200, completion_body(make_answer(body, facts, prepared))
 
 
 def _jsonl(items: list[dict[str, Any]]) -> bytes:
@@ -331,7 +345,7 @@ def _jsonl(items: list[dict[str, Any]]) -> bytes:
 
 async def _run_job(store: BatchStore, job: dict[str, Any], config: Any) -> None:
     delay = max(0.0, float(config.batch_delay))
-    await asyncio.sleep(delay * 0.15)
+    await asyncio.sleep(delay * 0.15 + store.seconds_to_ready(job["input_file_id"]))  # the upload is processed first
     lines = [line for line in store.contents.get(job["input_file_id"], b"").splitlines() if line.strip()]
     tasks, errors = _validate(lines, config)
     if errors:
@@ -350,7 +364,7 @@ async def _run_job(store: BatchStore, job: dict[str, Any], config: Any) -> None:
             if job["_cancel"] or (config.batch_expire_after is not None and number >= config.batch_expire_after):
                 tasks_left = tasks[number:]
                 break
-            status, body = await _answer(config, task["body"])
+            status, body = await _answer(config, task["body"], job["_api_version"])
             done.append((task, status, body))
             job["request_counts"]["completed" if status == 200 else "failed"] += 1
             if step:

@@ -76,7 +76,7 @@ _NUMERIC_ARG = {"429": 1.0, "500": None, "503": None, "408": None, "latency": No
 _NO_ARG = ("drop", "401", "404", "api_version")
 
 _MESSAGES = {
-    429: "Requests to the ChatCompletions_Create Operation under Azure OpenAI API version 2024-10-21 have "
+    429: "Requests to the ChatCompletions_Create Operation under Azure OpenAI API version {version} have "
     "exceeded token rate limit of your current AIServices S0 pricing tier. Please retry after {wait} seconds.",
     500: "The server had an error while processing your request. Sorry about that!",
     503: "The service is temporarily unable to process your request. Please try again later.",
@@ -272,7 +272,8 @@ async def before_answer(fault: Fault, request: Any) -> Any:
     if kind in ("429", "500", "503", "408"):
         status = STATUS_KINDS[kind]
         headers = _retry_headers(fault.seconds) if fault.arg is not None else {}
-        message = _MESSAGES[status].format(wait=headers.get("retry-after", "1"))
+        version = request.query_params.get("api-version") or "v1"
+        message = _MESSAGES[status].format(wait=headers.get("retry-after", "1"), version=version)
         return _error(status, _CODES[status], message, headers)
     if kind in ("401", "404"):
         status = STATUS_KINDS[kind]

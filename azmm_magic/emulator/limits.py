@@ -30,13 +30,24 @@ class Decision:
     remaining_requests: int
     remaining_tokens: int
     which: str = ""  # "requests" or "tokens" when refused
+    limit_requests: int | None = None  # the window's allowances (None: not limited)
+    limit_tokens: int | None = None
+    reset_requests: float = 0.0  # seconds until the request / token budget is whole again
+    reset_tokens: float = 0.0
 
     def headers(self) -> dict[str, str]:
-        """Azure's rate-limit headers for this decision (``Retry-After`` only on a refusal)."""
+        """Azure's rate-limit headers for this decision (``Retry-After`` only on a refusal): remaining, limit and
+        reset (``x-ratelimit-reset-*`` as a duration like ``6s`` / ``1.5s``)."""
         out = {
             "x-ratelimit-remaining-requests": str(max(0, self.remaining_requests)),
             "x-ratelimit-remaining-tokens": str(max(0, self.remaining_tokens)),
         }
+        if self.limit_requests is not None:
+            out["x-ratelimit-limit-requests"] = str(self.limit_requests)
+            out["x-ratelimit-reset-requests"] = _duration(self.reset_requests)
+        if self.limit_tokens is not None:
+            out["x-ratelimit-limit-tokens"] = str(self.limit_tokens)
+            out["x-ratelimit-reset-tokens"] = _duration(self.reset_tokens)
         if not self.allowed:
             out["retry-after"] = str(max(1, math.ceil(self.retry_after)))
             out["retry-after-ms"] = str(max(1, math.ceil(self.retry_after * 1000)))
@@ -103,10 +114,21 @@ class RateLimiter:
             remaining_req = (req_cap - count) if req_cap is not None else 1_000_000
             remaining_tok = (tok_cap - self._tokens) if tok_cap is not None else 10_000_000
             if which:
-                return Decision(False, max(wait, 0.001), remaining_req, remaining_tok, which)
+                return Decision(False, max(wait, 0.001), remaining_req, remaining_tok, which, req_cap, tok_cap,
+                                self._reset(now), self._reset(now))
             self._events.append((now, tokens))
             self._tokens += tokens
-            return Decision(True, 0.0, remaining_req - 1, remaining_tok - tokens)
+            reset = self._reset(now)
+            return Decision(True, 0.0, remaining_req - 1, remaining_tok - tokens, "", req_cap, tok_cap, reset, reset)
+
+    def _reset(self, now: float) -> float:
+        """Seconds until every request now in the window has left it."""
+        return max(0.0, self._events[-1][0] + self.window - now) if self._events else 0.0
+
+
+def _duration(seconds: float) -> str:
+    """``x-ratelimit-reset-*`` style: ``0s``, ``1.5s``, ``6s``."""
+    return f"{round(seconds, 3):g}s"
 
 
 def rate_limit_body(decision: Decision, *, api_version: str | None) -> dict[str, Any]:

@@ -21,6 +21,7 @@ __all__ = [
     "ChatFacts",
     "ImageFacts",
     "RequestError",
+    "check_messages",
     "apply_token_cap",
     "brightness_label",
     "describe_image",
@@ -234,8 +235,8 @@ def _text_of(content: Any) -> str:
     return ""
 
 
-def _read_image_part(part: Mapping[str, Any], where: str, index: int, message_index: int) -> ImageFacts:
-    """Validate one ``image_url`` part and describe it (decoding data URLs, never fetching http(s) URLs)."""
+def _image_part_url(part: Mapping[str, Any], where: str) -> tuple[str, str]:
+    """The ``(url, detail)`` of an ``image_url`` part, checked without decoding anything."""
     image_url = part.get("image_url")
     if not isinstance(image_url, Mapping):
         raise RequestError(f"{where}.image_url: expected an object with a 'url' string.")
@@ -247,6 +248,14 @@ def _read_image_part(part: Mapping[str, Any], where: str, index: int, message_in
         detail = "auto"
     if detail not in DETAILS:
         raise RequestError(f"{where}.image_url.detail: expected 'low', 'high' or 'auto', got {detail!r}.")
+    if url[:5].lower() != "data:" and not url.lower().startswith(("http://", "https://")):
+        raise RequestError(f"{where}.image_url.url: expected an http(s) URL or a base64 'data:' URL.")
+    return url, detail
+
+
+def _read_image_part(part: Mapping[str, Any], where: str, index: int, message_index: int) -> ImageFacts:
+    """Validate one ``image_url`` part and describe it (decoding data URLs, never fetching http(s) URLs)."""
+    url, detail = _image_part_url(part, where)
     if url[:5].lower() == "data:":
         raw, declared = _decode_data_url(url, f"{where}.image_url.url")
         facts = describe_image(raw, detail=detail, index=index, message_index=message_index)
@@ -275,6 +284,7 @@ def _check_content(content: Any, role: str, where: str) -> None:
             if not isinstance(part.get("text"), str):
                 raise RequestError(f"{pwhere}.text: expected a string.")
         elif kind == "image_url":
+            _image_part_url(part, pwhere)
             if role != "user":
                 raise RequestError(
                     f"{pwhere}: image URLs are only allowed for messages with role 'user', "
@@ -299,8 +309,8 @@ def _parameters(body: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple(found)
 
 
-def read_chat(body: Mapping[str, Any]) -> ChatFacts:
-    """Validate ``messages`` like Azure does and collect the facts; raises :class:`RequestError`."""
+def check_messages(body: Mapping[str, Any]) -> None:
+    """The shape of ``messages`` (roles, content parts), without decoding any image; raises :class:`RequestError`."""
     if "messages" not in body or body.get("messages") is None:
         raise RequestError("Missing required parameter: 'messages'.")
     messages = body["messages"]
@@ -316,6 +326,13 @@ def read_chat(body: Mapping[str, Any]) -> ChatFacts:
         if role not in ROLES:
             raise RequestError(f"{where}.role: expected one of {', '.join(ROLES)}; got {role!r}.")
         _check_content(message.get("content"), role, where)
+
+
+def read_chat(body: Mapping[str, Any]) -> ChatFacts:
+    """Validate ``messages`` like Azure does (:func:`check_messages`), decode the images and collect the facts;
+    raises :class:`RequestError`."""
+    check_messages(body)
+    messages = body["messages"]
 
     images: list[ImageFacts] = []
     for i, message in enumerate(messages):
