@@ -47,7 +47,8 @@ def panel_hint(error: BaseException) -> str:
         else:
             others.append(name)
     if others:
-        steps.append("in a cell, " + " and ".join(f"%config AzureVision.{name} = ..." for name in others))
+        names = " and ".join(others) + (" settings" if len(others) > 1 else " setting")
+        steps.append(f"change the {names} in a cell ({', '.join(f'%config AzureVision.{n} = ...' for n in others)})")
     if error.remedy in REMEDIES and error.remedy != "retry":
         steps.append(REMEDIES[error.remedy])
     steps = list(dict.fromkeys(steps))  # credentials may come both as a setting and as the remedy

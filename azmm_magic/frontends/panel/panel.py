@@ -255,7 +255,7 @@ class VisionPanel(w.VBox):
     def _finish(self, exchange: ClientExchange, result: VisionResult, entries: list[Any], typed: str) -> None:
         result = exchange.finish(result)  # footer notices; a complete answer becomes the conversation's turn
         request = exchange.request
-        chat = exchange.turn.conversation.name if exchange.turn.conversation is not None else None
+        chat = exchange.chat
         options = {"deployment": request.deployment, "detail": request.detail, "max_tokens": request.max_tokens,
                    "temperature": request.temperature, "entries": entries, "chat": chat}
         shown = PanelExchange(prompt=request.prompt, options=options, result=result,

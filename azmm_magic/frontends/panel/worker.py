@@ -39,6 +39,11 @@ class ClientExchange:
         self.request = client.prepare(prompt, list(images), history=self.turn.history, **options)
 
     @property
+    def chat(self) -> str | None:
+        """The name of the conversation this question continues, or None."""
+        return self.turn.conversation.name if self.turn.conversation is not None else None
+
+    @property
     def streams(self) -> bool:
         """True when the answer arrives in chunks (the stream setting)."""
         return bool(self.client.settings.stream)
@@ -52,11 +57,8 @@ class ClientExchange:
         if not self.streams:
             yield self.client.send(self.request, use_cache=False, refresh=True)
             return
-        chunks = self.client.send_stream(self.request, use_cache=False, refresh=True)
-        try:
-            yield from chunks
-        finally:
-            chunks.close()
+        # closing this generator closes the client's stream generator too (yield from), hence the HTTP stream
+        yield from self.client.send_stream(self.request, use_cache=False, refresh=True)
 
     def partial(self, text: str, elapsed: float) -> VisionResult:
         """The result of an answer stopped or cut off after ``text`` (marked incomplete, never cached)."""
