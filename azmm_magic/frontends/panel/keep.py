@@ -1,0 +1,87 @@
+"""Keeping the answer shown: "to variable" (the VisionResult in a notebook variable) and "to new cell" (the
+equivalent ``%%azure_vision`` cell, with uploads saved so it works after a restart)."""
+
+from __future__ import annotations
+
+import html
+import keyword
+import re
+from collections.abc import Callable, MutableMapping
+from typing import Any
+
+import ipywidgets as w
+
+from azmm_magic.core.errors import ConfigError
+from azmm_magic.frontends.panel.cells import UPLOAD_DIR, save_uploads
+from azmm_magic.frontends.panel.history import PanelExchange
+
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class AnswerKeeper:
+    """The "to variable" / "to new cell" controls for the exchange ``current()`` shows.
+
+    ``guard(action)`` runs a button's action (a mistake shows as one line); ``inform(text)`` shows a note.
+    """
+
+    def __init__(self, *, current: Callable[[], PanelExchange | None], namespace: MutableMapping[str, Any],
+                 shell: Any, guard: Callable[[Callable[[], Any]], None], inform: Callable[[str], None]) -> None:
+        self._current = current
+        self._ns = namespace
+        self._shell = shell
+        self._inform = inform
+        self.variable_name = w.Text(placeholder="variable name", layout=w.Layout(width="160px"))
+        self.to_variable_button = w.Button(description="to variable", disabled=True, icon="download",
+                                           tooltip="Store the VisionResult in a variable of this notebook")
+        self.to_cell_button = w.Button(description="to new cell", disabled=True, icon="plus",
+                                       tooltip="The equivalent %%azure_vision cell")
+        self.cell_source = w.Textarea(layout=w.Layout(width="100%", height="4.5em", display="none"))
+        self.cell_source.add_class("azmm-cell-source")
+        self.cell_note = w.HTML()
+        self.to_variable_button.on_click(lambda _: guard(self.to_variable))
+        self.to_cell_button.on_click(lambda _: guard(self.to_new_cell))
+
+    def enable(self) -> None:
+        """An answer is shown: the buttons can keep it."""
+        self.to_variable_button.disabled = False
+        self.to_cell_button.disabled = False
+
+    def _shown(self) -> PanelExchange:
+        exchange = self._current()
+        if exchange is None:
+            raise ConfigError("There is no answer yet: ask a question first.")
+        return exchange
+
+    def to_variable(self) -> None:
+        """Store the answer shown in the variable named in ``variable_name``."""
+        result = self._shown().result
+        name = self.variable_name.value.strip()
+        if not IDENTIFIER.fullmatch(name) or keyword.iskeyword(name):
+            raise ConfigError(f"{name!r} is not a valid Python variable name; use letters, digits and _ (e.g. answer).")
+        self._ns[name] = result
+        self._inform(f"Stored the VisionResult in `{name}` ({name}.text is the answer).")
+
+    def to_cell_source(self) -> str:
+        """The ``%%azure_vision`` cell equivalent to the answer shown (uploads are named by their saved file)."""
+        return self._shown().cell_source
+
+    def to_new_cell(self) -> None:
+        """Show the equivalent cell (and ask JupyterLab to insert it), saving the uploads it names."""
+        exchange = self._shown()
+        source = exchange.cell_source
+        saved = save_uploads(exchange.options["entries"])
+        self.cell_source.value = source
+        self.cell_source.layout.display = None
+        note = "The equivalent cell: copy it into a new cell."
+        if saved:
+            note += f" Uploads were saved to {UPLOAD_DIR}/ so it works after a restart."
+        if exchange.options.get("chat"):
+            note += f" Running it asks again, as the next turn of chat '{exchange.options['chat']}'."
+        if self._shell is not None and hasattr(self._shell, "set_next_input"):
+            self._shell.set_next_input(source, replace=False)
+            note += (" JupyterLab also inserts it below the next cell you run (a widget button cannot add a cell "
+                     "at once).")
+        self.cell_note.value = f"<div class='azmm-note' style='line-height:1.4'>{html.escape(note)}</div>"
+
+
+__all__ = ["AnswerKeeper"]

@@ -1,0 +1,314 @@
+"""`VisionPanel`: the layout of the panel and the wiring between its parts.
+
+The parts live beside this module: ``sources`` (image inputs and the chosen images), ``options`` (prompt,
+request options, token estimate), ``worker`` (every client call, and the send thread with Stop), ``history``,
+``keep`` (to variable / to new cell), ``cells`` (the equivalent cell source), ``hints`` (error hints worded for
+the panel's controls) and ``dropzone`` (with ``dropzone.js``, ``dropzone.css`` and ``panel.css``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as w
+
+from azmm_magic.core.errors import AzureVisionError, ConfigError
+from azmm_magic.features.chat import Conversations
+from azmm_magic.frontends.panel.cells import cell_source
+from azmm_magic.frontends.panel.hints import panel_message
+from azmm_magic.frontends.panel.history import HistoryView, PanelExchange
+from azmm_magic.frontends.panel.keep import AnswerKeeper
+from azmm_magic.frontends.panel.options import RequestOptions
+from azmm_magic.frontends.panel.sources import ImageSources
+from azmm_magic.frontends.panel.worker import ClientExchange, Worker
+
+if TYPE_CHECKING:  # pragma: no cover
+    from azmm_magic.core.images import PreparedImage
+    from azmm_magic.core.result import VisionResult
+    from azmm_magic.features.client import VisionClient
+
+BORDER = "1px solid rgba(128,128,128,0.35)"
+
+
+class VisionPanel(w.VBox):
+    """Ask an Azure OpenAI vision deployment about images without writing code.
+
+    ``VisionPanel()`` in a notebook uses the session of ``%load_ext azmm_magic`` (loading it if needed): the same
+    settings, client and answer cache as ``%%azure_vision``. Pass ``client=`` (a :class:`VisionClient`) and
+    ``namespace=`` to use it outside IPython.
+
+    Parts (attributes, useful in scripts and tests): ``upload`` (FileUpload), ``drop`` (drop zone), ``source_text``
+    + ``add_source_button`` (path, glob or URL), ``variable_picker`` + ``add_variable_button`` (image variables),
+    ``thumbnails``, ``prompt``, ``deployment``, ``detail``, ``max_tokens``, ``temperature``, ``chat`` (a
+    conversation name, as ``--chat NAME``; empty or "(none)" for none), ``estimate``,
+    ``send_button``, ``stop_button``, ``message``, ``answer``, ``variable_name`` + ``to_variable_button``,
+    ``to_cell_button`` + ``cell_source``, ``history_view``. State: ``images`` (prepared images for the current
+    detail), ``result`` (the answer shown), ``history`` (list of :class:`PanelExchange`), ``busy``,
+    ``conversations`` (the session's, shared with ``--chat``; pass ``conversations=`` outside IPython).
+    Methods: :meth:`ask`, :meth:`stop`, :meth:`wait`, :meth:`add_images`, :meth:`remove_image`.
+    """
+
+    def __init__(
+        self,
+        magics: Any = None,
+        *,
+        client: VisionClient | None = None,
+        namespace: MutableMapping[str, Any] | None = None,
+        shell: Any = None,
+        conversations: Conversations | None = None,
+    ) -> None:
+        if magics is None and client is None:
+            magics, shell = session_magics(shell)
+        self._magics = magics
+        self._fixed_client = client
+        self._shell = shell if shell is not None else getattr(magics, "shell", None)
+        if namespace is None:
+            namespace = self._shell.user_ns if self._shell is not None else {}
+        self._ns: MutableMapping[str, Any] = namespace
+        if conversations is None:
+            conversations = getattr(magics, "conversations", None)
+        self.conversations: Conversations = conversations if conversations is not None else Conversations()
+        self.result: VisionResult | None = None
+        self._current: PanelExchange | None = None
+        self._ui_lock = threading.RLock()
+        self._worker = Worker(on_text=self._show_live, on_error=self._on_failure, on_idle=lambda: self._set_busy(False))
+
+        # the parts (their controls are also attributes of the panel, listed in the docstring)
+        self.sources = ImageSources(settings=lambda: self._client().settings, detail=lambda: self.detail.value,
+                                    namespace=self._ns, guard=self._guard, changed=self._update_estimate)
+        src = self.sources
+        self.upload, self.drop, self.source_text, self.add_source_button = (
+            src.upload, src.drop, src.source_text, src.add_source_button)
+        self.variable_picker, self.refresh_variables_button, self.add_variable_button, self.thumbnails = (
+            src.variable_picker, src.refresh_variables_button, src.add_variable_button, src.thumbnails)
+        self.request_options = opts = RequestOptions(self._client().settings)
+        self.prompt, self.deployment, self.detail, self.max_tokens, self.temperature, self.chat, self.estimate = (
+            opts.prompt, opts.deployment, opts.detail, opts.max_tokens, opts.temperature, opts.chat, opts.estimate)
+        self._history = HistoryView(reopen=self._show_exchange)
+        self.history_view = self._history.view
+
+        # Send / Stop, the answer, and keeping it
+        self.send_button = w.Button(description="Send", button_style="primary", icon="paper-plane",
+                                    tooltip="Send (Ctrl/Cmd+Enter in the prompt)", layout=w.Layout(width="96px"))
+        self.send_button.add_class("azmm-send")
+        self.stop_button = w.Button(description="Stop", icon="stop", disabled=True, tooltip="Stop the answer",
+                                    layout=w.Layout(width="96px"))
+        self.stop_button.add_class("azmm-stop")
+        self.message = w.HTML()
+        self.message.add_class("azmm-message")
+        self.answer = w.HTML()
+        self.answer.add_class("azmm-answer-box")
+        self.keeper = AnswerKeeper(current=lambda: self._current, namespace=self._ns, shell=self._shell,
+                                   guard=self._guard, inform=lambda text: self._show_message(text, kind="info"))
+        keep = self.keeper
+        self.variable_name, self.to_variable_button, self.to_cell_button, self.cell_source, self.cell_note = (
+            keep.variable_name, keep.to_variable_button, keep.to_cell_button, keep.cell_source, keep.cell_note)
+
+        # wiring
+        self.drop.on_msg(lambda _w, content, _b: self.ask() if content.get("type") == "send" else None)
+        self.refresh_variables_button.on_click(lambda _: self.refresh_conversations())
+        self.send_button.on_click(lambda _: self.ask())
+        self.stop_button.on_click(lambda _: self.stop())
+        for control in (self.prompt, self.detail, self.chat):
+            control.observe(lambda _: self._update_estimate(), names="value")
+
+        def row(*children: w.Widget) -> w.HBox:
+            return w.HBox(list(children), layout=w.Layout(align_items="center", flex_flow="row wrap"))
+
+        super().__init__(
+            children=[
+                w.HTML("<b>Ask about images</b> <span style='opacity:0.65'>· azmm_magic</span>"),
+                row(self.upload, self.drop, self.source_text, self.add_source_button),
+                row(w.Label("or a variable:"), self.variable_picker, self.refresh_variables_button,
+                    self.add_variable_button),
+                self.thumbnails,
+                self.prompt,
+                row(self.deployment, self.detail, self.max_tokens, self.temperature, self.chat),
+                row(self.send_button, self.stop_button, self.estimate),
+                self.message,
+                self.answer,
+                row(self.variable_name, self.to_variable_button, self.to_cell_button),
+                self.cell_note,
+                self.cell_source,
+                self.history_view,
+            ],
+            layout=w.Layout(border=BORDER, padding="8px 12px", width="auto", max_width="980px"),
+        )
+        self.add_class("azmm-panel")
+        self.refresh_conversations()
+        self._update_estimate()
+
+    # ----- state ---------------------------------------------------------------------------------------------------
+    def _client(self) -> VisionClient:
+        """The session's client for the current settings (re-resolved each time, so ``%config`` changes apply)."""
+        if self._fixed_client is not None:
+            return self._fixed_client
+        return self._magics.client()
+
+    @property
+    def busy(self) -> bool:
+        """True while a request runs."""
+        return self._worker.busy
+
+    @property
+    def images(self) -> list[PreparedImage]:
+        """The chosen images, prepared for the current detail (what Send will send)."""
+        return self.sources.images()
+
+    @property
+    def history(self) -> list[PanelExchange]:
+        """This panel's exchanges, oldest first."""
+        return self._history.exchanges
+
+    def add_images(self, source: Any, *, label: str | None = None, cell_ref: str | None = None) -> int:
+        """Add images: a path, glob or URL string, an image object, or ``bytes`` (named by ``label``).
+
+        Returns how many images were added. Raises :class:`AzureVisionError` with a clear message for bad input.
+        """
+        return self.sources.add_images(source, label=label, cell_ref=cell_ref)
+
+    def remove_image(self, index: int) -> None:
+        """Remove the chosen image at ``index``."""
+        self.sources.remove_image(index)
+
+    def refresh_variables(self) -> None:
+        """List the image variables of the notebook (PIL images, arrays, figures, bytes) in the picker."""
+        self.sources.refresh_variables()
+
+    def refresh_conversations(self) -> None:
+        """List the session's conversations in the ``chat`` box (the value typed or chosen stays)."""
+        self.request_options.list_conversations(self.conversations)
+
+    def _update_estimate(self) -> None:
+        settings = lambda: self._client().settings  # noqa: E731 - read when the estimate is drawn
+        self.request_options.update_estimate(self.sources.images, settings, self.conversations)
+
+    # ----- asking ----------------------------------------------------------------------------------------------------
+    def ask(self) -> None:
+        """What Send does: prepare the request, answer from the cache or start a worker that streams the answer."""
+        if self.busy:
+            return
+        self._show_message("")
+        entries, typed = list(self.sources.entries), self.prompt.value.strip()
+        try:
+            exchange = self._exchange()
+        except AzureVisionError as e:
+            self._show_message(panel_message(e))
+            return
+
+        def done(result: VisionResult, error: BaseException | None = None) -> None:
+            self._finish(exchange, result, entries, typed)
+            if error is not None:
+                self._show_message(panel_message(error))
+            elif result.incomplete:
+                self._show_message("Stopped: the partial answer is shown and was not cached.", kind="info")
+
+        hit = exchange.cached()
+        if hit is not None:
+            done(hit)
+            return
+        self._set_busy(True)
+        self._show_live(exchange, "")
+        self._worker.start(exchange, done)
+
+    def _exchange(self) -> ClientExchange:
+        from azmm_magic.frontends.command import interpolate
+
+        prompt = interpolate(self.prompt.value, self._ns).strip()
+        if not prompt:
+            raise ConfigError("The prompt is empty: type a question about the images, then press Send.")
+        opts = self.request_options
+        return ClientExchange(self._client(), self.conversations, opts.chat_name(), prompt, self.images, opts.values())
+
+    def stop(self) -> None:
+        """Stop a running answer after the next chunk (the partial text is kept, marked incomplete, not cached)."""
+        if self.busy:
+            self._worker.stop()
+            self.stop_button.disabled = True
+            self.stop_button.description = "Stopping…"
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the running request (if any) ends; False if it is still running after ``timeout`` s."""
+        return self._worker.wait(timeout)
+
+    def _set_busy(self, busy: bool) -> None:
+        with self._ui_lock:
+            self.send_button.disabled = busy
+            self.stop_button.disabled = not busy
+            self.stop_button.description = "Stop"
+
+    def _on_failure(self, error: BaseException) -> None:
+        self.answer.value = ""
+        self._show_message(panel_message(error))
+
+    # ----- showing answers -------------------------------------------------------------------------------------------
+    def _show_live(self, exchange: ClientExchange, text: str) -> None:
+        from azmm_magic.display.render import markdown_to_html, thumbnails_html
+
+        body = markdown_to_html(text) if text else "<p style='opacity:0.6'>waiting for the first words…</p>"
+        thumbs = thumbnails_html(exchange.request.images)
+        self.answer.value = (f"<div class='azmm-result azmm-answer-frame'>{thumbs}<div class='azmm-answer'>{body}</div>"
+                             f"<div class='azmm-note'>writing…</div></div>")
+
+    def _finish(self, exchange: ClientExchange, result: VisionResult, entries: list[Any], typed: str) -> None:
+        result = exchange.finish(result)  # footer notices; a complete answer becomes the conversation's turn
+        request = exchange.request
+        chat = exchange.chat
+        options = {"deployment": request.deployment, "detail": request.detail, "max_tokens": request.max_tokens,
+                   "temperature": request.temperature, "entries": entries, "chat": chat}
+        shown = PanelExchange(prompt=request.prompt, options=options, result=result,
+                              cell_source=cell_source(typed, options, self._client().settings))
+        with self._ui_lock:
+            self._history.append(shown)
+            self._show_exchange(shown)
+            if chat is not None:
+                self.refresh_conversations()
+                self._update_estimate()
+
+    def _show_exchange(self, exchange: PanelExchange) -> None:
+        from azmm_magic.display.render import result_html
+
+        self._current = exchange
+        self.result = exchange.result
+        self.answer.value = f"<div class='azmm-answer-frame'>{result_html(exchange.result)}</div>"
+        self.keeper.enable()
+
+    def to_cell_source(self) -> str:
+        """The ``%%azure_vision`` cell equivalent to the answer shown (uploads are named by their saved file)."""
+        return self.keeper.to_cell_source()
+
+    # ----- messages ----------------------------------------------------------------------------------------------------
+    def _show_message(self, text: str, *, kind: str = "error") -> None:
+        from azmm_magic.display.render import message_bundle
+
+        self.message.value = message_bundle(text, kind=kind)["text/html"] if text else ""
+
+    def _guard(self, action: Callable[[], Any]) -> None:
+        """Run a UI action; a user mistake becomes one line in the panel (with its hint), which stays usable."""
+        self._show_message("")
+        try:
+            action()
+        except Exception as e:  # noqa: BLE001 - the panel must stay usable; one line, no traceback
+            self._show_message(panel_message(e))
+
+
+def session_magics(shell: Any) -> tuple[Any, Any]:
+    """The ``AzureVision`` magics of the running IPython (loading the extension when needed)."""
+    if shell is None:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    if shell is None:
+        raise ConfigError(
+            "VisionPanel needs IPython/Jupyter; outside it pass a client: VisionPanel(client=VisionClient(...))."
+        )
+    magics = shell.magics_manager.registry.get("AzureVision")
+    if magics is None:
+        shell.extension_manager.load_extension("azmm_magic")
+        magics = shell.magics_manager.registry["AzureVision"]
+    return magics, shell
+
+
+__all__ = ["VisionPanel", "session_magics"]

@@ -1,0 +1,149 @@
+"""Sending from the panel: every call the panel makes into the client (:class:`ClientExchange`) and the
+background thread that waits for or streams the answer, with Stop (:class:`Worker`).
+
+Requests run in a worker thread so the kernel stays responsive; Stop ends a stream between two chunks (the HTTP
+stream is closed; a stopped answer is never cached).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Generator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from azmm_magic.core.errors import IncompleteAnswerError
+from azmm_magic.features.chat import start_turn
+
+if TYPE_CHECKING:  # pragma: no cover
+    from azmm_magic.core.images import PreparedImage
+    from azmm_magic.core.result import VisionResult
+    from azmm_magic.features.chat import Conversations
+    from azmm_magic.features.client import VisionClient
+
+REDRAW_INTERVAL = 0.12  # seconds between redraws of a streaming answer
+
+
+class ClientExchange:
+    """One question sent from the panel. This class holds every call the panel makes into the client and the
+    conversations: build the request (``prepare``, with the conversation's history), look in the cache, send
+    (streaming or not), and record the finished turn.
+
+    Building it raises :class:`~azmm_magic.core.errors.AzureVisionError` for a bad request.
+    """
+
+    def __init__(self, client: VisionClient, conversations: Conversations, chat: str | None, prompt: str,
+                 images: Sequence[PreparedImage], options: Mapping[str, Any]) -> None:
+        self.client = client
+        self.turn = start_turn(conversations, chat, client.settings)
+        self.request = client.prepare(prompt, list(images), history=self.turn.history, **options)
+
+    @property
+    def chat(self) -> str | None:
+        """The name of the conversation this question continues, or None."""
+        return self.turn.conversation.name if self.turn.conversation is not None else None
+
+    @property
+    def streams(self) -> bool:
+        """True when the answer arrives in chunks (the stream setting)."""
+        return bool(self.client.settings.stream)
+
+    def cached(self) -> VisionResult | None:
+        """The session cache's answer to this request, or None."""
+        return self.client.cached(self.request)
+
+    def answer(self) -> Generator[str | VisionResult, None, None]:
+        """Text chunks while streaming, then the :class:`VisionResult`; closing it closes the HTTP stream."""
+        if not self.streams:
+            yield self.client.send(self.request, use_cache=False, refresh=True)
+            return
+        # closing this generator closes the client's stream generator too (yield from), hence the HTTP stream
+        yield from self.client.send_stream(self.request, use_cache=False, refresh=True)
+
+    def partial(self, text: str, elapsed: float) -> VisionResult:
+        """The result of an answer stopped or cut off after ``text`` (marked incomplete, never cached)."""
+        from azmm_magic.core.result import VisionResult
+
+        r = self.request
+        return VisionResult(text=text, images=r.images, deployment=r.deployment, elapsed=elapsed, prompt=r.prompt,
+                            endpoint_host=self.client.settings.endpoint_host, incomplete=True)
+
+    def finish(self, result: VisionResult) -> VisionResult:
+        """``result`` with the conversation's footer notices; a complete answer becomes the conversation's turn."""
+        return self.turn.finish(self.request, result)
+
+
+class Worker:
+    """The background thread of one panel.
+
+    ``on_text(exchange, text)``: the text so far (streaming; at most one call per ``REDRAW_INTERVAL``).
+    ``on_error(error)``: no answer at all. ``on_idle()``: always last. The answer goes to the ``done`` given to
+    :meth:`start`.
+    """
+
+    def __init__(self, *, on_text: Callable[[ClientExchange, str], None], on_error: Callable[[BaseException], None],
+                 on_idle: Callable[[], None]) -> None:
+        self._on_text = on_text
+        self._on_error = on_error
+        self._on_idle = on_idle
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    @property
+    def busy(self) -> bool:
+        """True while a request runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, exchange: ClientExchange, done: Callable[[VisionResult, BaseException | None], None]) -> None:
+        """Send ``exchange`` in a new thread; ``done(result, error)`` gets the answer: complete, incomplete after
+        Stop (``error`` None) or cut off (``error`` the :class:`IncompleteAnswerError`)."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, args=(exchange, done), name="azmm-panel", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop a streaming answer after the next chunk."""
+        self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the running request (if any) ends; False if it still runs after ``timeout`` s."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True
+
+    def _run(self, exchange: ClientExchange, done: Callable[[VisionResult, BaseException | None], None]) -> None:
+        started = time.perf_counter()
+        text = ""
+        try:
+            result = None
+            last = 0.0
+            answer = exchange.answer()
+            try:
+                for item in answer:
+                    if self._stop.is_set() and exchange.streams:
+                        break
+                    if isinstance(item, str):
+                        text += item
+                        now = time.perf_counter()
+                        if now - last >= REDRAW_INTERVAL:
+                            self._on_text(exchange, text)
+                            last = now
+                    else:
+                        result = item
+            finally:
+                answer.close()  # closes the HTTP stream when stopped early
+            if result is None:  # stopped
+                result = exchange.partial(text, time.perf_counter() - started)
+            done(result, None)
+        except IncompleteAnswerError as e:
+            partial = exchange.partial(e.partial_text or text, time.perf_counter() - started)
+            done(partial, e)
+        except Exception as e:  # noqa: BLE001 - the panel must stay usable; one line, no traceback
+            self._on_error(e)
+        finally:
+            self._on_idle()
+
+
+__all__ = ["ClientExchange", "Worker", "REDRAW_INTERVAL"]
