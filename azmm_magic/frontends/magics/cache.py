@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from azmm_magic.core.errors import ConfigError
 from azmm_magic.display.render import Bundle
 from azmm_magic.frontends.command import LineParser
-from azmm_magic.frontends.magics.subcommand import Subcommand
+from azmm_magic.frontends.magics.subcommand import Session, Subcommand
 from azmm_magic.store.cache import SQLiteCache, export_jsonl, import_jsonl
-
-if TYPE_CHECKING:  # pragma: no cover
-    from azmm_magic.frontends.magics import AzureVision
 
 
 def arguments(parser: LineParser) -> None:
@@ -21,7 +18,7 @@ def arguments(parser: LineParser) -> None:
     parser.add_argument("file", nargs="?", help="JSON-lines file for export / import")
 
 
-def run(magics: AzureVision, args: argparse.Namespace) -> Any:
+def run(magics: Session, args: argparse.Namespace) -> Any:
     if args.action in ("export", "import"):
         return _move(magics, args.action, args.file)
     if args.file is not None:
@@ -61,7 +58,7 @@ def _listing(store: Any) -> Any:
     return Bundle(table_bundle(rows, ("stored", "deployment", "endpoint", "prompt", "key"), title=title))
 
 
-def _move(magics: AzureVision, action: str, file: str | None) -> None:
+def _move(magics: Session, action: str, file: str | None) -> None:
     """``cache export FILE`` / ``cache import FILE`` (JSON lines: record on Azure, replay anywhere)."""
     if file is None:
         raise ConfigError(f"%azure_vision cache {action}: give one file name, e.g. `cache {action} answers.jsonl`.")

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from azmm_magic.display.render import Bundle
 from azmm_magic.frontends.command import LineParser
-from azmm_magic.frontends.magics.subcommand import Subcommand
-
-if TYPE_CHECKING:  # pragma: no cover
-    from azmm_magic.frontends.magics import AzureVision
+from azmm_magic.frontends.magics.subcommand import Session, Subcommand
 
 
 def arguments(parser: LineParser) -> None:
@@ -18,7 +15,7 @@ def arguments(parser: LineParser) -> None:
     parser.add_argument("name", nargs="?")
 
 
-def run(magics: AzureVision, args: argparse.Namespace) -> Any:
+def run(magics: Session, args: argparse.Namespace) -> Any:
     from azmm_magic.display.render import table_bundle
 
     conversations = magics.conversations

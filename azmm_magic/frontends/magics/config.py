@@ -12,17 +12,14 @@ declared here, next to the traits derived from the schema.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from traitlets import Bool, Dict, Enum, Float, Int, TraitType, Unicode
 
 from azmm_magic.core.settings import SCHEMA, SettingInfo
 from azmm_magic.display.render import Bundle
 from azmm_magic.frontends.magics.hints import LOGIN
-from azmm_magic.frontends.magics.subcommand import Subcommand
-
-if TYPE_CHECKING:  # pragma: no cover
-    from azmm_magic.frontends.magics import AzureVision
+from azmm_magic.frontends.magics.subcommand import Session, Subcommand
 
 PRICES_HELP = (
     "Price table for cost estimates: {deployment or '*': (input, output)} in your currency per 1M tokens, "
@@ -79,7 +76,7 @@ def settings_table_markdown() -> str:
 
 
 # ----- %azure_vision config -------------------------------------------------------------------------------------
-def show_config(magics: AzureVision, args: argparse.Namespace) -> Any:
+def show_config(magics: Session, args: argparse.Namespace) -> Any:
     from azmm_magic.display.render import table_bundle
 
     settings = magics.session_settings()

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from azmm_magic.frontends.command import LineParser
-from azmm_magic.frontends.magics.subcommand import Subcommand
-
-if TYPE_CHECKING:  # pragma: no cover
-    from azmm_magic.frontends.magics import AzureVision
+from azmm_magic.frontends.magics.subcommand import Session, Subcommand
 
 
 def arguments(parser: LineParser) -> None:
     parser.add_argument("action", nargs="?", default="start", choices=("start", "status", "stop"))
 
 
-def run(magics: AzureVision, args: argparse.Namespace) -> Any:
+def run(magics: Session, args: argparse.Namespace) -> Any:
     if args.action == "stop":
         stopped = shutdown_emulator(magics)
         print("Emulator stopped." if stopped else "No emulator was running.")
@@ -41,7 +38,7 @@ def run(magics: AzureVision, args: argparse.Namespace) -> Any:
     return None
 
 
-def shutdown_emulator(magics: AzureVision) -> bool:
+def shutdown_emulator(magics: Session) -> bool:
     """Stop the session's emulator (if any) and forget the settings that pointed at it."""
     if magics.emulator is None:
         return False

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from azmm_magic.frontends.magics.subcommand import Subcommand
-
-if TYPE_CHECKING:  # pragma: no cover
-    from azmm_magic.frontends.magics import AzureVision
+from azmm_magic.frontends.magics.subcommand import Session, Subcommand
 
 
-def run(magics: AzureVision, args: argparse.Namespace) -> Any:
+def run(magics: Session, args: argparse.Namespace) -> Any:
     from IPython.display import Markdown
 
-    return Markdown(f"```\n{type(magics).azure_vision.__doc__}\n```")
+    return Markdown(f"```\n{magics.azure_vision.__doc__}\n```")
 
 
 HELP = Subcommand("help", ("help",), "this text", run)

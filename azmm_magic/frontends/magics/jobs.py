@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from azmm_magic.core.errors import ConfigError
 from azmm_magic.display.render import Bundle
 from azmm_magic.frontends.command import LineParser
-from azmm_magic.frontends.magics.subcommand import Subcommand
-
-if TYPE_CHECKING:  # pragma: no cover
-    from azmm_magic.frontends.magics import AzureVision
+from azmm_magic.frontends.magics.subcommand import Session, Subcommand
 
 
 def arguments(parser: LineParser) -> None:
@@ -23,7 +20,7 @@ def arguments(parser: LineParser) -> None:
     parser.add_argument("--dir", default=None, help="where the job manifests are (results)")
 
 
-def run(magics: AzureVision, args: argparse.Namespace) -> Any:
+def run(magics: Session, args: argparse.Namespace) -> Any:
     from azmm_magic.features import batch_api
 
     client = magics.client()

@@ -6,17 +6,14 @@ Keys are never accepted on the magic line or as a trait: they would be saved wit
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from azmm_magic.core.errors import ConfigError
 from azmm_magic.core.settings import Secret
-from azmm_magic.frontends.magics.subcommand import Subcommand
-
-if TYPE_CHECKING:  # pragma: no cover
-    from azmm_magic.frontends.magics import AzureVision
+from azmm_magic.frontends.magics.subcommand import Session, Subcommand
 
 
-def login(magics: AzureVision, args: argparse.Namespace) -> Any:
+def login(magics: Session, args: argparse.Namespace) -> Any:
     import getpass
 
     key = getpass.getpass("Azure OpenAI API key (kept in memory for this session only): ").strip()
@@ -28,7 +25,7 @@ def login(magics: AzureVision, args: argparse.Namespace) -> Any:
     return None
 
 
-def logout(magics: AzureVision, args: argparse.Namespace) -> Any:
+def logout(magics: Session, args: argparse.Namespace) -> Any:
     magics.login_key = None
     print("API key forgotten for this session.")
     return None

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from azmm_magic.frontends.magics.subcommand import Subcommand
-
-if TYPE_CHECKING:  # pragma: no cover
-    from azmm_magic.frontends.magics import AzureVision
+from azmm_magic.frontends.magics.subcommand import Session, Subcommand
 
 
-def run(magics: AzureVision, args: argparse.Namespace) -> Any:
+def run(magics: Session, args: argparse.Namespace) -> Any:
     from azmm_magic.frontends.panel import VisionPanel
 
     return VisionPanel(magics)

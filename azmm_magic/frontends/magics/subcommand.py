@@ -10,14 +10,41 @@ import argparse
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from azmm_magic.core.settings import Secret, Settings
 from azmm_magic.frontends.command import LineParser
 
-if TYPE_CHECKING:  # pragma: no cover
-    from azmm_magic.frontends.magics import AzureVision
-
 _INDENT = " " * 34
+
+
+class Session(Protocol):
+    """What a subcommand may use of the magic's session (:class:`~azmm_magic.frontends.magics.AzureVision`);
+    a protocol, so that subcommand modules need not import the package that imports them."""
+
+    shell: Any
+    conversations: Any
+    ledger: Any
+    emulator: Any
+    login_key: Secret | None
+    endpoint: str | None  # the traits a subcommand changes
+    deployment: str | None
+    auth: str | None
+    api_style: str | None
+
+    def azure_vision(self, line: str, cell: str | None = None) -> Any: ...  # its docstring is the help
+
+    def session_settings(self) -> Settings: ...
+
+    def client(self, settings: Settings | None = None) -> Any: ...
+
+    def price_table(self) -> dict[str, Any] | None: ...
+
+    @property
+    def answer_cache(self) -> Any: ...
+
+    @property
+    def in_kernel(self) -> bool: ...
 
 
 def no_arguments(parser: LineParser) -> None:
@@ -33,7 +60,7 @@ class Subcommand:
     name: str
     forms: tuple[str, ...]
     summary: str
-    run: Callable[[AzureVision, argparse.Namespace], Any]
+    run: Callable[[Session, argparse.Namespace], Any]
     arguments: Callable[[LineParser], None] = no_arguments
 
     def parser(self) -> LineParser:
@@ -43,7 +70,7 @@ class Subcommand:
         self.arguments(parser)
         return parser
 
-    def __call__(self, magics: AzureVision, words: Sequence[str]) -> Any:
+    def __call__(self, magics: Session, words: Sequence[str]) -> Any:
         return self.run(magics, self.parser().parse_args(list(words)))
 
     def help_line(self) -> str:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from azmm_magic.frontends.command import LineParser
-from azmm_magic.frontends.magics.subcommand import Subcommand
+from azmm_magic.frontends.magics.subcommand import Session, Subcommand
 from azmm_magic.store.ledger import UsageView
-
-if TYPE_CHECKING:  # pragma: no cover
-    from azmm_magic.frontends.magics import AzureVision
 
 
 def arguments(parser: LineParser) -> None:
@@ -18,7 +15,7 @@ def arguments(parser: LineParser) -> None:
     parser.add_argument("--plot", action="store_true", help="add a bar chart")
 
 
-def run(magics: AzureVision, args: argparse.Namespace) -> Any:
+def run(magics: Session, args: argparse.Namespace) -> Any:
     if args.action == "reset":
         magics.ledger.reset()
         print("Usage ledger reset.")
