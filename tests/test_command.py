@@ -65,3 +65,16 @@ def test_bad_lines_raise_one_clear_error(line, cell, needle):
         parse_cell(line, cell, {})
     assert "\n" not in str(info.value)
     assert "sk-123" not in str(info.value)
+
+
+def test_line_parser_raises_one_line_naming_the_command_and_its_forms():
+    from azmm_magic.frontends.command import LineParser
+
+    parser = LineParser("%azure_vision demo", hint="Use `%azure_vision demo [--fast]`.")
+    parser.add_argument("--fast", action="store_true")
+    assert parser.parse_args(["--fast"]).fast
+    with pytest.raises(ConfigError, match=r"^%azure_vision demo: unrecognized arguments: --slow\. Use `%azure_vision "
+                                          r"demo \[--fast\]`\.$"):
+        parser.parse_args(["--slow"])
+    with pytest.raises(ConfigError, match=r"^%azure_vision bare: takes no arguments \(unrecognized arguments: x\)"):
+        LineParser("%azure_vision bare").parse_args(["x"])

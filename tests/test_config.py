@@ -6,6 +6,7 @@ import pytest
 
 from azmm_magic.core.settings import Secret, Settings
 from azmm_magic.core.errors import ConfigError
+from azmm_magic.frontends.magics.hints import magic_hint
 
 ENV = {
     "AZURE_OPENAI_ENDPOINT": "https://res.openai.azure.com/",
@@ -73,8 +74,10 @@ def test_invalid_env_value_names_the_variable():
 def test_require_names_what_to_set():
     with pytest.raises(ConfigError, match="AZURE_OPENAI_ENDPOINT"):
         Settings.resolve(env={}).require()
-    with pytest.raises(ConfigError, match=r"AZURE_OPENAI_DEPLOYMENT.*%config AzureVision.deployment"):
+    with pytest.raises(ConfigError, match=r"deployment='NAME'.*AZURE_OPENAI_DEPLOYMENT") as info:
         Settings.resolve({"endpoint": "https://r.openai.azure.com"}, env={}).require()
+    assert info.value.settings == ("deployment",)  # the magic words its own hint from this
+    assert "%config AzureVision.deployment" in magic_hint(info.value)
     with pytest.raises(ConfigError, match="not an http"):
         Settings.resolve({"endpoint": "ftp://x", "deployment": "d"}, env={}).require()
     with pytest.raises(ConfigError, match="must not contain credentials"):
@@ -97,3 +100,47 @@ def test_secret_cannot_be_pickled():
 
     with pytest.raises(TypeError):
         pickle.dumps(Secret("x"))
+
+
+def _errors_of_the_python_api() -> list[ConfigError]:
+    """Every kind of ConfigError the settings raise, as a script using the Python API meets them."""
+    errors = []
+    bad = [
+        ({"detail": "medium"}, {}), ({"max_tokens": "many"}, {}), ({"max_tokens": 0}, {}), ({"timeout": -1}, {}),
+        ({"temperature": 3}, {}), ({"chat_turns": -1}, {}), ({"stream": "maybe"}, {}), ({"colour": "red"}, {}),
+        ({}, {"AZMM_CACHE": "disk"}), ({}, {"AZMM_MAX_IMAGES": "x"}),
+    ]
+    for arguments, env in bad:
+        with pytest.raises(ConfigError) as info:
+            Settings.resolve(arguments, env=env)
+        errors.append(info.value)
+    for arguments in ({}, {"endpoint": "https://r.openai.azure.com"}, {"endpoint": "ftp://x", "deployment": "d"},
+                      {"endpoint": "https://u:p@x.com", "deployment": "d"},
+                      {"endpoint": "https://x.com", "deployment": "d", "auth": "key"}):
+        with pytest.raises(ConfigError) as info:
+            Settings.resolve(arguments, env={}).require()
+        errors.append(info.value)
+    with pytest.raises(ConfigError) as info:
+        Settings.resolve(env={}).with_overrides(detail="ultra")
+    errors.append(info.value)
+    return errors
+
+
+def test_python_api_errors_contain_no_magic_syntax():
+    errors = _errors_of_the_python_api()
+    assert len(errors) == 16
+    for error in errors:
+        message = str(error)
+        for magic in ("%config", "%azure_vision", "AzureVision.", "--", "re-run", "the cell", "notebook"):
+            assert magic not in message, (magic, message)
+        assert "\n" not in message
+
+
+def test_settings_errors_say_which_setting_fixes_them():
+    by_message = {str(e): e for e in _errors_of_the_python_api()}
+    detail = next(e for m, e in by_message.items() if "'medium'" in m)
+    assert detail.settings == ("detail",) and "detail='low|high|auto'" in str(detail) and "AZMM_DETAIL" in str(detail)
+    endpoint = next(e for m, e in by_message.items() if m.startswith("No endpoint"))
+    assert endpoint.settings == ("endpoint",) and endpoint.remedy == "emulator"
+    key = next(e for m, e in by_message.items() if "no API key" in m)
+    assert key.settings == ("api_key",) and key.remedy == "credentials" and "AZURE_OPENAI_API_KEY" in str(key)

@@ -1,25 +1,37 @@
 """Resolved settings: one :class:`Settings` object, and where each value came from.
 
+Each setting is defined once, as a field of :class:`Settings`: its type (the annotation; a ``Literal`` gives the
+choices), its default, and a :class:`SettingSpec` (environment variables, check, help, label, cell option).
+Everything else is derived from those fields through :data:`SCHEMA`: resolution and environment parsing,
+validation, :meth:`Settings.describe`, and in the magic frontend the ``%config AzureVision`` traits, the
+``%azure_vision config`` view and the README's settings table.
+
 Resolution order, highest first: explicit argument > ``%config AzureVision.<name>`` trait (or any other
 "session" layer the caller passes) > environment variable > default. The API key is never a trait and never a
-magic option: it comes from the environment, from ``%azure_vision login`` (getpass) or from an explicit Python
+magic option: it comes from the environment, from the frontend (the magic's ``login``) or from an explicit Python
 argument, and it is masked in every ``repr``.
+
+Messages here are frontend-neutral: they name keyword arguments and environment variables, and carry the
+settings that fix them (``error.settings``) so each frontend can add its own hint.
 """
 
 from __future__ import annotations
 
 import os
+import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Literal
+from typing import Any, Literal, Optional, Union, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
-from azmm_magic.core.errors import ConfigError
+from azmm_magic.core.errors import ConfigError, Remedy
 
 AuthMode = Literal["auto", "key", "entra", "none"]
 ApiStyle = Literal["auto", "azure", "azure-v1", "openai"]
 Detail = Literal["low", "high", "auto"]
 TokenParam = Literal["auto", "max_tokens", "max_completion_tokens"]
+TokenRuleName = Literal["gpt-4o", "gpt-4o-mini", "gpt-4.1-mini", "gpt-4.1-nano", "o4-mini"]
+CacheMode = Literal["memory", "off", "sqlite", "replay"]
 
 ENTRA_SCOPE = "https://cognitiveservices.azure.com/.default"
 DEFAULT_API_VERSION = "2024-10-21"
@@ -54,115 +66,68 @@ class Secret:
         raise TypeError("Secret values cannot be pickled")
 
 
+# ----- the schema -------------------------------------------------------------------------------------------------
+Check = Callable[[Any], Optional[str]]  # a value -> what is wrong with it ("must be ..."), or None
+
+
+def at_least(low: float, words: str) -> Check:
+    """A check: the value is ``>= low``; ``words`` says so to the user (e.g. "must be a positive number")."""
+    return lambda value: None if value >= low else words
+
+
+def between(low: float, high: float) -> Check:
+    """A check: ``low <= value <= high`` (also rejects NaN)."""
+    return lambda value: None if low <= value <= high else f"must be between {low:g} and {high:g}"
+
+
+def greater_than_zero(value: Any) -> str | None:
+    return None if value > 0 else "must be greater than 0"
+
+
 @dataclass(frozen=True)
-class Option:
-    """Metadata of one setting: its environment variables and help text (shown by ``%azure_vision config``)."""
+class SettingSpec:
+    """What a setting is, besides its name, type and default (which are those of its :class:`Settings` field).
+
+    ``env``: environment variables, highest priority first. ``help``: one or two sentences. ``label``: a short
+    name for tables. ``check``: a further check of a converted value. ``trait``: whether frontends may offer it
+    as a session setting (the API key may not). ``option``: the ``%%azure_vision`` cell option setting it, as
+    written on the magic line (e.g. ``--detail``). ``metavar``: how to write a value in examples. ``unset``: what
+    no value means (for settings whose default is None). ``note``: a short remark after the default in tables.
+    """
 
     env: tuple[str, ...]
     help: str
+    label: str
+    check: Check | None = None
+    trait: bool = True
+    option: str | None = None
+    metavar: str | None = None
+    unset: str = "none"
+    note: str = ""
 
 
-# name -> (environment variables, highest priority first; help)
-OPTIONS: dict[str, Option] = {
-    "endpoint": Option(
-        ("AZURE_OPENAI_ENDPOINT",),
-        "Azure resource endpoint (https://RESOURCE.openai.azure.com/), a .../openai/v1/ URL, or any "
-        "OpenAI-compatible base URL.",
-    ),
-    "deployment": Option(
-        ("AZURE_OPENAI_DEPLOYMENT", "AZURE_OPENAI_DEPLOYMENT_NAME", "AZURE_OPENAI_CHAT_DEPLOYMENT_NAME"),
-        "Deployment name (Azure) or model name (OpenAI-compatible). Any name works: no allow-list.",
-    ),
-    "api_version": Option(("OPENAI_API_VERSION",), "api-version query parameter for the classic Azure URL style."),
-    "api_key": Option(
-        ("AZURE_OPENAI_API_KEY", "OPENAI_API_KEY"),
-        "API key. Never a trait or magic option: set the environment variable or run %azure_vision login.",
-    ),
-    "auth": Option(
-        ("AZMM_AUTH",),
-        "auto | key | entra | none. auto: key if one is set, Entra ID for *.azure.com endpoints, else none.",
-    ),
-    "api_style": Option(
-        ("AZMM_API_STYLE",),
-        "auto | azure (deployments URL + api-version) | azure-v1 (/openai/v1/) | openai (any compatible server).",
-    ),
-    "detail": Option(("AZMM_DETAIL",), "Image detail: low | high | auto."),
-    "max_tokens": Option(("AZMM_MAX_TOKENS",), "Output token limit (sent as max_completion_tokens or max_tokens)."),
-    "temperature": Option(("AZMM_TEMPERATURE",), "Sampling temperature; unset = the service's default."),
-    "system_prompt": Option(("AZMM_SYSTEM_PROMPT",), "System message sent before the prompt; unset = none."),
-    "timeout": Option(("AZMM_TIMEOUT",), "Seconds to wait for an answer, per attempt."),
-    "max_retries": Option(("AZMM_MAX_RETRIES",), "SDK retries on 408/409/429/5xx/timeouts (honours Retry-After)."),
-    "token_rule": Option(
-        ("AZMM_TOKEN_RULE",),
-        "Image token rule used for estimates and downscaling: gpt-4o | gpt-4o-mini | gpt-4.1-mini | "
-        "gpt-4.1-nano | o4-mini.",
-    ),
-    "token_param": Option(
-        ("AZMM_TOKEN_PARAM",),
-        "auto | max_tokens | max_completion_tokens. auto picks per API style and switches when a model "
-        "rejects one.",
-    ),
-    "max_images": Option(("AZMM_MAX_IMAGES",), "Most images in one request."),
-    "max_image_mb": Option(("AZMM_MAX_IMAGE_MB",), "Largest image payload in MB after preparation."),
-    "inline_urls": Option(("AZMM_INLINE_URLS",), "Download http(s) images and send them inline instead of as URLs."),
-    "stream": Option(("AZMM_STREAM",), "Stream answers while the model writes."),
-    "cache": Option(
-        ("AZMM_CACHE",),
-        "memory (answers kept for this session) | sqlite (kept across sessions in cache_path) | replay (answers "
-        "only from cache_path, never calls the service) | off.",
-    ),
-    "cache_path": Option(
-        ("AZMM_CACHE_PATH",),
-        "SQLite file for cache = sqlite | replay; default $XDG_CACHE_HOME/azmm_magic/cache.sqlite "
-        "(~/.cache/azmm_magic/cache.sqlite).",
-    ),
-    "chat_turns": Option(("AZMM_CHAT_TURNS",), "Most earlier turns of a --chat conversation sent again (0 = none)."),
-    "chat_image_turns": Option(
-        ("AZMM_CHAT_IMAGE_TURNS",),
-        "Earlier --chat turns whose images are sent again, counted from the newest; unset = all (older turns keep "
-        "their text and a note that an image was dropped).",
-    ),
-    "concurrency": Option(
-        ("AZMM_CONCURRENCY",),
-        "Most requests in flight at once for --each / VisionClient.batch (halved on 429, then raised again).",
-    ),
-}
+def setting(default: Any, *env: str, help: str, label: str, **more: Any) -> Any:
+    """A :class:`Settings` field: its default, and its :class:`SettingSpec` (env variables, help, ...)."""
+    return field(default=default, metadata={"spec": SettingSpec(tuple(env), help, label, **more)})
 
-# field name -> (type, default)
-_DEFAULTS: dict[str, Any] = {
-    "endpoint": None,
-    "deployment": None,
-    "api_version": DEFAULT_API_VERSION,
-    "api_key": None,
-    "auth": "auto",
-    "api_style": "auto",
-    "detail": "auto",
-    "max_tokens": 2048,
-    "temperature": None,
-    "system_prompt": None,
-    "timeout": 60.0,
-    "max_retries": 3,
-    "token_rule": "gpt-4o",
-    "token_param": "auto",
-    "max_images": 10,
-    "max_image_mb": 20.0,
-    "inline_urls": False,
-    "stream": True,
-    "cache": "memory",
-    "cache_path": None,
-    "chat_turns": 10,
-    "chat_image_turns": None,
-    "concurrency": 16,
-}
 
-_CHOICES: dict[str, tuple[str, ...]] = {
-    "auth": ("auto", "key", "entra", "none"),
-    "api_style": ("auto", "azure", "azure-v1", "openai"),
-    "detail": ("low", "high", "auto"),
-    "token_param": ("auto", "max_tokens", "max_completion_tokens"),
-    "token_rule": ("gpt-4o", "gpt-4o-mini", "gpt-4.1-mini", "gpt-4.1-nano", "o4-mini"),
-    "cache": ("memory", "off", "sqlite", "replay"),
-}
+@dataclass(frozen=True, kw_only=True)
+class SettingInfo(SettingSpec):
+    """One row of :data:`SCHEMA`: a setting's :class:`SettingSpec` plus its name, type, default and choices, all
+    read from its :class:`Settings` field (``choices`` come from a ``Literal`` annotation; empty: any value)."""
+
+    name: str
+    type: type  # of a value: str, int, float, bool or Secret
+    default: Any
+    choices: tuple[str, ...] = ()
+
+    def convert(self, value: Any) -> Any:
+        """The value as ``type`` (text from an environment variable included); raises TypeError/ValueError."""
+        if self.type is bool:
+            return value if isinstance(value, bool) else _to_bool(str(value))
+        if self.type is Secret:
+            return value if isinstance(value, Secret) else Secret(str(value))
+        return self.type(value)
 
 
 def _to_bool(text: str) -> bool:
@@ -174,83 +139,120 @@ def _to_bool(text: str) -> bool:
     raise ValueError(f"expected true/false, got {text!r}")
 
 
-_CONVERTERS: dict[str, Callable[[Any], Any]] = {
-    "max_tokens": int,
-    "temperature": float,
-    "timeout": float,
-    "max_retries": int,
-    "concurrency": int,
-    "max_images": int,
-    "max_image_mb": float,
-    "inline_urls": lambda v: v if isinstance(v, bool) else _to_bool(str(v)),
-    "stream": lambda v: v if isinstance(v, bool) else _to_bool(str(v)),
-    "api_key": lambda v: v if isinstance(v, Secret) else Secret(str(v)),
-    "chat_turns": int,
-    "chat_image_turns": int,
-}
-
-
-def _coerce(name: str, value: Any, origin: str) -> Any:
-    if value is None:
-        return None
-    try:
-        value = _CONVERTERS.get(name, str)(value)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"Setting {name!r} from {origin} is invalid ({e}); {_how_to_set(name)}.") from None
-    choices = _CHOICES.get(name)
-    if choices and value not in choices:
-        raise ConfigError(
-            f"Setting {name!r} from {origin} is {value!r}; expected one of {', '.join(choices)}."
-        )
-    if name in ("max_tokens", "max_images", "max_retries", "concurrency") and value < (0 if name == "max_retries" else 1):
-        raise ConfigError(f"Setting {name!r} from {origin} must be a positive number, got {value}.")
-    if name in ("chat_turns", "chat_image_turns") and value < 0:
-        raise ConfigError(f"Setting {name!r} from {origin} must be 0 or more, got {value}.")
-    if name == "temperature" and not 0 <= value <= 2:  # also rejects NaN, which JSON cannot carry
-        raise ConfigError(f"Setting 'temperature' from {origin} must be between 0 and 2, got {value}.")
-    if name in ("timeout", "max_image_mb") and not value > 0:
-        raise ConfigError(f"Setting {name!r} from {origin} must be greater than 0, got {value}.")
-    return value
-
-
-def _how_to_set(name: str) -> str:
-    opt = OPTIONS[name]
-    if name == "api_key":
-        return f"set the environment variable {opt.env[0]} or run `%azure_vision login`"
-    return f"run `%config AzureVision.{name} = ...` or set the environment variable {opt.env[0]}"
-
-
 @dataclass(frozen=True)
 class Settings:
     """Everything needed to reach one service. Build it with :meth:`Settings.resolve`.
 
     ``sources`` maps each field to where its value came from (``"argument"``, ``"%config"``,
     ``"env AZURE_OPENAI_ENDPOINT"``, ``"default"``, ...). ``repr`` masks the API key.
+    Each field is one setting; :data:`SCHEMA` describes them all.
     """
 
-    endpoint: str | None = None
-    deployment: str | None = None
-    api_version: str = DEFAULT_API_VERSION
-    api_key: Secret | None = None
-    auth: AuthMode = "auto"
-    api_style: ApiStyle = "auto"
-    detail: Detail = "auto"
-    max_tokens: int = 2048
-    temperature: float | None = None
-    system_prompt: str | None = None
-    timeout: float = 60.0
-    max_retries: int = 3
-    token_rule: str = "gpt-4o"
-    token_param: TokenParam = "auto"
-    max_images: int = 10
-    max_image_mb: float = 20.0
-    inline_urls: bool = False
-    stream: bool = True
-    cache: str = "memory"
-    cache_path: str | None = None
-    chat_turns: int = 10
-    chat_image_turns: int | None = None
-    concurrency: int = 16
+    endpoint: str | None = setting(
+        None, "AZURE_OPENAI_ENDPOINT", label="endpoint", metavar="URL",
+        help="Azure resource endpoint (https://RESOURCE.openai.azure.com/), a .../openai/v1/ URL, or any "
+        "OpenAI-compatible base URL.",
+    )
+    deployment: str | None = setting(
+        None, "AZURE_OPENAI_DEPLOYMENT", "AZURE_OPENAI_DEPLOYMENT_NAME", "AZURE_OPENAI_CHAT_DEPLOYMENT_NAME",
+        label="deployment", option="--deployment", metavar="NAME",
+        help="Deployment name (Azure) or model name (OpenAI-compatible). Any name works: no allow-list.",
+    )
+    api_version: str = setting(
+        DEFAULT_API_VERSION, "OPENAI_API_VERSION", label="API version (classic URL style)", metavar="VERSION",
+        help="api-version query parameter for the classic Azure URL style.",
+    )
+    api_key: Secret | None = setting(
+        None, "AZURE_OPENAI_API_KEY", "OPENAI_API_KEY", label="API key", trait=False,
+        help="API key. Never a session setting or a magic option (it would be saved with a notebook): set the "
+        "environment variable, or pass api_key= in Python.",
+    )
+    auth: AuthMode = setting(
+        "auto", "AZMM_AUTH", label="auth", note="a key if set, Entra ID for `*.azure.com`, else none",
+        help="auto | key | entra | none. auto: key if one is set, Entra ID for *.azure.com endpoints, else none.",
+    )
+    api_style: ApiStyle = setting(
+        "auto", "AZMM_API_STYLE", label="URL style",
+        note="`…/openai/v1/` → azure-v1, `…/v1` → openai, else azure",
+        help="auto | azure (deployments URL + api-version) | azure-v1 (/openai/v1/) | openai (any compatible "
+        "server).",
+    )
+    detail: Detail = setting(
+        "auto", "AZMM_DETAIL", label="image detail", option="--detail", help="Image detail: low | high | auto.",
+    )
+    max_tokens: int = setting(
+        2048, "AZMM_MAX_TOKENS", label="output-token limit", option="--max-tokens",
+        check=at_least(1, "must be a positive number"),
+        help="Output token limit (sent as max_completion_tokens or max_tokens).",
+    )
+    temperature: float | None = setting(
+        None, "AZMM_TEMPERATURE", label="temperature", option="--temperature", metavar="T", check=between(0, 2),
+        unset="the service's", help="Sampling temperature; unset = the service's default.",
+    )
+    system_prompt: str | None = setting(
+        None, "AZMM_SYSTEM_PROMPT", label="system prompt", option="--system", metavar="TEXT",
+        help="System message sent before the prompt; unset = none.",
+    )
+    timeout: float = setting(
+        60.0, "AZMM_TIMEOUT", label="timeout (s, per attempt)", metavar="S", check=greater_than_zero,
+        help="Seconds to wait for an answer, per attempt.",
+    )
+    max_retries: int = setting(
+        3, "AZMM_MAX_RETRIES", label="retries (SDK; honour Retry-After)",
+        check=at_least(0, "must be a positive number"),
+        help="SDK retries on 408/409/429/5xx/timeouts (honours Retry-After).",
+    )
+    token_rule: TokenRuleName = setting(
+        "gpt-4o", "AZMM_TOKEN_RULE", label="image token rule",
+        help="Image token rule used for estimates and downscaling: gpt-4o | gpt-4o-mini | gpt-4.1-mini | "
+        "gpt-4.1-nano | o4-mini.",
+    )
+    token_param: TokenParam = setting(
+        "auto", "AZMM_TOKEN_PARAM", label="token parameter",
+        help="auto | max_tokens | max_completion_tokens. auto picks per API style and switches when a model "
+        "rejects one.",
+    )
+    max_images: int = setting(
+        10, "AZMM_MAX_IMAGES", label="images per request", check=at_least(1, "must be a positive number"),
+        help="Most images in one request.",
+    )
+    max_image_mb: float = setting(
+        20.0, "AZMM_MAX_IMAGE_MB", label="MB per image", metavar="MB", check=greater_than_zero,
+        help="Largest image payload in MB after preparation.",
+    )
+    inline_urls: bool = setting(
+        False, "AZMM_INLINE_URLS", label="inline URLs", note="URLs are passed as URLs",
+        help="Download http(s) images and send them inline instead of as URLs.",
+    )
+    stream: bool = setting(
+        True, "AZMM_STREAM", label="stream", option="--no-stream", help="Stream answers while the model writes.",
+    )
+    cache: CacheMode = setting(
+        "memory", "AZMM_CACHE", label="cache",
+        help="memory (answers kept for this session) | sqlite (kept across sessions in cache_path) | replay "
+        "(answers only from cache_path, never calls the service) | off.",
+    )
+    cache_path: str | None = setting(
+        None, "AZMM_CACHE_PATH", label="cache file", metavar="PATH",
+        unset="`~/.cache/azmm_magic/cache.sqlite` (XDG)",
+        help="SQLite file for cache = sqlite | replay; default $XDG_CACHE_HOME/azmm_magic/cache.sqlite "
+        "(~/.cache/azmm_magic/cache.sqlite).",
+    )
+    chat_turns: int = setting(
+        10, "AZMM_CHAT_TURNS", label="earlier chat turns sent", check=at_least(0, "must be 0 or more"),
+        help="Most earlier turns of a conversation (--chat, Conversation) sent again (0 = none).",
+    )
+    chat_image_turns: int | None = setting(
+        None, "AZMM_CHAT_IMAGE_TURNS", label="chat turns keeping images", check=at_least(0, "must be 0 or more"),
+        unset="all",
+        help="Earlier conversation turns whose images are sent again, counted from the newest; unset = all "
+        "(older turns keep their text and a note that an image was dropped).",
+    )
+    concurrency: int = setting(
+        16, "AZMM_CONCURRENCY", label="requests in flight for a batch", option="--concurrency",
+        check=at_least(1, "must be a positive number"),
+        help="Most requests in flight at once for --each / VisionClient.batch (halved on 429, then raised again).",
+    )
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -270,36 +272,32 @@ class Settings:
         arguments = arguments or {}
         session = session or {}
         env = os.environ if env is None else env
-        unknown = set(arguments) - set(_DEFAULTS)
-        if unknown:
-            raise ConfigError(f"Unknown setting(s): {', '.join(sorted(unknown))}; known: {', '.join(_DEFAULTS)}.")
+        _check_known(arguments)
         values: dict[str, Any] = {}
         sources: dict[str, str] = {}
-        for name, default in _DEFAULTS.items():
+        for name, info in SCHEMA.items():
             if arguments.get(name) is not None:
-                values[name], sources[name] = _coerce(name, arguments[name], "argument"), "argument"
+                values[name], sources[name] = _coerce(info, arguments[name], "argument"), "argument"
                 continue
             if session.get(name) is not None:
                 label = session_label if isinstance(session_label, str) else session_label.get(name, "session")
-                values[name] = _coerce(name, session[name], label)
+                values[name] = _coerce(info, session[name], label)
                 sources[name] = label
                 continue
-            for var in OPTIONS[name].env:
+            for var in info.env:
                 raw = env.get(var)
                 if raw not in (None, ""):
-                    values[name] = _coerce(name, raw, f"environment variable {var}")
+                    values[name] = _coerce(info, raw, f"environment variable {var}")
                     sources[name] = f"env {var}"
                     break
             else:
-                values[name], sources[name] = default, "default"
+                values[name], sources[name] = info.default, "default"
         return cls(**values, sources=sources)
 
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with some values replaced (marked as coming from ``argument``); ``None`` values are ignored."""
-        unknown = set(changes) - set(_DEFAULTS)
-        if unknown:
-            raise ConfigError(f"Unknown setting(s): {', '.join(sorted(unknown))}; known: {', '.join(_DEFAULTS)}.")
-        changes = {k: _coerce(k, v, "argument") for k, v in changes.items() if v is not None}
+        _check_known(changes)
+        changes = {k: _coerce(SCHEMA[k], v, "argument") for k, v in changes.items() if v is not None}
         if not changes:
             return self
         sources = {**self.sources, **{k: "argument" for k in changes}}
@@ -345,46 +343,110 @@ class Settings:
         """Raise :class:`ConfigError` naming what to set when the service cannot be reached with these settings."""
         if not self.endpoint:
             raise ConfigError(
-                "No endpoint is set: set AZURE_OPENAI_ENDPOINT (https://RESOURCE.openai.azure.com/), run "
-                "`%config AzureVision.endpoint = '...'`, or run `%azure_vision emulator` to try the local emulator."
+                "No endpoint is set: endpoint='https://RESOURCE.openai.azure.com/' or AZURE_OPENAI_ENDPOINT; or "
+                "try the local emulator (python -m azmm_magic.emulator).",
+                settings=("endpoint",), remedy="emulator",
             )
         parts = urlsplit(self.endpoint)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(
-                f"Endpoint {self.endpoint!r} is not an http(s) URL; expected e.g. https://RESOURCE.openai.azure.com/."
+                f"Endpoint {self.endpoint!r} is not an http(s) URL; expected e.g. https://RESOURCE.openai.azure.com/.",
+                settings=("endpoint",),
             )
         if parts.username or parts.password:
-            raise ConfigError("The endpoint URL must not contain credentials; set AZURE_OPENAI_API_KEY instead.")
+            raise ConfigError(
+                "The endpoint URL must not contain credentials; set AZURE_OPENAI_API_KEY instead.",
+                settings=("endpoint",), remedy="credentials",
+            )
         if not self.deployment:
             raise ConfigError(
-                "No deployment is set: set AZURE_OPENAI_DEPLOYMENT, run `%config AzureVision.deployment = 'NAME'`, "
-                "or pass --deployment NAME."
+                "Set the deployment: deployment='NAME' or AZURE_OPENAI_DEPLOYMENT.", settings=("deployment",)
             )
         if self.resolved_auth == "key" and not self.api_key:
-            raise ConfigError(f"auth is 'key' but no API key is set: {_how_to_set('api_key')}.")
+            raise _invalid("auth is 'key' but no API key is set", SCHEMA["api_key"], remedy="credentials")
         return self
 
     def describe(self) -> list[tuple[str, str, str]]:
         """Rows of (setting, value shown to the user, source) with secrets masked."""
         rows = []
-        for f in fields(self):
-            if f.name == "sources":
-                continue
-            value = getattr(self, f.name)
-            if f.name == "api_key":
+        for name in SCHEMA:
+            value = getattr(self, name)
+            if name == "api_key":
                 shown = "****" if value else "(not set)"
             else:
                 shown = "(not set)" if value is None else str(value)
-            if f.name == "auth" and value == "auto":
+            if name == "auth" and value == "auto":
                 shown = f"auto → {self.resolved_auth}"
-            if f.name == "api_style" and value == "auto":
+            if name == "api_style" and value == "auto":
                 shown = f"auto → {self.resolved_api_style}"
-            rows.append((f.name, shown, self.sources.get(f.name, "default")))
+            rows.append((name, shown, self.sources.get(name, "default")))
         return rows
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{name}={shown!r}" for name, shown, _ in self.describe())
         return f"Settings({inner})"
+
+
+def _schema() -> dict[str, SettingInfo]:
+    hints = get_type_hints(Settings)
+    schema = {}
+    for f in fields(Settings):
+        spec = f.metadata.get("spec")
+        if spec is None:  # `sources`
+            continue
+        kind = hints[f.name]
+        if get_origin(kind) in (Union, types.UnionType):  # X | None
+            (kind,) = [a for a in get_args(kind) if a is not type(None)]
+        choices: tuple[str, ...] = ()
+        if get_origin(kind) is Literal:
+            choices, kind = get_args(kind), str
+        base = {g.name: getattr(spec, g.name) for g in fields(SettingSpec)}
+        schema[f.name] = SettingInfo(**base, name=f.name, type=kind, default=f.default, choices=choices)
+    return schema
+
+
+#: Every setting, in display order: name -> :class:`SettingInfo`.
+SCHEMA: Mapping[str, SettingInfo] = _schema()
+
+
+def _invalid(what: str, info: SettingInfo, *, remedy: Remedy | None = None) -> ConfigError:
+    """``what`` went wrong with a setting: say how to set it in Python (keyword, environment variable)."""
+    value = "..." if info.type is Secret else example_value(info)
+    return ConfigError(f"{what}; set {info.name}={value} or the environment variable {info.env[0]}.",
+                       settings=(info.name,), remedy=remedy)
+
+
+def example_value(info: SettingInfo) -> str:
+    """How a value of this setting is written in Python, for examples: ``'NAME'``, ``'low|high|auto'``, ``N``."""
+    if info.choices:
+        return repr("|".join(info.choices))
+    if info.type is bool:
+        return "True|False"
+    if info.type is str:
+        return repr(info.metavar or "VALUE")
+    return info.metavar or ("N" if info.type is int else "X")
+
+
+def _check_known(names: Mapping[str, Any]) -> None:
+    unknown = set(names) - set(SCHEMA)
+    if unknown:
+        raise ConfigError(f"Unknown setting(s): {', '.join(sorted(unknown))}; known: {', '.join(SCHEMA)}.")
+
+
+def _coerce(info: SettingInfo, value: Any, origin: str) -> Any:
+    if value is None:
+        return None
+    where = f"Setting {info.name!r} from {origin}"
+    try:
+        value = info.convert(value)
+    except (TypeError, ValueError) as e:
+        raise _invalid(f"{where} is invalid ({e})", info) from None
+    if info.choices and value not in info.choices:
+        raise _invalid(f"{where} is {value!r}; expected one of {', '.join(info.choices)}", info)
+    problem = info.check(value) if info.check else None
+    if problem:
+        raise ConfigError(f"{where} {problem}, got {value}.", settings=(info.name,))
+    return value
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -402,4 +464,4 @@ def is_loopback_host(host: str | None) -> bool:
 
 def setting_names() -> tuple[str, ...]:
     """All setting names, in display order."""
-    return tuple(_DEFAULTS)
+    return tuple(SCHEMA)

@@ -39,7 +39,6 @@ from azmm_magic.service.errors import content_filter_error
 from azmm_magic.service.send import result_from_body
 from azmm_magic.core.settings import is_loopback_host
 from azmm_magic.core.errors import AzureVisionError, ConfigError, ServiceError
-from azmm_magic.display.render import Bundle
 
 if TYPE_CHECKING:  # pragma: no cover
     from azmm_magic.features.client import VisionClient
@@ -455,36 +454,5 @@ def jobs_table(jobs: Sequence[Any]) -> dict[str, str]:
     return table_bundle(rows, ("job", "status", "created", "done", "failed"), title="Azure OpenAI Batch API jobs")
 
 
-def jobs_command(client: VisionClient, words: Sequence[str], *, kernel: bool = False) -> Any:
-    """``jobs`` | ``jobs wait ID... [--interval S] [--timeout S]`` | ``jobs results ID...`` | ``jobs cancel ID...``."""
-    import argparse
-
-    from azmm_magic.frontends.command import _Parser
-
-    parser = _Parser(prog="%azure_vision jobs", add_help=False)
-    parser.add_argument("action", nargs="?", default="list", choices=("list", "wait", "results", "cancel", "status"))
-    parser.add_argument("ids", nargs="*")
-    parser.add_argument("--interval", type=float, default=None)
-    parser.add_argument("--timeout", type=float, default=None)
-    parser.add_argument("--limit", type=int, default=20)
-    parser.add_argument("--dir", default=None)
-    args: argparse.Namespace = parser.parse_args(list(words))
-    if args.action == "list":
-        return Bundle(jobs_table(list_jobs(client, args.limit)))
-    if not args.ids:
-        raise ConfigError(f"%azure_vision jobs {args.action}: give the job id(s), e.g. "
-                          f"`%azure_vision jobs {args.action} batch_abc123` (list them with `%azure_vision jobs`).")
-    if args.action == "status":
-        return Bundle(jobs_table([retrieve(client, i) for i in args.ids]))
-    if args.action == "cancel":
-        return Bundle(jobs_table(cancel_jobs(client, args.ids)))
-    if args.action == "wait":
-        return Bundle(jobs_table(wait_jobs(client, args.ids, interval=args.interval, timeout=args.timeout,
-                                           kernel=kernel)))
-    return fetch_results(client, args.ids, directory=args.dir)
-
-
-
-
-__all__ = ["BatchJob", "Manifest", "fetch_results", "jobs_command", "list_jobs", "manifest_directory", "submit_batch",
+__all__ = ["BatchJob", "Manifest", "fetch_results", "list_jobs", "manifest_directory", "submit_batch",
            "wait_jobs"]

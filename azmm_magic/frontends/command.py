@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import Any, NoReturn
 
 from azmm_magic.core.errors import ConfigError
+from azmm_magic.core.settings import SCHEMA
 
 _PLACEHOLDER = re.compile(r"\{\{([^{}]*)\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -45,25 +46,35 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
     return _PLACEHOLDER.sub(sub, text)
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that raises instead of printing and exiting."""
+class LineParser(argparse.ArgumentParser):
+    """argparse for a magic line (the cell's options, or a line subcommand's arguments): it raises one clear
+    :class:`~azmm_magic.core.errors.ConfigError` line instead of printing and exiting.
+
+    ``hint``: appended to every error, e.g. the forms of a subcommand (``use `%azure_vision usage` or ...``).
+    """
+
+    def __init__(self, prog: str, *, hint: str = "See `%azure_vision help`.", **kwargs: Any) -> None:
+        super().__init__(prog=prog, add_help=False, allow_abbrev=False, **kwargs)
+        self.hint = hint
 
     def error(self, message: str) -> NoReturn:
         message = message.replace("\r", "\\r").replace("\n", "\\n")  # a quoted newline: still one line
-        raise ConfigError(f"%%azure_vision: {message}. See `%azure_vision help`.")
+        if not self._actions and message.startswith("unrecognized arguments"):
+            message = f"takes no arguments ({message})"
+        raise ConfigError(f"{self.prog}: {message}. {self.hint}".strip())
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
-        raise ConfigError((message or "%%azure_vision: invalid options").strip())
+        raise ConfigError((message or f"{self.prog}: invalid options").strip())
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The option parser of ``%%azure_vision`` (its help text is part of the magic's docstring)."""
-    p = _Parser(prog="%%azure_vision", add_help=False, allow_abbrev=False,
-                description="The cell body is the prompt; the options name the images and tune the request.")
+    p = LineParser("%%azure_vision",
+                   description="The cell body is the prompt; the options name the images and tune the request.")
     p.add_argument("-i", "--image", action="append", default=[], metavar="SRC",
                    help="image: path, glob ('photos/*.jpg'), http(s) URL, or a variable name / {name} holding a "
                         "PIL image, numpy array, matplotlib figure, bytes or a list of these. Repeatable.")
-    p.add_argument("--detail", choices=("low", "high", "auto"), help="image detail (default: the detail setting)")
+    p.add_argument("--detail", choices=SCHEMA["detail"].choices, help="image detail (default: the detail setting)")
     p.add_argument("--max-tokens", type=int, metavar="N", help="output token limit")
     p.add_argument("--temperature", type=float, metavar="T", help="sampling temperature")
     p.add_argument("--deployment", metavar="NAME", help="deployment to ask (default: the deployment setting)")

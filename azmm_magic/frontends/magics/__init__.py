@@ -1,0 +1,169 @@
+"""The IPython frontend: ``%%azure_vision`` (ask about images) and ``%azure_vision SUBCOMMAND`` (config, cache,
+emulator, login, logout, help, chat, usage, panel, jobs).
+
+:class:`AzureVision` holds the session (settings as traits, clients, caches, ledger, conversations, emulator)
+and dispatches: the cell to :mod:`~azmm_magic.frontends.magics.ask`, each line subcommand to its own module
+through :data:`SUBCOMMANDS`. Settings are traits derived from the one settings schema
+(:mod:`~azmm_magic.frontends.magics.config`), so ``%config AzureVision.deployment = "gpt-4o"`` works; there is
+deliberately no ``api_key`` trait (a key typed into a cell is saved with the notebook). Errors become
+``UsageError`` with the magic's hint (:mod:`~azmm_magic.frontends.magics.hints`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
+
+from azmm_magic.core.errors import AzureVisionError, ConfigError
+from azmm_magic.core.settings import SCHEMA, Secret, Settings
+from azmm_magic.features.chat import Conversations
+from azmm_magic.frontends.command import build_parser, split_line
+from azmm_magic.frontends.magics.ask import CellMagic
+from azmm_magic.frontends.magics.cache import CACHE
+from azmm_magic.frontends.magics.chat import CHAT
+from azmm_magic.frontends.magics.config import CONFIG, setting_traits
+from azmm_magic.frontends.magics.emulator import EMULATOR, shutdown_emulator
+from azmm_magic.frontends.magics.help import HELP
+from azmm_magic.frontends.magics.hints import usage_error
+from azmm_magic.frontends.magics.jobs import JOBS
+from azmm_magic.frontends.magics.login import LOGIN, LOGOUT
+from azmm_magic.frontends.magics.panel import PANEL
+from azmm_magic.frontends.magics.subcommand import Subcommand
+from azmm_magic.frontends.magics.usage import USAGE
+from azmm_magic.store.cache import MemoryCache, default_cache_path, open_cache
+from azmm_magic.store.ledger import UsageLedger
+
+#: ``%azure_vision NAME ...`` -> its subcommand, in help order.
+SUBCOMMANDS: dict[str, Subcommand] = {
+    sub.name: sub for sub in (CONFIG, CACHE, CHAT, USAGE, EMULATOR, JOBS, LOGIN, LOGOUT, PANEL, HELP)
+}
+
+#: The settings as configurable traits, one per setting of the schema (``%config AzureVision.<name>``).
+SettingTraits: Any = type("AzureVisionSettings", (Magics,), setting_traits())
+
+
+@magics_class
+class AzureVision(CellMagic, SettingTraits):
+    """Ask Azure OpenAI vision deployments about images. Settings: ``%config AzureVision``."""
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self._memory_cache = MemoryCache()
+        self._stores: dict[tuple[str, str], Any] = {}  # (kind, path) -> SQLiteCache, opened once per session
+        self.conversations = Conversations()  # per shell, never module state
+        self.ledger = UsageLedger()
+        self.emulator: Any = None
+        self.login_key: Secret | None = None  # `%azure_vision login`: in memory only
+        self._clients: dict[Settings, Any] = {}
+
+    # ----- settings and clients -------------------------------------------------------------------------------
+    def session_settings(self) -> Settings:
+        """Settings resolved from traits (``%config``), ``%azure_vision login``, the environment and defaults."""
+        traits = {name: getattr(self, name) for name in self.trait_names(config=True) if name in SCHEMA}
+        labels = {name: "%config" for name in traits}
+        if self.login_key:
+            traits["api_key"], labels["api_key"] = self.login_key, "%azure_vision login"
+        return Settings.resolve(session=traits, session_label=labels)
+
+    def client(self, settings: Settings | None = None) -> Any:
+        """The session's :class:`VisionClient` for these settings (reused, sharing the session cache)."""
+        from azmm_magic.features.client import VisionClient
+
+        settings = settings or self.session_settings()
+        client = self._clients.get(settings)
+        if client is None:
+            if len(self._clients) > 8:
+                for old in self._clients.values():
+                    old.close()
+                self._clients.clear()
+            client = self._clients[settings] = VisionClient(
+                settings, answer_cache=self.cache_for(settings), ledger=self.ledger
+            )
+        return client
+
+    def cache_for(self, settings: Settings) -> Any:
+        """The answer cache the ``cache`` setting names: the session's memory cache, or a SQLite file (opened
+        once per session and path; ``replay`` opens the same file read-only for the client)."""
+        if settings.cache in ("sqlite", "replay"):
+            path = str(settings.cache_path or default_cache_path())
+            store = self._stores.get((settings.cache, path))
+            if store is None:
+                store = self._stores[(settings.cache, path)] = open_cache(settings.cache, path)
+            return store
+        return self._memory_cache
+
+    @property
+    def answer_cache(self) -> Any:
+        """The answer cache of the current settings (``%azure_vision cache`` shows and manages it)."""
+        return self.cache_for(self.session_settings())
+
+    def price_table(self) -> dict[str, Any] | None:
+        """The ``prices`` trait, or None when it is empty (no cost column)."""
+        return dict(self.prices) or None
+
+    # ----- the magic --------------------------------------------------------------------------------------------
+    @no_var_expand
+    @line_cell_magic
+    def azure_vision(self, line: str, cell: str | None = None) -> Any:
+        """Ask an Azure OpenAI vision deployment about images (placeholder docstring, replaced below)."""
+        try:
+            if cell is None:
+                return self._line(line)
+            return self._cell(line, cell)
+        except AzureVisionError as e:
+            raise usage_error(e) from e
+
+    def _line(self, line: str) -> Any:
+        words = split_line(line) or ["help"]
+        sub = SUBCOMMANDS.get(words[0])
+        if sub is None:
+            raise ConfigError(
+                f"%azure_vision: unknown subcommand {words[0]!r}; use one of {', '.join(SUBCOMMANDS)}, or the "
+                f"%%azure_vision cell magic to ask about images."
+            )
+        return sub(self, words[1:])
+
+
+def shutdown_session_emulator(ipython: Any) -> None:
+    """Unload hook: stop the emulator started by ``%azure_vision emulator`` in this shell."""
+    magics = ipython.magics_manager.registry.get("AzureVision")
+    if magics is not None:
+        shutdown_emulator(magics)
+
+
+_DOC = """Ask an Azure OpenAI vision deployment about images.
+
+Cell magic: the body is the prompt, the options name the images::
+
+    %%azure_vision -i photos/cat.jpg -i {{chart_fig}} --detail high -o answer
+    What is in these two images? Compare them in three bullet points.
+
+``{{name}}`` in the prompt is replaced by the value of ``name`` when it is defined; ``{{{{name}}}}`` gives a literal
+``{{name}}``; any other brace text (JSON, nested JSON...) is sent exactly as written. Answers stream while the model
+writes, are cached for the session (re-running a cell is instant and makes no request), and the cell's value is a
+``VisionResult``.
+
+{options}
+
+Line magic subcommands::
+
+{subcommands}
+
+Settings: ``%config AzureVision`` lists them; e.g. ``%config AzureVision.deployment = "gpt-4o"``. The endpoint,
+key and API version also come from AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY and OPENAI_API_VERSION. Keys are
+never accepted on the magic line.
+
+Conversations: ``--chat [NAME]`` sends the earlier turns of NAME again (at most ``chat_turns``; only the newest
+``chat_image_turns`` keep their images). Structured answers: ``--json`` or ``--schema NAME`` (a pydantic model class
+or JSON Schema dict); the parsed value is ``result.parsed``. Persistent cache: ``%config AzureVision.cache = "sqlite"``
+(file: ``cache_path`` / AZMM_CACHE_PATH); ``"replay"`` answers only from the file and never calls the service.
+Compare deployments: ``--deployment a,b`` (``-o`` gets a dict of results).
+"""
+
+AzureVision.azure_vision.__doc__ = _DOC.format(
+    options=build_parser().format_help(),
+    subcommands="\n".join(sub.help_line() for sub in SUBCOMMANDS.values()),
+)
+
+__all__ = ["SUBCOMMANDS", "AzureVision", "shutdown_emulator", "shutdown_session_emulator"]

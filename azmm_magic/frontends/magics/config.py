@@ -1,0 +1,91 @@
+"""Settings in the magic, all derived from the one schema (:data:`azmm_magic.core.settings.SCHEMA`):
+
+* :func:`setting_traits`: the configurable traits of ``AzureVision`` (``%config AzureVision.<name> = ...``,
+  ``%config AzureVision`` lists them with their help); there is deliberately no ``api_key`` trait;
+* ``%azure_vision config``: the resolved settings and where each came from (secrets masked);
+* :func:`settings_table_markdown`: the README's settings table (a test checks the README contains it).
+
+``prices`` is the one setting of the magic alone (the cost column of ``usage`` and ``--dry-run``); it is
+declared here, next to the traits derived from the schema.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from traitlets import Bool, Dict, Enum, Float, Int, TraitType, Unicode
+
+from azmm_magic.core.settings import SCHEMA, SettingInfo
+from azmm_magic.display.render import Bundle
+from azmm_magic.frontends.magics.hints import LOGIN
+from azmm_magic.frontends.magics.subcommand import Session, Subcommand
+
+PRICES_HELP = (
+    "Price table for cost estimates: {deployment or '*': (input, output)} in your currency per 1M tokens, "
+    "e.g. {'gpt-4o': (2.5, 10.0)}. Used by `%azure_vision usage` and --dry-run."
+)
+_TRAITS: dict[type, type[TraitType[Any, Any]]] = {str: Unicode, int: Int, float: Float, bool: Bool}
+
+
+def trait_help(info: SettingInfo) -> str:
+    return f"{info.help} Environment: {', '.join(info.env)}. Unset (None) = environment, then default."
+
+
+def setting_trait(info: SettingInfo) -> TraitType[Any, Any]:
+    """The ``%config`` trait of one setting: unset (None) by default, so the environment and default apply."""
+    if info.choices:
+        trait: TraitType[Any, Any] = Enum(info.choices, None, allow_none=True, help=trait_help(info))
+    else:
+        trait = _TRAITS[info.type](None, allow_none=True, help=trait_help(info))
+    return trait.tag(config=True)
+
+
+def setting_traits() -> dict[str, TraitType[Any, Any]]:
+    """Every setting that may be a session setting, as a configurable trait, plus ``prices``."""
+    traits = {name: setting_trait(info) for name, info in SCHEMA.items() if info.trait}
+    traits["prices"] = Dict(help=PRICES_HELP).tag(config=True)
+    return traits
+
+
+# ----- the README's settings table -----------------------------------------------------------------------------
+def _code(items: Any) -> str:
+    return ", ".join(f"`{item}`" for item in items)
+
+
+def _default(info: SettingInfo) -> str:
+    if info.default is None:
+        return info.unset
+    value = f"{info.default:g}" if isinstance(info.default, float) else str(info.default)
+    if info.note:
+        return f"`{value}`: {info.note}" if info.choices else f"`{value}` ({info.note})"
+    others = [c for c in info.choices if c != info.default]
+    return f"`{value}` (or {_code(others)})" if others else f"`{value}`"
+
+
+def settings_table_markdown() -> str:
+    """The README's settings table, rendered from the schema (one row per setting, then ``prices``)."""
+    rows = ["| setting | `%config` trait | cell option | environment | default |", "|---|---|---|---|---|"]
+    for name, info in SCHEMA.items():
+        trait = f"`AzureVision.{name}`" if info.trait else "none, on purpose"
+        env = _code(info.env) + ("" if info.trait else f", or `{LOGIN}`")
+        option = f"`{info.option}`" if info.option else ""
+        rows.append(f"| {info.label} | {trait} | {option} | {env} | {_default(info)} |")
+    rows.append("| price table | `AzureVision.prices` |  | none | none (no cost column) |")
+    return "\n".join(rows) + "\n"
+
+
+# ----- %azure_vision config -------------------------------------------------------------------------------------
+def show_config(magics: Session, args: argparse.Namespace) -> Any:
+    from azmm_magic.display.render import table_bundle
+
+    settings = magics.session_settings()
+    rows = [(name, value, source) for name, value, source in settings.describe()]
+    return Bundle(table_bundle(rows, ("setting", "value", "from"), title="azmm_magic settings"))
+
+
+CONFIG = Subcommand(
+    "config", ("config",), "show the resolved settings and where each came from (secrets masked)", show_config
+)
+
+__all__ = ["CONFIG", "PRICES_HELP", "setting_trait", "setting_traits", "settings_table_markdown"]

@@ -1,0 +1,58 @@
+"""``%azure_vision emulator [stop|status]``: the local Azure-compatible emulator, and this session pointed at it."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from azmm_magic.frontends.command import LineParser
+from azmm_magic.frontends.magics.subcommand import Session, Subcommand
+
+
+def arguments(parser: LineParser) -> None:
+    parser.add_argument("action", nargs="?", default="start", choices=("start", "status", "stop"))
+
+
+def run(magics: Session, args: argparse.Namespace) -> Any:
+    if args.action == "stop":
+        stopped = shutdown_emulator(magics)
+        print("Emulator stopped." if stopped else "No emulator was running.")
+        return None
+    if magics.emulator is None:
+        if args.action == "status":
+            print("No emulator is running; start one with `%azure_vision emulator`.")
+            return None
+        from azmm_magic.emulator.server import EmulatorConfig, EmulatorServer
+
+        magics.emulator = EmulatorServer(EmulatorConfig())
+        magics.emulator.start()
+    magics.endpoint = magics.emulator.url
+    magics.auth = "none"
+    magics.api_style = "azure"
+    if not magics.deployment:
+        magics.deployment = "emulator"
+    print(
+        f"Azure OpenAI emulator (local, not a model) running at {magics.emulator.url}; this session now uses it "
+        f"with deployment '{magics.deployment}'. `%azure_vision emulator stop` to stop."
+    )
+    return None
+
+
+def shutdown_emulator(magics: Session) -> bool:
+    """Stop the session's emulator (if any) and forget the settings that pointed at it."""
+    if magics.emulator is None:
+        return False
+    url = magics.emulator.url
+    magics.emulator.stop()
+    magics.emulator = None
+    if magics.endpoint == url:
+        magics.endpoint = None
+        magics.auth = None
+        magics.api_style = None
+    return True
+
+
+EMULATOR = Subcommand(
+    "emulator", ("emulator [stop|status]",),
+    "start the local Azure-compatible emulator and point this session at it", run, arguments,
+)

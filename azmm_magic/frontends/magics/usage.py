@@ -1,0 +1,30 @@
+"""``%azure_vision usage``: calls, tokens, cache hits and seconds per deployment (and cost, with ``prices``)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from azmm_magic.frontends.command import LineParser
+from azmm_magic.frontends.magics.subcommand import Session, Subcommand
+from azmm_magic.store.ledger import UsageView
+
+
+def arguments(parser: LineParser) -> None:
+    parser.add_argument("action", nargs="?", choices=("reset",))
+    parser.add_argument("--plot", action="store_true", help="add a bar chart")
+
+
+def run(magics: Session, args: argparse.Namespace) -> Any:
+    if args.action == "reset":
+        magics.ledger.reset()
+        print("Usage ledger reset.")
+        return None
+    magics.ledger.prices = magics.price_table()
+    return UsageView(magics.ledger, plot=args.plot)
+
+
+USAGE = Subcommand(
+    "usage", ("usage", "usage --plot", "usage reset"),
+    "calls, tokens, cache hits, seconds (and cost, with the prices trait) per deployment", run, arguments,
+)
