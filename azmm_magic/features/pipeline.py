@@ -112,12 +112,13 @@ class Pipeline:
 
     # ----- drivers ------------------------------------------------------------------------------------------------
     def run(self, request: VisionRequest, policy: CachePolicy = "use", *,
-            on_text: Callable[[str], None] | None = None) -> VisionResult:
+            on_text: Callable[[str], None] | None = None, on_send: Callable[[], None] | None = None) -> VisionResult:
         """Answer ``request``: from the cache, or by sending it (streamed when ``request.stream``; each piece of
-        text is passed to ``on_text``). A cache hit calls ``on_text`` never."""
+        text is passed to ``on_text``). ``on_send`` is called once, just before a request is really sent; a cache
+        hit calls neither."""
         if request.stream:
             final: VisionResult | None = None
-            for item in self.stream(request, policy, cached_text=False):
+            for item in self.stream(request, policy, cached_text=False, on_send=on_send):
                 if isinstance(item, str):
                     if on_text is not None:
                         on_text(item)
@@ -129,6 +130,8 @@ class Pipeline:
         if hit is not None:
             return hit
         self.check_may_send(request, policy)
+        if on_send is not None:
+            on_send()
         if policy == "off":
             return self.settle(request, transport.send(self.sdk, request), policy)
         key = self.key(request)
@@ -140,8 +143,8 @@ class Pipeline:
             future.set_result(result)
         return self.settle(request, result, policy)
 
-    def stream(self, request: VisionRequest, policy: CachePolicy = "use", *,
-               cached_text: bool = True) -> Iterator[str | VisionResult]:
+    def stream(self, request: VisionRequest, policy: CachePolicy = "use", *, cached_text: bool = True,
+               on_send: Callable[[], None] | None = None) -> Iterator[str | VisionResult]:
         """Yield the answer's text as it arrives, then the :class:`VisionResult`. A cache hit yields its text as one
         piece (unless ``cached_text=False``), then the result. Nothing incomplete is cached."""
         hit = self.lookup(request, policy)
@@ -151,6 +154,8 @@ class Pipeline:
             yield hit
             return
         self.check_may_send(request, policy)
+        if on_send is not None:
+            on_send()
         for item in transport.send_stream(self.sdk, request):
             yield item if isinstance(item, str) else self.settle(request, item, policy)
 

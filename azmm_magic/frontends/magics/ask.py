@@ -47,24 +47,19 @@ class CellMagic:
         if len(command.deployments) > 1:
             return self._compare(command, client, ns)
         turn = start_turn(self.conversations, command.chat, client.settings)
-        request = _prepare(client, command, history=turn.history, **command.options())
+        streaming = bool(command.stream and client.settings.stream)
+        request = _prepare(client, command, history=turn.history, stream=streaming, **command.options())
         if command.dry_run:
             from azmm_magic.display.render import RequestPreview
 
             return RequestPreview(request, client.settings, self.price_table())
-        hit = client.cached(request) if command.use_cache and not command.refresh else None
-        streaming = command.stream and client.settings.stream and hit is None and client.settings.cache != "replay"
-        if hit is not None:
-            result = hit
-        elif not streaming:
-            result = client.send(request, use_cache=False, refresh=command.use_cache)
-        else:
-            result = self._stream(client, request, store=command.use_cache)
+        live = _LiveAnswer(request, kernel=self.in_kernel)
+        result = live.run(client, request, client.policy(use_cache=command.use_cache, refresh=command.refresh))
         result = turn.finish(request, result)
         if command.out:
             ns[command.out] = result
-        if streaming and not _is_kernel(self.shell):
-            print(f"— {result.footer()}")  # the text was printed live; do not print it twice
+        if live.printed:
+            print(f"— {result.footer()}")  # the text was printed live in the terminal; do not print it twice
             return None
         return result
 
@@ -78,41 +73,13 @@ class CellMagic:
         options = {**command.options(), "deployment": names[0]}
         base = _prepare(client, command, **options)
         if command.dry_run:
-            from dataclasses import replace
-
             from azmm_magic.display.render import RequestPreview
 
-            return [RequestPreview(replace(base, deployment=d), client.settings, self.price_table()) for d in names]
+            return [RequestPreview(client.retarget(base, d), client.settings, self.price_table()) for d in names]
         comparison = compare_request(client, base, names, use_cache=command.use_cache, refresh=command.refresh)
         if command.out:
             ns[command.out] = comparison
         return comparison
-
-    def _stream(self, client: Any, request: Any, *, store: bool) -> Any:
-        from azmm_magic.display.render import StreamView
-
-        view = StreamView(request.images, kernel=_is_kernel(self.shell)).start()
-        chunks = client.send_stream(request, use_cache=False, refresh=store)
-        result = None
-        try:
-            for item in chunks:
-                if isinstance(item, str):
-                    view.add(item)
-                else:
-                    result = item
-        except IncompleteAnswerError:
-            view.close(keep=True, note="INCOMPLETE: the answer was cut off (not cached)")
-            raise
-        except KeyboardInterrupt:
-            chunks.close()
-            view.close(keep=True)
-            print("Interrupted: the partial answer above was not cached.", file=sys.stderr)
-            raise
-        except BaseException:
-            view.close()
-            raise
-        view.close()
-        return result
 
     def _each(self, client: Any, command: Any, ns: dict[str, Any]) -> Any:
         """``--each``: one request per image (azmm_magic.features.batch), or a Batch API job with ``--via batch-api``."""
@@ -125,12 +92,11 @@ class CellMagic:
                 ns[command.out] = job
             return job
         if command.dry_run:
-            from azmm_magic.features.batch import preview_first
-            from azmm_magic.display.render import RequestPreview
+            from azmm_magic.display.render import BatchPreview
+            from azmm_magic.features.batch import estimate_batch
 
-            count, first = preview_first(client, command.prompt, command.images, **command.options())
-            print(f"--each: {count} image(s), one request each; the first request:")
-            return RequestPreview(first, client.settings)
+            estimate = estimate_batch(client, command.prompt, command.images, **command.options())
+            return BatchPreview(estimate, client.settings, self.price_table())
         kernel = _is_kernel(self.shell)
         try:
             result = run_batch(client, command.prompt, command.images, concurrency=command.concurrency,
@@ -147,6 +113,50 @@ class CellMagic:
         if command.out:
             ns[command.out] = result
         return result
+
+
+class _LiveAnswer:
+    """Shows a streamed answer while it is written (started when the request is really sent: a cache hit shows
+    nothing live), and remembers whether the text went to a terminal (then the result is not printed again)."""
+
+    def __init__(self, request: Any, *, kernel: bool) -> None:
+        self.request = request
+        self.kernel = kernel
+        self.view: Any = None
+        self.printed = False
+
+    def start(self) -> None:
+        from azmm_magic.display.render import StreamView
+
+        self.view = StreamView(self.request.images, kernel=self.kernel).start()
+        self.printed = self.request.stream and not self.kernel
+
+    def run(self, client: Any, request: Any, policy: str) -> Any:
+        on_send = self.start if request.stream else None
+        try:
+            result = client.pipeline.run(request, policy, on_text=self.add, on_send=on_send)
+        except IncompleteAnswerError:
+            self.close(keep=True, note="INCOMPLETE: the answer was cut off (not cached)")
+            raise
+        except KeyboardInterrupt:
+            if self.view is not None:
+                self.close(keep=True)
+                print("Interrupted: the partial answer above was not cached.", file=sys.stderr)
+            raise
+        except BaseException:
+            self.close()
+            raise
+        self.close()
+        return result
+
+    def add(self, text: str) -> None:
+        if self.view is not None:
+            self.view.add(text)
+
+    def close(self, **kwargs: Any) -> None:
+        if self.view is not None:
+            self.view.close(**kwargs)
+            self.view = None
 
 
 def _name_the_input(message: str, command: Any) -> str:
