@@ -37,13 +37,12 @@ from azmm_magic.core.errors import (
     ServiceError,
     ServiceTimeoutError,
 )
+from azmm_magic.core.images import small_copy
 from azmm_magic.core.result import VisionResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from azmm_magic.features.client import VisionClient, VisionRequest
-    from azmm_magic.core.images import PreparedImage
 
-THUMB_MAX_SIDE = 160
 MAX_THROTTLED_ATTEMPTS = 30  # 429s one item may meet before it is recorded as failed
 _RETRYABLE_STATUS = frozenset({408, 409, 500, 502, 503, 504})
 
@@ -455,48 +454,8 @@ def _fresh_http_client() -> Any:
         return None
 
 
-def _thumbnail_image(image: PreparedImage) -> PreparedImage:
-    """The same image record with ``data`` replaced by a small JPEG (or PNG with alpha) thumbnail."""
-    from azmm_magic.core.images import PreparedImage
-
-    if image.data is None:
-        return image
-    try:
-        thumb, media_type = _small_thumbnail(image.data)
-    except Exception:  # noqa: BLE001 - an undecodable image keeps no thumbnail, the outcome still counts
-        thumb, media_type = b"", image.media_type
-    return PreparedImage(
-        data=thumb or None,
-        media_type=media_type,
-        width=image.width,
-        height=image.height,
-        sha256=image.sha256,
-        source=image.source,
-        url=image.url,
-        original_size=image.original_size,
-        notices=image.notices,
-    )
-
-
-def _small_thumbnail(data: bytes) -> tuple[bytes, str]:
-    import io
-
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as img:
-        img.draft("RGB", (THUMB_MAX_SIDE, THUMB_MAX_SIDE))
-        img.thumbnail((THUMB_MAX_SIDE, THUMB_MAX_SIDE))
-        if img.mode in ("RGBA", "LA", "P"):
-            out = io.BytesIO()
-            img.convert("RGBA").save(out, "PNG", optimize=True)
-            return out.getvalue(), "image/png"
-        out = io.BytesIO()
-        img.convert("RGB").save(out, "JPEG", quality=80)
-        return out.getvalue(), "image/jpeg"
-
-
 def _lighten(result: VisionResult) -> VisionResult:
-    return result.with_(images=tuple(_thumbnail_image(i) for i in result.images))
+    return result.with_(images=tuple(small_copy(i) for i in result.images))
 
 
 def _is_retryable(error: BaseException) -> bool:
