@@ -19,7 +19,9 @@ from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from azmm_magic.core.images import short_source, small_thumbnail
 from azmm_magic.core.result import VisionResult
+from azmm_magic.display.bundle import ERROR_BORDER
 
 if TYPE_CHECKING:  # pragma: no cover
     from azmm_magic.features.batch import BatchResult, Outcome
@@ -36,7 +38,7 @@ _TILE = (
 )
 _THUMB = "width: 100%; height: 96px; object-fit: contain; background: rgba(128,128,128,0.08); border-radius: 3px;"
 _OK_BORDER = "rgba(128,128,128,0.35)"
-_FAIL_BORDER = "rgba(220,50,50,0.85)"
+_FAIL_BORDER = ERROR_BORDER
 
 
 _MARKS = re.compile(r"\*\*|`|^#+\s*|^>\s*", re.MULTILINE)
@@ -46,12 +48,6 @@ def _one_line(text: str, limit: int = SNIPPET) -> str:
     """The first ``limit`` characters on one line, without Markdown emphasis/code/heading marks."""
     flat = " ".join(_MARKS.sub("", text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def _short_source(source: str) -> str:
-    if source.startswith(("<", "http://", "https://", "data:")):
-        return source
-    return source.replace("\\", "/").rsplit("/", 1)[-1]
 
 
 def _thumb_src(outcome: Outcome, source: str) -> str | None:
@@ -64,10 +60,8 @@ def _thumb_src(outcome: Outcome, source: str) -> str | None:
             return image.url
     if source and not source.startswith("<") and os.path.isfile(source):
         try:
-            from azmm_magic.features.batch import _small_thumbnail
-
             with open(source, "rb") as f:
-                data, media_type = _small_thumbnail(f.read())
+                data, media_type = small_thumbnail(f.read(), label=source)
             return f"data:{media_type};base64," + base64.b64encode(data).decode("ascii")
         except Exception:  # noqa: BLE001 - a tile without a picture is fine
             return None
@@ -83,7 +77,7 @@ def tile_html(index: int, outcome: Outcome, source: str | None = None) -> str:
     failed = not isinstance(outcome, VisionResult)
     src = _thumb_src(outcome, source)
     img = (
-        f'<img src="{html.escape(src, quote=True)}" alt="{html.escape(_short_source(source))}" style="{_THUMB}"/>'
+        f'<img src="{html.escape(src, quote=True)}" alt="{html.escape(short_source(source))}" style="{_THUMB}"/>'
         if src
         else f'<div style="{_THUMB}"></div>'
     )
@@ -94,7 +88,7 @@ def tile_html(index: int, outcome: Outcome, source: str | None = None) -> str:
         body = f"<div>{html.escape(_one_line(outcome.text))}</div>"
         tip = outcome.text[:1000]
     mark = {"cached": " · cached", "ok": ""}.get(status, f" · {status}")
-    head = f"#{index} {_short_source(source)}{mark}"
+    head = f"#{index} {short_source(source)}{mark}"
     return (
         f'<div style="{_TILE.format(border=_FAIL_BORDER if failed else _OK_BORDER)}" title="{html.escape(tip)}">'
         f'{img}<div style="opacity: 0.7; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;">'
@@ -105,7 +99,7 @@ def tile_html(index: int, outcome: Outcome, source: str | None = None) -> str:
 def tile_plain(index: int, outcome: Outcome, source: str | None = None) -> str:
     from azmm_magic.features.batch import item_source, item_status
 
-    source = _short_source(source if source is not None else item_source(outcome))
+    source = short_source(source if source is not None else item_source(outcome))
     if isinstance(outcome, VisionResult):
         mark = " (cached)" if outcome.cached else ""
         return f"✓ #{index} {source}{mark}: {_one_line(outcome.text, 100)}"

@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, overload
 
+from azmm_magic.core import views
 from azmm_magic.core.errors import (
     AzureVisionError,
     ConfigError,
@@ -213,15 +214,11 @@ class BatchResult(Sequence[Outcome]):
         return pd.DataFrame.from_records(self.to_records())
 
     # ----- display ---------------------------------------------------------------------------------------------
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        from azmm_magic.display.gallery import batch_bundle
-
-        return batch_bundle(self)
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return views.mimebundle(self, include, exclude)
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        from azmm_magic.display.gallery import batch_plain
-
-        p.text(batch_plain(self))
+        p.text(views.plain(self))
 
     def __repr__(self) -> str:
         return f"BatchResult({self.summary()})"

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 from azmm_magic.features.batch import BatchFailure, BatchResult, Outcome, _failure, expand_sources
 from azmm_magic.core.settings import is_loopback_host
 from azmm_magic.core.errors import AzureVisionError, ConfigError, ServiceError
-from azmm_magic.display.render import Bundle
+from azmm_magic.core import views
 
 if TYPE_CHECKING:  # pragma: no cover
     from azmm_magic.features.client import VisionClient
@@ -437,24 +437,27 @@ class BatchJob:
         return f"BatchJob({self.ids!r})"
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        p.text(self.summary())
+        p.text(views.plain(self))
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        import html
-
-        return {"text/plain": self.summary(), "text/html": f"<div>{html.escape(self.summary())}</div>"}
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return views.mimebundle(self, include, exclude)
 
 
 # ----- the `%azure_vision jobs` line magic -----------------------------------------------------------------------
-def jobs_table(jobs: Sequence[Any]) -> dict[str, str]:
-    from azmm_magic.display.render import table_bundle
+class JobList(list):  # type: ignore[type-arg]
+    """SDK ``Batch`` objects that render as a table (id, status, created, done, failed) in a notebook and a
+    terminal (through :mod:`azmm_magic.core.views`)."""
 
-    rows = []
-    for j in jobs:
-        total, completed, failed = _counts(j)
-        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(j.created_at)) if j.created_at else ""
-        rows.append((j.id, j.status, created, f"{completed + failed}/{total}", str(failed)))
-    return table_bundle(rows, ("job", "status", "created", "done", "failed"), title="Azure OpenAI Batch API jobs")
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return views.mimebundle(self, include, exclude)
+
+    def __repr__(self) -> str:
+        return views.plain(self)
+
+
+def jobs_table(jobs: Sequence[Any]) -> JobList:
+    """The jobs as a :class:`JobList` (a list that shows itself as a table)."""
+    return JobList(jobs)
 
 
 def jobs_command(client: VisionClient, words: Sequence[str], *, kernel: bool = False) -> Any:
@@ -472,21 +475,21 @@ def jobs_command(client: VisionClient, words: Sequence[str], *, kernel: bool = F
     parser.add_argument("--dir", default=None)
     args: argparse.Namespace = parser.parse_args(list(words))
     if args.action == "list":
-        return Bundle(jobs_table(list_jobs(client, args.limit)))
+        return jobs_table(list_jobs(client, args.limit))
     if not args.ids:
         raise ConfigError(f"%azure_vision jobs {args.action}: give the job id(s), e.g. "
                           f"`%azure_vision jobs {args.action} batch_abc123` (list them with `%azure_vision jobs`).")
     if args.action == "status":
-        return Bundle(jobs_table([retrieve(client, i) for i in args.ids]))
+        return jobs_table([retrieve(client, i) for i in args.ids])
     if args.action == "cancel":
-        return Bundle(jobs_table(cancel_jobs(client, args.ids)))
+        return jobs_table(cancel_jobs(client, args.ids))
     if args.action == "wait":
-        return Bundle(jobs_table(wait_jobs(client, args.ids, interval=args.interval, timeout=args.timeout,
-                                           kernel=kernel)))
+        return jobs_table(wait_jobs(client, args.ids, interval=args.interval, timeout=args.timeout,
+                                    kernel=kernel))
     return fetch_results(client, args.ids, directory=args.dir)
 
 
 
 
-__all__ = ["BatchJob", "Manifest", "fetch_results", "jobs_command", "list_jobs", "manifest_directory", "submit_batch",
-           "wait_jobs"]
+__all__ = ["BatchJob", "JobList", "Manifest", "fetch_results", "jobs_command", "list_jobs", "manifest_directory",
+           "submit_batch", "wait_jobs"]
