@@ -18,6 +18,7 @@ from azmm_magic.core import views
 from azmm_magic.core.errors import ServiceError
 from azmm_magic.core.images import prepare_image, small_copy, small_thumbnail
 from azmm_magic.core.result import Usage, VisionResult
+from azmm_magic.display.bundle import inert_markdown, markdown_to_html
 from azmm_magic.features.batch import BatchFailure, BatchResult
 from azmm_magic.features.batch_api import BatchJob, JobList, jobs_table
 from azmm_magic.features.compare import Comparison
@@ -79,7 +80,7 @@ def test_a_result_renders_in_a_fresh_process_without_the_extension():
     bundle = got["bundle"]
     assert set(bundle) == {"text/plain", "text/markdown", "text/html"}
     assert "<strong>bold</strong>" in bundle["text/html"] and "<script>" not in bundle["text/html"]
-    assert "&lt;script&gt;" in bundle["text/html"]
+    assert "&lt;script&gt;" in bundle["text/html"] and "<script>" not in bundle["text/markdown"]
     assert got["footer"].startswith("d · 12 in / 3 out tokens") and got["footer"] in bundle["text/plain"]
     assert list(got["only_plain"]) == ["text/plain"]
 
@@ -150,6 +151,23 @@ def test_lower_layer_objects_render_through_their_display_module():
     ledger.record(ok)
     assert ledger.table() == usage.usage_table(ledger) and repr(UsageView(ledger)) == repr(ledger)
     assert UsageView(ledger)._repr_mimebundle_() == ledger.table()
+
+
+@pytest.mark.parametrize("render", [markdown_to_html, lambda t: markdown_to_html(inert_markdown(t))])
+def test_answers_render_inert(render):
+    answer = ('![pixel](https://tracker.example/p.png) <img src=x onerror="alert(1)"> [j](javascript:alert(1)) '
+              "`List<int>`\n\n```html\n<div>kept</div>\n```\n")
+    out = render(answer)
+    assert "<img" not in out and "<script" not in out and 'href="javascript' not in out
+    assert "&lt;img src=x" in out and "https://tracker.example/p.png" in out  # the image is a link, not loaded
+    assert "<code>List&lt;int&gt;</code>" in out and "&lt;div&gt;kept&lt;/div&gt;" in out
+
+
+def test_inert_markdown_keeps_code_as_written():
+    answer = "Use `a<b>` here\n\n    <i>indented</i> ![x](y)\n\n```\n![z](https://e/z.png)\n```\n<b>bold</b> \\![w](v)"
+    out = inert_markdown(answer)
+    assert "`a<b>`" in out and "    <i>indented</i> ![x](y)" in out and "```\n![z](https://e/z.png)\n```" in out
+    assert "&lt;b>bold" in out and "\\![w](v)" in out and "\\\\![w]" not in out
 
 
 def _png(size: tuple[int, int], mode: str) -> bytes:

@@ -8,6 +8,7 @@ output reads well in light and dark themes.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
@@ -19,16 +20,70 @@ FOOTER_STYLE = (
 ERROR_BORDER = "rgba(220,50,50,0.85)"
 
 
+def _image_as_link(renderer: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
+    """An image in an answer is never loaded (it could be a tracking pixel): a link to it (plain text for a
+    ``data:`` image), labelled with its alt text."""
+    token = tokens[idx]
+    label = html.escape("image: " + (renderer.renderInlineAsText(token.children or [], options, env) or "untitled"))
+    src = str(token.attrGet("src") or "")
+    if not src.lower().startswith(("http://", "https://")):
+        return f"[{label}]"
+    return f'<a href="{html.escape(src, quote=True)}" rel="noopener noreferrer nofollow">[{label}]</a>'
+
+
 @lru_cache(maxsize=1)
 def _markdown() -> Any:
     from markdown_it import MarkdownIt
 
-    return MarkdownIt("commonmark", {"html": False, "linkify": False, "breaks": False}).enable("table")
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "breaks": False}).enable("table")
+    md.add_render_rule("image", _image_as_link)
+    return md
 
 
 def markdown_to_html(text: str) -> str:
-    """Markdown to HTML with raw HTML escaped (answers cannot inject markup)."""
+    """Markdown to inert HTML: raw HTML escaped, images shown as links (never loaded); markdown-it refuses
+    ``javascript:``-style links. Answers are untrusted text."""
     return str(_markdown().render(text))
+
+
+_CODE_SPAN = re.compile(r"(`+).+?(?<!`)\1(?!`)", re.DOTALL)
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
+_IMAGE_START = re.compile(r"(\\*)!\[")  # an even number of backslashes before it leaves the image syntax live
+
+
+def _escape_prose(text: str) -> str:
+    text = _TAG_START.sub("&lt;", text)
+    return _IMAGE_START.sub(lambda m: m.group(1) + ("" if len(m.group(1)) % 2 else "\\") + "![", text)
+
+
+def _inert_prose(text: str) -> str:
+    """Outside code spans: ``<tag`` escaped (shown as text) and ``![`` escaped (a link, not an image)."""
+    parts, pos = [], 0
+    for span in _CODE_SPAN.finditer(text):
+        parts += [_escape_prose(text[pos : span.start()]), span.group(0)]
+        pos = span.end()
+    return "".join(parts) + _escape_prose(text[pos:])
+
+
+def inert_markdown(text: str) -> str:
+    """The answer as Markdown for a Markdown-rendering frontend, made inert like :func:`markdown_to_html`: raw
+    HTML and image syntax outside code are escaped; code blocks and code spans are kept as written."""
+    lines = text.splitlines(keepends=True)
+    code: set[int] = set()
+    for token in _markdown().parse(text):
+        if token.type in ("fence", "code_block") and token.map:
+            code.update(range(*token.map))
+    out: list[str] = []
+    prose: list[str] = []
+    for number, line in enumerate(lines):
+        if number in code:
+            out.append(_inert_prose("".join(prose)))
+            prose.clear()
+            out.append(line)
+        else:
+            prose.append(line)
+    out.append(_inert_prose("".join(prose)))
+    return "".join(out)
 
 
 @lru_cache(maxsize=64)
@@ -80,5 +135,5 @@ class Bundle:
         return self.bundle["text/plain"]
 
 
-__all__ = ["BOX_STYLE", "ERROR_BORDER", "FOOTER_STYLE", "Bundle", "answer_html", "join_lines",
+__all__ = ["BOX_STYLE", "ERROR_BORDER", "FOOTER_STYLE", "Bundle", "answer_html", "inert_markdown", "join_lines",
            "markdown_to_html", "message_bundle", "table_bundle"]

@@ -10,7 +10,7 @@ import html
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from azmm_magic.display.bundle import BOX_STYLE, FOOTER_STYLE, answer_html
+from azmm_magic.display.bundle import BOX_STYLE, FOOTER_STYLE, answer_html, inert_markdown
 from azmm_magic.display.thumbnails import image_caption, thumbnails_html, thumbnails_markdown
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -80,7 +80,7 @@ def result_plain(result: VisionResult) -> str:
 def result_markdown(result: VisionResult) -> str:
     thumbs = thumbnails_markdown(result.images)
     head = f"{thumbs}\n\n" if thumbs else ""
-    return f"{head}{result.text}\n\n*{footer_text(result)}*"
+    return f"{head}{inert_markdown(result.text)}\n\n*{footer_text(result)}*"
 
 
 def result_bundle(result: VisionResult) -> dict[str, str]:
