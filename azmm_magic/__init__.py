@@ -7,7 +7,10 @@ the ``openai`` SDK, Pillow and matplotlib are imported on first use, never at lo
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
+
+from azmm_magic.core import views
 
 __version__ = "0.1.0"
 
@@ -44,9 +47,15 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'azmm_magic' has no attribute {name!r}")
-    import importlib
-
     return getattr(importlib.import_module(module), name)
+
+
+def _load_display() -> None:
+    """Import the display layer, which registers how the lower layers' objects render (see core/views.py)."""
+    importlib.import_module("azmm_magic.display")
+
+
+views.set_loader(_load_display)  # the composition root wires the layers: display is loaded on first render
 
 
 def load_ipython_extension(ipython: Any) -> None:

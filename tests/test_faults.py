@@ -234,7 +234,7 @@ def test_cut_stream_yields_partial_text_before_the_error(faults, red_png):
 
 
 def test_kernel_stream_view_marks_a_cut_answer_incomplete(monkeypatch):
-    from azmm_magic.display import render as render
+    from azmm_magic.display.stream import StreamView
 
     shown: list[dict] = []
 
@@ -243,7 +243,7 @@ def test_kernel_stream_view_marks_a_cut_answer_incomplete(monkeypatch):
             shown.append(bundle)
 
     monkeypatch.setattr("IPython.display.display", lambda *a, **k: Handle())
-    view = render.StreamView(kernel=True, max_rate=0).start()
+    view = StreamView(kernel=True, max_rate=0).start()
     view.add("The first words")
     view.close(keep=True, note="INCOMPLETE: the answer was cut off (not cached)")
     assert "The first words" in shown[-1]["text/html"] and "INCOMPLETE" in shown[-1]["text/html"]
@@ -575,7 +575,7 @@ def test_fault_matrix_panel(case: FaultCase, frontend: str, faults, shell, red_p
         assert panel.result is not None and panel.result.incomplete and len(panel.history) == 1
         partial = panel.result.text
         assert partial and "INCOMPLETE" in panel.answer.value
-        from azmm_magic.display.render import markdown_to_html
+        from azmm_magic.display.bundle import markdown_to_html
 
         assert _plain(markdown_to_html(partial)) in _plain(panel.answer.value)
     else:  # no answer at all: nothing half-shown, nothing in the history

@@ -163,7 +163,7 @@ def test_thumbnail_is_jpeg_for_photos_png_otherwise_and_cached(tmp_path: Path) -
 
 
 def test_rendered_result_uses_the_thumbnail_media_type(tmp_path: Path) -> None:
-    from azmm_magic.display.render import result_bundle
+    from azmm_magic.display.result import result_bundle
     from azmm_magic.core.result import VisionResult
 
     [jpeg] = prepare_image(write_jpeg(tmp_path / "p.jpg", photo()))

@@ -32,7 +32,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -243,14 +243,6 @@ class PreparedImage:
     original_size: tuple[int, int] | None = None
     notices: tuple[str, ...] = ()
 
-    def caption(self) -> str:
-        """``name · W×H`` (a file path shows its base name), as galleries, captions and chat history show it."""
-        size = f"{self.width}×{self.height}" if self.width else "by URL"
-        source = self.source
-        if not source.startswith(("<", "http://", "https://", "data:")):
-            source = source.replace("\\", "/").rsplit("/", 1)[-1]
-        return f"{source} · {size}"
-
     def __repr__(self) -> str:
         size = f"{self.width}x{self.height}" if self.width else "size unknown"
         payload = f"url={self.url!r}" if self.data is None else f"{len(self.data)} B"
@@ -347,6 +339,51 @@ def _with_thumbnail(prepared: PreparedImage, img: PILImage) -> PreparedImage:
     fmt = "JPEG" if prepared.media_type == "image/jpeg" else "PNG"
     prepared._memo()[f"thumb:{fmt}:{THUMBNAIL_SIDE}"] = _thumbnail_of(img, THUMBNAIL_SIDE, fmt)
     return prepared
+
+
+SMALL_THUMBNAIL_SIDE = 160  # longest side of the thumbnail a batch keeps per item (and a gallery tile shows)
+
+
+def small_thumbnail(data: bytes, max_side: int = SMALL_THUMBNAIL_SIDE, *, label: str = "image") -> tuple[bytes, str]:
+    """``(bytes, media type)`` of a small thumbnail of encoded image ``data`` (longest side <= ``max_side``).
+
+    PNG when the image has transparency, JPEG otherwise. Raises :class:`ImageInputError` for data that does not
+    decode.
+    """
+    side = max(1, max_side)
+    with _decode_guard(label, data), _pil().open(io.BytesIO(data)) as img:
+        if img.format in ("JPEG", "MPO"):
+            img.draft(img.mode, _fit_within(img.width, img.height, side))  # decode at 1/2..1/8 scale, never below
+        img.load()
+        work, _ = _working_mode(img, None)
+        fmt = "PNG" if work.mode == "RGBA" else "JPEG"
+        return _thumbnail_of(work, side, fmt), f"image/{fmt.lower()}"
+
+
+def small_copy(image: PreparedImage, max_side: int = SMALL_THUMBNAIL_SIDE) -> PreparedImage:
+    """The same image record with ``data`` replaced by :func:`small_thumbnail` (size, content id, source and
+    notices kept), to keep with a result without holding the image that was sent. An image passed by URL is
+    returned as it is; one that does not decode keeps no data."""
+    if image.data is None:
+        return image
+    try:
+        thumb, media_type = small_thumbnail(image.data, max_side, label=image.source)
+    except ImageInputError:  # no thumbnail: the record (and the outcome holding it) still counts
+        thumb, media_type = b"", image.media_type
+    return replace(image, data=thumb or None, media_type=media_type)
+
+
+def short_source(source: str) -> str:
+    """A file path's base name; other sources (``<array>``, URLs, data URLs) as they are."""
+    if source.startswith(("<", "http://", "https://", "data:")):
+        return source
+    return source.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def caption(image: PreparedImage) -> str:
+    """``name · W×H`` (a file path shows its base name; ``by URL`` when the size is unknown)."""
+    size = f"{image.width}×{image.height}" if image.width else "by URL"
+    return f"{short_source(image.source)} · {size}"
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -1262,6 +1299,7 @@ __all__ = [
     "Detail",
     "PreparedImage",
     "TokenRule",
+    "caption",
     "clear_prepared_memo",
     "estimate_image_tokens",
     "looks_like_image",
@@ -1269,4 +1307,7 @@ __all__ = [
     "prepare_image",
     "prepare_images",
     "resolve_name",
+    "short_source",
+    "small_copy",
+    "small_thumbnail",
 ]

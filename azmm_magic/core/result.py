@@ -1,7 +1,8 @@
 """`VisionResult`: one answer, with everything a user wants to keep about it.
 
-It renders itself in notebooks (``text/markdown``, ``text/html``) and terminals (``text/plain``); ``str(result)``
-is the answer text, so ``answer.text`` and f-strings just work.
+It renders itself in notebooks (``text/markdown``, ``text/html``) and terminals (``text/plain``) through
+:mod:`azmm_magic.core.views` (the display layer draws it); ``str(result)`` is the answer text, so ``answer.text``
+and f-strings just work.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
+
+from azmm_magic.core import views
 
 if TYPE_CHECKING:  # pragma: no cover
     from azmm_magic.core.images import PreparedImage
@@ -115,22 +118,16 @@ class VisionResult:
         """A copy with some fields changed."""
         return replace(self, **changes)
 
-    # ----- display -------------------------------------------------------------------------------------------
+    # ----- display (rendered by the display layer, found through core.views) -----------------------------
     def footer(self) -> str:
         """One line: deployment · tokens · seconds · cached/truncated/incomplete."""
-        from azmm_magic.display.render import footer_text
+        return views.text(self, "footer")
 
-        return footer_text(self)
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        from azmm_magic.display.render import result_bundle
-
-        return result_bundle(self)
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return views.mimebundle(self, include, exclude)
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        from azmm_magic.display.render import result_plain
-
-        p.text(result_plain(self))
+        p.text(views.plain(self))
 
     def __repr__(self) -> str:
         preview = self.text if len(self.text) <= 60 else self.text[:57] + "..."

@@ -13,16 +13,20 @@ import base64
 import html
 import os
 import re
-import sys
 import time
 from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from azmm_magic.core.images import short_source, small_thumbnail
 from azmm_magic.core.result import VisionResult
+from azmm_magic.display.bundle import ERROR_BORDER
+from azmm_magic.features.outcomes import item_source, item_status
+from azmm_magic.features.progress import ProgressBar
 
 if TYPE_CHECKING:  # pragma: no cover
-    from azmm_magic.features.batch import BatchResult, Outcome
+    from azmm_magic.features.batch import BatchResult
+    from azmm_magic.features.outcomes import Outcome
 
 LIVE_TILES = 24
 RESULT_TILES = 48
@@ -36,7 +40,7 @@ _TILE = (
 )
 _THUMB = "width: 100%; height: 96px; object-fit: contain; background: rgba(128,128,128,0.08); border-radius: 3px;"
 _OK_BORDER = "rgba(128,128,128,0.35)"
-_FAIL_BORDER = "rgba(220,50,50,0.85)"
+_FAIL_BORDER = ERROR_BORDER
 
 
 _MARKS = re.compile(r"\*\*|`|^#+\s*|^>\s*", re.MULTILINE)
@@ -46,12 +50,6 @@ def _one_line(text: str, limit: int = SNIPPET) -> str:
     """The first ``limit`` characters on one line, without Markdown emphasis/code/heading marks."""
     flat = " ".join(_MARKS.sub("", text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def _short_source(source: str) -> str:
-    if source.startswith(("<", "http://", "https://", "data:")):
-        return source
-    return source.replace("\\", "/").rsplit("/", 1)[-1]
 
 
 def _thumb_src(outcome: Outcome, source: str) -> str | None:
@@ -64,10 +62,8 @@ def _thumb_src(outcome: Outcome, source: str) -> str | None:
             return image.url
     if source and not source.startswith("<") and os.path.isfile(source):
         try:
-            from azmm_magic.features.batch import _small_thumbnail
-
             with open(source, "rb") as f:
-                data, media_type = _small_thumbnail(f.read())
+                data, media_type = small_thumbnail(f.read(), label=source)
             return f"data:{media_type};base64," + base64.b64encode(data).decode("ascii")
         except Exception:  # noqa: BLE001 - a tile without a picture is fine
             return None
@@ -76,14 +72,13 @@ def _thumb_src(outcome: Outcome, source: str) -> str | None:
 
 def tile_html(index: int, outcome: Outcome, source: str | None = None) -> str:
     """One gallery tile: thumbnail, ``#index name``, the answer's first words or the error in red."""
-    from azmm_magic.features.batch import item_source, item_status
 
     source = source if source is not None else item_source(outcome)
     status = item_status(outcome)
     failed = not isinstance(outcome, VisionResult)
     src = _thumb_src(outcome, source)
     img = (
-        f'<img src="{html.escape(src, quote=True)}" alt="{html.escape(_short_source(source))}" style="{_THUMB}"/>'
+        f'<img src="{html.escape(src, quote=True)}" alt="{html.escape(short_source(source))}" style="{_THUMB}"/>'
         if src
         else f'<div style="{_THUMB}"></div>'
     )
@@ -94,7 +89,7 @@ def tile_html(index: int, outcome: Outcome, source: str | None = None) -> str:
         body = f"<div>{html.escape(_one_line(outcome.text))}</div>"
         tip = outcome.text[:1000]
     mark = {"cached": " · cached", "ok": ""}.get(status, f" · {status}")
-    head = f"#{index} {_short_source(source)}{mark}"
+    head = f"#{index} {short_source(source)}{mark}"
     return (
         f'<div style="{_TILE.format(border=_FAIL_BORDER if failed else _OK_BORDER)}" title="{html.escape(tip)}">'
         f'{img}<div style="opacity: 0.7; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;">'
@@ -103,9 +98,8 @@ def tile_html(index: int, outcome: Outcome, source: str | None = None) -> str:
 
 
 def tile_plain(index: int, outcome: Outcome, source: str | None = None) -> str:
-    from azmm_magic.features.batch import item_source, item_status
 
-    source = _short_source(source if source is not None else item_source(outcome))
+    source = short_source(source if source is not None else item_source(outcome))
     if isinstance(outcome, VisionResult):
         mark = " (cached)" if outcome.cached else ""
         return f"✓ #{index} {source}{mark}: {_one_line(outcome.text, 100)}"
@@ -116,7 +110,8 @@ class BatchProgress:
     """Progress bar plus live gallery for a running batch (call :meth:`start`, :meth:`add` per item, :meth:`close`).
 
     ``kernel``: draw widgets/HTML (True) or text (False). ``gallery``: show the tiles (kernel) or one line per
-    item (terminal). The gallery is redrawn at most ``max_rate`` times per second.
+    item (terminal). The gallery is redrawn at most ``max_rate`` times per second. The bar itself is the batch's
+    own :class:`~azmm_magic.features.progress.ProgressBar`.
     """
 
     def __init__(
@@ -133,44 +128,31 @@ class BatchProgress:
         self.kernel = kernel
         self.gallery = gallery
         self.min_interval = 1.0 / max_rate if max_rate > 0 else 0.0
-        self.stream = stream
         self.clock = clock
-        self.counts = {"ok": 0, "cached": 0, "failed": 0}
+        self.bar = ProgressBar(self.total, notebook=kernel, stream=stream)
         self.tiles: deque[str] = deque(maxlen=LIVE_TILES)
         self.redraws = 0
-        self._bar: Any = None
         self._handle: Any = None
         self._last = float("-inf")
         self._dirty = False
 
+    @property
+    def counts(self) -> dict[str, int]:
+        """Items answered (``ok``), answered from the cache, and failed so far."""
+        return self.bar.counts
+
     def start(self) -> BatchProgress:
-        if self._bar is not None:
+        if self.bar.bar is not None:
             return self
-        if self.kernel:
-            from tqdm.auto import tqdm
-        else:
-            from tqdm import tqdm
-        self._bar = tqdm(total=self.total, desc="azure_vision", unit="img", file=self.stream or sys.stderr,
-                         dynamic_ncols=True, smoothing=0.1)
-        self._bar.set_postfix_str(self._postfix(), refresh=False)
+        self.bar.start()
         if self.kernel and self.gallery:
             from IPython.display import display
 
             self._handle = display(self._bundle(), raw=True, display_id=True)
         return self
 
-    def _postfix(self) -> str:
-        c = self.counts
-        return f"answered {c['ok']} · cached {c['cached']} · failed {c['failed']}"
-
     def add(self, index: int, outcome: Outcome) -> None:
-        from azmm_magic.features.batch import item_status
-
-        status = item_status(outcome)
-        self.counts[status if status in self.counts else "failed"] += 1
-        if self._bar is not None:
-            self._bar.set_postfix_str(self._postfix(), refresh=False)
-            self._bar.update(1)
+        self.bar.add(index, outcome)
         if not self.gallery:
             return
         if self.kernel:
@@ -181,15 +163,11 @@ class BatchProgress:
                 self.flush()
                 self._last = now
         else:
-            line = tile_plain(index, outcome)
-            if self._bar is not None:
-                self._bar.write(line, file=sys.stdout)
-            else:
-                print(line)
+            self.bar.write(tile_plain(index, outcome))
 
     def _bundle(self) -> dict[str, str]:
         done = sum(self.counts.values())
-        head = f"{done} of {self.total} done · {self._postfix()}"
+        head = f"{done} of {self.total} done · {self.bar.postfix()}"
         tiles = "".join(reversed(self.tiles))
         more = f" (latest {len(self.tiles)} shown)" if done > len(self.tiles) else ""
         return {
@@ -206,9 +184,7 @@ class BatchProgress:
 
     def close(self, *, keep: bool = False) -> None:
         """Close the bar; in a kernel the live gallery is removed (the result shows its own) unless ``keep``."""
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
+        self.bar.close()
         if self._handle is not None:
             if keep:
                 self._dirty = True

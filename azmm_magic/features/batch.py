@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, overload
 
+from azmm_magic.core import views
 from azmm_magic.core.errors import (
     AzureVisionError,
     ConfigError,
@@ -38,7 +39,7 @@ from azmm_magic.core.errors import (
     ServiceTimeoutError,
 )
 from azmm_magic.core.images import expand_sources as expand_leaves
-from azmm_magic.core.images import image_options, leaf_label, prepare_leaf
+from azmm_magic.core.images import image_options, leaf_label, prepare_leaf, small_copy
 from azmm_magic.core.request import VisionRequest
 from azmm_magic.core.result import VisionResult
 from azmm_magic.features.outcomes import BatchFailure, Outcome, failure_of, item_source, item_status
@@ -48,10 +49,8 @@ from azmm_magic.service.sdk import fresh_async_http_client
 from azmm_magic.service.send import asend
 
 if TYPE_CHECKING:  # pragma: no cover
-    from azmm_magic.core.images import PreparedImage
     from azmm_magic.features.client import VisionClient
 
-THUMB_MAX_SIDE = 160
 MAX_THROTTLED_ATTEMPTS = 30  # 429s one item may meet before it is recorded as failed
 _RETRYABLE_STATUS = frozenset({408, 409, 500, 502, 503, 504})
 
@@ -186,15 +185,11 @@ class BatchResult(Sequence[Outcome]):
         return pd.DataFrame.from_records(self.to_records())
 
     # ----- display ---------------------------------------------------------------------------------------------
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        from azmm_magic.display.gallery import batch_bundle
-
-        return batch_bundle(self)
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return views.mimebundle(self, include, exclude)
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        from azmm_magic.display.gallery import batch_plain
-
-        p.text(batch_plain(self))
+        p.text(views.plain(self))
 
     def __repr__(self) -> str:
         return f"BatchResult({self.summary()})"
@@ -385,48 +380,8 @@ def estimate_batch(client: VisionClient, prompt: str, images: Iterable[object] |
     return BatchEstimate(len(leaves), first, tokens, unknown, len(leaves) * first.max_tokens)
 
 
-def _thumbnail_image(image: PreparedImage) -> PreparedImage:
-    """The same image record with ``data`` replaced by a small JPEG (or PNG with alpha) thumbnail."""
-    from azmm_magic.core.images import PreparedImage
-
-    if image.data is None:
-        return image
-    try:
-        thumb, media_type = _small_thumbnail(image.data)
-    except Exception:  # noqa: BLE001 - an undecodable image keeps no thumbnail, the outcome still counts
-        thumb, media_type = b"", image.media_type
-    return PreparedImage(
-        data=thumb or None,
-        media_type=media_type,
-        width=image.width,
-        height=image.height,
-        sha256=image.sha256,
-        source=image.source,
-        url=image.url,
-        original_size=image.original_size,
-        notices=image.notices,
-    )
-
-
-def _small_thumbnail(data: bytes) -> tuple[bytes, str]:
-    import io
-
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as img:
-        img.draft("RGB", (THUMB_MAX_SIDE, THUMB_MAX_SIDE))
-        img.thumbnail((THUMB_MAX_SIDE, THUMB_MAX_SIDE))
-        if img.mode in ("RGBA", "LA", "P"):
-            out = io.BytesIO()
-            img.convert("RGBA").save(out, "PNG", optimize=True)
-            return out.getvalue(), "image/png"
-        out = io.BytesIO()
-        img.convert("RGB").save(out, "JPEG", quality=80)
-        return out.getvalue(), "image/jpeg"
-
-
 def _lighten(result: VisionResult) -> VisionResult:
-    return result.with_(images=tuple(_thumbnail_image(i) for i in result.images))
+    return result.with_(images=tuple(small_copy(i) for i in result.images))
 
 
 def _is_retryable(error: BaseException) -> bool:

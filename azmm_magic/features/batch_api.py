@@ -39,6 +39,7 @@ from azmm_magic.service.errors import content_filter_error
 from azmm_magic.service.send import result_from_body
 from azmm_magic.core.settings import is_loopback_host
 from azmm_magic.core.errors import AzureVisionError, ConfigError, ServiceError
+from azmm_magic.core import views
 
 if TYPE_CHECKING:  # pragma: no cover
     from azmm_magic.features.client import VisionClient
@@ -434,25 +435,28 @@ class BatchJob:
         return f"BatchJob({self.ids!r})"
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        p.text(self.summary())
+        p.text(views.plain(self))
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        import html
-
-        return {"text/plain": self.summary(), "text/html": f"<div>{html.escape(self.summary())}</div>"}
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return views.mimebundle(self, include, exclude)
 
 
 # ----- the `%azure_vision jobs` line magic -----------------------------------------------------------------------
-def jobs_table(jobs: Sequence[Any]) -> dict[str, str]:
-    from azmm_magic.display.render import table_bundle
+class JobList(list):  # type: ignore[type-arg]
+    """SDK ``Batch`` objects that render as a table (id, status, created, done, failed) in a notebook and a
+    terminal (through :mod:`azmm_magic.core.views`)."""
 
-    rows = []
-    for j in jobs:
-        total, completed, failed = _counts(j)
-        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(j.created_at)) if j.created_at else ""
-        rows.append((j.id, j.status, created, f"{completed + failed}/{total}", str(failed)))
-    return table_bundle(rows, ("job", "status", "created", "done", "failed"), title="Azure OpenAI Batch API jobs")
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return views.mimebundle(self, include, exclude)
+
+    def __repr__(self) -> str:
+        return views.plain(self)
 
 
-__all__ = ["BatchJob", "Manifest", "fetch_results", "list_jobs", "manifest_directory", "submit_batch",
-           "wait_jobs"]
+def jobs_table(jobs: Sequence[Any]) -> JobList:
+    """The jobs as a :class:`JobList` (a list that shows itself as a table)."""
+    return JobList(jobs)
+
+
+__all__ = ["BatchJob", "JobList", "Manifest", "fetch_results", "jobs_table", "list_jobs", "manifest_directory",
+           "submit_batch", "wait_jobs"]

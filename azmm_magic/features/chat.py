@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from azmm_magic.core.errors import ConfigError
+from azmm_magic.core.images import caption
 
 if TYPE_CHECKING:  # pragma: no cover
     from azmm_magic.features.client import VisionClient, VisionRequest
@@ -107,7 +108,7 @@ class Conversation:
             answer=result.text,
             prompt=request.prompt,
             deployment=result.deployment,
-            image_labels=tuple(i.caption() for i in request.images),
+            image_labels=tuple(caption(i) for i in request.images),
             usage=result.usage,
             cached=result.cached,
         )

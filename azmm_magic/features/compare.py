@@ -7,12 +7,12 @@ The result is a :class:`Comparison`, a dict ``{deployment: VisionResult}`` that 
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from azmm_magic.core import views
 from azmm_magic.core.errors import AzureVisionError, ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -23,7 +23,8 @@ if TYPE_CHECKING:  # pragma: no cover
 class Comparison(dict):  # type: ignore[type-arg]
     """``{deployment: VisionResult}`` for the deployments that answered; ``errors`` maps the others to their error.
 
-    Renders as a grid: one column per deployment with its answer, tokens and time.
+    Renders (through :mod:`azmm_magic.core.views`) as a grid: one column per deployment with its answer, tokens
+    and time.
     """
 
     def __init__(self, results: dict[str, VisionResult], errors: dict[str, AzureVisionError],
@@ -33,43 +34,11 @@ class Comparison(dict):  # type: ignore[type-arg]
         self.order = tuple(order)
         self.request = request
 
-    def _column(self, deployment: str) -> str:
-        from azmm_magic.display.render import _FOOTER, footer_text, markdown_to_html
-
-        head = f"<div style='font-weight:600; margin-bottom:0.4em'>{html.escape(deployment)}</div>"
-        if deployment in self:
-            result = self[deployment]
-            body = markdown_to_html(result.text)
-            foot = html.escape(footer_text(result))
-        else:
-            body = (f"<div style='border-left:3px solid rgba(220,50,50,0.85); padding:4px 8px'>"
-                    f"{html.escape(str(self.errors[deployment]))}</div>")
-            foot = "failed"
-        return (f"<div style='border:1px solid rgba(128,128,128,0.35); border-radius:6px; padding:8px; "
-                f"min-width:0; overflow:auto'>{head}{body}<div style='{_FOOTER}'>{foot}</div></div>")
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        from azmm_magic.display.render import thumbnails_html
-
-        thumbs = thumbnails_html(self.request.images) if self.request is not None else ""
-        cols = "".join(self._column(d) for d in self.order)
-        grid = (f"<div class='azmm-compare'>{thumbs}<div style='display:grid; gap:10px; "
-                f"grid-template-columns: repeat({len(self.order)}, minmax(0, 1fr));'>{cols}</div></div>")
-        return {"text/plain": self._plain(), "text/html": grid}
-
-    def _plain(self) -> str:
-        from azmm_magic.display.render import footer_text
-
-        blocks = []
-        for d in self.order:
-            if d in self:
-                blocks.append(f"=== {d} ===\n{self[d].text}\n— {footer_text(self[d])}")
-            else:
-                blocks.append(f"=== {d} ===\nFAILED: {self.errors[d]}")
-        return "\n\n".join(blocks)
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return views.mimebundle(self, include, exclude)
 
     def __repr__(self) -> str:
-        return self._plain()
+        return views.plain(self)
 
 
 def compare(

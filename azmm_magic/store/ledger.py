@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from azmm_magic.core import views
 from azmm_magic.core.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -147,14 +148,12 @@ class UsageLedger:
     HEADERS = ("deployment", "calls", "sent", "cache hits", "input tokens", "output tokens", "tokens saved",
                "seconds", "est. cost")
 
-    def table(self) -> dict[str, str]:
-        """The table as a mimebundle (HTML and plain text)."""
-        from azmm_magic.display.render import table_bundle
+    def table(self) -> dict[str, Any]:
+        """The table as a mimebundle (HTML and plain text), drawn by the display layer."""
+        return views.mimebundle(self)
 
-        title = "azmm_magic usage this session"
-        if not self.prices:
-            title += " (set %config AzureVision.prices for cost estimates)"
-        return table_bundle(self.rows(), self.HEADERS, title=title)
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return views.mimebundle(self, include, exclude)
 
     def plot(self) -> Any:
         """A matplotlib Figure: billed input/output tokens and cache hits per deployment (no pyplot state)."""
@@ -181,7 +180,7 @@ class UsageLedger:
         return fig
 
     def __repr__(self) -> str:
-        return self.table()["text/plain"]
+        return views.plain(self)
 
 
 class UsageView:
@@ -191,22 +190,8 @@ class UsageView:
         self.ledger = ledger
         self.figure = ledger.plot() if plot else None
 
-    def _png(self) -> bytes:
-        import io
-
-        buf = io.BytesIO()
-        self.figure.savefig(buf, format="png", dpi=100)
-        return buf.getvalue()
-
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        bundle: dict[str, Any] = dict(self.ledger.table())
-        if self.figure is not None:  # frontends show one mimetype: the chart goes inside the HTML too
-            import base64
-
-            png = self._png()
-            bundle["image/png"] = base64.b64encode(png).decode("ascii")
-            bundle["text/html"] += f'<br/><img alt="usage chart" src="data:image/png;base64,{bundle["image/png"]}"/>'
-        return bundle
+        return views.mimebundle(self, include, exclude)
 
     def __repr__(self) -> str:
         return repr(self.ledger)

@@ -50,7 +50,7 @@ class CellMagic:
         streaming = bool(command.stream and client.settings.stream)
         request = _prepare(client, command, history=turn.history, stream=streaming, **command.options())
         if command.dry_run:
-            from azmm_magic.display.render import RequestPreview
+            from azmm_magic.display.preview import RequestPreview
 
             return RequestPreview(request, client.settings, self.price_table())
         live = _LiveAnswer(request, kernel=self.in_kernel)
@@ -73,7 +73,7 @@ class CellMagic:
         options = {**command.options(), "deployment": names[0]}
         base = _prepare(client, command, **options)
         if command.dry_run:
-            from azmm_magic.display.render import RequestPreview
+            from azmm_magic.display.preview import RequestPreview
 
             return [RequestPreview(client.retarget(base, d), client.settings, self.price_table()) for d in names]
         comparison = compare_request(client, base, names, use_cache=command.use_cache, refresh=command.refresh)
@@ -92,7 +92,7 @@ class CellMagic:
                 ns[command.out] = job
             return job
         if command.dry_run:
-            from azmm_magic.display.render import BatchPreview
+            from azmm_magic.display.preview import BatchPreview
             from azmm_magic.features.batch import estimate_batch
 
             estimate = estimate_batch(client, command.prompt, command.images, **command.options())
@@ -126,7 +126,7 @@ class _LiveAnswer:
         self.printed = False
 
     def start(self) -> None:
-        from azmm_magic.display.render import StreamView
+        from azmm_magic.display.stream import StreamView
 
         self.view = StreamView(self.request.images, kernel=self.kernel).start()
         self.printed = self.request.stream and not self.kernel

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from azmm_magic.core.errors import ConfigError
-from azmm_magic.display.render import Bundle
+from azmm_magic.display.bundle import Bundle
 from azmm_magic.frontends.command import LineParser
 from azmm_magic.frontends.magics.subcommand import Session, Subcommand
 from azmm_magic.store.cache import SQLiteCache, export_jsonl, import_jsonl
@@ -30,7 +30,7 @@ def run(magics: Session, args: argparse.Namespace) -> Any:
         n = magics.answer_cache.clear()
         print(f"Cleared {n} cached answer(s).")
         return None
-    from azmm_magic.display.render import table_bundle
+    from azmm_magic.display.bundle import table_bundle
 
     store = magics.answer_cache
     s = store.stats()
@@ -44,7 +44,7 @@ def _listing(store: Any) -> Any:
     """``cache list``: when, deployment, endpoint, prompt and key of each cached answer."""
     import datetime
 
-    from azmm_magic.display.render import table_bundle
+    from azmm_magic.display.bundle import table_bundle
     from azmm_magic.store.cache import cache_rows
 
     rows = []

@@ -17,7 +17,7 @@ from typing import Any
 from traitlets import Bool, Dict, Enum, Float, Int, TraitType, Unicode
 
 from azmm_magic.core.settings import SCHEMA, SettingInfo
-from azmm_magic.display.render import Bundle
+from azmm_magic.display.bundle import Bundle
 from azmm_magic.frontends.magics.hints import LOGIN
 from azmm_magic.frontends.magics.subcommand import Session, Subcommand
 
@@ -77,7 +77,7 @@ def settings_table_markdown() -> str:
 
 # ----- %azure_vision config -------------------------------------------------------------------------------------
 def show_config(magics: Session, args: argparse.Namespace) -> Any:
-    from azmm_magic.display.render import table_bundle
+    from azmm_magic.display.bundle import table_bundle
 
     settings = magics.session_settings()
     rows = [(name, value, source) for name, value, source in settings.describe()]

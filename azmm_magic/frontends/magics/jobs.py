@@ -6,7 +6,6 @@ import argparse
 from typing import Any
 
 from azmm_magic.core.errors import ConfigError
-from azmm_magic.display.render import Bundle
 from azmm_magic.frontends.command import LineParser
 from azmm_magic.frontends.magics.subcommand import Session, Subcommand
 
@@ -25,18 +24,18 @@ def run(magics: Session, args: argparse.Namespace) -> Any:
 
     client = magics.client()
     if args.action == "list":
-        return Bundle(batch_api.jobs_table(batch_api.list_jobs(client, args.limit)))
+        return batch_api.jobs_table(batch_api.list_jobs(client, args.limit))
     if not args.ids:
         raise ConfigError(f"%azure_vision jobs {args.action}: give the job id(s), e.g. "
                           f"`%azure_vision jobs {args.action} batch_abc123` (list them with `%azure_vision jobs`).")
     if args.action == "status":
-        return Bundle(batch_api.jobs_table([batch_api.retrieve(client, i) for i in args.ids]))
+        return batch_api.jobs_table([batch_api.retrieve(client, i) for i in args.ids])
     if args.action == "cancel":
-        return Bundle(batch_api.jobs_table(batch_api.cancel_jobs(client, args.ids)))
+        return batch_api.jobs_table(batch_api.cancel_jobs(client, args.ids))
     if args.action == "wait":
         jobs = batch_api.wait_jobs(client, args.ids, interval=args.interval, timeout=args.timeout,
                                    kernel=magics.in_kernel)
-        return Bundle(batch_api.jobs_table(jobs))
+        return batch_api.jobs_table(jobs)
     return batch_api.fetch_results(client, args.ids, directory=args.dir)
 
 

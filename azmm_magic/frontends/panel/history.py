@@ -44,7 +44,7 @@ class HistoryView:
 
     def append(self, exchange: PanelExchange) -> None:
         """Add ``exchange`` and redraw the accordion."""
-        from azmm_magic.display.render import result_html
+        from azmm_magic.display.result import result_html
 
         self.exchanges.append(exchange)
         children = []

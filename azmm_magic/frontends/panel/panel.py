@@ -245,7 +245,8 @@ class VisionPanel(w.VBox):
 
     # ----- showing answers -------------------------------------------------------------------------------------------
     def _show_live(self, exchange: ClientExchange, text: str) -> None:
-        from azmm_magic.display.render import markdown_to_html, thumbnails_html
+        from azmm_magic.display.bundle import markdown_to_html
+        from azmm_magic.display.thumbnails import thumbnails_html
 
         body = markdown_to_html(text) if text else "<p style='opacity:0.6'>waiting for the first words…</p>"
         thumbs = thumbnails_html(exchange.request.images)
@@ -268,7 +269,7 @@ class VisionPanel(w.VBox):
                 self._update_estimate()
 
     def _show_exchange(self, exchange: PanelExchange) -> None:
-        from azmm_magic.display.render import result_html
+        from azmm_magic.display.result import result_html
 
         self._current = exchange
         self.result = exchange.result
@@ -281,7 +282,7 @@ class VisionPanel(w.VBox):
 
     # ----- messages ----------------------------------------------------------------------------------------------------
     def _show_message(self, text: str, *, kind: str = "error") -> None:
-        from azmm_magic.display.render import message_bundle
+        from azmm_magic.display.bundle import message_bundle
 
         self.message.value = message_bundle(text, kind=kind)["text/html"] if text else ""
 

@@ -207,7 +207,7 @@ class ImageSources:
 
 def chooser_thumb(image: PreparedImage) -> str:
     """A small fixed-size thumbnail with its caption (styled by .azmm-chosen in panel.css)."""
-    from azmm_magic.display.render import image_caption
+    from azmm_magic.display.thumbnails import image_caption
 
     if image.data is None and image.url:
         src = image.url

@@ -1,0 +1,41 @@
+"""How Batch API jobs look: a submitted :class:`~azmm_magic.features.batch_api.BatchJob` and a table of jobs."""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from azmm_magic.display.bundle import table_bundle
+
+if TYPE_CHECKING:  # pragma: no cover
+    from azmm_magic.features.batch_api import BatchJob
+
+HEADERS = ("job", "status", "created", "done", "failed")
+
+
+def _counts(job: Any) -> tuple[int, int, int]:
+    """(total, completed, failed) from an SDK ``Batch``'s ``request_counts`` (zeros when it has none)."""
+    counts = getattr(job, "request_counts", None)
+    return (int(getattr(counts, "total", 0) or 0), int(getattr(counts, "completed", 0) or 0),
+            int(getattr(counts, "failed", 0) or 0))
+
+
+def jobs_table(jobs: Sequence[Any]) -> dict[str, str]:
+    """SDK ``Batch`` objects as a table: id, status, created, done/total, failed."""
+    rows = []
+    for j in jobs:
+        total, completed, failed = _counts(j)
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(j.created_at)) if j.created_at else ""
+        rows.append((j.id, j.status, created, f"{completed + failed}/{total}", str(failed)))
+    return table_bundle(rows, HEADERS, title="Azure OpenAI Batch API jobs")
+
+
+def job_bundle(job: BatchJob) -> dict[str, str]:
+    """A submitted job: its summary (ids and what to do next)."""
+    summary = job.summary()
+    return {"text/plain": summary, "text/html": f"<div>{html.escape(summary)}</div>"}
+
+
+__all__ = ["job_bundle", "jobs_table"]

@@ -1,0 +1,86 @@
+"""What ``--dry-run`` shows: the images, the request body (data URLs shortened) and the token/cost estimate."""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+from azmm_magic.display.bundle import BOX_STYLE
+from azmm_magic.display.result import footer_html
+from azmm_magic.display.thumbnails import thumbnails_html
+from azmm_magic.store.ledger import cost
+
+
+class RequestPreview:
+    """What ``--dry-run`` shows: the images, the request body (data URLs shortened) and the token estimate.
+
+    Nothing is sent. ``body`` is the request as a dict; ``estimated_prompt_tokens`` the input estimate;
+    ``estimated_cost`` (with a price table) the cost of that input plus the whole output-token limit (a ceiling).
+    """
+
+    def __init__(self, request: Any, settings: Any, prices: Any = None) -> None:
+        self.request = request
+        self.settings = settings
+        self.body = request.preview()
+        self.estimated_prompt_tokens = request.estimate_prompt_tokens(settings.token_rule)
+        self.estimated_cost = cost(prices, request.deployment, self.estimated_prompt_tokens, request.max_tokens)
+
+    def summary(self) -> str:
+        r, s = self.request, self.settings
+        per_image = ", ".join(str(i.estimate_tokens(r.detail, s.token_rule)) for i in r.images) or "none"
+        return (
+            f"DRY RUN — nothing sent. {r.deployment} at {s.endpoint_host or '(no endpoint set)'} "
+            f"({s.resolved_api_style}): ≈ {self.estimated_prompt_tokens:,} input tokens "
+            f"(image tokens: {per_image}; detail={r.detail}, rule={s.token_rule}), up to {r.max_tokens:,} output tokens."
+        ) + (f" Estimated cost ≤ {self.estimated_cost:.4f} (prices trait)." if self.estimated_cost is not None else "")
+
+    def _json(self) -> str:
+        return json.dumps(self.body, indent=2, ensure_ascii=False)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        summary = self.summary()
+        return {
+            "text/plain": f"{summary}\n{self._json()}",
+            "text/html": (
+                f'<div style="{BOX_STYLE}">{thumbnails_html(self.request.images)}{footer_html(summary)}'
+                f'<pre style="font-size: 0.85em; max-height: 24em; overflow: auto;">{html.escape(self._json())}</pre></div>'
+            ),
+        }
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+
+class BatchPreview:
+    """What ``--each --dry-run`` shows: the whole batch's estimate (images, input tokens, output ceiling, cost
+    ceiling with a price table), then the first item's request as :class:`RequestPreview` shows it."""
+
+    def __init__(self, estimate: Any, settings: Any, prices: Any = None) -> None:
+        self.estimate = estimate
+        self.first = RequestPreview(estimate.first, settings, prices)
+        deployment = estimate.first.deployment
+        self.estimated_cost = cost(prices, deployment, estimate.input_tokens, estimate.output_ceiling)
+
+    def summary(self) -> str:
+        e = self.estimate
+        unknown = f" ({e.unknown} image(s) of unknown size not counted)" if e.unknown else ""
+        price = f" Estimated cost ≤ {self.estimated_cost:.4f}." if self.estimated_cost is not None else ""
+        return (
+            f"DRY RUN — nothing sent. --each: {e.count:,} image(s), one request each: ≈ {e.input_tokens:,} input "
+            f"tokens in all{unknown}, at most {e.output_ceiling:,} output tokens.{price} The first request:"
+        )
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        first = self.first._repr_mimebundle_()
+        summary = self.summary()
+        return {
+            "text/plain": f"{summary}\n{first['text/plain']}",
+            "text/html": f"{footer_html(summary)}{first['text/html']}",
+        }
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+
+__all__ = ["BatchPreview", "RequestPreview"]

@@ -1,0 +1,60 @@
+"""The images sent with a request, as a row of captioned thumbnails (HTML) or Markdown images.
+
+A thumbnail is an inline ``data:`` URL made locally from the prepared image; only an image the user passed by
+URL is shown by that URL (it is the user's own input, not model output).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from azmm_magic.core.images import caption as image_caption
+
+if TYPE_CHECKING:  # pragma: no cover
+    from azmm_magic.core.images import PreparedImage
+
+THUMB_SIDE = 128
+_FIG = "margin: 0; display: inline-flex; flex-direction: column; align-items: center; max-width: 160px;"
+_IMG = (
+    "max-height: {side}px; max-width: 160px; border: 1px solid rgba(128,128,128,0.35); border-radius: 4px; "
+    "object-fit: contain; background: repeating-conic-gradient(rgba(128,128,128,0.12) 0% 25%, transparent 0% 50%) "
+    "50% / 12px 12px;"
+)
+_CAPTION = (
+    "font-size: 0.75em; opacity: 0.7; margin-top: 2px; max-width: 160px; overflow: hidden; "
+    "text-overflow: ellipsis; white-space: nowrap;"
+)
+
+
+def thumbnail_src(image: PreparedImage) -> str:
+    """The ``src`` of an image's thumbnail: a data URL (JPEG for photos, PNG otherwise), or the image's URL."""
+    if image.url is not None and image.data is None:
+        return image.url
+    media_type, data = image.thumbnail()  # made with the image, cached on it
+    return f"data:{media_type};base64," + base64.b64encode(data).decode("ascii")
+
+
+def thumbnails_html(images: Sequence[PreparedImage]) -> str:
+    """A row of thumbnails with captions (source · size sent)."""
+    if not images:
+        return ""
+    figs = []
+    for image in images:
+        cap = html.escape(image_caption(image))
+        tip = html.escape(f"{image.source} · {image.width}×{image.height}" if image.width else image.source)
+        figs.append(
+            f'<figure style="{_FIG}"><img src="{html.escape(thumbnail_src(image), quote=True)}" alt="{cap}" '
+            f'title="{tip}" style="{_IMG.format(side=THUMB_SIDE)}"/>'
+            f'<figcaption style="{_CAPTION}">{cap}</figcaption></figure>'
+        )
+    return f'<div style="display: flex; flex-wrap: wrap; gap: 8px; margin-bottom: 0.6em;">{"".join(figs)}</div>'
+
+
+def thumbnails_markdown(images: Sequence[PreparedImage]) -> str:
+    return " ".join(f"![{image_caption(i)}]({thumbnail_src(i)})" for i in images)
+
+
+__all__ = ["THUMB_SIDE", "image_caption", "thumbnail_src", "thumbnails_html", "thumbnails_markdown"]
