@@ -244,7 +244,8 @@ def test_magic_each_fills_gallery_and_reruns_from_cache(shell, emulator, tmp_pat
     again = shell.run_cell_magic("azure_vision", "-i {pattern} --each --concurrency 2", "What colour?")
     assert again.counts()["cached"] == 5 and len(emulator.chat_requests()) == 5
     dry = shell.run_cell_magic("azure_vision", "-i {pattern} --each --dry-run", "What colour?")
-    assert "DRY RUN" in repr(dry) and "5 image(s)" in capsys.readouterr().out
+    assert "DRY RUN" in repr(dry) and "5 image(s)" in repr(dry) and "at most 10,240 output tokens" in repr(dry)
+    assert dry.estimate.input_tokens == 5 * dry.first.estimated_prompt_tokens  # five same-size images
     assert len(emulator.chat_requests()) == 5
 
 

@@ -36,7 +36,8 @@ class ClientExchange:
                  images: Sequence[PreparedImage], options: Mapping[str, Any]) -> None:
         self.client = client
         self.turn = start_turn(conversations, chat, client.settings)
-        self.request = client.prepare(prompt, list(images), history=self.turn.history, **options)
+        self.request = client.prepare(prompt, list(images), history=self.turn.history,
+                                      stream=bool(client.settings.stream), **options)
 
     @property
     def chat(self) -> str | None:
@@ -45,20 +46,21 @@ class ClientExchange:
 
     @property
     def streams(self) -> bool:
-        """True when the answer arrives in chunks (the stream setting)."""
-        return bool(self.client.settings.stream)
+        """True when the answer arrives in chunks (the stream setting, fixed when the request was built)."""
+        return self.request.stream
 
     def cached(self) -> VisionResult | None:
-        """The session cache's answer to this request, or None."""
+        """The session cache's answer to this request, or None (shown at once, without the worker thread)."""
         return self.client.cached(self.request)
 
     def answer(self) -> Generator[str | VisionResult, None, None]:
-        """Text chunks while streaming, then the :class:`VisionResult`; closing it closes the HTTP stream."""
+        """Text chunks while streaming, then the :class:`VisionResult` (through the client's pipeline: cache policy,
+        usage ledger); closing it closes the HTTP stream."""
         if not self.streams:
-            yield self.client.send(self.request, use_cache=False, refresh=True)
+            yield self.client.send(self.request)
             return
         # closing this generator closes the client's stream generator too (yield from), hence the HTTP stream
-        yield from self.client.send_stream(self.request, use_cache=False, refresh=True)
+        yield from self.client.send_stream(self.request)
 
     def partial(self, text: str, elapsed: float) -> VisionResult:
         """The result of an answer stopped or cut off after ``text`` (marked incomplete, never cached)."""
