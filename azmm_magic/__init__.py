@@ -33,13 +33,13 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .core.images import PreparedImage, prepare_images
+    from .core.result import VisionResult
+    from .core.settings import Settings
+    from .emulator.server import EmulatorServer
     from .features.batch import BatchFailure, BatchInterrupted, BatchResult
     from .features.batch_api import BatchJob
     from .features.client import VisionClient
-    from .core.settings import Settings
-    from .emulator.server import EmulatorServer
-    from .core.images import PreparedImage, prepare_images
-    from .core.result import VisionResult
     from .frontends.panel import VisionPanel
 
 

@@ -1,9 +1,10 @@
 """Image inputs: every supported source becomes one :class:`PreparedImage`.
 
-Everything here is a pure function of its input (no network unless asked for with ``inline_urls=True``); the
-only state is a bounded memo of prepared images keyed by their content (see :func:`clear_prepared_memo`). Decoding, EXIF orientation, mode conversion, downscaling to what the service would keep
-anyway, and encoding happen once, in :func:`prepare_image`. :meth:`PreparedImage.content_part` is the one place
-that builds an ``image_url`` content part, and the token estimates live here too.
+Everything here is a pure function of its input (no network unless asked for with ``inline_urls=True``); the only
+state is a bounded memo of prepared images keyed by their content (see :func:`clear_prepared_memo`). Decoding, EXIF
+orientation, mode conversion, downscaling to what the service would keep anyway, and encoding happen once, in
+:func:`prepare_image`. :meth:`PreparedImage.content_part` is the one place that builds an ``image_url`` content
+part, and the token estimates live here too.
 
 Import cost: this module must stay cheap to import (``%load_ext azmm_magic`` imports it indirectly), so Pillow,
 numpy, matplotlib and ``urllib.request`` are imported inside the functions that need them, never at module level.
@@ -733,7 +734,7 @@ def _array_key(arr: Any) -> Hashable | None:
         return None
     import numpy as np
 
-    return (tuple(arr.shape), arr.dtype.str, hashlib.sha256(np.ascontiguousarray(arr)).digest())
+    return (tuple(arr.shape), arr.dtype.str, hashlib.sha256(np.ascontiguousarray(arr).tobytes()).digest())
 
 
 def _pil_key(img: Any, label: str) -> Hashable | None:
@@ -980,6 +981,7 @@ def _process(
     display_size = stored_size[::-1] if orientation in (5, 6, 7, 8) else stored_size
     target = max_useful_size(*display_size, opts.detail, opts.rule)
     if _sendable_as_is(img, fmt, animated, original, orientation, display_size, target, opts):
+        assert original is not None and fmt is not None  # _sendable_as_is checked both
         prepared = _make(original, SEND_AS_IS_MEDIA_TYPES[fmt], display_size, label, display_size, notices)
         return _with_thumbnail(prepared, img)
     if orientation != 1:
@@ -1249,7 +1251,8 @@ def probe_size(leaf: object) -> tuple[int, int] | None:
     if isinstance(leaf, PreparedImage):
         return leaf.original_size or ((leaf.width, leaf.height) if leaf.width else None)
     if _is_pil_image(leaf):
-        return cast(Any, leaf).size  # type: ignore[no-any-return]
+        width, height = cast(Any, leaf).size
+        return int(width), int(height)
     if _is_ndarray(leaf):
         shape = cast(Any, leaf).shape
         return (int(shape[1]), int(shape[0])) if len(shape) >= 2 else None

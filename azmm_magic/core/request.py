@@ -14,7 +14,7 @@ from typing import Any, Literal, Protocol
 from azmm_magic.core.errors import ConfigError
 from azmm_magic.core.images import PreparedImage, prepare_images
 from azmm_magic.core.result import VisionResult
-from azmm_magic.core.settings import Settings
+from azmm_magic.core.settings import Detail, Settings
 
 TokenParam = Literal["max_completion_tokens", "max_tokens"]
 STREAM_OPTIONS = {"include_usage": True}
@@ -39,7 +39,7 @@ class VisionRequest:
     prompt: str
     images: tuple[PreparedImage, ...] = ()
     deployment: str = ""
-    detail: str = "auto"
+    detail: Detail = "auto"
     max_tokens: int = 2048
     temperature: float | None = None
     system: str | None = None
@@ -56,7 +56,7 @@ class VisionRequest:
     def user_content(self) -> list[dict[str, Any]]:
         """The user message's content parts: the prompt, then each image (data URL or URL)."""
         parts: list[dict[str, Any]] = [{"type": "text", "text": self.prompt}]
-        parts.extend(image.content_part(self.detail) for image in self.images)  # type: ignore[arg-type]
+        parts.extend(image.content_part(self.detail) for image in self.images)
         return parts
 
     def messages(self) -> list[dict[str, Any]]:
@@ -111,7 +111,7 @@ class VisionRequest:
         chars = len(self.prompt) + len(self.system or "")
         chars += sum(len(str(m.get("content", ""))) for m in self.history)
         text_tokens = (chars + 3) // 4 + 4 * (len(self.history) + 1 + bool(self.system))
-        return text_tokens + sum(i.estimate_tokens(self.detail, rule) for i in self.images)  # type: ignore[arg-type]
+        return text_tokens + sum(i.estimate_tokens(self.detail, rule) for i in self.images)
 
 
 def _shorten(part: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import os
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Literal, Optional, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
 from azmm_magic.core.errors import ConfigError, Remedy
@@ -67,7 +67,7 @@ class Secret:
 
 
 # ----- the schema -------------------------------------------------------------------------------------------------
-Check = Callable[[Any], Optional[str]]  # a value -> what is wrong with it ("must be ..."), or None
+Check = Callable[[Any], str | None]  # a value -> what is wrong with it ("must be ..."), or None
 
 
 def at_least(low: float, words: str) -> Check:

@@ -106,7 +106,7 @@ def join_lines(rows: Iterable[tuple[str, ...]], headers: tuple[str, ...]) -> str
     """A plain-text table (for terminals) from rows of strings."""
     rows = [tuple(headers), *rows]
     widths = [max(len(r[i]) for r in rows) for i in range(len(headers))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 

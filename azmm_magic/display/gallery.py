@@ -82,7 +82,7 @@ def tile_html(index: int, outcome: Outcome, source: str | None = None) -> str:
         if src
         else f'<div style="{_THUMB}"></div>'
     )
-    if failed:
+    if not isinstance(outcome, VisionResult):
         body = f'<div style="color: rgb(200,40,40);">✗ {html.escape(_one_line(outcome.error))}</div>'
         tip = outcome.error
     else:
@@ -196,7 +196,7 @@ class BatchProgress:
 
 # ----- a finished batch ------------------------------------------------------------------------------------------
 def batch_plain(result: BatchResult) -> str:
-    pairs = list(zip(result.indices(), result))
+    pairs = list(zip(result.indices(), result, strict=False))
     lines = [result.summary()]
     lines += [tile_plain(i, o, result.source_of(i)) for i, o in pairs[:PLAIN_LINES]]
     if len(pairs) > PLAIN_LINES:
@@ -206,7 +206,7 @@ def batch_plain(result: BatchResult) -> str:
 
 def batch_bundle(result: BatchResult) -> dict[str, str]:
     """``text/html`` (summary and up to 48 tiles, failures first) and ``text/plain``."""
-    pairs = list(zip(result.indices(), result))
+    pairs = list(zip(result.indices(), result, strict=False))
     failed = [p for p in pairs if not isinstance(p[1], VisionResult)]
     shown = (failed + [p for p in pairs if isinstance(p[1], VisionResult)])[:RESULT_TILES]
     shown.sort(key=lambda p: p[0])

@@ -373,7 +373,8 @@ async def _run_job(store: BatchStore, job: dict[str, Any], config: Any) -> None:
     if not job["_cancel"]:
         job.update(status="finalizing", finalizing_at=int(time.time()))
     await asyncio.sleep(delay * 0.25)
-    outputs, failures = [], []
+    outputs: list[dict[str, Any]] = []
+    failures: list[dict[str, Any]] = []
     for task, status, body in done:
         line = {"id": "batch_req_" + uuid.uuid4().hex, "custom_id": task["custom_id"],
                 "response": {"status_code": status, "request_id": str(uuid.uuid4()), "body": body}, "error": None}

@@ -141,7 +141,7 @@ def parse_fault(spec: str) -> Fault:
     if kind in _NO_ARG and arg is not None:
         raise ValueError(f"fault {kind!r} takes no argument")
     if kind in ("content_filter", "content_filter_answer"):
-        arg = (arg or "violence").lower()
+        arg = str(arg or "violence").lower()
         if arg not in FILTER_CATEGORIES:
             raise ValueError(f"fault {spec!r}: category must be one of {', '.join(FILTER_CATEGORIES)}")
     elif kind in _NUMERIC_ARG:
@@ -218,10 +218,10 @@ class FaultTable:
                 for rule in self._rules.get(name, []):
                     fault, remaining = rule
                     if remaining is None:
-                        return fault  # type: ignore[no-any-return]
+                        return fault
                     if remaining > 0:
                         rule[1] = remaining - 1
-                        return fault  # type: ignore[no-any-return]
+                        return fault
         return None
 
 
@@ -321,7 +321,7 @@ def shaped_response(
     chunk_delay: float = 0.0,
 ) -> Any:
     """The answer changed by a ``cut`` or ``content_filter_answer`` fault (``chunks`` when streaming)."""
-    from starlette.responses import JSONResponse, Response, StreamingResponse
+    from starlette.responses import JSONResponse, StreamingResponse
 
     if fault.kind == "content_filter_answer":
         results = filter_results(str(fault.arg), prompt=False)

@@ -24,7 +24,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, overload
@@ -179,7 +179,7 @@ class BatchResult(Sequence[Outcome]):
     def to_dataframe(self) -> Any:
         """A pandas DataFrame of :meth:`to_records` (pandas is an optional dependency)."""
         try:
-            import pandas as pd
+            import pandas as pd  # type: ignore[import-untyped]
         except ImportError as e:
             raise ConfigError("to_dataframe() needs pandas: pip install pandas (or use to_records()).") from e
         return pd.DataFrame.from_records(self.to_records())
@@ -369,14 +369,14 @@ def estimate_batch(client: VisionClient, prompt: str, images: Iterable[object] |
     s = client.settings.with_overrides(detail=options.get("detail"))
     first_image = prepare_leaf(leaves[0], image_options(s.detail, s.token_rule, s.inline_urls, s.max_image_bytes))
     first = client.prepare(prompt, [first_image], **options)
-    text_tokens = first.estimate_prompt_tokens(s.token_rule) - first_image.estimate_tokens(s.detail, s.token_rule)  # type: ignore[arg-type]
+    text_tokens = first.estimate_prompt_tokens(s.token_rule) - first_image.estimate_tokens(s.detail, s.token_rule)
     tokens, unknown = first.estimate_prompt_tokens(s.token_rule), 0
     for leaf in leaves[1:]:
         size = probe_size(leaf)
         if size is None:
             unknown += 1
             continue
-        tokens += text_tokens + estimate_image_tokens(size[0], size[1], s.detail, s.token_rule)  # type: ignore[arg-type]
+        tokens += text_tokens + estimate_image_tokens(size[0], size[1], s.detail, s.token_rule)
     return BatchEstimate(len(leaves), first, tokens, unknown, len(leaves) * first.max_tokens)
 
 

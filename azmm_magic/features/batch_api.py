@@ -31,15 +31,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from azmm_magic.core import views
+from azmm_magic.core.errors import AzureVisionError, ConfigError, ServiceError
 from azmm_magic.core.images import image_options, prepare_leaf
 from azmm_magic.core.request import VisionRequest
+from azmm_magic.core.settings import is_loopback_host
 from azmm_magic.features.batch import BatchResult, expand_sources
 from azmm_magic.features.outcomes import BatchFailure, Outcome, failure_of
 from azmm_magic.service.errors import content_filter_error
 from azmm_magic.service.send import result_from_body
-from azmm_magic.core.settings import is_loopback_host
-from azmm_magic.core.errors import AzureVisionError, ConfigError, ServiceError
-from azmm_magic.core import views
 
 if TYPE_CHECKING:  # pragma: no cover
     from azmm_magic.features.client import VisionClient
@@ -171,7 +171,7 @@ def submit_batch(
         manifests.append(chunk.manifest)
 
     chunk = new_chunk()
-    for index, (leaf, label) in enumerate(zip(leaves, labels)):
+    for index, (leaf, label) in enumerate(zip(leaves, labels, strict=False)):
         leaves[index] = None  # prepared one at a time; nothing kept once written
         try:
             request = client.prepare(prompt, [prepare_leaf(leaf, opts)], **options)
@@ -336,8 +336,8 @@ def _outcome(client: VisionClient, line: dict[str, Any] | None, item: dict[str, 
         code, message = err.get("code"), str(err.get("message") or "request failed").splitlines()[0][:300]
         if code == "content_filter":
             inner = err.get("innererror") or {}
-            e = content_filter_error(inner.get("content_filter_result"), where="prompt")
-            return BatchFailure(index, source, str(e), "ContentFilterError", status, code)
+            blocked = content_filter_error(inner.get("content_filter_result"), where="prompt")
+            return BatchFailure(index, source, str(blocked), "ContentFilterError", status, code)
         return BatchFailure(index, source, f"The service rejected this item ({status}): {message}",
                             "BadRequestError" if status == 400 else "ServiceError", status, code)
     err = error or {}
@@ -378,7 +378,7 @@ def fetch_results(
         lines = {**_download(client, job.output_file_id), **_download(client, job.error_file_id)}
         if manifest is None:
             notices.append(f"no manifest for {batch_id} in {where}: items named by custom_id, answers not cached")
-            items = [{"custom_id": cid, "index": total + n, "source": cid, "key": None}
+            items: list[dict[str, Any]] = [{"custom_id": cid, "index": total + n, "source": cid, "key": None}
                      for n, cid in enumerate(sorted(lines))]
         else:
             items = manifest.items
@@ -442,7 +442,7 @@ class BatchJob:
 
 
 # ----- the `%azure_vision jobs` line magic -----------------------------------------------------------------------
-class JobList(list):  # type: ignore[type-arg]
+class JobList(list[Any]):
     """SDK ``Batch`` objects that render as a table (id, status, created, done, failed) in a notebook and a
     terminal (through :mod:`azmm_magic.core.views`)."""
 

@@ -21,9 +21,9 @@ from azmm_magic.core.errors import ConfigError
 from azmm_magic.core.images import caption
 
 if TYPE_CHECKING:  # pragma: no cover
-    from azmm_magic.features.client import VisionClient, VisionRequest
-    from azmm_magic.core.settings import Settings
     from azmm_magic.core.result import Usage, VisionResult
+    from azmm_magic.core.settings import Settings
+    from azmm_magic.features.client import VisionClient, VisionRequest
 
 DEFAULT = "default"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")

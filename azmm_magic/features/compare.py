@@ -9,18 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from azmm_magic.core import views
 from azmm_magic.core.errors import AzureVisionError, ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from azmm_magic.features.client import VisionClient, VisionRequest
     from azmm_magic.core.result import VisionResult
+    from azmm_magic.features.client import VisionClient, VisionRequest
 
 
-class Comparison(dict):  # type: ignore[type-arg]
+class Comparison(dict[str, Any]):
     """``{deployment: VisionResult}`` for the deployments that answered; ``errors`` maps the others to their error.
 
     Renders (through :mod:`azmm_magic.core.views`) as a grid: one column per deployment with its answer, tokens

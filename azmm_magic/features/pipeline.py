@@ -83,7 +83,7 @@ class Pipeline:
             return
         prompt = " ".join(request.prompt.split())
         prompt = prompt if len(prompt) <= 80 else prompt[:79] + "…"
-        recorded = getattr(self.cache, "deployments", lambda: [])()
+        recorded: list[str] = getattr(self.cache, "deployments", lambda: [])()
         hint = f" (recorded deployments: {', '.join(recorded)})" if recorded else " (the replay cache is empty)"
         on = f"deployment '{request.deployment}'" if request.deployment else "no deployment (none is set)"
         raise ReplayMissError(

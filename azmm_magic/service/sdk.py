@@ -36,7 +36,7 @@ def entra_provider() -> TokenProvider:
         from azure.identity import DefaultAzureCredential, get_bearer_token_provider
     except ImportError as e:  # pragma: no cover - a declared dependency
         raise ConfigError("Entra ID needs the 'azure-identity' package: pip install azure-identity") from e
-    return get_bearer_token_provider(DefaultAzureCredential(), ENTRA_SCOPE)  # type: ignore[no-any-return]
+    return get_bearer_token_provider(DefaultAzureCredential(), ENTRA_SCOPE)
 
 
 _SSL_CONTEXT: Any = None
@@ -54,7 +54,7 @@ def fresh_async_http_client() -> Any:
                 try:
                     import httpx2 as httpx_module  # the SDK's HTTP library in recent openai versions
                 except ImportError:  # pragma: no cover - older openai versions use httpx
-                    import httpx as httpx_module
+                    import httpx as httpx_module  # type: ignore[no-redef]
                 _SSL_CONTEXT = httpx_module.create_ssl_context()
         return openai.DefaultAsyncHttpxClient(verify=_SSL_CONTEXT)
     except Exception:  # noqa: BLE001 - fall back to the SDK's own default client
@@ -101,7 +101,7 @@ class SdkClients:
             kwargs["http_client"] = self.http_client
         mode, credential = self.auth()
         if s.resolved_api_style == "azure":
-            cls = openai.AsyncAzureOpenAI if asynchronous else openai.AzureOpenAI
+            cls: Any = openai.AsyncAzureOpenAI if asynchronous else openai.AzureOpenAI
             auth = {"azure_ad_token_provider": credential} if mode == "entra" else {"api_key": credential}
             return _construct(cls, azure_endpoint=s.endpoint, api_version=s.api_version, **auth, **kwargs)
         cls = openai.AsyncOpenAI if asynchronous else openai.OpenAI

@@ -29,7 +29,7 @@ def token_param_for(settings: Settings, deployment: str) -> TokenParam:
     """The output-token parameter to send first: the setting, else what this deployment accepted before, else
     ``max_completion_tokens`` on Azure (all current models take it) and ``max_tokens`` on OpenAI-compatible servers."""
     if settings.token_param != "auto":
-        return settings.token_param  # type: ignore[return-value]
+        return settings.token_param
     with _MEMORY_LOCK:
         remembered = _TOKEN_PARAM_MEMORY.get((settings.endpoint_host, deployment))
     if remembered:

@@ -198,7 +198,7 @@ class SQLiteCache:
             ) from None
         try:
             conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout = %d" % int(timeout * 1000))
+            conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             self._retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone())
             conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: commits survive a process crash
             self._migrate(conn)

@@ -132,7 +132,7 @@ class UsageLedger:
         def fmt_cost(value: float | None) -> str:
             return "—" if value is None else f"{value:.4f}"
 
-        out = []
+        out: list[tuple[str, ...]] = []
         for name, r in self.by_deployment().items():
             c = cost(self.prices, name, r.input_tokens, r.output_tokens)
             out.append((name, str(r.calls), str(r.requests), str(r.cache_hits), f"{r.input_tokens:,}",
@@ -171,7 +171,7 @@ class UsageLedger:
         ax.set_xticks(list(xs), names)
         ax.set_ylabel("tokens billed")
         hits = [rows[n].cache_hits if n in rows else 0 for n in names]
-        for x, n, h in zip(xs, names, hits):
+        for x, n, h in zip(xs, names, hits, strict=False):
             sent = rows[n].requests if n in rows else 0
             ax.annotate(f"{sent} sent · {h} cached", (x, 0), xytext=(0, -28), textcoords="offset points",
                         ha="center", fontsize=8)

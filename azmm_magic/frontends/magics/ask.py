@@ -83,8 +83,8 @@ class CellMagic:
 
     def _each(self, client: Any, command: Any, ns: dict[str, Any]) -> Any:
         """``--each``: one request per image (azmm_magic.features.batch), or a Batch API job with ``--via batch-api``."""
-        from azmm_magic.features.batch import BatchInterrupted, run_batch
         from azmm_magic.display.gallery import BatchProgress
+        from azmm_magic.features.batch import BatchInterrupted, run_batch
 
         if command.via == "batch-api":
             job = client.submit_batch(command.prompt, command.images, **command.options())
@@ -162,7 +162,7 @@ class _LiveAnswer:
 def _name_the_input(message: str, command: Any) -> str:
     """Prefix an image error with the ``-i`` argument it came from, unless the message already quotes that
     path/URL (a variable holding a bad array or object is otherwise only described by its type)."""
-    pairs = list(zip(command.image_labels, command.images))
+    pairs = list(zip(command.image_labels, command.images, strict=False))
     culprit = pairs[0] if len(pairs) == 1 else None
     if culprit is None:
         from azmm_magic.core.images import prepare_image

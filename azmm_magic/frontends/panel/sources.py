@@ -17,7 +17,7 @@ from azmm_magic.frontends.panel.dropzone import DropZone
 
 if TYPE_CHECKING:  # pragma: no cover
     from azmm_magic.core.images import PreparedImage
-    from azmm_magic.core.settings import Settings
+    from azmm_magic.core.settings import Detail, Settings
 
 THUMB_WIDTH = 112  # px; the same as .azmm-chosen in panel.css
 
@@ -40,7 +40,7 @@ class ImageSources:
     UI action and shows a user mistake in the panel; ``changed()`` is called when the chosen images change.
     """
 
-    def __init__(self, *, settings: Callable[[], Settings], detail: Callable[[], str],
+    def __init__(self, *, settings: Callable[[], Settings], detail: Callable[[], Detail],
                  namespace: MutableMapping[str, Any], guard: Callable[[Callable[[], Any]], None],
                  changed: Callable[[], None]) -> None:
         self._settings = settings
@@ -176,7 +176,7 @@ class ImageSources:
     def _on_drop_msg(self, _widget: Any, content: Mapping[str, Any], buffers: list[Any]) -> None:
         if content.get("type") == "files":
             meta = content.get("files") or []
-            self._guard(lambda: self._add_files([(m.get("name") or "upload", bytes(b)) for m, b in zip(meta, buffers)]))
+            self._guard(lambda: self._add_files([(m.get("name") or "upload", bytes(b)) for m, b in zip(meta, buffers, strict=False)]))
 
     def _add_files(self, files: list[tuple[str, bytes]]) -> None:
         problems = []
