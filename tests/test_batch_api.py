@@ -47,7 +47,9 @@ def test_round_trip_out_of_order_output_and_error_file(bemu, tmp_path, v1):
     assert isinstance(job, BatchJob) and len(job.ids) == 1
     paths = [r["path"] for r in bemu.log()["requests"]]
     prefix = "/openai/v1" if v1 else "/openai"
-    assert paths == [f"{prefix}/files", f"{prefix}/batches"]
+    # upload, then poll the file until it is processed (Azure validates it first), then create the job
+    assert paths[0] == f"{prefix}/files" and paths[-1] == f"{prefix}/batches"
+    assert len(paths) > 2 and all(p.startswith(f"{prefix}/files/file-") for p in paths[1:-1])
     assert bemu.log()["requests"][0]["api_version"] == (None if v1 else "2024-10-21")
 
     # the uploaded JSONL: one line per image that could be prepared, same deployment on every line
@@ -141,7 +143,8 @@ def test_jobs_magic_list_wait_results(shell, bemu, tmp_path, monkeypatch, capsys
     shell.run_line_magic("config", f"AzureVision.endpoint = {bemu.url!r}")
     job = shell.run_cell_magic("azure_vision", f'-i "{d}/*.png" --via batch-api -o job', "Each one?")
     assert isinstance(job, BatchJob) and shell.user_ns["job"] is job
-    assert "jobs wait" in job.summary()
+    assert "Next: .wait(), then .results()" in job.summary()
+    assert f"%azure_vision jobs wait {job.ids[0]}" in capsys.readouterr().out  # the magic words the next step
     (job_id,) = job.ids
     listing = shell.run_line_magic("azure_vision", "jobs")
     assert job_id in repr(listing)
@@ -161,7 +164,7 @@ def test_results_before_completion_say_to_wait(bemu, batch_server, tmp_path):
     d = folder(tmp_path, 2)
     client = make_client(bemu)
     job = client.submit_batch("Early", str(d / "*.png"), manifest_dir=tmp_path)
-    with pytest.raises(Exception, match=r"still (validating|in_progress).*jobs wait"):
+    with pytest.raises(Exception, match=r"still (validating|in_progress).*wait for it first"):
         job.results()
     job.cancel()
 

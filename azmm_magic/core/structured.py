@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from azmm_magic.core.errors import AzureVisionError, ConfigError
+from azmm_magic.core.errors import AzureVisionError, ConfigError, Remedy
 
 if TYPE_CHECKING:  # pragma: no cover
     from azmm_magic.core.result import VisionResult
@@ -26,10 +26,12 @@ _NAME = re.compile(r"[^A-Za-z0-9_-]+")
 
 
 class StructuredOutputError(AzureVisionError):
-    """The answer is not the JSON that was asked for. ``raw_text`` is the whole answer."""
+    """The answer is not the JSON that was asked for. ``raw_text`` is the whole answer. Asking again (a fresh
+    answer, not the cache's) may give valid JSON; a cut-off answer needs a higher ``max_tokens``."""
 
-    def __init__(self, message: str, *, raw_text: str = "") -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, raw_text: str = "", settings: tuple[str, ...] = ("max_tokens",),
+                 remedy: Remedy | None = "retry") -> None:
+        super().__init__(message, settings=settings, remedy=remedy)
         self.raw_text = raw_text
 
 
@@ -58,8 +60,8 @@ class ResponseSpec:
             value = json.loads(text)
         except ValueError as e:
             raise StructuredOutputError(
-                f"The answer is not valid JSON ({e}). Raw answer: {_preview(text)}. Re-run with --refresh, or "
-                f"raise --max-tokens if it was cut off.",
+                f"The answer is not valid JSON ({e}). Raw answer: {_preview(text)}. Ask again with refresh=True, or "
+                f"raise max_tokens if it was cut off.",
                 raw_text=text,
             ) from None
         if not isinstance(value, dict):
@@ -102,7 +104,7 @@ class ResponseSpec:
         if result.finish_reason == "length":
             raise StructuredOutputError(
                 f"The JSON answer was cut off at the output-token limit ({result.usage.completion_tokens} tokens); "
-                f"raise --max-tokens. Raw answer: {_preview(result.text)}.",
+                f"raise max_tokens. Raw answer: {_preview(result.text)}.",
                 raw_text=result.text,
             )
         return result.with_(parsed=self.parse(result.text))
@@ -170,7 +172,7 @@ def response_spec(value: Any, *, name: str | None = None) -> ResponseSpec | None
             f"and \"properties\")."
         )
     what = f"{name!r} is a {type(value).__name__}" if name else f"a {type(value).__name__}"
-    raise ConfigError(f"--schema: {what}; give a pydantic model class or a JSON Schema dict.")
+    raise ConfigError(f"The response format {what}; give a pydantic model class or a JSON Schema dict.")
 
 
 def _clean_name(name: str) -> str:

@@ -49,6 +49,7 @@ MAX_FILE_LINES = 100_000
 DEFAULT_POLL_INTERVAL = 60.0
 TERMINAL_STATUSES = ("completed", "failed", "expired", "cancelled")
 CHAT_URL = "/chat/completions"
+FILE_PROCESSING_TIMEOUT = 600.0  # seconds to wait for an uploaded input file to be processed
 
 
 # ----- manifests -----------------------------------------------------------------------------------------------
@@ -154,6 +155,7 @@ def submit_batch(
         try:
             uploaded = sdk.files.create(file=(f"azmm-batch-{len(jobs) + 1}.jsonl", chunk.file, "application/jsonl"),
                                         purpose="batch")
+            _wait_processed(sdk, uploaded)
             job = sdk.batches.create(
                 input_file_id=uploaded.id,
                 endpoint=CHAT_URL,
@@ -183,7 +185,7 @@ def submit_batch(
             del request, body
             if len(line) > max_file_bytes:
                 raise ConfigError(f"this image's request is {len(line):,} bytes, over the {max_file_bytes:,}-byte "
-                                  "batch file limit; use a lower --detail")
+                                  "batch file limit; use a lower detail", settings=("detail",))
         except AzureVisionError as e:
             chunk.manifest.local_failures.append({"index": index, "source": label, "error": str(e),
                                                   "kind": type(e).__name__})
@@ -195,6 +197,20 @@ def submit_batch(
         del line
     flush(chunk)
     return BatchJob(client, jobs, directory=directory, total=len(labels))
+
+
+def _wait_processed(sdk: Any, uploaded: Any, timeout: float = FILE_PROCESSING_TIMEOUT) -> None:
+    """Wait until an uploaded input file is ``processed`` (Azure validates it first; a job on a ``pending`` file
+    may fail), polling every half second; a file the service rejects is one clear line."""
+    deadline = time.monotonic() + timeout
+    status = getattr(uploaded, "status", None)
+    while status in ("pending", "uploaded", "running") and time.monotonic() < deadline:
+        time.sleep(0.5)
+        uploaded = sdk.files.retrieve(uploaded.id)
+        status = getattr(uploaded, "status", None)
+    if status == "error":
+        detail = getattr(uploaded, "status_details", None) or "no detail given"
+        raise ConfigError(f"The service rejected the batch input file {uploaded.id}: {detail}")
 
 
 # ----- jobs ------------------------------------------------------------------------------------------------------
@@ -231,7 +247,7 @@ def _call(client: VisionClient, fn: Any, *args: Any, **kwargs: Any) -> Any:
             what = str(body.get("message")) if isinstance(body, dict) and body.get("message") else "not found"
             raise ConfigError(
                 f"No such batch job or file at {client.settings.endpoint_host}: {what}. "
-                "List jobs with `%azure_vision jobs`."
+                "List the jobs with list_jobs(client)."
             ) from None
         raise client.map_error(e) from None
 
@@ -282,8 +298,7 @@ def wait_jobs(
                 return jobs
             if timeout is not None and time.monotonic() - started + every > timeout:
                 raise ServiceError(
-                    f"Batch job(s) {', '.join(ids)} still {states} after {timeout:g} s; wait again later "
-                    f"(`%azure_vision jobs wait {' '.join(ids)}`)."
+                    f"Batch job(s) {', '.join(ids)} still {states} after {timeout:g} s; wait again later."
                 )
             time.sleep(every)
     finally:
@@ -371,8 +386,8 @@ def fetch_results(
         if job.status not in TERMINAL_STATUSES:
             t, c, f = _counts(job)
             raise ConfigError(
-                f"Batch {batch_id} is still {job.status} ({c + f}/{t} lines done); wait for it first: "
-                f"`%azure_vision jobs wait {batch_id}`."
+                f"Batch {batch_id} is still {job.status} ({c + f}/{t} lines done); wait for it first "
+                f"(BatchJob.wait())."
             )
         manifest = Manifest.load(where, batch_id)
         lines = {**_download(client, job.output_file_id), **_download(client, job.error_file_id)}
@@ -428,8 +443,7 @@ class BatchJob:
     def summary(self) -> str:
         n = f"{self.total} image(s) in " if self.total is not None else ""
         ids = " ".join(self.ids)
-        return (f"Submitted {n}{len(self.ids)} Batch API job(s): {ids}. "
-                f"Next: `%azure_vision jobs wait {ids}`, then `%azure_vision jobs results {ids}`.")
+        return f"Submitted {n}{len(self.ids)} Batch API job(s): {ids}. Next: .wait(), then .results()."
 
     def __repr__(self) -> str:
         return f"BatchJob({self.ids!r})"

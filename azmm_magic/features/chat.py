@@ -29,7 +29,7 @@ DEFAULT = "default"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 
-def check_name(name: str, where: str = "--chat") -> str:
+def check_name(name: str, where: str = "conversation") -> str:
     """``name`` if it is a valid conversation name (letters, digits, '_' or '-'); :class:`ConfigError` otherwise."""
     if not _NAME.fullmatch(name):
         raise ConfigError(f"{where} {name!r}: a conversation name is letters, digits, '_' or '-'.")
@@ -208,7 +208,7 @@ class Conversations:
         name = name or DEFAULT
         if name not in self._by:
             known = ", ".join(self._by) or "none yet"
-            raise ConfigError(f"No conversation named {name!r} (known: {known}); start one with %%azure_vision --chat {name}.")
+            raise ConfigError(f"No conversation named {name!r} (known: {known}); ask a first question in it to start it.")
         return self._by[name]
 
     def names(self) -> list[str]:

@@ -56,7 +56,8 @@ def compare(
     """
     names = list(dict.fromkeys(d for d in deployments if d))
     if len(names) < 2:
-        raise ConfigError("Comparing needs at least two deployment names, e.g. --deployment gpt-4o,gpt-4o-mini.")
+        raise ConfigError("Comparing needs at least two deployment names, e.g. deployments=['gpt-4o', 'gpt-4o-mini'].",
+                          settings=("deployment",))
     options.pop("deployment", None)
     base = client.prepare(prompt, images, deployment=names[0], **options)
     return compare_request(client, base, names, use_cache=use_cache, refresh=refresh)

@@ -197,7 +197,7 @@ def parse_cell(line: str, cell: str, namespace: Mapping[str, Any]) -> VisionComm
     if args.chat is not None:
         from azmm_magic.features.chat import check_name
 
-        check_name(args.chat)
+        check_name(args.chat, "--chat")
     if args.concurrency is not None and args.concurrency < 1:
         raise ConfigError(f"--concurrency {args.concurrency}: give a number of requests of at least 1.")
     return VisionCommand(

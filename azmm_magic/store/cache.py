@@ -193,8 +193,9 @@ class SQLiteCache:
             os.close(fd)
         except OSError as e:
             raise ConfigError(
-                f"Cannot create the answer cache file {self.path} ({e.strerror or e}); set "
-                f"`%config AzureVision.cache_path = '...'` or AZMM_CACHE_PATH to a writable place."
+                f"Cannot create the answer cache file {self.path} ({e.strerror or e}); set the cache_path setting "
+                f"(or AZMM_CACHE_PATH) to a writable place.",
+                settings=("cache_path",),
             ) from None
         try:
             conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
@@ -204,8 +205,9 @@ class SQLiteCache:
             self._migrate(conn)
         except sqlite3.DatabaseError as e:
             raise ConfigError(
-                f"The answer cache file {self.path} is not a usable SQLite database ({e}); move it away or set "
-                f"`%config AzureVision.cache_path` / AZMM_CACHE_PATH to another file."
+                f"The answer cache file {self.path} is not a usable SQLite database ({e}); move it away or set the "
+                f"cache_path setting (or AZMM_CACHE_PATH) to another file.",
+                settings=("cache_path",),
             ) from None
         return conn
 

@@ -90,6 +90,8 @@ class CellMagic:
             job = client.submit_batch(command.prompt, command.images, **command.options())
             if command.out:
                 ns[command.out] = job
+            ids = " ".join(job.ids)
+            print(f"Next: %azure_vision jobs wait {ids}, then %azure_vision jobs results {ids}")
             return job
         if command.dry_run:
             from azmm_magic.display.preview import BatchPreview
