@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from azmm_magic.core import views
+from azmm_magic.core.lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -43,11 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .frontends.panel import VisionPanel
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'azmm_magic' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_attributes("azmm_magic", _LAZY)
 
 
 def _load_display() -> None:

@@ -12,7 +12,9 @@ Names are imported lazily so that importing this package does not import Starlet
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from azmm_magic.core.lazy import lazy_attributes
 
 _LAZY = {
     "EmulatorConfig": "azmm_magic.emulator.app",
@@ -28,13 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .server import EmulatorServer, start_subprocess
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'azmm_magic.emulator' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_attributes("azmm_magic.emulator", _LAZY)
 
 
 __all__ = ["EmulatorConfig", "EmulatorServer", "create_app", "main", "start_subprocess"]

@@ -220,53 +220,34 @@ class VisionClient:
         await self.sdk.aclose()
 
     # ----- batches (azmm_magic.features.batch and .batch_api do the work) ------------------------------------------
-    def batch(
-        self,
-        prompt: str,
-        images: Iterable[object] | object,
-        *,
-        concurrency: int | None = None,
-        use_cache: bool = True,
-        refresh: bool = False,
-        progress: bool = True,
-        on_item: Callable[[int, Any], None] | None = None,
-        **options: Any,
-    ) -> BatchResult:
+    def batch(self, prompt: str, images: Iterable[object] | object, *, progress: bool = True,
+              **options: Any) -> BatchResult:
         """Ask the same ``prompt`` about each image separately (one request per image), concurrently.
 
         ``images``: paths, globs (``"photos/**/*.jpg"``), URLs or image objects; expanded first, then each image is
-        prepared only when its turn comes. At most ``concurrency`` requests are in flight (default: the
-        ``concurrency`` setting); on 429 every sender waits as long as the service asks and the window is halved,
-        then grows back by one per round trip. Returns a :class:`~azmm_magic.features.batch.BatchResult` in input order:
-        a ``VisionResult`` per answer and a ``BatchFailure`` (one-line error) per image that got none; a failed
-        item never stops the others. Answers are cached as they arrive, so a re-run sends only what is missing.
-        Ctrl-C raises :class:`~azmm_magic.features.batch.BatchInterrupted` (a ``KeyboardInterrupt``) whose ``result``
-        holds what finished. ``progress`` shows a tqdm bar; ``on_item(index, outcome)`` is called per item.
-        ``options``: ``deployment``, ``detail``, ``max_tokens``, ``temperature``, ``system``.
+        prepared only when its turn comes. Returns a :class:`~azmm_magic.features.batch.BatchResult` in input
+        order: a ``VisionResult`` per answer and a ``BatchFailure`` (one-line error) per image that got none; a
+        failed item never stops the others. Answers are cached as they arrive, so a re-run sends only what is
+        missing; identical images in flight are sent once. Ctrl-C raises
+        :class:`~azmm_magic.features.batch.BatchInterrupted` (a ``KeyboardInterrupt``) whose ``result`` holds what
+        finished. ``progress`` shows a tqdm bar.
+
+        ``options``: ``concurrency`` (most requests in flight; default the ``concurrency`` setting; on 429 every
+        sender waits as long as the service asks and the window is halved, then grows back), ``use_cache``,
+        ``refresh``, ``on_item(index, outcome)`` (called per finished item), and the request options
+        ``deployment``, ``detail``, ``max_tokens``, ``temperature``, ``system``, ``response_format``.
         """
         from azmm_magic.features.batch import run_batch
 
-        return run_batch(self, prompt, images, concurrency=concurrency, use_cache=use_cache, refresh=refresh,
-                         progress=progress, on_item=on_item, **options)
+        return run_batch(self, prompt, images, progress=progress, **options)
 
-    async def abatch(
-        self,
-        prompt: str,
-        images: Iterable[object] | object,
-        *,
-        concurrency: int | None = None,
-        use_cache: bool = True,
-        refresh: bool = False,
-        progress: bool = False,
-        on_item: Callable[[int, Any], None] | None = None,
-        **options: Any,
-    ) -> BatchResult:
-        """Async :meth:`batch` on the running event loop. Cancelling it cancels the requests in flight; what
-        finished before is in the cache (and was passed to ``on_item``)."""
+    async def abatch(self, prompt: str, images: Iterable[object] | object, *, progress: bool = False,
+                     **options: Any) -> BatchResult:
+        """Async :meth:`batch` on the running event loop (same ``options``). Cancelling it cancels the requests
+        in flight; what finished before is in the cache (and was passed to ``on_item``)."""
         from azmm_magic.features.batch import abatch
 
-        return await abatch(self, prompt, images, concurrency=concurrency, use_cache=use_cache, refresh=refresh,
-                            progress=progress, on_item=on_item, **options)
+        return await abatch(self, prompt, images, progress=progress, **options)
 
     def submit_batch(
         self,
