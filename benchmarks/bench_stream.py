@@ -3,7 +3,7 @@ added latency.
 
 A real ipykernel (jupyter_client, IPC sockets) runs ``%%azure_vision -i img --no-cache`` against emulators in
 other processes whose answers stream in ~8-character chunks. Every ``update_display_data`` message on IOPub is
-counted. In the kernel, ``VisionClient.send_stream`` is wrapped to timestamp the text chunks as they arrive (the
+counted. In the kernel, ``Pipeline.stream`` (every streamed answer goes through it) is wrapped to timestamp the text chunks as they arrive (the
 only instrumentation); the kernel stamps each IOPub message's header when it creates it, so "last token → final
 display" is the ``execute_result`` time minus the time the last text chunk reached the magic.
 """
@@ -29,9 +29,9 @@ SETUP = """
 %config AzureVision.api_style = "azure"
 img = {img!r}
 import json, time
-import azmm_magic.features.client as _azc
+import azmm_magic.features.pipeline as _azp
 _bench = {{}}
-_send_stream = _azc.VisionClient.send_stream
+_send_stream = _azp.Pipeline.stream
 def _timed_send_stream(self, *args, **kwargs):
     _bench.clear()
     _bench["chunks"] = 0
@@ -43,7 +43,7 @@ def _timed_send_stream(self, *args, **kwargs):
         else:
             _bench["result"] = time.time()
         yield item
-_azc.VisionClient.send_stream = _timed_send_stream
+_azp.Pipeline.stream = _timed_send_stream
 """
 
 
