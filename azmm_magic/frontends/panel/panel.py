@@ -191,16 +191,17 @@ class VisionPanel(w.VBox):
     def _update_estimate(self) -> None:
         settings = lambda: self._client().settings  # noqa: E731 - read when the estimate is drawn
         self.request_options.update_estimate(self.sources.images, settings, self.conversations)
-        if self._current is not None and getattr(self, "_shows_images", None) is not None:
-            self._show_exchange(self._current, only_if_images_changed=True)
+        if self._current is not None and getattr(self, "_shows_images", None) is not None and not self.busy:
+            self._show_exchange(self._current, only_if_images_changed=True)  # the row changed: thumbnails?
 
     def follow_session(self) -> None:
         """Bring the panel up to date with the session after a cell ran: the deployment box follows the deployment
         setting (unless one was typed), the variable picker and the chat box list what exists now."""
-        self.request_options.follow_settings(self._client().settings)
-        self.refresh_variables()
-        self.refresh_conversations()
-        self._update_estimate()
+        with self._ui_lock:
+            self.request_options.follow_settings(self._client().settings)
+            self.refresh_variables()
+            self.refresh_conversations()
+            self._update_estimate()
 
     def _on_front_end_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         kind = content.get("type")
