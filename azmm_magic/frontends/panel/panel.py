@@ -48,7 +48,12 @@ class VisionPanel(w.VBox):
     ``to_cell_button`` + ``cell_source``, ``history_view``. State: ``images`` (prepared images for the current
     detail), ``result`` (the answer shown), ``history`` (list of :class:`PanelExchange`), ``busy``,
     ``conversations`` (the session's, shared with ``--chat``; pass ``conversations=`` outside IPython).
-    Methods: :meth:`ask`, :meth:`stop`, :meth:`wait`, :meth:`add_images`, :meth:`remove_image`.
+    Methods: :meth:`ask`, :meth:`stop`, :meth:`wait`, :meth:`add_images`, :meth:`remove_image`,
+    :meth:`follow_session` (run after each cell: the deployment box, variable picker and chat box catch up).
+
+    The answer shows its images' thumbnails only when they are not the ones in the image row above it.
+    "to new cell" inserts the equivalent cell right below the panel's cell where the front end allows it
+    (JupyterLab 4, Notebook 7: ``dropzone.js``), and shows its source to copy in any case.
     """
 
     def __init__(
