@@ -1,8 +1,11 @@
 """The panel in a real browser: JupyterLab (headless, loopback, token) + Playwright driving Debian's Chromium.
 
 A notebook that loads the extension, starts the emulator and shows the panel is opened and run; an image is
-chosen through the upload button's file chooser and another dropped on the drop zone; a prompt is typed, Send
-clicked, and the emulator's answer must appear with the thumbnails; a second question goes with Ctrl+Enter.
+chosen through the upload button's file chooser (its label counts the files chosen) and another dropped on the
+drop zone; the variable picker offers the image variable and says why the others are not offered; a prompt is
+typed, Send clicked, and the emulator's answer must appear under the thumbnails (shown once, in the image row); a
+second question goes with Ctrl+Enter; "to new cell" inserts the equivalent cell right below the panel's cell. The
+panel never overflows sideways (no horizontal scrollbar), at two widths.
 Screenshots go to test-artifacts/; with AZMM_UPDATE_DOCS=1 the light one is also copied to docs/panel.png
 (the README's picture).
 
@@ -27,7 +30,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from tests.conftest import AZURE_ENV, make_png
 
@@ -44,6 +47,8 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = ROOT / "test-artifacts"
 WAIT_MS = 180_000  # generous: kernel start and first import on a busy 2-core machine
+# read at import: the autouse _clean_env fixture removes every AZMM_* variable before the test runs
+UPDATE_DOCS = os.environ.get("AZMM_UPDATE_DOCS") == "1"
 
 
 def _free_port() -> int:
@@ -67,8 +72,11 @@ def jupyterlab(tmp_path: Path) -> Iterator[dict]:
     nb = new_notebook(cells=[
         new_code_cell("%load_ext azmm_magic"),
         new_code_cell("%azure_vision emulator"),
-        new_code_cell("import numpy as np\ngradient = np.linspace(0, 1, 64 * 96 * 3).reshape(64, 96, 3)"),
+        new_code_cell("import numpy as np\nimport matplotlib.pyplot as plt\n"
+                      "gradient = np.linspace(0, 1, 64 * 96 * 3).reshape(64, 96, 3)\n"
+                      "counts = np.zeros((20, 30), dtype=np.int64)"),
         new_code_cell("%azure_vision panel"),
+        new_markdown_cell("The end of the notebook."),
     ])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, root / "panel-e2e.ipynb")
@@ -149,12 +157,17 @@ def test_panel_in_jupyterlab_with_chromium(jupyterlab):
             panel = page.locator(".azmm-panel")
             expect(panel).to_have_count(1)
             expect(panel.locator(".azmm-send")).to_be_visible()
+            upload = panel.locator(".azmm-upload")
+            expect(upload).to_have_text("Choose files (0)")
+            page.wait_for_timeout(300)
+            panel.screenshot(path=str(ARTIFACTS / "panel-empty.png"))
 
             # 1. an image through the upload button's file chooser
             with page.expect_file_chooser() as chooser:
-                panel.locator(".azmm-upload").click()
+                upload.click()
             chooser.value.set_files(str(root / "red.png"))
             expect(panel.locator(".azmm-thumb")).to_have_count(1)
+            expect(upload).to_have_text("Choose files (1)")  # the label counts the files chosen
             # 2. another dropped on the drop zone (a real drop event carrying a File)
             blue = list((root / "blue.png").read_bytes())
             panel.locator(".azmm-drop-zone").evaluate(
@@ -167,13 +180,17 @@ def test_panel_in_jupyterlab_with_chromium(jupyterlab):
                 blue,
             )
             expect(panel.locator(".azmm-thumb")).to_have_count(2)
+            expect(upload).to_have_text("Choose files (2)")  # a dropped file counts too
             thumbs = panel.locator(".azmm-thumbs img")
             expect(thumbs).to_have_count(2)
             for i in range(2):
                 thumbs.nth(i).wait_for(state="visible")
                 assert thumbs.nth(i).evaluate("img => img.complete && img.naturalWidth > 0"), "thumbnail did not render"
             expect(panel.locator(".azmm-estimate")).to_contain_text("input tokens")
-            expect(panel.locator(".azmm-variables select option")).to_have_text(["gradient"])  # the image variable is offered
+            # the image variable is offered; the int64 array and the pyplot module are not, and the panel says why
+            expect(panel.locator(".azmm-variables select option")).to_have_text(["gradient"])
+            expect(panel.locator(".azmm-variable-note")).to_contain_text("counts (int64 array")
+            expect(panel.locator(".azmm-variable-note")).to_contain_text("plt (the pyplot module")
 
             # 3. a prompt, Send, and the emulator's answer streamed into the panel
             panel.locator(".azmm-prompt textarea").fill("What colours are these two images?")
@@ -182,7 +199,8 @@ def test_panel_in_jupyterlab_with_chromium(jupyterlab):
             expect(answer).to_contain_text("Azure OpenAI emulator")
             expect(answer.locator(".azmm-footer")).to_contain_text("out tokens")
             expect(answer).to_contain_text("What colours are these two images?")
-            expect(answer.locator("img")).to_have_count(2)
+            expect(answer.locator("img")).to_have_count(0)  # the thumbnails are in the image row, shown once
+            expect(panel.locator(".azmm-thumbs img")).to_have_count(2)
             expect(panel.locator(".azmm-send")).to_be_enabled()
             expect(panel.locator(".azmm-message")).to_have_text("")
 
@@ -192,15 +210,30 @@ def test_panel_in_jupyterlab_with_chromium(jupyterlab):
             prompt.press("Control+Enter")
             expect(answer).to_contain_text("And which one is wider?")
             expect(page.locator(".azmm-panel")).to_have_count(1)
-            expect(panel.locator(".azmm-history")).to_contain_text("And which one is wider?")
+            expect(panel.locator(".azmm-history")).to_contain_text("And which one is wider? (2 images)")
 
-            # 5. "to new cell" shows the equivalent cell source
+            # 5. "to new cell" inserts the equivalent cell right below the panel's cell, at once
+            expected = ("%%azure_vision -i panel_uploads/red-" + _digest(root / "red.png") + ".png -i panel_uploads/blue-"
+                        + _digest(root / "blue.png") + ".png\nAnd which one is wider?")
             panel.locator("button", has_text="to new cell").click()
-            expect(panel.locator(".azmm-cell-source textarea")).to_have_value(
-                "%%azure_vision -i panel_uploads/red-" + _digest(root / "red.png") + ".png -i panel_uploads/blue-"
-                + _digest(root / "blue.png") + ".png\nAnd which one is wider?"
+            expect(panel.locator(".azmm-cell-source textarea")).to_have_value(expected)
+            expect(panel.locator(".azmm-cell-note")).to_contain_text("Inserted the equivalent cell below the panel")
+            sources = page.evaluate(
+                "() => window.jupyterapp.shell.currentWidget.content.model.sharedModel.cells"
+                ".map(c => [c.cell_type, c.getSource()])"
             )
+            assert sources[3] == ["code", "%azure_vision panel"] and sources[4] == ["code", expected], sources
+            assert sources[5] == ["markdown", "The end of the notebook."] and len(sources) == 6, sources
             assert len(list((root / "panel_uploads").glob("*.png"))) == 2
+
+            # 6. no horizontal overflow (it showed a permanent scrollbar), wide and narrow
+            for width in (1280, 760):
+                page.set_viewport_size({"width": width, "height": 2400})
+                page.wait_for_timeout(300)
+                overflow = panel.evaluate("el => el.scrollWidth - el.clientWidth")
+                assert overflow == 0, f"the panel overflows by {overflow}px at a {width}px wide window"
+            page.screenshot(path=str(ARTIFACTS / "panel-narrow.png"), full_page=True)
+            page.set_viewport_size({"width": 1280, "height": 2400})
 
             page.wait_for_timeout(300)  # let the last layout settle before the picture (not an assertion)
             panel.screenshot(path=str(ARTIFACTS / "panel.png"))
@@ -212,7 +245,7 @@ def test_panel_in_jupyterlab_with_chromium(jupyterlab):
             panel.screenshot(path=str(ARTIFACTS / "panel-dark.png"))
         finally:
             browser.close()
-    if os.environ.get("AZMM_UPDATE_DOCS") == "1":  # refresh the README's picture on request only
+    if UPDATE_DOCS:  # refresh the README's picture on request only
         (ROOT / "docs").mkdir(exist_ok=True)
         shutil.copyfile(ARTIFACTS / "panel.png", ROOT / "docs" / "panel.png")
     assert "Traceback" not in jupyterlab["log"].read_text()

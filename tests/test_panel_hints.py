@@ -121,7 +121,7 @@ def test_drop_zone_js_and_css_are_package_files():
 
     package = Path(azmm_magic.frontends.panel.__file__).parent  # hatch ships every file of the package folder
     js, css, look = (package / name for name in ("dropzone.js", "dropzone.css", "panel.css"))
-    assert DropZone._esm == js.read_text(encoding="utf-8") and "export default { render }" in DropZone._esm
+    assert DropZone._esm == js.read_text(encoding="utf-8") and "export default { initialize, render }" in DropZone._esm
     assert DropZone._css == css.read_text(encoding="utf-8") + look.read_text(encoding="utf-8")
     # the classes the panel's HTML uses are styled there
     for name in (".azmm-drop-zone", ".azmm-note", ".azmm-answer-frame", ".azmm-chosen", ".azmm-chosen-caption"):

@@ -40,7 +40,8 @@ def test_upload_send_history_and_variable(shell, emulator, red_png):
     panel = _panel(shell)
     panel.upload.set_state(_upload_state(("red.png", red_png.read_bytes())))
     assert len(panel.images) == 1 and panel.images[0].source == "red.png"
-    assert panel.upload.value == ()  # cleared, so the same file can be chosen again
+    # the button reads "Choose files (N)", N = len(value): one placeholder (no content) per chosen upload
+    assert [(f["name"], bytes(f["content"])) for f in panel.upload.value] == [("red.png", b"")]
     assert len(panel.thumbnails.children) == 1
     assert "data:image/png;base64" in panel.thumbnails.children[0].children[0].value
     assert "input tokens" in panel.estimate.value and "(images: " in panel.estimate.value
@@ -112,6 +113,8 @@ def test_to_new_cell_reproduces_the_question(shell, emulator, red_png, tmp_path,
     sent = emulator.chat_requests()[-1]["body"]
     assert sent["temperature"] == 0.3 and sent["messages"][-1]["content"][1]["image_url"]["detail"] == "low"
 
+    asked = []  # what the panel asks the front end (dropzone.js inserts the cell; see test_browser.py)
+    panel.drop.send = lambda content, buffers=None: asked.append(content)
     panel.to_cell_button.click()
     source = panel.cell_source.value
     first, body = source.split("\n", 1)
@@ -120,7 +123,17 @@ def test_to_new_cell_reproduces_the_question(shell, emulator, red_png, tmp_path,
     saved = list((tmp_path / "panel_uploads").glob("holiday_photo-*.png"))
     assert len(saved) == 1 and saved[0].read_bytes() == red_png.read_bytes()
     assert panel.cell_source.layout.display is None and "panel_uploads" in panel.cell_note.value
-    assert shell.rl_next_input == source  # set_next_input was called too (a kernel sends it as a payload)
+    # the front end is asked to insert it below the panel's cell at once; set_next_input is not used (from a
+    # button it lands under whichever cell runs next)
+    assert asked == [{"type": "insert-cell", "source": source, "cell_id": None, "widget_id": panel.model_id}]
+    assert not hasattr(shell, "rl_next_input")
+    assert "copy it into a new cell if it does not appear" in panel.cell_note.value
+    panel.drop._handle_custom_msg({"type": "cell-inserted", "ok": False, "reason": "no notebook here"}, [])
+    assert "copy it into a new cell (no notebook here)" in panel.cell_note.value and "panel_uploads" in panel.cell_note.value
+    assert panel.cell_source.layout.display is None
+    panel.drop._handle_custom_msg({"type": "cell-inserted", "ok": True, "index": 5}, [])
+    assert "Inserted the equivalent cell below the panel" in panel.cell_note.value
+    assert panel.cell_source.layout.display == "none" and panel.cell_source.value == source
 
     del shell.user_ns["thing"]  # the cell interpolates like the panel did: with no variable `thing`
     n = len(emulator.chat_requests())

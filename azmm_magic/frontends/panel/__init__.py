@@ -19,7 +19,8 @@ Where things are:
     keep.py       "to variable" and "to new cell"
     cells.py      the equivalent %%azure_vision cell source; uploads saved for it
     hints.py      panel_hint(error): what to do, worded for the panel's controls
-    dropzone.py   the drop zone widget; its front end is dropzone.js + dropzone.css (+ panel.css, the panel's look)
+    dropzone.py   the drop zone widget; its front end is dropzone.js + dropzone.css (+ panel.css, the panel's look);
+                  dropzone.js also inserts "to new cell"'s cell into the notebook
 """
 
 from __future__ import annotations

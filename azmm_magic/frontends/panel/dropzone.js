@@ -1,5 +1,67 @@
 // The panel's drop zone (anywidget front end, loaded by dropzone.py): dropped or chosen image files go to the
-// kernel as one "files" message with one buffer per file; Ctrl/Cmd+Enter in this panel's prompt sends "send".
+// kernel as one "files" message with one buffer per file; Ctrl/Cmd+Enter in this panel's prompt sends "send";
+// an "insert-cell" message from the kernel ("to new cell") inserts a code cell below the panel's cell.
+
+const WIDGET_VIEW = "application/vnd.jupyter.widget-view+json";
+
+// The notebook's shared model (JupyterLab 4, Notebook 7): the widget manager of a notebook holds its document
+// context, whose model is the notebook. Other front ends (a console, VS Code, Colab) have none: null.
+function notebookOf(model) {
+  const manager = model.widget_manager;
+  let context = null;
+  try {
+    context = manager && manager.context;
+  } catch (e) {
+    context = null;
+  }
+  const notebook = context && context.model && context.model.sharedModel;
+  return notebook && typeof notebook.insertCell === "function" && notebook.cells ? notebook : null;
+}
+
+function outputsOf(cell) {
+  try {
+    if (typeof cell.getOutputs === "function") return cell.getOutputs() || [];
+    const json = cell.toJSON ? cell.toJSON() : {};
+    return json.outputs || [];
+  } catch (e) {
+    return [];
+  }
+}
+
+function showsWidget(cell, widgetId) {
+  return outputsOf(cell).some((out) => {
+    const view = out && out.data && out.data[WIDGET_VIEW];
+    return !!(view && view.model_id === widgetId);
+  });
+}
+
+function insertCell(model, msg) {
+  const notebook = notebookOf(model);
+  if (!notebook) return { ok: false, reason: "this front end does not let the panel add cells" };
+  const cells = Array.from(notebook.cells);
+  let index = msg.widget_id ? cells.findIndex((cell) => showsWidget(cell, msg.widget_id)) : -1;
+  if (index < 0 && msg.cell_id) index = cells.findIndex((cell) => cell.id === msg.cell_id);
+  if (index < 0) return { ok: false, reason: "the panel's cell was not found in the notebook" };
+  notebook.insertCell(index + 1, { cell_type: "code", source: msg.source, metadata: {} });
+  return { ok: true, index: index + 1 };
+}
+
+// once per model in this page (not per view: a panel shown twice must not insert its cell twice)
+function initialize({ model }) {
+  const onMessage = (msg) => {
+    if (!msg || msg.type !== "insert-cell") return;
+    let answer;
+    try {
+      answer = insertCell(model, msg);
+    } catch (e) {
+      answer = { ok: false, reason: `inserting failed: ${e && e.message ? e.message : e}` };
+    }
+    model.send({ type: "cell-inserted", ...answer });
+  };
+  model.on("msg:custom", onMessage);
+  return () => model.off("msg:custom", onMessage);
+}
+
 function render({ model, el }) {
   el.classList.add("azmm-drop");
   const zone = document.createElement("div");
@@ -46,4 +108,4 @@ function render({ model, el }) {
   el.append(zone, input);
   return () => window.removeEventListener("keydown", onKey, true);
 }
-export default { render };
+export default { initialize, render };

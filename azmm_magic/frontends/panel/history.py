@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
+from azmm_magic.frontends.panel.options import plural
+
 if TYPE_CHECKING:  # pragma: no cover
     from azmm_magic.core.result import VisionResult
 
@@ -29,7 +31,7 @@ class PanelExchange:
         marks = " · cached" if self.result.cached else (" · incomplete" if self.result.incomplete else "")
         if self.options.get("chat"):
             marks += f" · chat {self.options['chat']}"
-        return f"{number}. {short} ({len(self.result.images)} image(s){marks})"
+        return f"{number}. {short} ({plural(len(self.result.images), 'image')}{marks})"
 
 
 class HistoryView:
@@ -39,7 +41,7 @@ class HistoryView:
     def __init__(self, reopen: Callable[[PanelExchange], None]) -> None:
         self.exchanges: list[PanelExchange] = []
         self._reopen = reopen
-        self.view = w.Accordion(children=[], layout=w.Layout(width="100%"))
+        self.view = w.Accordion(children=[], layout=w.Layout(width="auto"))
         self.view.add_class("azmm-history")
 
     def append(self, exchange: PanelExchange) -> None:

@@ -1,12 +1,18 @@
 """Keeping the answer shown: "to variable" (the VisionResult in a notebook variable) and "to new cell" (the
-equivalent ``%%azure_vision`` cell, with uploads saved so it works after a restart)."""
+equivalent ``%%azure_vision`` cell, with uploads saved so it works after a restart).
+
+"to new cell" asks the front end to insert the cell right below the panel's cell (the drop zone's JavaScript does
+it in JupyterLab 4 and Notebook 7, through the notebook model its widget manager holds) and shows the source in
+a box, to copy where no front end can insert it. The kernel's ``set_next_input`` is not used: from a button it
+only takes effect with the next cell run, under that cell.
+"""
 
 from __future__ import annotations
 
 import html
 import keyword
 import re
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 import ipywidgets as w
@@ -21,21 +27,24 @@ IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 class AnswerKeeper:
     """The "to variable" / "to new cell" controls for the exchange ``current()`` shows.
 
-    ``guard(action)`` runs a button's action (a mistake shows as one line); ``inform(text)`` shows a note.
+    ``guard(action)`` runs a button's action (a mistake shows as one line); ``inform(text)`` shows a note;
+    ``insert(source)`` asks the front end to insert a cell below the panel's (it answers through :meth:`inserted`).
     """
 
     def __init__(self, *, current: Callable[[], PanelExchange | None], namespace: MutableMapping[str, Any],
-                 shell: Any, guard: Callable[[Callable[[], Any]], None], inform: Callable[[str], None]) -> None:
+                 guard: Callable[[Callable[[], Any]], None], inform: Callable[[str], None],
+                 insert: Callable[[str], None] | None = None) -> None:
         self._current = current
         self._ns = namespace
-        self._shell = shell
         self._inform = inform
+        self._insert = insert
+        self._notes: list[str] = []
         self.variable_name = w.Text(placeholder="variable name", layout=w.Layout(width="160px"))
         self.to_variable_button = w.Button(description="to variable", disabled=True, icon="download",
                                            tooltip="Store the VisionResult in a variable of this notebook")
         self.to_cell_button = w.Button(description="to new cell", disabled=True, icon="plus",
-                                       tooltip="The equivalent %%azure_vision cell")
-        self.cell_source = w.Textarea(layout=w.Layout(width="100%", height="4.5em", display="none"))
+                                       tooltip="Insert the equivalent %%azure_vision cell below the panel")
+        self.cell_source = w.Textarea(layout=w.Layout(width="auto", height="4.5em", display="none"))
         self.cell_source.add_class("azmm-cell-source")
         self.cell_note = w.HTML()
         self.to_variable_button.on_click(lambda _: guard(self.to_variable))
@@ -66,22 +75,36 @@ class AnswerKeeper:
         return self._shown().cell_source
 
     def to_new_cell(self) -> None:
-        """Show the equivalent cell (and ask JupyterLab to insert it), saving the uploads it names."""
+        """Insert the equivalent cell below the panel's cell (where the front end can) and show its source,
+        saving the uploads it names."""
         exchange = self._shown()
         source = exchange.cell_source
         saved = save_uploads(exchange.options["entries"])
         self.cell_source.value = source
         self.cell_source.layout.display = None
-        note = "The equivalent cell: copy it into a new cell."
+        notes = []
         if saved:
-            note += f" Uploads were saved to {UPLOAD_DIR}/ so it works after a restart."
+            notes.append(f"Uploads were saved to {UPLOAD_DIR}/ so it works after a restart.")
         if exchange.options.get("chat"):
-            note += f" Running it asks again, as the next turn of chat '{exchange.options['chat']}'."
-        if self._shell is not None and hasattr(self._shell, "set_next_input"):
-            self._shell.set_next_input(source, replace=False)
-            note += (" JupyterLab also inserts it below the next cell you run (a widget button cannot add a cell "
-                     "at once).")
-        self.cell_note.value = f"<div class='azmm-note' style='line-height:1.4'>{html.escape(note)}</div>"
+            notes.append(f"Running it asks again, as the next turn of chat '{exchange.options['chat']}'.")
+        self._notes = notes
+        self._show_note("The equivalent cell is below; copy it into a new cell if it does not appear under the "
+                        "panel.")
+        if self._insert is not None:
+            self._insert(source)
+
+    def inserted(self, content: Mapping[str, Any]) -> None:
+        """The front end's answer to an insertion: ``{"ok": true, "index": i}`` or ``{"ok": false, "reason": ...}``."""
+        if content.get("ok"):
+            self.cell_source.layout.display = "none"  # it is in the notebook now
+            self._show_note("Inserted the equivalent cell below the panel's cell: run it to ask from code.")
+        else:
+            reason = str(content.get("reason") or "this front end does not let a widget add cells")
+            self._show_note(f"The equivalent cell is below: copy it into a new cell ({reason}).")
+
+    def _show_note(self, first: str) -> None:
+        note = " ".join([first, *self._notes])
+        self.cell_note.value = f"<div class='azmm-note azmm-cell-note' style='line-height:1.4'>{html.escape(note)}</div>"
 
 
 __all__ = ["AnswerKeeper"]

@@ -25,10 +25,11 @@ class RequestOptions:
 
     def __init__(self, settings: Settings) -> None:
         self.prompt = w.Textarea(placeholder="Ask about the images…  (Ctrl/Cmd+Enter sends)",
-                                 layout=w.Layout(width="100%", height="5.5em"))
+                                 layout=w.Layout(width="auto", height="5.5em"))  # auto: 100% + margins overflowed
         self.prompt.add_class("azmm-prompt")
         small = {"style": {"description_width": "initial"}}
-        self.deployment = w.Text(value=settings.deployment or "", description="deployment",
+        self._deployment_setting = settings.deployment or ""  # what the deployment box last took from settings
+        self.deployment = w.Text(value=self._deployment_setting, description="deployment",
                                  placeholder="(setting)", layout=w.Layout(width="210px"), **small)
         self.detail = w.Dropdown(options=["auto", "low", "high"], value=settings.detail, description="detail",
                                  layout=w.Layout(width="120px"), **small)
@@ -63,6 +64,14 @@ class RequestOptions:
             "temperature": temperature,
         }
 
+    def follow_settings(self, settings: Settings) -> None:
+        """The deployment box follows the session's deployment setting (e.g. after ``%azure_vision emulator stop``
+        and ``%config AzureVision.deployment = ...``) unless a deployment was typed in it."""
+        current = settings.deployment or ""
+        if self.deployment.value.strip() == self._deployment_setting:
+            self.deployment.value = current
+        self._deployment_setting = current
+
     def chat_name(self) -> str | None:
         """The conversation to continue, or None."""
         name = self.chat.value.strip()
@@ -92,10 +101,15 @@ class RequestOptions:
             name = self.chat_name()
             if name is not None and name in conversations and len(conversations.get(name)):
                 earlier = min(len(conversations.get(name)), s.chat_turns)
-                text += f" · plus {earlier} earlier turn(s) of chat '{name}'" if earlier else ""
+                text += f" · plus {plural(earlier, 'earlier turn')} of chat '{name}'" if earlier else ""
         except AzureVisionError as e:
             text = f"no estimate: {e}"
         self.estimate.value = f"<span class='azmm-note'>{html.escape(text)}</span>"
 
 
-__all__ = ["NO_CHAT", "RequestOptions"]
+def plural(count: int, noun: str) -> str:
+    """``1 image``, ``2 images``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+__all__ = ["NO_CHAT", "RequestOptions", "plural"]

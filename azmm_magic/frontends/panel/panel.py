@@ -9,7 +9,8 @@ the panel's controls) and ``dropzone`` (with ``dropzone.js``, ``dropzone.css`` a
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, MutableMapping
+import weakref
+from collections.abc import Callable, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
@@ -47,7 +48,12 @@ class VisionPanel(w.VBox):
     ``to_cell_button`` + ``cell_source``, ``history_view``. State: ``images`` (prepared images for the current
     detail), ``result`` (the answer shown), ``history`` (list of :class:`PanelExchange`), ``busy``,
     ``conversations`` (the session's, shared with ``--chat``; pass ``conversations=`` outside IPython).
-    Methods: :meth:`ask`, :meth:`stop`, :meth:`wait`, :meth:`add_images`, :meth:`remove_image`.
+    Methods: :meth:`ask`, :meth:`stop`, :meth:`wait`, :meth:`add_images`, :meth:`remove_image`,
+    :meth:`follow_session` (run after each cell: the deployment box, variable picker and chat box catch up).
+
+    The answer shows its images' thumbnails only when they are not the ones in the image row above it.
+    "to new cell" inserts the equivalent cell right below the panel's cell where the front end allows it
+    (JupyterLab 4, Notebook 7: ``dropzone.js``), and shows its source to copy in any case.
     """
 
     def __init__(
@@ -100,14 +106,17 @@ class VisionPanel(w.VBox):
         self.message.add_class("azmm-message")
         self.answer = w.HTML()
         self.answer.add_class("azmm-answer-box")
-        self.keeper = AnswerKeeper(current=lambda: self._current, namespace=self._ns, shell=self._shell,
-                                   guard=self._guard, inform=lambda text: self._show_message(text, kind="info"))
+        self._cell_id = creating_cell_id(self._shell)
+        self.keeper = AnswerKeeper(current=lambda: self._current, namespace=self._ns, guard=self._guard,
+                                   inform=lambda text: self._show_message(text, kind="info"),
+                                   insert=lambda source: self.drop.insert_cell(source, cell_id=self._cell_id,
+                                                                               widget_id=self.model_id))
         keep = self.keeper
         self.variable_name, self.to_variable_button, self.to_cell_button, self.cell_source, self.cell_note = (
             keep.variable_name, keep.to_variable_button, keep.to_cell_button, keep.cell_source, keep.cell_note)
 
         # wiring
-        self.drop.on_msg(lambda _w, content, _b: self.ask() if content.get("type") == "send" else None)
+        self.drop.on_msg(self._on_front_end_msg)
         self.refresh_variables_button.on_click(lambda _: self.refresh_conversations())
         self.send_button.on_click(lambda _: self.ask())
         self.stop_button.on_click(lambda _: self.stop())
@@ -122,7 +131,7 @@ class VisionPanel(w.VBox):
                 w.HTML("<b>Ask about images</b> <span style='opacity:0.65'>· azmm_magic</span>"),
                 row(self.upload, self.drop, self.source_text, self.add_source_button),
                 row(w.Label("or a variable:"), self.variable_picker, self.refresh_variables_button,
-                    self.add_variable_button),
+                    self.add_variable_button, self.sources.variable_note),
                 self.thumbnails,
                 self.prompt,
                 row(self.deployment, self.detail, self.max_tokens, self.temperature, self.chat),
@@ -139,6 +148,9 @@ class VisionPanel(w.VBox):
         self.add_class("azmm-panel")
         self.refresh_conversations()
         self._update_estimate()
+        self._shows_images: bool | None = None  # whether the answer shown carries its own thumbnails
+        if self._shell is not None and hasattr(self._shell, "events"):
+            follow_cells(self._shell, self)
 
     # ----- state ---------------------------------------------------------------------------------------------------
     def _client(self) -> VisionClient:
@@ -184,6 +196,24 @@ class VisionPanel(w.VBox):
     def _update_estimate(self) -> None:
         settings = lambda: self._client().settings  # noqa: E731 - read when the estimate is drawn
         self.request_options.update_estimate(self.sources.images, settings, self.conversations)
+        if self._current is not None and getattr(self, "_shows_images", None) is not None and not self.busy:
+            self._show_exchange(self._current, only_if_images_changed=True)  # the row changed: thumbnails?
+
+    def follow_session(self) -> None:
+        """Bring the panel up to date with the session after a cell ran: the deployment box follows the deployment
+        setting (unless one was typed), the variable picker and the chat box list what exists now."""
+        with self._ui_lock:
+            self.request_options.follow_settings(self._client().settings)
+            self.refresh_variables()
+            self.refresh_conversations()
+            self._update_estimate()
+
+    def _on_front_end_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
+        kind = content.get("type")
+        if kind == "send":
+            self.ask()
+        elif kind == "cell-inserted":
+            self.keeper.inserted(content)
 
     # ----- asking ----------------------------------------------------------------------------------------------------
     def ask(self) -> None:
@@ -220,7 +250,9 @@ class VisionPanel(w.VBox):
         if not prompt:
             raise ConfigError("The prompt is empty: type a question about the images, then press Send.")
         opts = self.request_options
-        return ClientExchange(self._client(), self.conversations, opts.chat_name(), prompt, self.images, opts.values())
+        client = self._client()
+        opts.follow_settings(client.settings)
+        return ClientExchange(client, self.conversations, opts.chat_name(), prompt, self.images, opts.values())
 
     def stop(self) -> None:
         """Stop a running answer after the next chunk (the partial text is kept, marked incomplete, not cached)."""
@@ -249,9 +281,15 @@ class VisionPanel(w.VBox):
         from azmm_magic.display.thumbnails import thumbnails_html
 
         body = markdown_to_html(text) if text else "<p style='opacity:0.6'>waiting for the first words…</p>"
-        thumbs = thumbnails_html(exchange.request.images)
+        images = exchange.request.images
+        thumbs = "" if self._in_image_row(images) else thumbnails_html(images)
         self.answer.value = (f"<div class='azmm-result azmm-answer-frame'>{thumbs}<div class='azmm-answer'>{body}</div>"
                              f"<div class='azmm-note'>writing…</div></div>")
+
+    def _in_image_row(self, images: Sequence[PreparedImage]) -> bool:
+        """True when ``images`` are the chosen images shown in the image row (then the answer does not repeat
+        their thumbnails)."""
+        return self.sources.shows(images)
 
     def _finish(self, exchange: ClientExchange, result: VisionResult, entries: list[Any], typed: str) -> None:
         result = exchange.finish(result)  # footer notices; a complete answer becomes the conversation's turn
@@ -268,12 +306,17 @@ class VisionPanel(w.VBox):
                 self.refresh_conversations()
                 self._update_estimate()
 
-    def _show_exchange(self, exchange: PanelExchange) -> None:
-        from azmm_magic.display.result import result_html
+    def _show_exchange(self, exchange: PanelExchange, *, only_if_images_changed: bool = False) -> None:
+        """Show ``exchange``'s answer; its thumbnails only when its images are not the image row's (the row shows
+        them already). ``only_if_images_changed``: redraw only when that changed (the row was edited)."""
 
+        with_images = not self._in_image_row(exchange.result.images)
+        if only_if_images_changed and with_images == self._shows_images:
+            return
         self._current = exchange
         self.result = exchange.result
-        self.answer.value = f"<div class='azmm-answer-frame'>{result_html(exchange.result)}</div>"
+        self._shows_images = with_images
+        self.answer.value = f"<div class='azmm-answer-frame'>{answer_html(exchange.result, with_images)}</div>"
         self.keeper.enable()
 
     def to_cell_source(self) -> str:
@@ -295,6 +338,50 @@ class VisionPanel(w.VBox):
             self._show_message(panel_message(e))
 
 
+def answer_html(result: VisionResult, with_images: bool) -> str:
+    """The answer as the magic shows it (thumbnails, answer, footer), without the thumbnails if not ``with_images``."""
+    from azmm_magic.display.bundle import BOX_STYLE
+    from azmm_magic.display.bundle import answer_html as markdown_answer
+    from azmm_magic.display.result import NO_TEXT_HTML, footer_html, footer_text, result_html
+
+    if with_images:
+        return result_html(result)
+    body = markdown_answer(result.text) if result.text else NO_TEXT_HTML
+    return (f'<div class="azmm-result" style="{BOX_STYLE}"><div class="azmm-answer">{body}</div>'
+            f"{footer_html(footer_text(result))}</div>")
+
+
+def creating_cell_id(shell: Any) -> str | None:
+    """The id of the notebook cell running now (JupyterLab and Notebook 7 send it with each execute request), so
+    "to new cell" can insert below the panel's cell; None outside a kernel."""
+    get_parent = getattr(shell, "get_parent", None)
+    try:
+        parent = get_parent() if callable(get_parent) else None
+    except Exception:  # noqa: BLE001 - no parent request: not in a kernel
+        return None
+    metadata = parent.get("metadata") if isinstance(parent, dict) else None
+    cell_id = metadata.get("cellId") if isinstance(metadata, dict) else None
+    return cell_id if isinstance(cell_id, str) else None
+
+
+def follow_cells(shell: Any, panel: VisionPanel) -> None:
+    """After each cell, bring ``panel`` up to date (:meth:`VisionPanel.follow_session`); the hook goes away with
+    the panel (closed or collected)."""
+    ref = weakref.ref(panel)
+
+    def after_cell(*_args: Any) -> None:
+        live = ref()
+        if live is None or getattr(live, "comm", None) is None:
+            shell.events.unregister("post_run_cell", after_cell)
+            return
+        try:
+            live.follow_session()
+        except Exception:  # noqa: BLE001 - a settings problem shows on Send; never in every cell's output
+            pass
+
+    shell.events.register("post_run_cell", after_cell)
+
+
 def session_magics(shell: Any) -> tuple[Any, Any]:
     """The ``AzureVision`` magics of the running IPython (loading the extension when needed)."""
     if shell is None:
@@ -312,4 +399,4 @@ def session_magics(shell: Any) -> tuple[Any, Any]:
     return magics, shell
 
 
-__all__ = ["VisionPanel", "session_magics"]
+__all__ = ["VisionPanel", "answer_html", "creating_cell_id", "follow_cells", "session_magics"]

@@ -4,15 +4,16 @@ picker of image variables, and the thumbnails (each with a remove button) of wha
 from __future__ import annotations
 
 import base64
+import datetime
 import html
 import shlex
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from azmm_magic.core.errors import AzureVisionError, ConfigError
+from azmm_magic.core.errors import AzureVisionError, ConfigError, ImageInputError
 from azmm_magic.frontends.panel.dropzone import DropZone
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -20,6 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from azmm_magic.core.settings import Detail, Settings
 
 THUMB_WIDTH = 112  # px; the same as .azmm-chosen in panel.css
+EPOCH = datetime.datetime.fromtimestamp(0, tz=datetime.UTC)
 
 
 @dataclass(eq=False)
@@ -31,6 +33,12 @@ class ImageEntry:
     cell_ref: str | None  # the -i value for the equivalent cell; None for an upload (saved on "to new cell")
     upload_name: str | None = None
     prepared: dict[tuple[str, str], PreparedImage] = field(default_factory=dict)
+    variable: str | None = None  # the notebook variable it came from (its captions name it)
+
+    @property
+    def name(self) -> str | None:
+        """What its captions call it: the upload's file name or the variable's name (None: the source says)."""
+        return self.upload_name or self.variable
 
 
 class ImageSources:
@@ -49,8 +57,12 @@ class ImageSources:
         self._guard = guard
         self._changed = changed
         self.entries: list[ImageEntry] = []
+        self._counting = False  # True while upload.value is set to the count of uploads (not a new selection)
 
+        # FileUpload draws "Choose files (N)" with N = len(value): value holds one placeholder (name, type and
+        # size; no content) per uploaded or dropped image chosen, so the label follows the chosen uploads.
         self.upload = w.FileUpload(accept="image/*", multiple=True, description="Choose files", icon="upload",
+                                   tooltip="Choose image files (the number chosen is in brackets)",
                                    layout=w.Layout(width="auto", flex="0 0 auto"))
         self.upload.add_class("azmm-upload")
         self.drop = DropZone(layout=w.Layout(width="auto", flex="0 0 auto"))
@@ -65,6 +77,8 @@ class ImageSources:
         self.refresh_variables_button = w.Button(icon="refresh", tooltip="Look for image variables again",
                                                  layout=w.Layout(width="36px"))
         self.add_variable_button = w.Button(description="Add variable", layout=w.Layout(width="auto"))
+        self.variable_note = w.HTML()  # the image-like variables not offered, and why
+        self.variable_note.add_class("azmm-variable-note")
         self.thumbnails = w.HBox(layout=w.Layout(flex_flow="row wrap", align_items="flex-start"))
         self.thumbnails.add_class("azmm-thumbs")
 
@@ -105,10 +119,20 @@ class ImageSources:
         else:
             if len(prepared) != 1:
                 raise ConfigError("Add one image at a time from a variable (this one holds several).")
-            new.append(ImageEntry(label or prepared[0].source, source, cell_ref, prepared={key: prepared[0]}))
+            image = replace(prepared[0], source=label) if label else prepared[0]
+            new.append(ImageEntry(label or prepared[0].source, source, cell_ref, prepared={key: image},
+                                  variable=label))
         self.entries.extend(new)
         self._redraw()
         return len(new)
+
+    def shows(self, images: Sequence[PreparedImage]) -> bool:
+        """True when ``images`` are the chosen images, in order (prepared for any detail), i.e. the thumbnails
+        row shows them."""
+        if not images or len(images) != len(self.entries):
+            return False
+        return all(image.sha256 in {p.sha256 for p in entry.prepared.values()}
+                   for image, entry in zip(images, self.entries, strict=True))
 
     def remove_image(self, index: int) -> None:
         """Remove the chosen image at ``index``."""
@@ -125,8 +149,8 @@ class ImageSources:
         if image is None:
             image = prepare_images(entry.source, detail=key[0], rule=key[1], inline_urls=s.inline_urls,
                                    max_bytes=s.max_image_bytes, max_images=1)[0]
-            if entry.upload_name:
-                image = replace(image, source=entry.upload_name)
+            if entry.name:
+                image = replace(image, source=entry.name)
             entry.prepared[key] = image
         return image
 
@@ -147,7 +171,23 @@ class ImageSources:
             box.add_class("azmm-thumb")
             items.append(box)
         self.thumbnails.children = items
+        self._count_uploads()
         self._changed()
+
+    def _count_uploads(self, *, force: bool = False) -> None:
+        """Set ``upload.value`` to one placeholder per chosen upload, so the button reads "Choose files (N)"
+        (``force``: even when the names already match, e.g. to drop a new selection's content)."""
+        chosen = tuple(
+            {"name": e.upload_name, "type": "", "size": len(e.source), "content": memoryview(b""),
+             "last_modified": EPOCH}
+            for e in self.entries if e.upload_name is not None
+        )
+        if force or [c["name"] for c in chosen] != [v["name"] for v in self.upload.value]:
+            self._counting = True
+            try:
+                self.upload.value = chosen
+            finally:
+                self._counting = False
 
     def _remove_entry(self, entry: ImageEntry) -> None:
         if entry in self.entries:
@@ -155,23 +195,43 @@ class ImageSources:
 
     # ----- the inputs ---------------------------------------------------------------------------------------------
     def refresh_variables(self) -> None:
-        """List the image variables of the notebook (PIL images, arrays, figures, bytes) in the picker."""
+        """List the notebook's variables that can be sent as an image (PIL images, figures, image arrays and
+        bytes) in the picker; the ones that look like images but would fail are named in ``variable_note``, with
+        why. The selected variable stays selected while it is offered."""
         from azmm_magic.core.images import looks_like_image
 
-        names = sorted(
-            name for name, value in list(self._ns.items())
-            if not name.startswith("_") and not isinstance(value, type) and _safe_check(looks_like_image, value)
-        )
-        self.variable_picker.options = names
-        self.variable_picker.value = names[0] if names else None
-        self.add_variable_button.disabled = not names
+        offered, refused = [], []
+        for name, value in sorted(list(self._ns.items()), key=lambda item: item[0]):
+            if name.startswith("_") or isinstance(value, type) or not _safe_check(looks_like_image, value):
+                continue
+            why = not_sendable(value)
+            if why is None:
+                offered.append(name)
+            else:
+                refused.append((name, why))
+        selected = self.variable_picker.value
+        if tuple(offered) != tuple(self.variable_picker.options):
+            self.variable_picker.options = offered
+            self.variable_picker.value = selected if selected in offered else (offered[0] if offered else None)
+        self.add_variable_button.disabled = not offered
+        if refused:
+            shown = [f"<code>{html.escape(name)}</code> ({html.escape(why)})" for name, why in refused[:3]]
+            more = f" and {len(refused) - 3} more" if len(refused) > 3 else ""
+            self.variable_note.value = f"<span class='azmm-note'>not offered: {'; '.join(shown)}{more}</span>"
+        elif not offered:
+            self.variable_note.value = ("<span class='azmm-note'>no image variables yet (PIL images, figures, "
+                                        "uint8 or [0, 1] float arrays, image bytes)</span>")
+        else:
+            self.variable_note.value = ""
 
     def _on_upload(self, change: Mapping[str, Any]) -> None:
         files = change["new"]
-        if not files:
+        if self._counting or not files:
             return
-        self._guard(lambda: self._add_files([(f["name"], bytes(f["content"])) for f in files]))
-        self.upload.value = ()  # so choosing the same file again adds it again
+        try:
+            self._guard(lambda: self._add_files([(f["name"], bytes(f["content"])) for f in files]))
+        finally:
+            self._count_uploads(force=True)  # the count of chosen uploads; the same file can be chosen again
 
     def _on_drop_msg(self, _widget: Any, content: Mapping[str, Any], buffers: list[Any]) -> None:
         if content.get("type") == "files":
@@ -202,7 +262,11 @@ class ImageSources:
         if name not in self._ns:
             self.refresh_variables()
             raise ConfigError(f"The variable {name!r} no longer exists; the list was refreshed.")
-        self.add_images(self._ns[name], label=name, cell_ref="{" + name + "}")
+        value = self._ns[name]
+        try:
+            self.add_images(value, label=name, cell_ref="{" + name + "}")
+        except AzureVisionError as e:
+            raise naming_variable(e, name, value) from e
 
 
 def chooser_thumb(image: PreparedImage) -> str:
@@ -220,6 +284,70 @@ def chooser_thumb(image: PreparedImage) -> str:
     )
 
 
+def not_sendable(value: object) -> str | None:
+    """Why a variable that looks like an image cannot be sent as one (None: it can), checked without preparing
+    it: the pyplot module (its figure is gone after the cell in Jupyter), arrays of other shapes or dtypes than
+    :func:`~azmm_magic.core.images.prepare_images` takes, float arrays outside [0, 1], bytes that are no image."""
+    import sys
+
+    try:
+        if value is sys.modules.get("matplotlib.pyplot"):
+            return "the pyplot module: keep a figure, fig = plt.gcf()"
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            from azmm_magic.core.images import expand_sources, probe_size
+
+            leaves = expand_sources(bytes(value) if isinstance(value, memoryview) else value)
+            return None if leaves and probe_size(leaves[0]) is not None else "bytes that are not an image file"
+        numpy = sys.modules.get("numpy")
+        if numpy is not None and isinstance(value, numpy.ndarray):
+            return _array_problem(numpy, value)
+    except Exception:  # noqa: BLE001 - an odd object: not offered, rather than a broken picker
+        return "cannot be read as an image"
+    return None
+
+
+def _array_problem(np: Any, arr: Any) -> str | None:
+    shape = tuple(arr.shape)
+    if not (arr.ndim == 2 or (arr.ndim == 3 and shape[2] in (1, 3, 4))) or 0 in shape:
+        return f"a {'×'.join(map(str, shape))} array is not an image: HxW, HxWx3 or HxWx4"
+    kind = arr.dtype.kind
+    if arr.dtype == np.uint8 or kind == "b":
+        return None
+    if kind != "f":
+        return f"{arr.dtype} array: convert with .astype(np.uint8)"
+    if arr.size > FLOAT_CHECK_LIMIT:
+        return None  # too big to scan at each refresh; Add says what is wrong if anything is
+    if not np.isfinite(arr).all():
+        return "float array with NaN or infinite values"
+    low, high = float(arr.min()), float(arr.max())
+    if low < -1e-6 or high > 1 + 1e-6:
+        return f"float values in [{low:g}, {high:g}]: scale to [0, 1]"
+    return None
+
+
+#: float arrays up to this many values are scanned for the [0, 1] range when the picker is refreshed
+FLOAT_CHECK_LIMIT = 4_000_000
+
+
+def naming_variable(error: AzureVisionError, name: str, value: object) -> AzureVisionError:
+    """``error`` with the variable's name where the core described the object (``<numpy (200, 300) int64>``)."""
+    from azmm_magic.core.images import expand_sources, leaf_label
+
+    text = str(error)
+    try:
+        labels = [leaf_label(leaf) for leaf in expand_sources(value)]
+    except Exception:  # noqa: BLE001 - the description is only used to find it in the message
+        labels = []
+    for label in labels:
+        if label and label in text:
+            text = text.replace(label, f"variable {name!r}")
+            break
+    else:
+        text = f"variable {name!r}: {text}"
+    kind = type(error) if type(error) in (ImageInputError, ConfigError) else ImageInputError
+    return kind(text, settings=error.settings, remedy=error.remedy)
+
+
 def _safe_check(check: Callable[[object], bool], value: object) -> bool:
     try:
         return bool(check(value))
@@ -227,4 +355,5 @@ def _safe_check(check: Callable[[object], bool], value: object) -> bool:
         return False
 
 
-__all__ = ["ImageEntry", "ImageSources", "chooser_thumb", "THUMB_WIDTH"]
+__all__ = ["FLOAT_CHECK_LIMIT", "ImageEntry", "ImageSources", "chooser_thumb", "naming_variable", "not_sendable",
+           "THUMB_WIDTH"]
