@@ -1090,13 +1090,21 @@ def _working_mode(img: PILImage, fmt: str | None) -> tuple[PILImage, str]:
     if mode == "CMYK":
         return img.convert("RGB"), f"converted CMYK {kind} to RGB"
     if mode.startswith("I") or mode == "F":
-        return _to_8bit_gray(img), f"converted {_bit_depth(mode)} grayscale {kind} to 8-bit"
+        return _to_8bit_gray(img), f"converted {_bit_depth(mode, fmt)} grayscale {kind} to 8-bit"
     target = "RGBA" if "A" in img.getbands() else "RGB"
     return img.convert(target), f"converted {mode} {kind} to {target}"
 
 
-def _bit_depth(mode: str) -> str:
-    return {"F": "32-bit float"}.get(mode, "16-bit" if mode.startswith("I;16") else "32-bit")
+#: Formats whose integer grayscale holds at most 16 bits: older Pillow opens some of them (16-bit PNG in Pillow
+#: 10.2) in mode ``I`` rather than ``I;16``, so the mode alone would call a 16-bit PNG "32-bit".
+_MAX_16_BIT_FORMATS = frozenset({"PNG", "PPM", "JPEG2000", "SGI"})
+
+
+def _bit_depth(mode: str, fmt: str | None = None) -> str:
+    """The bit depth of a grayscale ``I``/``I;16``/``F`` image, from its format as well as its mode."""
+    if mode == "F":
+        return "32-bit float"
+    return "16-bit" if mode.startswith("I;16") or fmt in _MAX_16_BIT_FORMATS else "32-bit"
 
 
 def _to_8bit_gray(img: PILImage) -> PILImage:

@@ -15,9 +15,10 @@ def main(argv: list[str] | None = None) -> int:
         return emulator_main(argv[1:])
     parser = argparse.ArgumentParser(prog="azmm", description="azmm_magic: Azure OpenAI vision from Jupyter.")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="execute the quickstart notebook and write it as .ipynb and .html")
+    demo = sub.add_parser("demo", help="execute a shipped notebook (quickstart by default) and write it as .ipynb and .html")
     demo.add_argument("--out", default="demo-output", help="folder for the executed notebook (default: demo-output)")
-    demo.add_argument("--notebook", default="quickstart.ipynb", help="notebook under notebooks/ to run")
+    demo.add_argument("--notebook", default="quickstart.ipynb",
+                      help="a shipped notebook: quickstart, teaching, explore, panel or batch (default: quickstart)")
     sub.add_parser("emulator", help="run the local Azure-OpenAI-compatible emulator (see `azmm emulator --help`)")
     args = parser.parse_args(argv)
     if args.command == "demo":

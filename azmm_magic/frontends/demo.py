@@ -1,25 +1,51 @@
-"""`azmm demo`: execute the quickstart notebook headlessly and write it (and an HTML rendering) to a folder.
+"""`azmm demo`: execute a shipped notebook headlessly and write it (and an HTML rendering) to a folder.
 
 Without Azure settings the notebook starts the local emulator itself (and says so in its output); with
 AZURE_OPENAI_ENDPOINT and a deployment set it asks that Azure deployment.
+
+The notebooks live in ``notebooks/`` of the source tree (the one source of truth); the wheel carries the same
+files as ``azmm_magic/notebooks/`` (hatch ``force-include``), so the demo runs from a plain ``pip install``.
+The HTML it writes opens offline: no require.js, MathJax, Mermaid or widget manager from a CDN.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
+from typing import Any
 
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+#: ``notebooks/`` of a source checkout (an editable install imports the package from there).
+SOURCE_NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+
+#: The lab template without anything fetched from the network: it inlines its CSS already; the blocks below
+#: would add <script src=...> tags pointing at CDNs (require.js, MathJax, Mermaid, the widget manager).
+OFFLINE_TEMPLATE = """\
+{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+
+
+def notebooks_folder() -> Path:
+    """The folder of the shipped notebooks: inside the installed package (wheel) or the source checkout's."""
+    packaged = Path(__file__).resolve().parents[1] / "notebooks"
+    if (packaged / "quickstart.ipynb").exists():
+        return packaged
+    return SOURCE_NOTEBOOKS
 
 
 def find_notebook(name: str) -> Path:
-    """A notebook shipped beside the package (source checkout) or inside it (wheel)."""
-    for folder in (NOTEBOOKS, Path(__file__).resolve().parent / "notebooks"):
-        path = folder / name
-        if path.exists():
-            return path
-    raise FileNotFoundError(f"{name} not found; run the demo from a source checkout of azmm_magic.")
+    """A shipped notebook by file name (``quickstart.ipynb``; the ``.ipynb`` may be left out)."""
+    folder = notebooks_folder()
+    path = folder / (name if name.endswith(".ipynb") else name + ".ipynb")
+    if path.exists():
+        return path
+    shipped = ", ".join(sorted(p.name for p in folder.glob("*.ipynb"))) or "none found"
+    raise FileNotFoundError(f"{name} is not one of the shipped notebooks ({shipped}).")
 
 
 def uses_azure(env: os._Environ[str] | dict[str, str] | None = None) -> bool:
@@ -37,7 +63,6 @@ def execute_notebook(path: Path, out_dir: Path, *, timeout: int = 300, allow_err
     import nbformat
     from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
-    from nbconvert import HTMLExporter
 
     nb = nbformat.read(path, as_version=4)
     with tempfile.TemporaryDirectory(prefix="azmm-kernel-") as sockets:
@@ -58,18 +83,42 @@ def execute_notebook(path: Path, out_dir: Path, *, timeout: int = 300, allow_err
     out_dir.mkdir(parents=True, exist_ok=True)
     ipynb = out_dir / path.name
     nbformat.write(nb, ipynb)
-    body, _ = HTMLExporter().from_notebook_node(nb)
     html = out_dir / (path.stem + ".html")
-    html.write_text(body, encoding="utf-8")
+    html.write_text(export_html(nb), encoding="utf-8")
     return ipynb, html
 
 
+def export_html(nb: Any) -> str:
+    """The notebook as one self-contained HTML page (JupyterLab's look) that loads nothing from the network."""
+    import jinja2
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(
+        template_name="lab",
+        extra_loaders=[jinja2.DictLoader({"azmm_offline.html.j2": OFFLINE_TEMPLATE})],
+        template_file="azmm_offline.html.j2",
+    )
+    body, _ = exporter.from_notebook_node(nb)
+    return body
+
+
 def run_demo(out_dir: str | Path = "demo-output", notebook: str = "quickstart.ipynb") -> int:
-    """Execute the quickstart notebook and print where the results are. Returns a process exit code."""
+    """Execute a shipped notebook and print where the results are. Returns a process exit code.
+
+    The notebook runs in a scratch copy of the notebooks folder (with ``teaching-answers.jsonl``), so files it
+    writes land neither in the installed package nor in the source tree.
+    """
+    import tempfile
+
+    source = find_notebook(notebook)
     target = "Azure (AZURE_OPENAI_ENDPOINT is set)" if uses_azure() else "the local emulator (no Azure settings found)"
-    print(f"azmm demo: running notebooks/{notebook} against {target} ...", flush=True)
+    print(f"azmm demo: running {source.name} against {target} ...", flush=True)
     started = time.perf_counter()
-    ipynb, html = execute_notebook(find_notebook(notebook), Path(out_dir))
+    with tempfile.TemporaryDirectory(prefix="azmm-demo-") as scratch:
+        for item in source.parent.iterdir():
+            if item.is_file() and item.suffix in (".ipynb", ".jsonl"):
+                shutil.copy2(item, scratch)
+        ipynb, html = execute_notebook(Path(scratch) / source.name, Path(out_dir))
     print(f"Executed in {time.perf_counter() - started:.1f} s")
     print(f"Notebook: {ipynb.resolve()}")
     print(f"HTML:     {html.resolve()}")
