@@ -353,7 +353,7 @@ def test_every_kind_parses_and_is_documented():
     import azmm_magic.emulator.faults as faults_module
 
     for kind in KINDS:
-        spec = {"latency": "latency:0.1"}.get(kind, kind)
+        spec = {"latency": "latency:0.1", "stream_shape": "stream_shape:none"}.get(kind, kind)
         assert parse_fault(spec).kind == kind
         assert f"``{kind}" in faults_module.__doc__
     assert parse_assignment("vision=429:1:times=2")[1].times == 2

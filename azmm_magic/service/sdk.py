@@ -133,6 +133,17 @@ def entra_provider() -> TokenProvider:
         return get_bearer_token_provider(DefaultAzureCredential(), ENTRA_SCOPE)
 
 
+def chat_url(settings: Settings) -> str | None:
+    """The URL chat completions are sent to with these settings (None without an endpoint), for the config view."""
+    if not settings.endpoint:
+        return None
+    base = settings.endpoint.rstrip("/")
+    deployment = settings.deployment or "{deployment}"
+    if settings.resolved_api_style == "azure":
+        return f"{base}/openai/deployments/{deployment}/chat/completions?api-version={settings.api_version}"
+    return f"{base}/chat/completions (model {deployment})"
+
+
 _SSL_CONTEXT: Any = None
 _SSL_LOCK = threading.Lock()
 
@@ -261,5 +272,5 @@ class SdkClients:
             await client.close()
 
 
-__all__ = ["SdkClients", "TokenProvider", "entra_provider", "fresh_async_http_client", "guard_provider",
+__all__ = ["SdkClients", "TokenProvider", "chat_url", "entra_provider", "fresh_async_http_client", "guard_provider",
            "identity_report", "quiet_identity"]

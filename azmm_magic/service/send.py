@@ -208,14 +208,15 @@ class Exchange:
             return
         log.info("%s", event.message())
         end = time.monotonic() + delay
+        remaining = delay  # the first report says the whole wait
         while True:
-            remaining = max(0.0, end - time.monotonic())
             if self.on_wait is not None:
                 self.on_wait(WaitEvent(event.reason, event.status, delay, remaining, event.retry, event.retries,
                                        event.asked))
             if remaining <= 0:
                 break
             yield min(TICK, remaining)
+            remaining = max(0.0, end - time.monotonic())
         self.waited += delay
 
     def sleep(self, delay: float) -> None:
