@@ -119,7 +119,7 @@ def test_the_magic_adds_its_hint_to_a_python_api_message(emulator):
         ("chat forget", "invalid choice"),
         ("emulator restart", "invalid choice"),
         ("jobs --limit many", "invalid int value"),
-        ("config --verbose", "%azure_vision config: takes no arguments"),
+        ("config --verbose", "%azure_vision config: unrecognized arguments: --verbose"),
         ("login now", "takes no arguments"),
         ("nosuch", "unknown subcommand 'nosuch'; use one of config, cache"),
     ],

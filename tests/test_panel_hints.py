@@ -81,12 +81,12 @@ def _panel(emulator, red_png) -> VisionPanel:
 
 def test_panel_shows_the_error_and_its_hint_then_recovers(emulator, red_png, monkeypatch):
     panel = _panel(emulator, red_png)
-    from azmm_magic.features.client import VisionClient
+    from azmm_magic.features.pipeline import Pipeline
 
-    def failing(self, request, **kwargs):
+    def failing(self, request, *args, **kwargs):
         raise ServiceTimeoutError("No answer from localhost within 5 s.", settings=("timeout",), remedy="retry")
 
-    monkeypatch.setattr(VisionClient, "send_stream", failing)
+    monkeypatch.setattr(Pipeline, "stream", failing)  # the panel streams through the client's pipeline
     panel.prompt.value = "q"
     panel.send_button.click()
     assert panel.wait(60)
@@ -101,13 +101,13 @@ def test_panel_shows_the_error_and_its_hint_then_recovers(emulator, red_png, mon
 
 def test_cut_stream_shows_the_partial_answer_and_the_hint(emulator, red_png, monkeypatch):
     panel = _panel(emulator, red_png)
-    from azmm_magic.features.client import VisionClient
+    from azmm_magic.features.pipeline import Pipeline
 
-    def cut(self, request, **kwargs):
+    def cut(self, request, *args, **kwargs):
         yield "The square is "
         raise IncompleteAnswerError("The answer stream was cut off.", partial_text="The square is ", remedy="retry")
 
-    monkeypatch.setattr(VisionClient, "send_stream", cut)
+    monkeypatch.setattr(Pipeline, "stream", cut)
     panel.prompt.value = "q"
     panel.send_button.click()
     assert panel.wait(60)

@@ -316,7 +316,7 @@ def test_panel_and_magic_continue_the_same_conversation(shell, emulator, red_png
     third = _ask(panel, "Thanks")
     messages = emulator.chat_requests()[-1]["body"]["messages"]
     assert [m["role"] for m in messages] == ["user", "assistant", "user"]
-    assert messages[0]["content"][0]["text"] == "And its size?"
+    assert messages[0]["content"] == "And its size?"  # a text-only turn is sent as a plain string
     assert "chat 'lesson': sent the last 1 of 2 earlier turns (chat_turns = 1)" in third.notices
     assert "sent the last 1 of 2 earlier turns" in panel.answer.value
     assert [t.prompt for t in _conversation(shell, "lesson").turns] == ["What colour is the square?",

@@ -59,13 +59,18 @@ class VisionRequest:
         parts.extend(image.content_part(self.detail) for image in self.images)
         return parts
 
+    def wire_content(self) -> str | list[dict[str, Any]]:
+        """The user message's ``content`` as sent: the prompt as a plain string when there is no image (some
+        servers that speak the chat API take only a string there), else :meth:`user_content`'s parts."""
+        return self.user_content() if self.images else self.prompt
+
     def messages(self) -> list[dict[str, Any]]:
-        """The ``messages`` list as sent on the wire."""
+        """The ``messages`` list as sent on the wire (text-only user messages, earlier turns too, as strings)."""
         out: list[dict[str, Any]] = []
         if self.system:
             out.append({"role": "system", "content": self.system})
-        out.extend(dict(m) for m in self.history)
-        out.append({"role": "user", "content": self.user_content()})
+        out.extend(_plain_text(m) for m in self.history)
+        out.append({"role": "user", "content": self.wire_content()})
         return out
 
     def body(self) -> dict[str, Any]:
@@ -112,6 +117,18 @@ class VisionRequest:
         chars += sum(len(str(m.get("content", ""))) for m in self.history)
         text_tokens = (chars + 3) // 4 + 4 * (len(self.history) + 1 + bool(self.system))
         return text_tokens + sum(i.estimate_tokens(self.detail, rule) for i in self.images)
+
+
+def _plain_text(message: Mapping[str, Any]) -> dict[str, Any]:
+    """``message`` with a content made only of one text part sent as that text (the same meaning to every
+    server, and the only form some accept)."""
+    out = dict(message)
+    content = out.get("content")
+    if isinstance(content, list) and len(content) == 1 and isinstance(content[0], Mapping):
+        part = content[0]
+        if part.get("type") == "text" and isinstance(part.get("text"), str):
+            out["content"] = part["text"]
+    return out
 
 
 def _shorten(part: dict[str, Any]) -> dict[str, Any]:

@@ -285,7 +285,8 @@ async def _chat(request: Request, deployment: str | None, *, v1: bool) -> Respon
     )
     if fault is not None and fault.shapes_answer:
         return _faults.shaped_response(
-            fault, None if streamed else completion_body(answer), chunks, headers, request, config.stream_chunk_delay
+            fault, None if streamed else completion_body(answer), chunks, headers, request, config.stream_chunk_delay,
+            cap=cap,
         )
     if chunks is not None:
         return StreamingResponse(

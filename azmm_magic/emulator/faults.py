@@ -23,6 +23,14 @@ A fault is written ``KIND[:ARG][:times=N][:id=TEXT]``:
 ``api_version``            Azure's 400 "API version not supported"
 ``malformed_json``         a ``json_object``/``json_schema`` request is answered with invalid JSON
                            (see :mod:`azmm_magic.emulator.structured`); ``malformed-json`` also works
+``stream_shape:SHAPE``     a streamed answer ends normally but shaped like some OpenAI-compatible servers,
+                           not Azure: ``delta`` (``finish_reason`` inside ``delta``, null on the choice),
+                           ``none`` (no ``finish_reason`` anywhere), ``no_done`` (no finish reason and no
+                           ``[DONE]``: the response just ends cleanly), ``ollama`` (Ollama's ``/v1`` shape: no
+                           Azure filter fields or prompt-filter chunk, the last text and ``finish_reason`` in
+                           one chunk). A plain (non-streamed) answer is unchanged
+``ignore_limit``           the usage reports ``2 × limit - 12`` output tokens (a server that ignores
+                           ``max_tokens``/``max_completion_tokens``: 4,084 for a 2,048 limit)
 =========================  ==============================================================================
 
 ``times=N`` applies the fault to the first ``N`` matching requests only (then requests pass), so
@@ -58,6 +66,8 @@ from typing import Any
 __all__ = [
     "FAULT_HEADER",
     "KINDS",
+    "STREAM_SHAPES",
+    "reshape_stream",
     "Fault",
     "FaultTable",
     "parse_assignment",
@@ -69,11 +79,13 @@ TRANSPORT_KEY = "azmm_emulator.transport"
 STATUS_KINDS = {"429": 429, "500": 500, "503": 503, "408": 408, "401": 401, "404": 404}
 KINDS = (
     "429", "500", "503", "408", "latency", "hang", "drop", "cut",
-    "content_filter", "content_filter_answer", "401", "404", "api_version", "malformed_json",
+    "content_filter", "content_filter_answer", "401", "404", "api_version", "malformed_json", "stream_shape",
+    "ignore_limit",
 )  # fmt: skip
+STREAM_SHAPES = ("delta", "none", "no_done", "ollama")
 FILTER_CATEGORIES = ("hate", "self_harm", "sexual", "violence", "jailbreak")
 _NUMERIC_ARG = {"429": 1.0, "500": None, "503": None, "408": None, "latency": None, "hang": 30.0, "cut": 3}
-_NO_ARG = ("drop", "401", "404", "api_version")
+_NO_ARG = ("drop", "401", "404", "api_version", "ignore_limit")
 
 _MESSAGES = {
     429: "Requests to the ChatCompletions_Create Operation under Azure OpenAI API version {version} have "
@@ -112,7 +124,7 @@ class Fault:
     @property
     def shapes_answer(self) -> bool:
         """Whether the fault changes the answer itself (applied when the response is built)."""
-        return self.kind in ("cut", "content_filter_answer")
+        return self.kind in ("cut", "content_filter_answer", "stream_shape", "ignore_limit")
 
 
 def parse_fault(spec: str) -> Fault:
@@ -140,7 +152,11 @@ def parse_fault(spec: str) -> Fault:
             raise ValueError(f"fault {spec!r}: unexpected part {part!r}")
     if kind in _NO_ARG and arg is not None:
         raise ValueError(f"fault {kind!r} takes no argument")
-    if kind in ("content_filter", "content_filter_answer"):
+    if kind == "stream_shape":
+        arg = str(arg or "").lower()
+        if arg not in STREAM_SHAPES:
+            raise ValueError(f"fault {spec!r}: the shape must be one of {', '.join(STREAM_SHAPES)}")
+    elif kind in ("content_filter", "content_filter_answer"):
         arg = str(arg or "violence").lower()
         if arg not in FILTER_CATEGORIES:
             raise ValueError(f"fault {spec!r}: category must be one of {', '.join(FILTER_CATEGORIES)}")
@@ -319,10 +335,30 @@ def shaped_response(
     headers: Mapping[str, str],
     request: Any,
     chunk_delay: float = 0.0,
+    cap: int | None = None,
 ) -> Any:
-    """The answer changed by a ``cut`` or ``content_filter_answer`` fault (``chunks`` when streaming)."""
+    """The answer changed by a ``cut``, ``content_filter_answer``, ``stream_shape`` or ``ignore_limit`` fault
+    (``chunks`` when streaming; ``cap`` is the request's output-token limit)."""
     from starlette.responses import JSONResponse, StreamingResponse
 
+    sse_headers = {**headers, "cache-control": "no-cache"}
+    if fault.kind == "ignore_limit":
+        over = 2 * (cap or 2048) - 12
+        for usage in [body.get("usage") if body else None, *[c.get("usage") for c in chunks or ()]]:
+            if usage:
+                usage["total_tokens"] = usage["prompt_tokens"] + over
+                usage["completion_tokens"] = over
+        if chunks is not None:
+            return StreamingResponse(_events(chunks, chunk_delay, request, cut_after=None),
+                                     media_type="text/event-stream", headers=sse_headers)
+        return JSONResponse(body, headers=dict(headers))
+    if fault.kind == "stream_shape":
+        if chunks is None:
+            return JSONResponse(body, headers=dict(headers))
+        shape = str(fault.arg)
+        return StreamingResponse(_events(reshape_stream(chunks, shape), chunk_delay, request, cut_after=None,
+                                         done=shape != "no_done"),
+                                 media_type="text/event-stream", headers=sse_headers)
     if fault.kind == "content_filter_answer":
         results = filter_results(str(fault.arg), prompt=False)
         if chunks is not None:
@@ -345,6 +381,36 @@ def shaped_response(
     return _CutBody(raw, dict(headers), request)
 
 
+def reshape_stream(chunks: list[dict[str, Any]], shape: str) -> list[dict[str, Any]]:
+    """Azure's chunks as another server would send them (see ``stream_shape`` in the module's docstring)."""
+    out: list[dict[str, Any]] = []
+    for chunk in chunks:
+        choices = chunk.get("choices") or []
+        if shape == "ollama":
+            if not choices and "prompt_filter_results" in chunk:
+                continue  # Azure's first chunk
+            choices = [{k: v for k, v in c.items() if not k.startswith("content_filter")} for c in choices]
+            chunk = {**chunk, "system_fingerprint": "fp_ollama", "choices": choices}
+            if choices and choices[0].get("finish_reason") and not choices[0].get("delta") and out:
+                last = out[-1]  # Ollama sends the last text and the finish reason in one chunk
+                if last.get("choices"):
+                    last["choices"][0]["finish_reason"] = choices[0]["finish_reason"]
+                    continue
+            out.append(chunk)
+            continue
+        new_choices = []
+        for choice in choices:
+            finish = choice.get("finish_reason")
+            choice = {k: v for k, v in choice.items() if k != "finish_reason"}
+            if shape == "delta":
+                choice["finish_reason"] = None
+                if finish:
+                    choice["delta"] = {**choice.get("delta", {}), "finish_reason": finish}
+            new_choices.append(choice)
+        out.append({**chunk, "choices": new_choices})
+    return out
+
+
 def _filter_stream(chunks: list[dict[str, Any]], results: dict[str, Any]) -> list[dict[str, Any]]:
     """Keep the first third of the text chunks, then a last chunk with ``finish_reason: content_filter``."""
     text_idx = [i for i, c in enumerate(chunks) if c.get("choices") and c["choices"][0].get("delta", {}).get("content")]
@@ -362,9 +428,10 @@ def _filter_stream(chunks: list[dict[str, Any]], results: dict[str, Any]) -> lis
 
 
 async def _events(
-    chunks: list[dict[str, Any]], delay: float, request: Any, *, cut_after: int | None
+    chunks: list[dict[str, Any]], delay: float, request: Any, *, cut_after: int | None, done: bool = True
 ) -> AsyncIterator[bytes]:
-    """SSE events; with ``cut_after``, the connection is aborted after that many text chunks."""
+    """SSE events; with ``cut_after``, the connection is aborted after that many text chunks; ``done=False``
+    ends the response cleanly without ``[DONE]``."""
     sent_text = 0
     for i, item in enumerate(chunks):
         if i and delay:
@@ -379,7 +446,8 @@ async def _events(
     if cut_after is not None:  # fewer text chunks than the cut point: cut before the finish reason
         await _drop(request)
         return
-    yield b"data: [DONE]\n\n"
+    if done:
+        yield b"data: [DONE]\n\n"
 
 
 class _CutBody:

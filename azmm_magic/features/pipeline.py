@@ -4,7 +4,9 @@ A :class:`~azmm_magic.core.request.VisionRequest` goes through :meth:`Pipeline.r
 request says so), :meth:`Pipeline.stream` (a generator of text pieces, then the result) or :meth:`Pipeline.arun`
 (async). Each applies the cache policy, sends through :mod:`azmm_magic.service.send` when it must, counts the
 call in the usage ledger, parses a structured answer and stores what is complete. Identical requests in flight
-at the same time are sent once: the others wait for that answer.
+at the same time are sent once: the others wait for that answer. ``on_wait`` (a
+:class:`~azmm_magic.service.send.WaitEvent` callback) is told about each wait before a retry while it happens,
+so a frontend can show it (the result's notices then say how long the answer waited; a cached copy does not).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from azmm_magic.core.result import VisionResult
 from azmm_magic.core.settings import Settings
 from azmm_magic.service import send as transport
 from azmm_magic.service.sdk import SdkClients
+from azmm_magic.service.send import OnWait, is_wait_notice
 from azmm_magic.store.cache import Cache, ReplayMissError, cache_key
 from azmm_magic.store.ledger import UsageLedger
 
@@ -100,7 +103,9 @@ class Pipeline:
         the ledger only the first time (a Batch API line fetched twice)."""
         result = self._count(request, result, once=count_once)
         if policy in ("use", "refresh") and self.cache is not None and not result.incomplete:
-            entry = result.to_cache()
+            # how long this send waited is true of this send only: a later cache hit did not wait
+            kept = tuple(n for n in result.notices if not is_wait_notice(n))
+            entry = (result.with_(notices=kept) if kept != result.notices else result).to_cache()
             if key is None:
                 key, entry = self.key(request), {**entry, "replay_key": self.replay_key(request)}
             self.cache.put(key, entry)
@@ -112,13 +117,14 @@ class Pipeline:
 
     # ----- drivers ------------------------------------------------------------------------------------------------
     def run(self, request: VisionRequest, policy: CachePolicy = "use", *,
-            on_text: Callable[[str], None] | None = None, on_send: Callable[[], None] | None = None) -> VisionResult:
+            on_text: Callable[[str], None] | None = None, on_send: Callable[[], None] | None = None,
+            on_wait: OnWait | None = None) -> VisionResult:
         """Answer ``request``: from the cache, or by sending it (streamed when ``request.stream``; each piece of
         text is passed to ``on_text``). ``on_send`` is called once, just before a request is really sent; a cache
-        hit calls neither."""
+        hit calls neither. ``on_wait`` gets each wait before a retry (see the module's docstring)."""
         if request.stream:
             final: VisionResult | None = None
-            for item in self.stream(request, policy, cached_text=False, on_send=on_send):
+            for item in self.stream(request, policy, cached_text=False, on_send=on_send, on_wait=on_wait):
                 if isinstance(item, str):
                     if on_text is not None:
                         on_text(item)
@@ -133,18 +139,19 @@ class Pipeline:
         if on_send is not None:
             on_send()
         if policy == "off":
-            return self.settle(request, transport.send(self.sdk, request), policy)
+            return self.settle(request, transport.send(self.sdk, request, on_wait=on_wait), policy)
         key = self.key(request)
         future, owner = self._claim(key)
         if not owner:
             return self._shared(request, future.result())
         with self._owning(key, future):
-            result = transport.send(self.sdk, request)
+            result = transport.send(self.sdk, request, on_wait=on_wait)
             future.set_result(result)
         return self.settle(request, result, policy)
 
     def stream(self, request: VisionRequest, policy: CachePolicy = "use", *, cached_text: bool = True,
-               on_send: Callable[[], None] | None = None) -> Iterator[str | VisionResult]:
+               on_send: Callable[[], None] | None = None, on_wait: OnWait | None = None
+               ) -> Iterator[str | VisionResult]:
         """Yield the answer's text as it arrives, then the :class:`VisionResult`. A cache hit yields its text as one
         piece (unless ``cached_text=False``), then the result. Nothing incomplete is cached."""
         hit = self.lookup(request, policy)
@@ -156,18 +163,19 @@ class Pipeline:
         self.check_may_send(request, policy)
         if on_send is not None:
             on_send()
-        for item in transport.send_stream(self.sdk, request):
+        for item in transport.send_stream(self.sdk, request, on_wait=on_wait):
             yield item if isinstance(item, str) else self.settle(request, item, policy)
 
     async def arun(self, request: VisionRequest, policy: CachePolicy = "use", *,
-                   send: AsyncSender | None = None) -> VisionResult:
+                   send: AsyncSender | None = None, on_wait: OnWait | None = None) -> VisionResult:
         """Async :meth:`run` without streaming. ``send`` replaces the plain async send (a batch passes its
-        rate-adaptive sender); the cache policy, sharing of identical requests and usage stay here."""
+        rate-adaptive sender, which reports its own waits); the cache policy, sharing of identical requests and
+        usage stay here. ``on_wait`` gets each wait of the plain async send."""
         hit = self.lookup(request, policy)
         if hit is not None:
             return hit
         self.check_may_send(request, policy)
-        sender = send or (lambda r: transport.asend(self.sdk, r))
+        sender = send or (lambda r: transport.asend(self.sdk, r, on_wait=on_wait))
         if policy == "off":
             return self.settle(request, await sender(request), policy)
         key = self.key(request)

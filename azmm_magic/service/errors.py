@@ -113,8 +113,60 @@ def content_filter_error(results: Any, *, where: str, request_id: str | None = N
     )
 
 
-def map_sdk_error(error: BaseException, settings: Settings, deployment: str | None) -> AzureVisionError:
-    """Turn an SDK (or transport) exception into one of ours, with a message that says what to do."""
+def _asks(request: Any, settings: Settings) -> tuple[list[str], tuple[str, ...]]:
+    """What in ``request`` a server that speaks only part of the chat API may refuse: (words, settings)."""
+    if request is None:
+        return [], ()
+    words: list[str] = []
+    names: tuple[str, ...] = ()
+    images = len(getattr(request, "images", ()) or ())
+    if images:
+        words.append(f"images (this request has {images}; try without)")
+    extra = getattr(request, "extra", None) or {}
+    if "response_format" in extra:
+        words.append("structured answers (response_format)")
+    if getattr(request, "stream", False) and settings.resolved_api_style == "openai":
+        words.append("streaming with usage (stream_options; the stream setting)")
+        names += ("stream",)
+    if settings.resolved_api_style == "openai" and getattr(request, "token_param", "") == "max_completion_tokens":
+        words.append("max_completion_tokens (the token_param setting)")
+        names += ("token_param",)
+    return words, names
+
+
+def _status_error(settings: Settings, host: str, status: int | None, message: str, rid: str,
+                  attempts: int, same: bool, request: Any, common: dict[str, Any]) -> ServiceError:
+    """A status the SDK has no class for (5xx, 408, 409, ...): how many times, what the server said, what to do."""
+    quoted = f' (server: "{message.rstrip()}")' if message else ""
+    transient = status in (408, 409, 502, 503, 504)
+    if attempts > 1 and same:
+        head = f"{host} answered {status} on all {attempts} attempts{quoted}"
+    elif attempts > 1:
+        head = f"{host} answered {status} after {_retries(attempts - 1)}{quoted}"
+    else:
+        head = f"{host} answered {status}{quoted}"
+    if transient or status is None or status < 500:
+        what = "the service is unavailable or overloaded: try again in a few minutes" if transient else "try again"
+        return ServiceError(f"{head}. {what[0].upper()}{what[1:]}{rid}.", remedy="retry", **common)
+    words, names = _asks(request, settings)
+    differs = (f"this server may not accept {' or '.join(words)}" if words
+               else "check the server's log, or try again later")
+    if attempts > 1 and same:
+        return ServiceError(
+            f"{head}. The same error every time points at the request, not at load: {differs}{rid}.",
+            settings=names, **common,
+        )
+    return ServiceError(f"{head}. Try again; if it fails every time, {differs}{rid}.", settings=names,
+                        remedy="retry", **common)
+
+
+def map_sdk_error(error: BaseException, settings: Settings, deployment: str | None, *, attempts: int | None = None,
+                  statuses: tuple[int | None, ...] = (), request: Any = None) -> AzureVisionError:
+    """Turn an SDK (or transport) exception into one of ours, with a message that says what to do.
+
+    ``attempts``: how many times the request was sent (default: once plus the ``max_retries`` setting);
+    ``statuses``: the HTTP status of each attempt (to say "on all N attempts" only when it is true);
+    ``request``: the :class:`~azmm_magic.core.request.VisionRequest` (to suggest what a server may refuse)."""
     if isinstance(error, AzureVisionError):
         return error
     try:
@@ -131,7 +183,8 @@ def map_sdk_error(error: BaseException, settings: Settings, deployment: str | No
     message = message.splitlines()[0][:300] if message else ""
     rid = f" (request id {request_id})" if request_id else ""
     common: dict[str, Any] = {"status": status, "code": code, "request_id": request_id}
-    tries = _times(settings.max_retries + 1)
+    attempts = attempts if attempts is not None else settings.max_retries + 1
+    tries = _times(attempts)
     if isinstance(error, openai.APITimeoutError):
         return ServiceTimeoutError(
             f"No answer from {host} within {settings.timeout:g} s (tried {tries}). Try again, or raise the "
@@ -184,7 +237,7 @@ def map_sdk_error(error: BaseException, settings: Settings, deployment: str | No
         wait = retry_after(getattr(error, "response", None))
         wait_text = f"; the service asked to wait {wait:.3g} s" if wait is not None else ""
         return RateLimitError(
-            f"Deployment '{deployment}' is rate limited (429) after {_retries(settings.max_retries)}{wait_text}. "
+            f"Deployment '{deployment}' is rate limited (429) after {_retries(attempts - 1)}{wait_text}. "
             f"Wait and try again, send fewer/smaller images, or raise the deployment's quota{rid}.",
             retry_after=wait, remedy="retry", **common,
         )
@@ -201,12 +254,9 @@ def map_sdk_error(error: BaseException, settings: Settings, deployment: str | No
             )
         return BadRequestError(f"The service rejected the request (400): {message}{rid}", **common)
     if isinstance(error, openai.APIStatusError):
-        retried = f" after {_retries(settings.max_retries)}" if settings.max_retries and is_retryable_status(status) else ""
-        return ServiceError(
-            f"{host} answered {status}{retried}: {(message or 'server error').rstrip('.!')}. This is usually "
-            f"temporary: try again{rid}.",
-            remedy="retry", **common,
-        )
+        tried = attempts if is_retryable_status(status) else 1
+        same = not statuses or all(s == status for s in statuses)
+        return _status_error(settings, host, status, message, rid, tried, same, request, common)
     if isinstance(error, openai.OpenAIError):
         return ConfigError(f"The openai SDK refused the settings: {describe(error)}")
     return ServiceError(f"Unexpected error talking to {host}: {type(error).__name__}: {describe(error)}")

@@ -8,15 +8,108 @@ token provider the SDK calls on every request; azure-identity caches and refresh
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from azmm_magic.core.errors import ConfigError
+from azmm_magic.core.errors import AuthError, ConfigError
 from azmm_magic.core.settings import ENTRA_SCOPE, Settings
 from azmm_magic.service.errors import describe
 
 TokenProvider = Callable[[], str]
+IDENTITY_LOGGER = "azure.identity"
+#: azure-identity's log records of the latest token requests (kept out of the notebook; see identity_report())
+_IDENTITY_LOG: deque[str] = deque(maxlen=60)
+_LAST_IDENTITY_ERROR: list[str] = []
+_QUIET_LOCK = threading.Lock()
+_QUIET_DEPTH = 0
+_QUIET_SAVED: dict[str, Any] = {}
+
+
+class _Keep(logging.Handler):
+    """Keeps azure-identity's records (formatted) instead of letting them reach the notebook's stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            _IDENTITY_LOG.append(f"{record.levelname} {record.name}: {record.getMessage()}")
+        except Exception:  # noqa: BLE001 - a log record must never break a request
+            pass
+
+
+_KEEP = _Keep(logging.DEBUG)
+
+
+@contextmanager
+def quiet_identity() -> Iterator[None]:
+    """While azure-identity looks for a credential, keep its log records (its per-credential attempts) out of
+    the cell: they are stored for :func:`identity_report` instead. Safe across threads (nested uses count)."""
+    global _QUIET_DEPTH
+    logger = logging.getLogger(IDENTITY_LOGGER)
+    with _QUIET_LOCK:
+        if _QUIET_DEPTH == 0:
+            _QUIET_SAVED.update(propagate=logger.propagate)
+            logger.addHandler(_KEEP)
+            logger.propagate = False
+        _QUIET_DEPTH += 1
+    try:
+        yield
+    finally:
+        with _QUIET_LOCK:
+            _QUIET_DEPTH -= 1
+            if _QUIET_DEPTH == 0:
+                logger.removeHandler(_KEEP)
+                logger.propagate = _QUIET_SAVED.pop("propagate", True)
+
+
+def identity_report() -> list[str]:
+    """What azure-identity reported during the latest token requests: the last error's full text, then its log
+    records (oldest first). Empty when Entra ID was not used."""
+    return [*_LAST_IDENTITY_ERROR, *_IDENTITY_LOG]
+
+
+def _identity_error(error: BaseException, host: str) -> AuthError | None:
+    """Our one-line error for azure-identity's failure to get a token (None for any other exception)."""
+    try:
+        from azure.core.exceptions import ClientAuthenticationError
+    except ImportError:  # pragma: no cover - a dependency of azure-identity
+        return None
+    if not isinstance(error, ClientAuthenticationError):
+        return None
+    text = str(error).strip()
+    _LAST_IDENTITY_ERROR[:] = [f"{type(error).__name__}: {text}"]
+    first = text.splitlines()[0] if text else type(error).__name__
+    key = "set an API key (AZURE_OPENAI_API_KEY, or api_key=)"
+    ways = f"{key}, sign in with the Azure CLI (az login), or run where a managed identity is available"
+    unavailable = type(error).__name__ == "CredentialUnavailableError" or first.startswith(
+        "DefaultAzureCredential failed to retrieve a token from the included credentials")
+    if unavailable:
+        message = (f"No Microsoft Entra ID credential was found to call {host} (no API key is set, so Entra ID is "
+                   f"used): {ways}. azure-identity's report is this error's __cause__.")
+    else:
+        message = (f"Microsoft Entra ID sign-in failed for {host} ({first[:160].rstrip('.')}): sign in again (az "
+                   f"login) or {key}. azure-identity's report is this error's __cause__.")
+    return AuthError(message, settings=("api_key",), remedy="credentials", code="entra_credential")
+
+
+def guard_provider(provider: TokenProvider, host: str) -> TokenProvider:
+    """``provider`` with azure-identity's log kept out of the cell and its failure turned into one
+    :class:`AuthError` line (the original error is the ``__cause__``)."""
+
+    def guarded() -> str:
+        with quiet_identity():
+            try:
+                return provider()
+            except Exception as e:
+                mapped = _identity_error(e, host)
+                if mapped is None:
+                    raise
+                raise mapped from e
+
+    guarded.__wrapped__ = provider  # type: ignore[attr-defined]
+    return guarded
 
 
 def _construct(cls: Any, **kwargs: Any) -> Any:
@@ -36,7 +129,19 @@ def entra_provider() -> TokenProvider:
         from azure.identity import DefaultAzureCredential, get_bearer_token_provider
     except ImportError as e:  # pragma: no cover - a declared dependency
         raise ConfigError("Entra ID needs the 'azure-identity' package: pip install azure-identity") from e
-    return get_bearer_token_provider(DefaultAzureCredential(), ENTRA_SCOPE)
+    with quiet_identity():
+        return get_bearer_token_provider(DefaultAzureCredential(), ENTRA_SCOPE)
+
+
+def chat_url(settings: Settings) -> str | None:
+    """The URL chat completions are sent to with these settings (None without an endpoint), for the config view."""
+    if not settings.endpoint:
+        return None
+    base = settings.endpoint.rstrip("/")
+    deployment = settings.deployment or "{deployment}"
+    if settings.resolved_api_style == "azure":
+        return f"{base}/openai/deployments/{deployment}/chat/completions?api-version={settings.api_version}"
+    return f"{base}/chat/completions (model {deployment})"
 
 
 _SSL_CONTEXT: Any = None
@@ -71,6 +176,8 @@ class SdkClients:
         self._sync: Any = None
         self._async: Any = None
         self._async_loop: Any = None
+        self._chat_sync: Any = None
+        self._chat_async: Any = None
         self._lock = threading.Lock()
 
     def derive(self, settings: Settings, *, http_client: Any = None) -> SdkClients:
@@ -86,7 +193,7 @@ class SdkClients:
             assert s.api_key is not None
             return "key", s.api_key.reveal()
         if mode == "entra" or self.token_provider is not None:
-            return "entra", self.token_provider or entra_provider()
+            return "entra", guard_provider(self.token_provider or entra_provider(), s.endpoint_host or "the endpoint")
         return "none", "no-auth"  # a placeholder so the SDK never falls back to a key from the environment
 
     def build(self, *, asynchronous: bool) -> Any:
@@ -131,10 +238,28 @@ class SdkClients:
                 self._async_loop = loop
             return self._async
 
+    def chat_sync(self) -> Any:
+        """The sync client for chat completions: :meth:`sync` with the SDK's own retries off (sending retries
+        itself, so that each wait can be shown and counted; the Files and Batches calls keep the SDK's)."""
+        client = self.sync()
+        with self._lock:
+            if self._chat_sync is None or self._chat_sync[0] is not client:
+                self._chat_sync = (client, client.with_options(max_retries=0))
+            return self._chat_sync[1]
+
+    def chat_async(self) -> Any:
+        """:meth:`async_` with the SDK's own retries off (see :meth:`chat_sync`)."""
+        client = self.async_()
+        with self._lock:
+            if self._chat_async is None or self._chat_async[0] is not client:
+                self._chat_async = (client, client.with_options(max_retries=0))
+            return self._chat_async[1]
+
     def close(self) -> None:
         """Close the sync client's connections."""
         with self._lock:
             client, self._sync = self._sync, None
+            self._chat_sync = None
         if client is not None:
             client.close()
 
@@ -142,8 +267,10 @@ class SdkClients:
         """Close the async client's connections (on the loop that owns them)."""
         with self._lock:
             client, self._async = self._async, None
+            self._chat_async = None
         if client is not None:
             await client.close()
 
 
-__all__ = ["SdkClients", "TokenProvider", "entra_provider", "fresh_async_http_client"]
+__all__ = ["SdkClients", "TokenProvider", "chat_url", "entra_provider", "fresh_async_http_client", "guard_provider",
+           "identity_report", "quiet_identity"]

@@ -2,23 +2,126 @@
 
 One core, :class:`Exchange`, holds what the sync, async and streaming paths share: the body to send, the switch
 of the output-token parameter when a deployment rejects the one sent (once, then remembered per deployment), the
-mapping of SDK errors, and turning a completion or a stream into a :class:`VisionResult`. The three drivers
-below only differ in how they call the SDK.
+retries (408/409/429/5xx, timeouts and connection errors, as the SDK would retry them, but here: so that each
+wait is reported to an ``on_wait`` callback while it happens and the result says how long it waited), the mapping
+of SDK errors, and turning a completion or a stream into a :class:`VisionResult`. The three drivers below only
+differ in how they call the SDK and how they sleep.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import math
+import random
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from azmm_magic.core.errors import IncompleteAnswerError, ServiceError
+from azmm_magic.core.errors import AzureVisionError, IncompleteAnswerError, ServiceError
 from azmm_magic.core.request import TokenParam, VisionRequest
 from azmm_magic.core.result import Usage, VisionResult
 from azmm_magic.core.settings import Settings
-from azmm_magic.service.errors import content_filter_error, describe, header, map_sdk_error, other_token_param
+from azmm_magic.service.errors import (
+    content_filter_error,
+    describe,
+    header,
+    is_retryable_status,
+    map_sdk_error,
+    other_token_param,
+    retry_after,
+)
 from azmm_magic.service.sdk import SdkClients
+
+log = logging.getLogger("azmm_magic")
+
+# the SDK's own bounds (openai/_constants.py): server-directed waits up to two minutes, else 0.5 s doubling to 8 s
+MAX_RETRY_AFTER = 120.0
+INITIAL_RETRY_DELAY = 0.5
+MAX_RETRY_DELAY = 8.0
+TICK = 1.0  # seconds between two on_wait calls during a wait
+#: the footer notices that describe one send's waits (not kept with a cached answer)
+WAIT_NOTICE_PREFIXES = ("throttled: waited", "retried: waited")
+NO_FINISH_NOTICE = "the server did not say why the answer ended (no finish_reason)"
+
+
+@dataclass(frozen=True)
+class WaitEvent:
+    """A wait before sending a request again, reported to ``on_wait`` when it starts, about every second while it
+    lasts (``remaining`` counts down) and once more when it is over (``remaining == 0``).
+
+    ``reason``: e.g. ``"rate limited (429)"``, ``"server error (503)"``, ``"timed out"``; ``status``: the HTTP
+    status (None for a timeout or a connection error); ``delay``: the whole wait in seconds; ``retry``: which
+    retry it precedes (1-based) of at most ``retries``; ``asked``: the server asked for this wait (Retry-After).
+    """
+
+    reason: str
+    status: int | None
+    delay: float
+    remaining: float
+    retry: int
+    retries: int
+    asked: bool = False
+
+    def message(self) -> str:
+        """``rate limited (429): retrying in 59 s (1 of 3)``; ``…: retrying now (1 of 3)`` when the wait is over."""
+        when = f"in {math.ceil(self.remaining - 1e-9)} s" if self.remaining > 0 else "now"
+        return f"{self.reason}: retrying {when} ({self.retry} of {self.retries})"
+
+    @classmethod
+    def for_error(cls, error: BaseException, delay: float, retry: int, retries: int, *,
+                  remaining: float | None = None) -> WaitEvent:
+        """The event for a wait after ``error`` (ours or the SDK's), e.g. for a batch that retries by itself."""
+        status = getattr(error, "status", None) or getattr(error, "status_code", None)
+        return cls(reason_of(error), status, delay, delay if remaining is None else remaining, retry, retries,
+                   asked=status == 429)
+
+
+OnWait = Callable[[WaitEvent], None]
+
+
+def reason_of(error: BaseException) -> str:
+    """Why a request is sent again, in a few words: ``rate limited (429)``, ``server error (500)``, ..."""
+    status = getattr(error, "status", None) or getattr(error, "status_code", None)
+    if status == 429:
+        return "rate limited (429)"
+    if isinstance(status, int) and status >= 500:
+        return f"server error ({status})"
+    if status is not None:
+        return f"answered {status}"
+    names = {c.__name__ for c in type(error).__mro__}
+    if names & {"APITimeoutError", "ServiceTimeoutError", "TimeoutException"}:
+        return "timed out"
+    return "connection failed"
+
+
+def is_wait_notice(notice: str) -> bool:
+    """Whether a result notice describes how one send waited (true of that send only, so never cached)."""
+    return notice.startswith(WAIT_NOTICE_PREFIXES)
+
+
+def _retry_delay(error: BaseException, retry: int) -> tuple[float, bool] | None:
+    """(seconds to wait, whether the server asked for them) before retry number ``retry`` after ``error``, or
+    None when the SDK would not retry it: its rules (statuses 408/409/429/5xx, ``x-should-retry``, timeouts and
+    connection errors) and bounds (Retry-After honoured up to two minutes, else 0.5 s doubling to 8 s)."""
+    import openai
+
+    if isinstance(error, openai.APIStatusError):
+        response = getattr(error, "response", None)
+        asked = retry_after(response)
+        should = header(response, "x-should-retry")
+        if asked is not None and asked > MAX_RETRY_AFTER:
+            return None
+        if should == "false" or (should != "true" and not is_retryable_status(error.status_code)):
+            return None
+        if asked is not None and 0 < asked <= MAX_RETRY_AFTER:
+            return asked, True
+    elif not isinstance(error, (openai.APITimeoutError, openai.APIConnectionError)):
+        return None
+    backoff = min(INITIAL_RETRY_DELAY * 2.0 ** (retry - 1), MAX_RETRY_DELAY)
+    return backoff * (1 - 0.25 * random.random()), False
 
 # (endpoint host, deployment) -> the output-token parameter that deployment accepted; shared by all clients
 _TOKEN_PARAM_MEMORY: dict[tuple[str, str], TokenParam] = {}
@@ -44,38 +147,114 @@ def forget_token_params() -> None:
 
 
 class Exchange:
-    """One request's trip to the service, shared by every driver."""
+    """One request's trip to the service, shared by every driver.
 
-    def __init__(self, request: VisionRequest, settings: Settings, *, stream: bool) -> None:
+    A driver sends :meth:`body`; on an exception it calls :meth:`failed`, which returns how many seconds to wait
+    before sending again (0 after switching the output-token parameter) or raises our error; the driver then
+    sleeps through :meth:`ticks` (which reports the wait to ``on_wait``)."""
+
+    def __init__(self, request: VisionRequest, settings: Settings, *, stream: bool,
+                 on_wait: OnWait | None = None) -> None:
         self.request = request.with_(stream=stream) if request.stream != stream else request
         self.settings = settings
+        self.on_wait = on_wait
         self.notices: list[str] = []
         self.started = time.perf_counter()
+        self.attempts = 0  # requests sent (each retry and each parameter switch is one more)
+        self.retries = 0  # retries after a retryable error (at most the max_retries setting)
+        self.waited = 0.0  # seconds slept before retries
+        self.statuses: list[int | None] = []  # the HTTP status of each failed attempt (None: no response)
+        self.reasons: list[str] = []  # why each retry was needed
+        self._switched = False
+        self._pending: WaitEvent | None = None
 
     def body(self) -> dict[str, Any]:
-        """The keyword arguments of ``chat.completions.create``: exactly the request's body."""
+        """The keyword arguments of ``chat.completions.create``: exactly the request's body. Counts an attempt."""
+        self.attempts += 1
         return self.request.body()
 
-    def failed(self, error: Exception) -> None:
-        """Switch the output-token parameter once if ``error`` says the one sent is not accepted; else raise ours."""
+    def failed(self, error: Exception) -> float:
+        """After a failed attempt: switch the output-token parameter once if ``error`` says the one sent is not
+        accepted (returns 0), or plan a retry as the SDK would (returns the seconds to wait); else raise ours."""
+        if isinstance(error, AzureVisionError):  # e.g. our Entra ID error, raised by the token provider
+            raise error
         other = other_token_param(error, self.request.token_param)
-        if other and not self.notices and self.settings.token_param == "auto":
+        if other and not self._switched and self.settings.token_param == "auto":
             with _MEMORY_LOCK:
                 _TOKEN_PARAM_MEMORY[(self.settings.endpoint_host, self.request.deployment)] = other  # type: ignore[assignment]
+            self._switched = True
             self.notices.append(f"sent {other} (this deployment rejects the other)")
             self.request = self.request.with_(token_param=other)
+            return 0.0
+        status = getattr(error, "status_code", None)
+        self.statuses.append(status)
+        plan = _retry_delay(error, self.retries + 1) if self.retries < self.settings.max_retries else None
+        if plan is None:
+            raise map_sdk_error(error, self.settings, self.request.deployment, attempts=len(self.statuses),
+                                statuses=tuple(self.statuses), request=self.request) from None
+        delay, asked = plan
+        self.retries += 1
+        reason = reason_of(error)
+        self.reasons.append(reason)
+        self._pending = WaitEvent(reason, status, delay, delay, self.retries, self.settings.max_retries, asked)
+        return delay
+
+    def ticks(self, delay: float) -> Iterator[float]:
+        """The pieces of a wait of ``delay`` seconds (at most :data:`TICK` each): before each piece, and once at
+        the end, the wait is reported to ``on_wait``. The driver sleeps each piece (interruptible)."""
+        event = self._pending or WaitEvent("retrying", None, delay, delay, self.retries, self.settings.max_retries)
+        self._pending = None
+        if delay <= 0:
             return
-        raise map_sdk_error(error, self.settings, self.request.deployment) from None
+        log.info("%s", event.message())
+        end = time.monotonic() + delay
+        remaining = delay  # the first report says the whole wait
+        while True:
+            if self.on_wait is not None:
+                self.on_wait(WaitEvent(event.reason, event.status, delay, remaining, event.retry, event.retries,
+                                       event.asked))
+            if remaining <= 0:
+                break
+            yield min(TICK, remaining)
+            remaining = max(0.0, end - time.monotonic())
+        self.waited += delay
+
+    def sleep(self, delay: float) -> None:
+        """Wait ``delay`` seconds (sync drivers; Ctrl-C interrupts it), reporting to ``on_wait``."""
+        for piece in self.ticks(delay):
+            time.sleep(piece)
+
+    async def asleep(self, delay: float) -> None:
+        """Wait ``delay`` seconds (async drivers; cancelling the task interrupts it), reporting to ``on_wait``."""
+        for piece in self.ticks(delay):
+            await asyncio.sleep(piece)
+
+    def _wait_notice(self) -> str | None:
+        if not self.retries:
+            return None
+        kind = "throttled" if any("429" in r for r in self.reasons) else "retried"
+        reasons = ", ".join(dict.fromkeys(self.reasons))
+        waited = f"{self.waited:.2g}" if self.waited < 10 else f"{self.waited:.0f}"
+        times = "1 retry" if self.retries == 1 else f"{self.retries} retries"
+        return f"{kind}: waited {waited} s over {times} ({reasons})"
 
     def _result(self, text: str, finish_reason: str | None, usage: Any, model: str, request_id: str | None,
                 filters: Mapping[str, Any]) -> VisionResult:
         if finish_reason == "content_filter":
             raise content_filter_error(filters, where="answer", request_id=request_id)
         r = self.request
+        counted = Usage.from_sdk(usage)
+        notices = list(self.notices)
+        if counted.completion_tokens > r.max_tokens:
+            notices.append(f"the server returned {counted.completion_tokens:,} output tokens for a limit of "
+                           f"{r.max_tokens:,} (it ignores {r.token_param})")
+        wait = self._wait_notice()
+        if wait:
+            notices.append(wait)
         return VisionResult(
             text=text,
             images=r.images,
-            usage=Usage.from_sdk(usage),
+            usage=counted,
             deployment=r.deployment,
             model=model,
             finish_reason=finish_reason,
@@ -84,7 +263,7 @@ class Exchange:
             prompt=r.prompt,
             endpoint_host=self.settings.endpoint_host,
             content_filter=filters,
-            notices=tuple(self.notices),
+            notices=tuple(notices),
         )
 
     def completed(self, completion: Any) -> VisionResult:
@@ -117,49 +296,52 @@ class Exchange:
         except BaseException:  # GeneratorExit, KeyboardInterrupt: stop reading and release the connection
             stream.close()
             raise
+        # the stream ended normally ([DONE] or a clean end of the response): the answer is complete even when the
+        # server (not Azure: some OpenAI-compatible ones) gave no finish reason; only a broken connection is a cut
         if acc.finish_reason is None:
-            raise IncompleteAnswerError(
-                f"The answer stream from {self.settings.endpoint_host} ended without a finish reason after "
-                f"{len(acc.text)} characters; the text received was not cached. Try again.",
-                partial_text=acc.text, remedy="retry",
-            )
+            self.notices.append(NO_FINISH_NOTICE)
         request_id = header(getattr(stream, "response", None), "x-request-id")
         yield self._result(acc.text, acc.finish_reason, acc.usage, acc.model, request_id, acc.filters)
 
 
-def send(sdk: SdkClients, request: VisionRequest) -> VisionResult:
-    """Send ``request`` and wait for the whole answer."""
-    exchange = Exchange(request, sdk.settings, stream=False)
+def send(sdk: SdkClients, request: VisionRequest, *, on_wait: OnWait | None = None) -> VisionResult:
+    """Send ``request`` and wait for the whole answer; ``on_wait`` is told about each wait before a retry."""
+    exchange = Exchange(request, sdk.settings, stream=False, on_wait=on_wait)
     while True:
         try:
-            completion = sdk.sync().chat.completions.create(**exchange.body())
+            completion = sdk.chat_sync().chat.completions.create(**exchange.body())
             break
-        except Exception as e:  # noqa: BLE001 - Exchange.failed switches the parameter or raises ours
-            exchange.failed(e)
+        except Exception as e:  # noqa: BLE001 - Exchange.failed switches the parameter, plans a retry or raises ours
+            delay = exchange.failed(e)
+        exchange.sleep(delay)
     return exchange.completed(completion)
 
 
-def send_stream(sdk: SdkClients, request: VisionRequest) -> Iterator[str | VisionResult]:
-    """Send ``request`` streamed: yield the answer's text as it arrives, then the :class:`VisionResult`."""
-    exchange = Exchange(request, sdk.settings, stream=True)
+def send_stream(sdk: SdkClients, request: VisionRequest, *, on_wait: OnWait | None = None
+                ) -> Iterator[str | VisionResult]:
+    """Send ``request`` streamed: yield the answer's text as it arrives, then the :class:`VisionResult`. Retries
+    happen before the first text only (a stream cut later is an :class:`IncompleteAnswerError`)."""
+    exchange = Exchange(request, sdk.settings, stream=True, on_wait=on_wait)
     while True:
         try:
-            stream = sdk.sync().chat.completions.create(**exchange.body())
+            stream = sdk.chat_sync().chat.completions.create(**exchange.body())
             break
         except Exception as e:  # noqa: BLE001 - as in send()
-            exchange.failed(e)
+            delay = exchange.failed(e)
+        exchange.sleep(delay)
     yield from exchange.read_stream(stream)
 
 
-async def asend(sdk: SdkClients, request: VisionRequest) -> VisionResult:
-    """Async :func:`send` on the SDK's async client."""
-    exchange = Exchange(request, sdk.settings, stream=False)
+async def asend(sdk: SdkClients, request: VisionRequest, *, on_wait: OnWait | None = None) -> VisionResult:
+    """Async :func:`send` on the SDK's async client (cancelling the task interrupts a wait)."""
+    exchange = Exchange(request, sdk.settings, stream=False, on_wait=on_wait)
     while True:
         try:
-            completion = await sdk.async_().chat.completions.create(**exchange.body())
+            completion = await sdk.chat_async().chat.completions.create(**exchange.body())
             break
         except Exception as e:  # noqa: BLE001 - as in send()
-            exchange.failed(e)
+            delay = exchange.failed(e)
+        await exchange.asleep(delay)
     return exchange.completed(completion)
 
 
@@ -199,12 +381,28 @@ class _StreamAccumulator:
             if piece:
                 self.parts.append(piece)
                 out += piece
-            if choice.finish_reason:
-                self.finish_reason = choice.finish_reason
+            # vLLM, Ollama and LM Studio put finish_reason on the choice like Azure; some servers put it in the delta
+            finish = choice.finish_reason or (getattr(delta, "model_extra", None) or {}).get("finish_reason")
+            if finish:
+                self.finish_reason = str(finish)
             results = (getattr(choice, "model_extra", None) or {}).get("content_filter_results")
             if results:
                 self.filters = results
         return out
 
 
-__all__ = ["Exchange", "asend", "forget_token_params", "result_from_body", "send", "send_stream", "token_param_for"]
+__all__ = [
+    "NO_FINISH_NOTICE",
+    "WAIT_NOTICE_PREFIXES",
+    "Exchange",
+    "OnWait",
+    "WaitEvent",
+    "asend",
+    "forget_token_params",
+    "is_wait_notice",
+    "reason_of",
+    "result_from_body",
+    "send",
+    "send_stream",
+    "token_param_for",
+]

@@ -117,15 +117,58 @@ class CellMagic:
         return result
 
 
+class _StatusLine:
+    """A one-line status under the cell while the request waits to be sent again (e.g. "rate limited (429):
+    retrying in 59 s (1 of 3)"): one display handle in a kernel, updated as the wait counts down and cleared
+    when the answer is there; in a terminal one line on stderr per wait."""
+
+    def __init__(self, *, kernel: bool) -> None:
+        self.kernel = kernel
+        self.handle: Any = None
+        self.shown: set[int] = set()
+
+    def show(self, text: str, retry: int) -> None:
+        if not self.kernel:
+            if retry not in self.shown:
+                print(text, file=sys.stderr, flush=True)
+            self.shown.add(retry)
+            return
+        from azmm_magic.display.result import footer_html
+
+        bundle = {"text/plain": text, "text/html": footer_html(text)}
+        if self.handle is None:
+            from IPython.display import display
+
+            self.handle = display(bundle, raw=True, display_id=True)
+        else:
+            self.handle.update(bundle, raw=True)
+
+    def clear(self) -> None:
+        if self.handle is not None:
+            self.handle.update({"text/plain": ""}, raw=True)
+            self.handle = None
+
+
 class _LiveAnswer:
     """Shows a streamed answer while it is written (started when the request is really sent: a cache hit shows
-    nothing live), and remembers whether the text went to a terminal (then the result is not printed again)."""
+    nothing live), and remembers whether the text went to a terminal (then the result is not printed again).
+    A wait before a retry is shown while it lasts: in the live view's footer, else on a status line."""
 
     def __init__(self, request: Any, *, kernel: bool) -> None:
         self.request = request
         self.kernel = kernel
         self.view: Any = None
         self.printed = False
+        self.status = _StatusLine(kernel=kernel)
+
+    def waiting(self, event: Any) -> None:
+        """``on_wait``: show the wait (a :class:`~azmm_magic.service.send.WaitEvent`) while it happens."""
+        text = event.message()
+        if self.view is not None and self.kernel:
+            self.view.status = text if event.remaining > 0 else "writing…"
+            self.view.flush()
+            return
+        self.status.show(text, event.retry)
 
     def start(self) -> None:
         from azmm_magic.display.stream import StreamView
@@ -136,7 +179,7 @@ class _LiveAnswer:
     def run(self, client: Any, request: Any, policy: str) -> Any:
         on_send = self.start if request.stream else None
         try:
-            result = client.pipeline.run(request, policy, on_text=self.add, on_send=on_send)
+            result = client.pipeline.run(request, policy, on_text=self.add, on_send=on_send, on_wait=self.waiting)
         except IncompleteAnswerError:
             self.close(keep=True, note="INCOMPLETE: the answer was cut off (not cached)")
             raise
@@ -156,6 +199,7 @@ class _LiveAnswer:
             self.view.add(text)
 
     def close(self, **kwargs: Any) -> None:
+        self.status.clear()
         if self.view is not None:
             self.view.close(**kwargs)
             self.view = None

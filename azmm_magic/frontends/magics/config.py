@@ -2,7 +2,9 @@
 
 * :func:`setting_traits`: the configurable traits of ``AzureVision`` (``%config AzureVision.<name> = ...``,
   ``%config AzureVision`` lists them with their help); there is deliberately no ``api_key`` trait;
-* ``%azure_vision config``: the resolved settings and where each came from (secrets masked);
+* ``%azure_vision config``: the resolved settings and where each came from (secrets masked), how a pasted
+  endpoint was read and the URL requests go to; ``config --debug`` adds azure-identity's report of the latest
+  Entra ID token requests (kept out of the cells that failed);
 * :func:`settings_table_markdown`: the README's settings table (a test checks the README contains it).
 
 ``prices`` is the one setting of the magic alone (the cost column of ``usage`` and ``--dry-run``); it is
@@ -18,6 +20,7 @@ from traitlets import Bool, Dict, Enum, Float, Int, TraitType, Unicode
 
 from azmm_magic.core.settings import SCHEMA, SettingInfo
 from azmm_magic.display.bundle import Bundle
+from azmm_magic.frontends.command import LineParser
 from azmm_magic.frontends.magics.hints import LOGIN
 from azmm_magic.frontends.magics.subcommand import Session, Subcommand
 
@@ -78,14 +81,32 @@ def settings_table_markdown() -> str:
 # ----- %azure_vision config -------------------------------------------------------------------------------------
 def show_config(magics: Session, args: argparse.Namespace) -> Any:
     from azmm_magic.display.bundle import table_bundle
+    from azmm_magic.service.sdk import chat_url, identity_report
 
     settings = magics.session_settings()
     rows = [(name, value, source) for name, value, source in settings.describe()]
+    url = chat_url(settings)
+    if url:
+        rows.append(("→ requests go to", url, f"{settings.resolved_api_style} URL style"))
+    if args.debug:
+        report = identity_report()
+        if not report:
+            rows.append(("azure-identity", "(no Entra ID token was requested in this session)", ""))
+        for line in report:
+            for part in line.splitlines():
+                rows.append(("azure-identity", part.strip(), ""))
     return Bundle(table_bundle(rows, ("setting", "value", "from"), title="azmm_magic settings"))
 
 
+def config_arguments(parser: LineParser) -> None:
+    parser.add_argument("--debug", action="store_true",
+                        help="also show azure-identity's report of the latest Entra ID token requests")
+
+
 CONFIG = Subcommand(
-    "config", ("config",), "show the resolved settings and where each came from (secrets masked)", show_config
+    "config", ("config", "config --debug"),
+    "show the resolved settings, where each came from (secrets masked) and how the endpoint was read; --debug "
+    "adds azure-identity's report of the latest Entra ID sign-in", show_config, config_arguments,
 )
 
 __all__ = ["CONFIG", "PRICES_HELP", "setting_trait", "setting_traits", "settings_table_markdown"]

@@ -2,7 +2,9 @@
 background thread that waits for or streams the answer, with Stop (:class:`Worker`).
 
 Requests run in a worker thread so the kernel stays responsive; Stop ends a stream between two chunks (the HTTP
-stream is closed; a stopped answer is never cached).
+stream is closed; a stopped answer is never cached) and ends a wait before a retry within a second. While a
+request waits to be sent again (429, 5xx), ``on_status`` gets one line saying so ("rate limited (429): retrying in
+59 s (1 of 3)"), then ``""`` when the wait is over.
 """
 
 from __future__ import annotations
@@ -53,14 +55,15 @@ class ClientExchange:
         """The session cache's answer to this request, or None (shown at once, without the worker thread)."""
         return self.client.cached(self.request)
 
-    def answer(self) -> Generator[str | VisionResult, None, None]:
+    def answer(self, on_wait: Callable[[Any], None] | None = None) -> Generator[str | VisionResult, None, None]:
         """Text chunks while streaming, then the :class:`VisionResult` (through the client's pipeline: cache policy,
-        usage ledger); closing it closes the HTTP stream."""
+        usage ledger); closing it closes the HTTP stream. ``on_wait`` gets each wait before a retry."""
+        pipeline, policy = self.client.pipeline, self.client.policy()
         if not self.streams:
-            yield self.client.send(self.request)
+            yield pipeline.run(self.request, policy, on_wait=on_wait)
             return
-        # closing this generator closes the client's stream generator too (yield from), hence the HTTP stream
-        yield from self.client.send_stream(self.request)
+        # closing this generator closes the pipeline's stream generator too (yield from), hence the HTTP stream
+        yield from pipeline.stream(self.request, policy, on_wait=on_wait)
 
     def partial(self, text: str, elapsed: float) -> VisionResult:
         """The result of an answer stopped or cut off after ``text`` (marked incomplete, never cached)."""
@@ -75,19 +78,26 @@ class ClientExchange:
         return self.turn.finish(self.request, result)
 
 
+class _Stopped(Exception):
+    """Stop was pressed while the request waited to be sent again."""
+
+
 class Worker:
     """The background thread of one panel.
 
     ``on_text(exchange, text)``: the text so far (streaming; at most one call per ``REDRAW_INTERVAL``).
-    ``on_error(error)``: no answer at all. ``on_idle()``: always last. The answer goes to the ``done`` given to
+    ``on_error(error)``: no answer at all. ``on_idle()``: always last. ``on_status(text)``: a wait before a retry,
+    in one line, while it lasts (about once a second), then ``""``. The answer goes to the ``done`` given to
     :meth:`start`.
     """
 
     def __init__(self, *, on_text: Callable[[ClientExchange, str], None], on_error: Callable[[BaseException], None],
-                 on_idle: Callable[[], None]) -> None:
+                 on_idle: Callable[[], None], on_status: Callable[[str], None] | None = None) -> None:
         self._on_text = on_text
         self._on_error = on_error
         self._on_idle = on_idle
+        self._on_status = on_status
+        self.status = ""  # the current wait, in one line ("" when not waiting)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -104,8 +114,19 @@ class Worker:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop a streaming answer after the next chunk."""
+        """Stop a streaming answer after the next chunk, or a wait before a retry within a second."""
         self._stop.set()
+
+    def _waiting(self, event: Any) -> None:
+        """``on_wait`` of the pipeline: report the wait (a ``WaitEvent``); Stop ends it."""
+        if self._stop.is_set():
+            raise _Stopped
+        self._set_status(event.message() if event.remaining > 0 else "")
+
+    def _set_status(self, text: str) -> None:
+        self.status = text
+        if self._on_status is not None:
+            self._on_status(text)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the running request (if any) ends; False if it still runs after ``timeout`` s."""
@@ -121,7 +142,7 @@ class Worker:
         try:
             result = None
             last = 0.0
-            answer = exchange.answer()
+            answer = exchange.answer(on_wait=self._waiting)
             try:
                 for item in answer:
                     if self._stop.is_set() and exchange.streams:
@@ -139,12 +160,16 @@ class Worker:
             if result is None:  # stopped
                 result = exchange.partial(text, time.perf_counter() - started)
             done(result, None)
+        except _Stopped:  # during a wait before a retry: nothing was answered
+            done(exchange.partial(text, time.perf_counter() - started), None)
         except IncompleteAnswerError as e:
             partial = exchange.partial(e.partial_text or text, time.perf_counter() - started)
             done(partial, e)
         except Exception as e:  # noqa: BLE001 - the panel must stay usable; one line, no traceback
             self._on_error(e)
         finally:
+            if self.status:
+                self._set_status("")
             self._on_idle()
 
 
