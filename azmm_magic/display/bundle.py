@@ -102,6 +102,17 @@ def message_bundle(text: str, *, kind: str = "error") -> dict[str, str]:
     }
 
 
+CODE_STYLE = (
+    "font-family: var(--jp-code-font-family, monospace); font-size: var(--jp-code-font-size, 0.85em); "
+    "line-height: 1.4; white-space: pre-wrap; overflow-wrap: anywhere; margin: 0.3em 0;"
+)
+
+
+def text_bundle(text: str) -> dict[str, str]:
+    """Preformatted plain text (help, listings): as it is in a terminal, monospaced and wrapped in a notebook."""
+    return {"text/plain": text, "text/html": f'<pre style="{CODE_STYLE}">{html.escape(text)}</pre>'}
+
+
 def join_lines(rows: Iterable[tuple[str, ...]], headers: tuple[str, ...]) -> str:
     """A plain-text table (for terminals) from rows of strings."""
     rows = [tuple(headers), *rows]
@@ -131,9 +142,14 @@ class Bundle:
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         return self.bundle
 
+    @property
+    def data(self) -> str:
+        """The plain text (as IPython's display objects name it)."""
+        return self.bundle["text/plain"]
+
     def __repr__(self) -> str:
         return self.bundle["text/plain"]
 
 
-__all__ = ["BOX_STYLE", "ERROR_BORDER", "FOOTER_STYLE", "Bundle", "answer_html", "inert_markdown", "join_lines",
-           "markdown_to_html", "message_bundle", "table_bundle"]
+__all__ = ["BOX_STYLE", "CODE_STYLE", "ERROR_BORDER", "FOOTER_STYLE", "Bundle", "answer_html", "inert_markdown", "join_lines",
+           "markdown_to_html", "message_bundle", "table_bundle", "text_bundle"]

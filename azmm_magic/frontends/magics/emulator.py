@@ -20,7 +20,7 @@ def run(magics: Session, args: argparse.Namespace) -> Any:
         return None
     if magics.emulator is None:
         if args.action == "status":
-            print("No emulator is running; start one with `%azure_vision emulator`.")
+            print("No emulator is running; start one with %azure_vision emulator.")
             return None
         from azmm_magic.emulator.server import EmulatorConfig, EmulatorServer
 
@@ -33,7 +33,7 @@ def run(magics: Session, args: argparse.Namespace) -> Any:
         magics.deployment = "emulator"
     print(
         f"Azure OpenAI emulator (local, not a model) running at {magics.emulator.url}; this session now uses it "
-        f"with deployment '{magics.deployment}'. `%azure_vision emulator stop` to stop."
+        f"with deployment '{magics.deployment}'; %azure_vision emulator stop stops it."
     )
     return None
 
