@@ -9,7 +9,6 @@ from IPython.core.error import UsageError
 
 from azmm_magic.frontends.magics.subcommand import Session, Subcommand, in_terminal
 
-
 TERMINAL_HINT = (
     "%azure_vision panel is a widget: it needs Jupyter (JupyterLab, Notebook 7 or VS Code), not a terminal. "
     "Here, ask with the cell magic: %%azure_vision -i IMAGE, then your question on the next line "

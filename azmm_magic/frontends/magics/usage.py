@@ -9,7 +9,6 @@ from azmm_magic.frontends.command import LineParser
 from azmm_magic.frontends.magics.subcommand import Session, Subcommand, in_terminal
 from azmm_magic.store.ledger import UsageView
 
-
 NO_PLOT = "--plot: the chart is an image, shown in a notebook (JupyterLab, VS Code); a terminal shows the table."
 
 
