@@ -155,6 +155,18 @@ class VisionCommand:
     schema_name: str | None = None
     unresolved: tuple[str, ...] = field(default=(), compare=False)  # {name}s in the prompt with no such variable
 
+    def object_names(self) -> tuple[str | None, ...]:
+        """Per image, the variable it came from when ``-i NAME`` held an image object (a figure, an array, a
+        PIL image, bytes) so captions can name it; None for files and URLs. Empty when that cannot be told (a
+        ``-i`` that expands to several images)."""
+        names: list[str | None] = []
+        for label, value in zip(self.image_labels, self.images, strict=False):
+            if isinstance(value, (list, tuple)):
+                return ()
+            name = label.strip().strip("{}")
+            names.append(name if name.isidentifier() and not isinstance(value, (str, os.PathLike)) else None)
+        return tuple(names) if any(names) else ()
+
     def notices(self) -> tuple[str, ...]:
         """What the footer should say about the prompt: ``{name}`` sent as written because no variable has that name."""
         return tuple(f"sent {{{name}}} as written: no such variable" for name in self.unresolved)

@@ -9,6 +9,7 @@ session state these methods use (``shell``, ``conversations``, ``client()``, ``p
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from azmm_magic.core.errors import ConfigError, ImageInputError, IncompleteAnswerError
@@ -194,8 +195,15 @@ def _name_the_input(message: str, command: Any) -> str:
 
 
 def _prepare(client: Any, command: Any, **options: Any) -> Any:
-    """``client.prepare`` for a parsed cell; image errors name the ``-i`` argument they came from."""
+    """``client.prepare`` for a parsed cell; image errors name the ``-i`` argument they came from, and images
+    from variables are captioned with the variable's name (``chart_fig · 640×480``, not the object's repr)."""
     try:
-        return client.prepare(command.prompt, command.images, **options)
+        request = client.prepare(command.prompt, command.images, **options)
     except ImageInputError as e:
         raise ImageInputError(_name_the_input(str(e), command)) from None
+    names = command.object_names()
+    if names and len(names) == len(request.images):
+        request = request.with_(images=tuple(
+            replace(image, source=name) if name else image for image, name in zip(request.images, names, strict=True)
+        ))
+    return request
