@@ -58,12 +58,18 @@ class AzureVision(CellMagic, SettingTraits):
         self.emulator: Any = None
         self.login_key: Secret | None = None  # `%azure_vision login`: in memory only
         self._clients: dict[Settings, Any] = {}
+        #: traits a subcommand set, and which one (``%azure_vision emulator``): the config view says so while
+        #: the trait still has the value it set
+        self.set_by: dict[str, tuple[Any, str]] = {}
 
     # ----- settings and clients -------------------------------------------------------------------------------
     def session_settings(self) -> Settings:
         """Settings resolved from traits (``%config``), ``%azure_vision login``, the environment and defaults."""
         traits = {name: getattr(self, name) for name in self.trait_names(config=True) if name in SCHEMA}
         labels = {name: "%config" for name in traits}
+        for name, (value, label) in self.set_by.items():
+            if name in traits and traits[name] == value:
+                labels[name] = label
         if self.login_key:
             traits["api_key"], labels["api_key"] = self.login_key, "%azure_vision login"
         return Settings.resolve(session=traits, session_label=labels)

@@ -31,6 +31,9 @@ def run(magics: Session, args: argparse.Namespace) -> Any:
     magics.api_style = "azure"
     if not magics.deployment:
         magics.deployment = "emulator"
+    for name in ("endpoint", "auth", "api_style", "deployment"):
+        if name != "deployment" or magics.deployment == "emulator":
+            magics.set_by[name] = (getattr(magics, name), "%azure_vision emulator")
     print(
         f"Azure OpenAI emulator (local, not a model) running at {magics.emulator.url}; this session now uses it "
         f"with deployment '{magics.deployment}'; %azure_vision emulator stop stops it."

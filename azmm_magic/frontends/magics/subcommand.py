@@ -27,6 +27,7 @@ class Session(Protocol):
     ledger: Any
     emulator: Any
     login_key: Secret | None
+    set_by: dict[str, tuple[Any, str]]  # trait -> (value, the subcommand that set it)
     endpoint: str | None  # the traits a subcommand changes
     deployment: str | None
     auth: str | None
