@@ -109,6 +109,8 @@ def test_terminal_empty_body_and_options_on_the_line_magic(terminal, emulator, r
     result = terminal.run_cell(f"%%azure_vision -i {red_png}")  # a notebook cell with no body
     assert isinstance(result.error_in_exec, UsageError)
     assert "prompt is empty" in str(result.error_in_exec) and "line magic" not in str(result.error_in_exec)
+    # typing the options line in a terminal still asks for the prompt on the next line
+    assert terminal.input_transformer_manager.check_complete(f"%%azure_vision -i {red_png}\n")[0] == "incomplete"
     assert emulator.count() == 0
 
 
@@ -156,8 +158,8 @@ def test_captions_name_the_variable_and_keep_the_size(shell, emulator):
     """))
     out = shell.run_cell_magic("azure_vision", "-i arr -i {chart_fig} --no-stream", "Compare")
     html = out._repr_mimebundle_()["text/html"]
-    assert "arr</span><span style=\"flex: none;\"> · 300×200</span>" in html
-    assert re.search(r"chart_fig</span><span style=\"flex: none;\"> · \d+×\d+</span>", html)
+    assert "arr</span><span style=\"flex: none;\">&nbsp;· 300×200</span>" in html
+    assert re.search(r"chart_fig</span><span style=\"flex: none;\">&nbsp;· \d+×\d+</span>", html)
     assert "&lt;numpy" not in html and "&lt;matplotlib" not in html
 
 

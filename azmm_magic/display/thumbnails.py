@@ -50,7 +50,7 @@ def thumbnails_html(images: Sequence[PreparedImage]) -> str:
             f'<figure style="{_FIG}"><img src="{html.escape(thumbnail_src(image), quote=True)}" alt="{cap}" '
             f'title="{tip}" style="{_IMG.format(side=THUMB_SIDE)}"/>'
             f'<figcaption style="{_CAPTION}"><span style="{_NAME}">{html.escape(name)}</span>'
-            f'<span style="{_SIZE}"> · {html.escape(size)}</span></figcaption></figure>'
+            f'<span style="{_SIZE}">&nbsp;· {html.escape(size)}</span></figcaption></figure>'
         )
     return f'<div style="display: flex; flex-wrap: wrap; gap: 8px; margin-bottom: 0.6em;">{"".join(figs)}</div>'
 

@@ -149,6 +149,11 @@ def empty_body_transform(lines: list[str]) -> list[str]:
     return lines
 
 
+# IPython skips transforms marked so when it checks whether terminal input is complete: a terminal user typing
+# the options line of a cell must still get a continuation line for the prompt, not a run.
+empty_body_transform.has_side_effects = True  # type: ignore[attr-defined]
+
+
 def add_empty_body_transform(shell: Any) -> None:
     """Install :func:`empty_body_transform` on this shell (once; removed when the extension is unloaded)."""
     transforms = getattr(shell, "input_transformers_cleanup", None)
