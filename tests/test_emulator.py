@@ -187,7 +187,9 @@ def test_report_is_deterministic_and_factual() -> None:
     }
     first = render_report(read_chat(body), deployment="gpt-4o")
     assert first == render_report(read_chat(json.loads(json.dumps(body))), deployment="gpt-4o")
-    assert first.splitlines()[0] == HEADER
+    # the first line tells images apart (size, format, colours, brightness); the emulator's label comes once, after
+    assert first.splitlines()[:3] == ["**64×48 PNG, red, dark (76/255).**", "", HEADER]
+    assert first.count("Azure OpenAI emulator") == 1
     for fact in (
         "64×48 px",
         "PNG",
@@ -227,7 +229,7 @@ def test_classic_api_key_answer(emu: EmulatorServer) -> None:
     )
     choice = completion.choices[0]
     content = choice.message.content or ""
-    assert content.startswith(HEADER)
+    assert content.startswith("**64×48 PNG, red, dark (76/255).**\n\n" + HEADER)
     assert "64×48 px, PNG" in content and "red 100%" in content and "> What colour is this?" in content
     assert completion.model == "gpt-4o" and completion.id.startswith("chatcmpl-emu-")
     assert completion.object == "chat.completion" and choice.finish_reason == "stop"

@@ -10,6 +10,7 @@ import pytest
 from IPython.core.error import UsageError
 
 from azmm_magic.core.result import VisionResult
+from azmm_magic.display.terminal import terminal_text
 from tests.conftest import CANARY_KEY, dispose_shell
 
 
@@ -31,7 +32,9 @@ def test_streaming_in_terminal_prints_live_and_stores(shell, emulator, red_png, 
     printed = capsys.readouterr().out
     answer = shell.user_ns["answer"]
     assert out is None  # terminal: text already printed live, not printed twice
-    assert answer.text in printed and "— vision-test" in printed
+    # the answer as terminal text (Markdown rendered line by line), after the images that were sent
+    assert terminal_text(answer.text) in printed and "— vision-test" in printed
+    assert printed.startswith("[sent 1 image: red.png · 64×48]\n") and "**" not in printed
     assert emulator.chat_requests()[0]["body"]["stream"] is True
 
 

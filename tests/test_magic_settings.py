@@ -111,8 +111,8 @@ def test_the_magic_adds_its_hint_to_a_python_api_message(emulator):
 @pytest.mark.parametrize(
     "line, needle",
     [
-        ("usage --bar", r"%azure_vision usage: unrecognized arguments: --bar\. Use `%azure_vision usage`, "
-                        r"`%azure_vision usage --plot` or `%azure_vision usage reset`\."),
+        ("usage --bar", r"%azure_vision usage: unrecognized arguments: --bar\. Use %azure_vision usage, "
+                        r"%azure_vision usage --plot or %azure_vision usage reset\."),
         ("cache frobnicate", "invalid choice: 'frobnicate'"),
         ("cache export", "give one file name"),
         ("cache stats extra.jsonl", "takes no file name"),

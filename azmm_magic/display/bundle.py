@@ -93,6 +93,39 @@ def answer_html(text: str) -> str:
     return markdown_to_html(text)
 
 
+_JSON_TOKEN = re.compile(r'("(?:[^"\\]|\\.)*")(\s*:)?|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)|\b(true|false|null)\b')
+#: Token colours readable on light and dark backgrounds.
+JSON_COLOURS = {"key": "#3d7ab8", "string": "#3a8a3a", "number": "#b0612a", "literal": "#9a55b8"}
+
+
+def json_text(text: str) -> str:
+    """A JSON answer pretty-printed (2-space indent); text that is not JSON is returned as it is."""
+    import json
+
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        return text
+
+
+def json_html(text: str) -> str:
+    """A JSON answer as a highlighted, monospaced code block (keys, strings, numbers, literals), escaped."""
+    pretty = json_text(text)
+    out, pos = [], 0
+    for m in _JSON_TOKEN.finditer(pretty):
+        out.append(html.escape(pretty[pos : m.start()]))
+        if m.group(1) is not None:
+            kind = "key" if m.group(2) else "string"
+            out.append(f'<span style="color:{JSON_COLOURS[kind]}">{html.escape(m.group(1))}</span>'
+                       + html.escape(m.group(2) or ""))
+        else:
+            kind = "number" if m.group(3) is not None else "literal"
+            out.append(f'<span style="color:{JSON_COLOURS[kind]}">{html.escape(m.group(0))}</span>')
+        pos = m.end()
+    out.append(html.escape(pretty[pos:]))
+    return f'<pre class="azmm-json" style="{CODE_STYLE}"><code>{"".join(out)}</code></pre>'
+
+
 def message_bundle(text: str, *, kind: str = "error") -> dict[str, str]:
     """A short boxed message (used by the panel and for notices)."""
     colour = ERROR_BORDER if kind == "error" else "rgba(128,128,128,0.6)"
@@ -100,6 +133,17 @@ def message_bundle(text: str, *, kind: str = "error") -> dict[str, str]:
         "text/plain": text,
         "text/html": f'<div style="border-left: 3px solid {colour}; padding: 4px 10px;">{html.escape(text)}</div>',
     }
+
+
+CODE_STYLE = (
+    "font-family: var(--jp-code-font-family, monospace); font-size: var(--jp-code-font-size, 0.85em); "
+    "line-height: 1.4; white-space: pre-wrap; overflow-wrap: anywhere; margin: 0.3em 0;"
+)
+
+
+def text_bundle(text: str) -> dict[str, str]:
+    """Preformatted plain text (help, listings): as it is in a terminal, monospaced and wrapped in a notebook."""
+    return {"text/plain": text, "text/html": f'<pre style="{CODE_STYLE}">{html.escape(text)}</pre>'}
 
 
 def join_lines(rows: Iterable[tuple[str, ...]], headers: tuple[str, ...]) -> str:
@@ -131,9 +175,17 @@ class Bundle:
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         return self.bundle
 
+    @property
+    def data(self) -> str:
+        """The plain text (as IPython's display objects name it)."""
+        return self.bundle["text/plain"]
+
     def __repr__(self) -> str:
         return self.bundle["text/plain"]
 
 
-__all__ = ["BOX_STYLE", "ERROR_BORDER", "FOOTER_STYLE", "Bundle", "answer_html", "inert_markdown", "join_lines",
-           "markdown_to_html", "message_bundle", "table_bundle"]
+__all__ = [
+    "BOX_STYLE", "CODE_STYLE", "ERROR_BORDER", "FOOTER_STYLE", "Bundle", "answer_html", "inert_markdown",
+    "join_lines", "json_html", "json_text", "markdown_to_html", "message_bundle", "table_bundle",
+    "text_bundle",
+]

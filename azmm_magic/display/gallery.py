@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from azmm_magic.core.images import short_source, small_thumbnail
 from azmm_magic.core.result import VisionResult
-from azmm_magic.display.bundle import ERROR_BORDER
+from azmm_magic.display.bundle import ERROR_BORDER, markdown_to_html
 from azmm_magic.features.outcomes import item_source, item_status
 from azmm_magic.features.progress import ProgressBar
 
@@ -70,6 +70,27 @@ def _thumb_src(outcome: Outcome, source: str) -> str | None:
     return None
 
 
+_ANSWER = "max-height: 9.5em; overflow: hidden;"
+_COMPACT = (("<p>", '<p style="margin: 0.15em 0;">'), ("<ul>", '<ul style="margin: 0.15em 0; padding-left: 1.1em;">'),
+            ("<ol>", '<ol style="margin: 0.15em 0; padding-left: 1.3em;">'),
+            ("<blockquote>", '<blockquote style="margin: 0.15em 0; padding-left: 0.5em; border-left: 2px solid '
+                             'rgba(128,128,128,0.5);">'),
+            ("<pre>", '<pre style="margin: 0.15em 0; white-space: pre-wrap; font-size: 0.95em;">'))
+TILE_CHARS = 600
+
+
+def tile_markdown_html(text: str, limit: int = TILE_CHARS) -> str:
+    """The start of an answer (whole lines, about ``limit`` characters) as inert HTML with compact margins: a
+    tile keeps the answer's lists and emphasis; the whole answer is in the tile's tooltip and the result."""
+    if len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        text = (text[:cut] if cut > limit // 3 else text[:limit]) + " …"
+    out = markdown_to_html(text)
+    for tag, styled in _COMPACT:  # tags made by the renderer: raw HTML in the answer is escaped, never matched
+        out = out.replace(tag, styled)
+    return out
+
+
 def tile_html(index: int, outcome: Outcome, source: str | None = None) -> str:
     """One gallery tile: thumbnail, ``#index name``, the answer's first words or the error in red."""
 
@@ -86,7 +107,7 @@ def tile_html(index: int, outcome: Outcome, source: str | None = None) -> str:
         body = f'<div style="color: rgb(200,40,40);">✗ {html.escape(_one_line(outcome.error))}</div>'
         tip = outcome.error
     else:
-        body = f"<div>{html.escape(_one_line(outcome.text))}</div>"
+        body = f'<div class="azmm-tile-answer" style="{_ANSWER}">{tile_markdown_html(outcome.text)}</div>'
         tip = outcome.text[:1000]
     mark = {"cached": " · cached", "ok": ""}.get(status, f" · {status}")
     head = f"#{index} {short_source(source)}{mark}"
@@ -224,4 +245,4 @@ def batch_bundle(result: BatchResult) -> dict[str, str]:
     }
 
 
-__all__ = ["BatchProgress", "batch_bundle", "batch_plain", "tile_html", "tile_plain"]
+__all__ = ["BatchProgress", "batch_bundle", "batch_plain", "tile_html", "tile_markdown_html", "tile_plain"]

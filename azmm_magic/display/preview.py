@@ -6,7 +6,7 @@ import html
 import json
 from typing import Any
 
-from azmm_magic.display.bundle import BOX_STYLE
+from azmm_magic.display.bundle import BOX_STYLE, CODE_STYLE
 from azmm_magic.display.result import footer_html
 from azmm_magic.display.thumbnails import thumbnails_html
 from azmm_magic.store.ledger import cost
@@ -44,7 +44,8 @@ class RequestPreview:
             "text/plain": f"{summary}\n{self._json()}",
             "text/html": (
                 f'<div style="{BOX_STYLE}">{thumbnails_html(self.request.images)}{footer_html(summary)}'
-                f'<pre style="font-size: 0.85em; max-height: 24em; overflow: auto;">{html.escape(self._json())}</pre></div>'
+                f'<pre class="azmm-request" style="{CODE_STYLE} max-height: 80vh; overflow: auto;">'
+                f"{html.escape(self._json())}</pre></div>"
             ),
         }
 

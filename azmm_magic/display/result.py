@@ -7,10 +7,12 @@ the extension loaded.
 from __future__ import annotations
 
 import html
+import pprint
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from azmm_magic.display.bundle import BOX_STYLE, FOOTER_STYLE, answer_html, inert_markdown
+from azmm_magic.display.bundle import BOX_STYLE, FOOTER_STYLE, answer_html, inert_markdown, json_html, json_text
+from azmm_magic.display.terminal import terminal_text
 from azmm_magic.display.thumbnails import image_caption, thumbnails_html, thumbnails_markdown
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -64,8 +66,18 @@ def footer_html(text: str) -> str:
     return f'<div class="azmm-footer" style="{FOOTER_STYLE}">{html.escape(text)}</div>'
 
 
+def answer_body_html(result: VisionResult) -> str:
+    """The answer as HTML: Markdown made inert, or a JSON answer (``--json`` / ``--schema``) as a highlighted
+    code block."""
+    if not result.text:
+        return NO_TEXT_HTML
+    if result.parsed is not None:
+        return json_html(result.text)
+    return answer_html(result.text)
+
+
 def result_html(result: VisionResult, *, live: bool = False) -> str:
-    body = answer_html(result.text) if result.text else NO_TEXT_HTML
+    body = answer_body_html(result)
     footer = "writing…" if live else footer_text(result)
     return (
         f'<div class="azmm-result" style="{BOX_STYLE}">{thumbnails_html(result.images)}'
@@ -73,14 +85,22 @@ def result_html(result: VisionResult, *, live: bool = False) -> str:
     )
 
 
+def answer_plain(result: VisionResult) -> str:
+    """The answer as text for a terminal: the parsed value's repr for a JSON answer, else tidy text."""
+    if result.parsed is not None:
+        return pprint.pformat(result.parsed, width=100, sort_dicts=False)
+    return terminal_text(result.text).rstrip("\n")
+
+
 def result_plain(result: VisionResult) -> str:
-    return f"{result.text}\n— {footer_text(result)}"
+    return f"{answer_plain(result)}\n— {footer_text(result)}"
 
 
 def result_markdown(result: VisionResult) -> str:
     thumbs = thumbnails_markdown(result.images)
     head = f"{thumbs}\n\n" if thumbs else ""
-    return f"{head}{inert_markdown(result.text)}\n\n*{footer_text(result)}*"
+    body = f"```json\n{json_text(result.text)}\n```" if result.parsed is not None else inert_markdown(result.text)
+    return f"{head}{body}\n\n*{footer_text(result)}*"
 
 
 def result_bundle(result: VisionResult) -> dict[str, str]:
@@ -92,4 +112,7 @@ def result_bundle(result: VisionResult) -> dict[str, str]:
     }
 
 
-__all__ = ["footer_html", "footer_text", "result_bundle", "result_html", "result_markdown", "result_plain"]
+__all__ = [
+    "answer_body_html", "answer_plain", "footer_html", "footer_text", "result_bundle", "result_html",
+    "result_markdown", "result_plain",
+]

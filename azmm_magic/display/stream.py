@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from azmm_magic.display.bundle import BOX_STYLE, markdown_to_html
 from azmm_magic.display.result import footer_html
-from azmm_magic.display.thumbnails import thumbnails_html
+from azmm_magic.display.terminal import TerminalMarkdown
+from azmm_magic.display.thumbnails import images_line, thumbnails_html
 
 if TYPE_CHECKING:  # pragma: no cover
     from azmm_magic.core.images import PreparedImage
@@ -45,6 +46,9 @@ class StreamView:
         self._last = float("-inf")
         self._handle: Any = None
         self.status = "writing…"
+        isatty = getattr(self.stream, "isatty", None)
+        self._markdown = TerminalMarkdown(ansi=bool(isatty and isatty()))
+        self._pending = ""  # terminal: the text after the last newline, written once its line is complete
 
     def _bundle(self) -> dict[str, str]:
         body = markdown_to_html(self.text) if self.text else WAITING_HTML
@@ -59,6 +63,9 @@ class StreamView:
             from IPython.display import display
 
             self._handle = display(self._bundle(), raw=True, display_id=True)
+        elif self.images:
+            self.stream.write(images_line(self.images) + "\n\n")
+            self.stream.flush()
         self._last = self.clock()
         return self
 
@@ -74,10 +81,20 @@ class StreamView:
             if self._handle is not None:
                 self._handle.update(self._bundle(), raw=True)
         else:
-            self.stream.write(self.text[self._written :])
-            self.stream.flush()
-            self._written = len(self.text)
+            self._write_lines(final=False)
         self.updates += 1
+
+    def _write_lines(self, *, final: bool) -> None:
+        """Terminal: write the complete new lines as tidy text (Markdown rendered line by line); the last,
+        unfinished line waits for its newline (or for ``final``)."""
+        new = self._pending + self.text[self._written :]
+        self._written = len(self.text)
+        *lines, self._pending = new.split("\n")
+        if final and self._pending:
+            lines, self._pending = [*lines, self._pending], ""
+        if lines:
+            self.stream.write("".join(self._markdown.line(line) + "\n" for line in lines))
+            self.stream.flush()
 
     def close(self, *, keep: bool = False, note: str | None = None) -> None:
         """End the live view. In a kernel it is cleared unless ``keep`` (e.g. after an interrupt); ``note``
@@ -91,8 +108,9 @@ class StreamView:
                 else:
                     self._handle.update({"text/plain": ""}, raw=True)
         else:
-            self.flush()
-            self.stream.write("\n" + (f"[{note}]\n" if note and keep else ""))
+            self._write_lines(final=True)
+            self.updates += 1
+            self.stream.write(f"[{note}]\n" if note and keep else "")
             self.stream.flush()
 
 

@@ -23,10 +23,10 @@ _IMG = (
     "object-fit: contain; background: repeating-conic-gradient(rgba(128,128,128,0.12) 0% 25%, transparent 0% 50%) "
     "50% / 12px 12px;"
 )
-_CAPTION = (
-    "font-size: 0.75em; opacity: 0.7; margin-top: 2px; max-width: 160px; overflow: hidden; "
-    "text-overflow: ellipsis; white-space: nowrap;"
-)
+# the name may be cut (with an ellipsis, full name in the tooltip), the size never is
+_CAPTION = "font-size: 0.75em; opacity: 0.7; margin-top: 2px; max-width: 160px; display: flex; white-space: nowrap;"
+_NAME = "overflow: hidden; text-overflow: ellipsis; min-width: 0;"
+_SIZE = "flex: none;"
 
 
 def thumbnail_src(image: PreparedImage) -> str:
@@ -45,16 +45,24 @@ def thumbnails_html(images: Sequence[PreparedImage]) -> str:
     for image in images:
         cap = html.escape(image_caption(image))
         tip = html.escape(f"{image.source} · {image.width}×{image.height}" if image.width else image.source)
+        name, _, size = image_caption(image).rpartition(" · ")
         figs.append(
             f'<figure style="{_FIG}"><img src="{html.escape(thumbnail_src(image), quote=True)}" alt="{cap}" '
             f'title="{tip}" style="{_IMG.format(side=THUMB_SIDE)}"/>'
-            f'<figcaption style="{_CAPTION}">{cap}</figcaption></figure>'
+            f'<figcaption style="{_CAPTION}"><span style="{_NAME}">{html.escape(name)}</span>'
+            f'<span style="{_SIZE}">&nbsp;· {html.escape(size)}</span></figcaption></figure>'
         )
     return f'<div style="display: flex; flex-wrap: wrap; gap: 8px; margin-bottom: 0.6em;">{"".join(figs)}</div>'
+
+
+def images_line(images: Sequence[PreparedImage]) -> str:
+    """The images sent, on one line for a terminal: ``sent 2 images: chart_fig · 640×480, cat.jpg · 512×384``."""
+    count = "1 image" if len(images) == 1 else f"{len(images)} images"
+    return f"[sent {count}: {', '.join(image_caption(i) for i in images)}]"
 
 
 def thumbnails_markdown(images: Sequence[PreparedImage]) -> str:
     return " ".join(f"![{image_caption(i)}]({thumbnail_src(i)})" for i in images)
 
 
-__all__ = ["THUMB_SIDE", "image_caption", "thumbnail_src", "thumbnails_html", "thumbnails_markdown"]
+__all__ = ["THUMB_SIDE", "image_caption", "images_line", "thumbnail_src", "thumbnails_html", "thumbnails_markdown"]

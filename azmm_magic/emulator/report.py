@@ -27,11 +27,13 @@ __all__ = [
     "describe_image",
     "read_chat",
     "render_report",
+    "summary_line",
     "split_for_stream",
     "usage_for",
 ]
 
-HEADER = "**Azure OpenAI emulator** — a local test server, not a model. Facts about what it received:"
+#: The label every answer carries once, on its second line (the first says what differs between images).
+HEADER = "**Azure OpenAI emulator** — a local test server, not a model. What it received:"
 
 SUPPORTED_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "MPO": "JPEG", "WEBP": "WEBP", "GIF": "GIF"}
 DETAILS = ("low", "high", "auto")
@@ -395,9 +397,33 @@ def _image_lines(image: ImageFacts, message_count: int) -> list[str]:
     return lines
 
 
+def _image_summary(image: ImageFacts) -> str:
+    """``64×48 PNG, red, dark``: what tells one image from another (size, format, main colours, brightness)."""
+    if image.url is not None:
+        return "an image by URL (not downloaded)"
+    colours = [name for name, pct in image.colours if pct >= 10][:2]
+    parts = [f"{image.width}×{image.height} {image.format}"]
+    if colours:
+        parts.append(" and ".join(colours))
+    parts.append(f"{brightness_label(image.brightness or 0)} ({image.brightness}/255)")
+    return ", ".join(parts)
+
+
+def summary_line(facts: ChatFacts) -> str:
+    """The answer's first line: the images in a few words each, so that answers about different images differ
+    from their first words (a gallery tile shows little more)."""
+    if not facts.images:
+        return "No image received."
+    if len(facts.images) == 1:
+        return _image_summary(facts.images[0]) + "."
+    return f"{len(facts.images)} images: " + "; ".join(_image_summary(i) for i in facts.images) + "."
+
+
 def render_report(facts: ChatFacts, *, deployment: str) -> str:
-    """The deterministic Markdown answer for a validated request."""
-    lines = [HEADER, "", f"- Deployment: `{deployment}`", f"- Messages: {facts.message_count}"]
+    """The deterministic Markdown answer for a validated request: a one-line summary of the images, the
+    emulator's label, then the facts as lists."""
+    lines = [f"**{summary_line(facts)}**", "", HEADER, "", f"- Deployment: `{deployment}`",
+             f"- Messages: {facts.message_count}"]
     if facts.parameters:
         lines.append("- Parameters: " + ", ".join(f"`{key}={value}`" for key, value in facts.parameters))
     lines.append(f"- Images: {len(facts.images)}")

@@ -10,9 +10,11 @@
 from __future__ import annotations
 
 import argparse
+import difflib
+import os
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, NoReturn
@@ -53,7 +55,7 @@ class LineParser(argparse.ArgumentParser):
     ``hint``: appended to every error, e.g. the forms of a subcommand (``use `%azure_vision usage` or ...``).
     """
 
-    def __init__(self, prog: str, *, hint: str = "See `%azure_vision help`.", **kwargs: Any) -> None:
+    def __init__(self, prog: str, *, hint: str = "See %azure_vision help.", **kwargs: Any) -> None:
         super().__init__(prog=prog, add_help=False, allow_abbrev=False, **kwargs)
         self.hint = hint
 
@@ -61,10 +63,31 @@ class LineParser(argparse.ArgumentParser):
         message = message.replace("\r", "\\r").replace("\n", "\\n")  # a quoted newline: still one line
         if not self._actions and message.startswith("unrecognized arguments"):
             message = f"takes no arguments ({message})"
+        elif message.startswith("unrecognized arguments: "):
+            message += did_you_mean(message.split(": ", 1)[1].split(), self.option_names())
         raise ConfigError(f"{self.prog}: {message}. {self.hint}".strip())
+
+    def option_names(self) -> list[str]:
+        """Every option string this parser knows (``-i``, ``--image``, ``--detail``...)."""
+        return [name for action in self._actions for name in action.option_strings]
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         raise ConfigError((message or f"{self.prog}: invalid options").strip())
+
+
+def did_you_mean(words: Sequence[str], known: Sequence[str]) -> str:
+    """``" (did you mean --detail?)"`` for the misspelt options among ``words``, or ""."""
+    guesses = []
+    for word in words:
+        if word.startswith("-"):
+            close = difflib.get_close_matches(word.split("=", 1)[0], [k for k in known if k.startswith("--")] or known,
+                                              n=1, cutoff=0.75)
+            guesses += [f"{close[0]} for {word.split('=', 1)[0]}"] if close else []
+    if not guesses:
+        return ""
+    if len(guesses) == 1:
+        return f" (did you mean {guesses[0].split(' for ')[0]}?)"
+    return f" (did you mean {', '.join(guesses)}?)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,6 +153,23 @@ class VisionCommand:
     chat: str | None = None
     response_format: Any = field(default=None, compare=False)  # "json", a pydantic class or a JSON Schema dict
     schema_name: str | None = None
+    unresolved: tuple[str, ...] = field(default=(), compare=False)  # {name}s in the prompt with no such variable
+
+    def object_names(self) -> tuple[str | None, ...]:
+        """Per image, the variable it came from when ``-i NAME`` held an image object (a figure, an array, a
+        PIL image, bytes) so captions can name it; None for files and URLs. Empty when that cannot be told (a
+        ``-i`` that expands to several images)."""
+        names: list[str | None] = []
+        for label, value in zip(self.image_labels, self.images, strict=False):
+            if isinstance(value, (list, tuple)):
+                return ()
+            name = label.strip().strip("{}")
+            names.append(name if name.isidentifier() and not isinstance(value, (str, os.PathLike)) else None)
+        return tuple(names) if any(names) else ()
+
+    def notices(self) -> tuple[str, ...]:
+        """What the footer should say about the prompt: ``{name}`` sent as written because no variable has that name."""
+        return tuple(f"sent {{{name}}} as written: no such variable" for name in self.unresolved)
 
     @property
     def deployments(self) -> tuple[str, ...]:
@@ -168,7 +208,26 @@ def resolve_image_arg(arg: str, namespace: Mapping[str, Any]) -> Any:
         return namespace[name]
     if _IDENTIFIER.fullmatch(stripped) and stripped in namespace:
         return namespace[stripped]
+    if _IDENTIFIER.fullmatch(stripped) and not os.path.exists(os.path.expanduser(stripped)):
+        raise ConfigError(f"-i {stripped}: no file or variable named {stripped!r}{_close_names(stripped, namespace)}.")
     return interpolate(arg, namespace)
+
+
+def _close_names(word: str, namespace: Mapping[str, Any]) -> str:
+    """`` (did you mean chart_fig, or the file chart.png?)``: close variable names and files in the folder."""
+    names = [n for n, v in namespace.items() if not n.startswith("_") and not isinstance(v, type(os))
+             and not callable(v)]
+    variables = difflib.get_close_matches(word, names, n=2, cutoff=0.6)
+    try:
+        files = sorted(f for f in os.listdir(".") if not f.startswith("."))
+    except OSError:
+        files = []
+    by_stem = {os.path.splitext(f)[0]: f for f in files}
+    close = difflib.get_close_matches(word, list(by_stem) + files, n=2, cutoff=0.6)
+    found = list(dict.fromkeys(by_stem.get(c, c) for c in close))
+    guesses = [", ".join(variables)] if variables else []
+    guesses += [("the file " if len(found) == 1 else "the files ") + ", ".join(found)] if found else []
+    return f" (did you mean {', or '.join(guesses)}?)" if guesses else "; give a path, a glob or the name of a variable"
 
 
 def parse_cell(line: str, cell: str, namespace: Mapping[str, Any]) -> VisionCommand:
@@ -178,7 +237,7 @@ def parse_cell(line: str, cell: str, namespace: Mapping[str, Any]) -> VisionComm
         if token.split("=", 1)[0].lower() in _KEY_OPTIONS:
             raise ConfigError(
                 "Keys are never accepted on the magic line (they would be saved in the notebook): set "
-                "AZURE_OPENAI_API_KEY in the environment or run `%azure_vision login`."
+                "AZURE_OPENAI_API_KEY in the environment or run %azure_vision login."
             )
     # values such as --max-tokens {n} may use variables; -i values are resolved separately (they may be objects)
     expanded = [
@@ -220,7 +279,14 @@ def parse_cell(line: str, cell: str, namespace: Mapping[str, Any]) -> VisionComm
         chat=args.chat,
         response_format=response_format,
         schema_name=schema_name,
+        unresolved=unresolved_names(cell, namespace),
     )
+
+
+def unresolved_names(text: str, namespace: Mapping[str, Any]) -> tuple[str, ...]:
+    """The ``{name}`` placeholders of ``text`` that :func:`interpolate` leaves as written (no such variable)."""
+    names = (m.group(2) for m in _PLACEHOLDER.finditer(text) if m.group(2) is not None)
+    return tuple(dict.fromkeys(n for n in names if n not in namespace))
 
 
 def _response_format(args: argparse.Namespace, namespace: Mapping[str, Any]) -> tuple[Any, str | None]:

@@ -11,6 +11,7 @@ deliberately no ``api_key`` trait (a key typed into a cell is saved with the not
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
@@ -18,13 +19,13 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 from azmm_magic.core.errors import AzureVisionError, ConfigError
 from azmm_magic.core.settings import SCHEMA, Secret, Settings
 from azmm_magic.features.chat import Conversations
-from azmm_magic.frontends.command import build_parser, split_line
+from azmm_magic.frontends.command import split_line
 from azmm_magic.frontends.magics.ask import CellMagic
 from azmm_magic.frontends.magics.cache import CACHE
 from azmm_magic.frontends.magics.chat import CHAT
 from azmm_magic.frontends.magics.config import CONFIG, setting_traits
 from azmm_magic.frontends.magics.emulator import EMULATOR, shutdown_emulator
-from azmm_magic.frontends.magics.help import HELP
+from azmm_magic.frontends.magics.help import HELP, help_text
 from azmm_magic.frontends.magics.hints import usage_error
 from azmm_magic.frontends.magics.jobs import JOBS
 from azmm_magic.frontends.magics.login import LOGIN, LOGOUT
@@ -49,6 +50,7 @@ class AzureVision(CellMagic, SettingTraits):
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
+        add_empty_body_transform(shell)
         self._memory_cache = MemoryCache()
         self._stores: dict[tuple[str, str], Any] = {}  # (kind, path) -> SQLiteCache, opened once per session
         self.conversations = Conversations()  # per shell, never module state
@@ -56,12 +58,18 @@ class AzureVision(CellMagic, SettingTraits):
         self.emulator: Any = None
         self.login_key: Secret | None = None  # `%azure_vision login`: in memory only
         self._clients: dict[Settings, Any] = {}
+        #: traits a subcommand set, and which one (``%azure_vision emulator``): the config view says so while
+        #: the trait still has the value it set
+        self.set_by: dict[str, tuple[Any, str]] = {}
 
     # ----- settings and clients -------------------------------------------------------------------------------
     def session_settings(self) -> Settings:
         """Settings resolved from traits (``%config``), ``%azure_vision login``, the environment and defaults."""
         traits = {name: getattr(self, name) for name in self.trait_names(config=True) if name in SCHEMA}
         labels = {name: "%config" for name in traits}
+        for name, (value, label) in self.set_by.items():
+            if name in traits and traits[name] == value:
+                labels[name] = label
         if self.login_key:
             traits["api_key"], labels["api_key"] = self.login_key, "%azure_vision login"
         return Settings.resolve(session=traits, session_label=labels)
@@ -117,53 +125,53 @@ class AzureVision(CellMagic, SettingTraits):
     def _line(self, line: str) -> Any:
         words = split_line(line) or ["help"]
         sub = SUBCOMMANDS.get(words[0])
-        if sub is None:
+        if sub is None and words[0].startswith("-"):
             raise ConfigError(
-                f"%azure_vision: unknown subcommand {words[0]!r}; use one of {', '.join(SUBCOMMANDS)}, or the "
-                f"%%azure_vision cell magic to ask about images."
+                f"%azure_vision {line.strip()}: options such as {words[0]} go on a %%azure_vision cell (two %), with "
+                f"the question in the cell body below the options line. %azure_vision (one %) takes a subcommand: "
+                f"{', '.join(SUBCOMMANDS)}."
+            )
+        if sub is None:
+            guess = difflib.get_close_matches(words[0], list(SUBCOMMANDS), n=1)
+            maybe = f" (did you mean {guess[0]}?)" if guess else ""
+            raise ConfigError(
+                f"%azure_vision: unknown subcommand {words[0]!r}{maybe}; use one of {', '.join(SUBCOMMANDS)}, or "
+                f"the %%azure_vision cell magic to ask about images."
             )
         return sub(self, words[1:])
 
 
+def empty_body_transform(lines: list[str]) -> list[str]:
+    """An input transformer: a ``%%azure_vision`` cell with options and no body reaches the magic (which says
+    the question goes in the body) instead of IPython's "did you mean the line magic?", which fails on options."""
+    if lines and lines[0].lstrip().startswith("%%azure_vision") and not "".join(lines[1:]).strip():
+        return [lines[0].rstrip("\r\n") + "\n", "\n"]
+    return lines
+
+
+# IPython skips transforms marked so when it checks whether terminal input is complete: a terminal user typing
+# the options line of a cell must still get a continuation line for the prompt, not a run.
+empty_body_transform.has_side_effects = True  # type: ignore[attr-defined]
+
+
+def add_empty_body_transform(shell: Any) -> None:
+    """Install :func:`empty_body_transform` on this shell (once; removed when the extension is unloaded)."""
+    transforms = getattr(shell, "input_transformers_cleanup", None)
+    if isinstance(transforms, list) and empty_body_transform not in transforms:
+        transforms.append(empty_body_transform)
+
+
 def shutdown_session_emulator(ipython: Any) -> None:
-    """Unload hook: stop the emulator started by ``%azure_vision emulator`` in this shell."""
+    """Unload hook: stop the emulator started by ``%azure_vision emulator`` in this shell, and remove the input
+    transformer the magic installed."""
+    transforms = getattr(ipython, "input_transformers_cleanup", None)
+    if isinstance(transforms, list) and empty_body_transform in transforms:
+        transforms.remove(empty_body_transform)
     magics = ipython.magics_manager.registry.get("AzureVision")
     if magics is not None:
         shutdown_emulator(magics)
 
 
-_DOC = """Ask an Azure OpenAI vision deployment about images.
-
-Cell magic: the body is the prompt, the options name the images::
-
-    %%azure_vision -i photos/cat.jpg -i {{chart_fig}} --detail high -o answer
-    What is in these two images? Compare them in three bullet points.
-
-``{{name}}`` in the prompt is replaced by the value of ``name`` when it is defined; ``{{{{name}}}}`` gives a literal
-``{{name}}``; any other brace text (JSON, nested JSON...) is sent exactly as written. Answers stream while the model
-writes, are cached for the session (re-running a cell is instant and makes no request), and the cell's value is a
-``VisionResult``.
-
-{options}
-
-Line magic subcommands::
-
-{subcommands}
-
-Settings: ``%config AzureVision`` lists them; e.g. ``%config AzureVision.deployment = "gpt-4o"``. The endpoint,
-key and API version also come from AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY and OPENAI_API_VERSION. Keys are
-never accepted on the magic line.
-
-Conversations: ``--chat [NAME]`` sends the earlier turns of NAME again (at most ``chat_turns``; only the newest
-``chat_image_turns`` keep their images). Structured answers: ``--json`` or ``--schema NAME`` (a pydantic model class
-or JSON Schema dict); the parsed value is ``result.parsed``. Persistent cache: ``%config AzureVision.cache = "sqlite"``
-(file: ``cache_path`` / AZMM_CACHE_PATH); ``"replay"`` answers only from the file and never calls the service.
-Compare deployments: ``--deployment a,b`` (``-o`` gets a dict of results).
-"""
-
-AzureVision.azure_vision.__doc__ = _DOC.format(
-    options=build_parser().format_help(),
-    subcommands="\n".join(sub.help_line() for sub in SUBCOMMANDS.values()),
-)
+AzureVision.azure_vision.__doc__ = help_text(SUBCOMMANDS.values())
 
 __all__ = ["SUBCOMMANDS", "AzureVision", "shutdown_emulator", "shutdown_session_emulator"]

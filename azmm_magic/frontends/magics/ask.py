@@ -9,11 +9,13 @@ session state these methods use (``shell``, ``conversations``, ``client()``, ``p
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from azmm_magic.core.errors import ConfigError, ImageInputError, IncompleteAnswerError
 from azmm_magic.features.chat import start_turn
 from azmm_magic.frontends.command import parse_cell
+from azmm_magic.frontends.magics.subcommand import in_terminal
 
 
 def _is_kernel(shell: Any) -> bool:
@@ -56,6 +58,8 @@ class CellMagic:
         live = _LiveAnswer(request, kernel=self.in_kernel)
         result = live.run(client, request, client.policy(use_cache=command.use_cache, refresh=command.refresh))
         result = turn.finish(request, result)
+        if command.notices():
+            result = result.with_(notices=(*result.notices, *command.notices()))
         if command.out:
             ns[command.out] = result
         if live.printed:
@@ -108,12 +112,16 @@ class CellMagic:
         except BatchInterrupted as e:
             if command.out:
                 ns[command.out] = e.result
-            where = f" (in `{command.out}`)" if command.out else ""
+            where = f" (in {command.out})" if command.out else ""
             print(f"Interrupted: {e.result.summary()}{where}. Finished answers are cached: re-run the cell to send "
                   f"only the rest.", file=sys.stderr)
             raise KeyboardInterrupt from None
         if command.out:
             ns[command.out] = result
+        if in_terminal(self.shell):  # each line was printed live: print the summary, not every line again
+            keep = f"; the BatchResult is in {command.out}" if command.out else "; -o NAME keeps the BatchResult"
+            print(f"{result.summary()}{keep}.")
+            return None
         return result
 
 
@@ -221,14 +229,27 @@ def _name_the_input(message: str, command: Any) -> str:
                 break
             except Exception:  # noqa: BLE001 - only used to find the culprit; the original error is raised
                 continue
-    if culprit is None or (isinstance(culprit[1], str) and culprit[1] in message):
+    if culprit is None:
         return message
+    label, source = culprit
+    if isinstance(source, str) and source in message:
+        name = label.strip().strip("{}")
+        if name.isidentifier() and name != source:  # name the variable, not only the path it holds
+            return f"-i {label} (a variable holding {source!r}): {message}"
+        return message  # the path or URL as typed is quoted already
     return f"-i {culprit[0]}: {message}"
 
 
 def _prepare(client: Any, command: Any, **options: Any) -> Any:
-    """``client.prepare`` for a parsed cell; image errors name the ``-i`` argument they came from."""
+    """``client.prepare`` for a parsed cell; image errors name the ``-i`` argument they came from, and images
+    from variables are captioned with the variable's name (``chart_fig · 640×480``, not the object's repr)."""
     try:
-        return client.prepare(command.prompt, command.images, **options)
+        request = client.prepare(command.prompt, command.images, **options)
     except ImageInputError as e:
         raise ImageInputError(_name_the_input(str(e), command)) from None
+    names = command.object_names()
+    if names and len(names) == len(request.images):
+        request = request.with_(images=tuple(
+            replace(image, source=name) if name else image for image, name in zip(request.images, names, strict=True)
+        ))
+    return request

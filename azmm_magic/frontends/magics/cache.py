@@ -23,7 +23,7 @@ def run(magics: Session, args: argparse.Namespace) -> Any:
         return _move(magics, args.action, args.file)
     if args.file is not None:
         raise ConfigError(f"%azure_vision cache {args.action} takes no file name; "
-                          f"did you mean `cache export {args.file}` or `cache import {args.file}`?")
+                          f"did you mean %azure_vision cache export {args.file} or cache import {args.file}?")
     if args.action == "list":
         return _listing(magics.answer_cache)
     if args.action == "clear":
@@ -61,7 +61,7 @@ def _listing(store: Any) -> Any:
 def _move(magics: Session, action: str, file: str | None) -> None:
     """``cache export FILE`` / ``cache import FILE`` (JSON lines: record on Azure, replay anywhere)."""
     if file is None:
-        raise ConfigError(f"%azure_vision cache {action}: give one file name, e.g. `cache {action} answers.jsonl`.")
+        raise ConfigError(f"%azure_vision cache {action}: give one file name, e.g. %azure_vision cache {action} answers.jsonl.")
     store = magics.answer_cache
     if action == "export":
         n = export_jsonl(store, file)

@@ -20,7 +20,7 @@ def run(magics: Session, args: argparse.Namespace) -> Any:
         return None
     if magics.emulator is None:
         if args.action == "status":
-            print("No emulator is running; start one with `%azure_vision emulator`.")
+            print("No emulator is running; start one with %azure_vision emulator.")
             return None
         from azmm_magic.emulator.server import EmulatorConfig, EmulatorServer
 
@@ -31,9 +31,12 @@ def run(magics: Session, args: argparse.Namespace) -> Any:
     magics.api_style = "azure"
     if not magics.deployment:
         magics.deployment = "emulator"
+    for name in ("endpoint", "auth", "api_style", "deployment"):
+        if name != "deployment" or magics.deployment == "emulator":
+            magics.set_by[name] = (getattr(magics, name), "%azure_vision emulator")
     print(
         f"Azure OpenAI emulator (local, not a model) running at {magics.emulator.url}; this session now uses it "
-        f"with deployment '{magics.deployment}'. `%azure_vision emulator stop` to stop."
+        f"with deployment '{magics.deployment}'; %azure_vision emulator stop stops it."
     )
     return None
 

@@ -27,7 +27,7 @@ def run(magics: Session, args: argparse.Namespace) -> Any:
         return batch_api.jobs_table(batch_api.list_jobs(client, args.limit))
     if not args.ids:
         raise ConfigError(f"%azure_vision jobs {args.action}: give the job id(s), e.g. "
-                          f"`%azure_vision jobs {args.action} batch_abc123` (list them with `%azure_vision jobs`).")
+                          f"%azure_vision jobs {args.action} batch_abc123 (list them with %azure_vision jobs).")
     if args.action == "status":
         return batch_api.jobs_table([batch_api.retrieve(client, i) for i in args.ids])
     if args.action == "cancel":

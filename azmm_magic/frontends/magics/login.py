@@ -21,7 +21,7 @@ def login(magics: Session, args: argparse.Namespace) -> Any:
         raise ConfigError("No key entered; nothing changed.")
     magics.login_key = Secret(key)
     magics.auth = magics.auth if magics.auth not in (None, "none") else "key"
-    print("API key set for this session (not saved anywhere). `%azure_vision logout` forgets it.")
+    print("API key set for this session (not saved anywhere). %azure_vision logout forgets it.")
     return None
 
 

@@ -27,6 +27,7 @@ class Session(Protocol):
     ledger: Any
     emulator: Any
     login_key: Secret | None
+    set_by: dict[str, tuple[Any, str]]  # trait -> (value, the subcommand that set it)
     endpoint: str | None  # the traits a subcommand changes
     deployment: str | None
     auth: str | None
@@ -47,6 +48,12 @@ class Session(Protocol):
     def in_kernel(self) -> bool: ...
 
 
+def in_terminal(shell: Any) -> bool:
+    """Whether ``shell`` is terminal IPython (no widgets, no images: text only), by class name so that a kernel
+    does not import prompt_toolkit to find out."""
+    return any(cls.__name__ == "TerminalInteractiveShell" for cls in type(shell).__mro__)
+
+
 def no_arguments(parser: LineParser) -> None:
     """For subcommands that take no arguments."""
 
@@ -64,7 +71,7 @@ class Subcommand:
     arguments: Callable[[LineParser], None] = no_arguments
 
     def parser(self) -> LineParser:
-        forms = [f"`%azure_vision {form}`" for form in self.forms]
+        forms = [f"%azure_vision {form}" for form in self.forms]
         use = forms[0] if len(forms) == 1 else f"{', '.join(forms[:-1])} or {forms[-1]}"
         parser = LineParser(f"%azure_vision {self.name}", hint=f"Use {use}.")
         self.arguments(parser)
@@ -76,6 +83,6 @@ class Subcommand:
     def help_line(self) -> str:
         """``%azure_vision FORM | FORM   summary`` for the magic's docstring."""
         usage = "%azure_vision " + " | ".join(self.forms)
-        summary = textwrap.wrap(self.summary, 80)
+        summary = textwrap.wrap(self.summary, 64)
         first = f"    {usage:<30}{summary[0]}" if len(usage) < 30 else f"    {usage}\n{_INDENT}{summary[0]}"
         return "\n".join([first, *(_INDENT + line for line in summary[1:])])

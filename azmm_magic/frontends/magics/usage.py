@@ -6,8 +6,10 @@ import argparse
 from typing import Any
 
 from azmm_magic.frontends.command import LineParser
-from azmm_magic.frontends.magics.subcommand import Session, Subcommand
+from azmm_magic.frontends.magics.subcommand import Session, Subcommand, in_terminal
 from azmm_magic.store.ledger import UsageView
+
+NO_PLOT = "--plot: the chart is an image, shown in a notebook (JupyterLab, VS Code); a terminal shows the table."
 
 
 def arguments(parser: LineParser) -> None:
@@ -21,6 +23,9 @@ def run(magics: Session, args: argparse.Namespace) -> Any:
         print("Usage ledger reset.")
         return None
     magics.ledger.prices = magics.price_table()
+    if args.plot and in_terminal(magics.shell):
+        print(NO_PLOT)
+        return UsageView(magics.ledger)
     return UsageView(magics.ledger, plot=args.plot)
 
 
