@@ -53,6 +53,11 @@ class PdfPage:
 
     text: str | None = None  # no text part with a page (the caption says which page it is)
 
+    @property
+    def fragment(self) -> str:
+        """``page=7``: the fragment that selects this page."""
+        return f"page={self.index + 1}"
+
     def key(self) -> Hashable:
         """What the rendered page depends on (the options are added by the caller)."""
         return ("pdf", self.stamp, self.index, self.label)
@@ -86,7 +91,7 @@ class PdfPage:
 
 def _pdfium() -> Any:
     try:
-        import pypdfium2 as pdfium
+        import pypdfium2 as pdfium  # type: ignore[import-untyped]
     except ImportError as e:  # pragma: no cover - a dependency
         raise ImageInputError("PDF pages need the pypdfium2 package: pip install pypdfium2") from e
     return pdfium

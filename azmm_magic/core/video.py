@@ -114,6 +114,11 @@ class VideoFrame:
     def text(self) -> str:
         return "[" + self.label.replace("\\", "/").rsplit("/", 1)[-1] + "]"
 
+    @property
+    def fragment(self) -> str:
+        """``t=62.500,62.500``: the fragment that selects this one frame."""
+        return f"t={self.time:.3f},{self.time:.3f}"
+
     def key(self) -> Hashable:
         return ("video", self.stamp, round(self.time, 4), self.label)
 

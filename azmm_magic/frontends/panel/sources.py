@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from azmm_magic.core.settings import Detail, Settings
 
 THUMB_WIDTH = 112  # px; the same as .azmm-chosen in panel.css
+#: What the upload button offers: images (HEIC/AVIF phone photos too), PDFs (their pages) and videos (their frames).
+ACCEPT = "image/*,.heic,.heif,.avif,application/pdf,.pdf,video/*,.mp4,.mov,.m4v,.webm,.mkv,.avi"
 
 
 @dataclass(eq=False)
@@ -30,6 +32,8 @@ class ImageEntry:
     source: Any  # a path or URL string, bytes (an upload), or an image object from a variable
     cell_ref: str | None  # the -i value for the equivalent cell; None for an upload (saved on "to new cell")
     upload_name: str | None = None
+    part: Any = None  # an uploaded PDF's page or video's frame (``source`` holds the whole file)
+    fragment: str = ""  # its ``#page=``/``#t=`` fragment, for the equivalent cell
     prepared: dict[tuple[str, str], PreparedImage] = field(default_factory=dict)
 
 
@@ -50,7 +54,7 @@ class ImageSources:
         self._changed = changed
         self.entries: list[ImageEntry] = []
 
-        self.upload = w.FileUpload(accept="image/*", multiple=True, description="Choose files", icon="upload",
+        self.upload = w.FileUpload(accept=ACCEPT, multiple=True, description="Choose files", icon="upload",
                                    layout=w.Layout(width="auto", flex="0 0 auto"))
         self.upload.add_class("azmm-upload")
         self.drop = DropZone(layout=w.Layout(width="auto", flex="0 0 auto"))
@@ -82,7 +86,7 @@ class ImageSources:
 
     def add_images(self, source: Any, *, label: str | None = None, cell_ref: str | None = None) -> int:
         """Add images: a path, glob or URL string, an image object, or ``bytes`` (named by ``label``)."""
-        from azmm_magic.core.images import looks_like_image, prepare_images
+        from azmm_magic.core.images import expand_sources, looks_like_image, prepare_images
 
         s = self._settings()
         detail = self._detail()
@@ -96,11 +100,19 @@ class ImageSources:
         new: list[ImageEntry] = []
         if isinstance(source, (bytes, bytearray, memoryview)):
             name = label or prepared[0].source
-            image = replace(prepared[0], source=name)
-            new.append(ImageEntry(name, bytes(source), None, upload_name=name, prepared={key: image}))
+            if len(prepared) == 1:
+                image = replace(prepared[0], source=name)
+                new.append(ImageEntry(name, bytes(source), None, upload_name=name, prepared={key: image}))
+            else:  # an uploaded PDF or video: one entry per page or frame, named after the file
+                base, data = f"<bytes {len(source)} B>", bytes(source)
+                for leaf, image in zip(expand_sources(data), prepared, strict=True):
+                    caption = image.source.replace(base, name, 1)
+                    new.append(ImageEntry(caption, data, None, upload_name=name, part=leaf,
+                                          fragment=f"#{getattr(leaf, 'fragment', '')}",
+                                          prepared={key: replace(image, source=caption)}))
         elif isinstance(source, str) and not looks_like_image(source):
-            for image in prepared:  # a glob becomes one entry per file
-                ref = image.url or image.source
+            for image in prepared:  # a glob (or a PDF, a video) becomes one entry per file (page, frame)
+                ref = image.ref or image.url or image.source
                 new.append(ImageEntry(image.source, ref, shlex.quote(ref), prepared={key: image}))
         else:
             if len(prepared) != 1:
@@ -123,10 +135,11 @@ class ImageSources:
         key = (self._detail(), s.token_rule)
         image = entry.prepared.get(key)
         if image is None:
-            image = prepare_images(entry.source, detail=key[0], rule=key[1], inline_urls=s.inline_urls,
+            source = entry.part if entry.part is not None else entry.source
+            image = prepare_images(source, detail=key[0], rule=key[1], inline_urls=s.inline_urls,
                                    max_bytes=s.max_image_bytes, max_images=1)[0]
             if entry.upload_name:
-                image = replace(image, source=entry.upload_name)
+                image = replace(image, source=entry.label if entry.part is not None else entry.upload_name)
             entry.prepared[key] = image
         return image
 
@@ -227,4 +240,4 @@ def _safe_check(check: Callable[[object], bool], value: object) -> bool:
         return False
 
 
-__all__ = ["ImageEntry", "ImageSources", "chooser_thumb", "THUMB_WIDTH"]
+__all__ = ["ACCEPT", "ImageEntry", "ImageSources", "chooser_thumb", "THUMB_WIDTH"]
