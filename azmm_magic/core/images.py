@@ -938,7 +938,8 @@ def _decode_error(label: str, data: bytes | None, exc: Exception) -> ImageInputE
     elif b"<svg" in head.lower():
         reason = "it is an SVG (vector) image: render it to PNG first (e.g. with cairosvg)"
     elif head[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypmsf1", b"ftyphevc", b"ftypavif"):
-        reason = "it is HEIC/AVIF, which this Pillow cannot open (pip install pillow-heif, or convert to JPEG)"
+        reason = (f"it is HEIC/AVIF but its data is truncated or corrupt ({exc})" if register_heif() else
+                  "it is HEIC/AVIF, which this Pillow cannot open (pip install pillow-heif, or convert to JPEG)")
     elif isinstance(exc, Image.UnidentifiedImageError):
         reason = "Pillow does not recognise its format"
     else:

@@ -55,7 +55,7 @@ class VideoFrames:
 
 def format_time(seconds: float) -> str:
     """``62.5`` -> ``01:02.5``; an hour or more -> ``1:02:03.5``."""
-    tenths = round(max(0.0, seconds) * 10)
+    tenths = int(max(0.0, seconds) * 10 + 0.5)
     minutes, rest = divmod(tenths, 600)
     hours, minutes = divmod(minutes, 60)
     clock = f"{minutes:02d}:{rest // 10:02d}.{rest % 10}"

@@ -64,7 +64,10 @@ class RowItem:
 
 
 def as_rows(images: object, column: str | None = None) -> Rows | None:
-    """``images`` as :class:`Rows` when it is a DataFrame (or already Rows); None otherwise."""
+    """``images`` as :class:`Rows` when it is a DataFrame (or already Rows, alone or as the only item of a list or
+    tuple); None otherwise."""
+    if isinstance(images, (list, tuple)) and len(images) == 1 and (isinstance(images[0], Rows) or is_dataframe(images[0])):
+        images = images[0]
     if isinstance(images, Rows):
         return Rows(images.frame, column or images.column, images.namespace) if column else images
     if is_dataframe(images):
