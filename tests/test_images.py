@@ -740,6 +740,8 @@ def test_prepared_image_equality_hash_and_dataclass_tools(small_png: Path) -> No
         "url",
         "original_size",
         "notices",
+        "text",
+        "ref",
     ]
     renamed = dataclasses.replace(a, source="other")
     assert renamed.source == "other" and renamed.sha256 == a.sha256

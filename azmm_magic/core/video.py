@@ -176,6 +176,24 @@ def _duration(container: Any, stream: Any) -> float:
     return 0.0
 
 
+def _snap(container: Any, stream: Any, time: float, tolerance: float) -> float:
+    """The time of the keyframe at or before ``time`` when it is within ``tolerance`` (a quarter of the spacing
+    between samples, so they stay evenly spread and distinct): that frame decodes alone, with nothing to decode
+    forward. Otherwise ``time`` itself. Only packets are read here (a seek and one packet), nothing is decoded."""
+    if tolerance <= 0 or not stream.time_base:
+        return time
+    base = _start_time(stream)
+    try:
+        container.seek(int((base + time) / stream.time_base), stream=stream, backward=True)
+        for packet in container.demux(stream):
+            if packet.pts is not None:
+                key = float(packet.pts * stream.time_base) - base
+                return key if 0 <= time - key <= tolerance else time
+    except Exception:  # noqa: BLE001 - an unseekable stream is decoded forward instead
+        return time
+    return time
+
+
 def video_frames(
     source: Path | bytes,
     label: str,
@@ -199,21 +217,21 @@ def video_frames(
             stream = container.streams.video[0]
             duration = _duration(container, stream)
             size = (int(stream.codec_context.width or 0), int(stream.codec_context.height or 0))
+            if duration <= 0 or min(size) <= 0:
+                raise ImageInputError(f"{label} has no video frames")
+            first = start or 0.0
+            last = duration if end is None else min(end, duration)
+            if first >= duration:
+                raise ImageInputError(
+                    f"{label}#{fragment}: starts at {format_time(first)} but the video is {format_time(duration)} long"
+                )
+            if end is not None and start is not None and end == start:
+                times = [first]
+            else:
+                step = (last - first) / frames
+                times = [_snap(container, stream, first + (i + 0.5) * step, step / 4) for i in range(frames)]
     except (av.FFmpegError, OSError) as e:
         raise ImageInputError(f"cannot read {label} as a video: it is damaged or not a video ({e})") from None
-    if duration <= 0 or min(size) <= 0:
-        raise ImageInputError(f"{label} has no video frames")
-    first = start or 0.0
-    last = duration if end is None else min(end, duration)
-    if first >= duration:
-        raise ImageInputError(
-            f"{label}#{fragment}: starts at {format_time(first)} but the video is {format_time(duration)} long"
-        )
-    if end is not None and start is not None and end == start:
-        times = [first]
-    else:
-        step = (last - first) / frames
-        times = [first + (i + 0.5) * step for i in range(frames)]
     if isinstance(source, Path):
         st = source.stat()
         stamp: Hashable = (str(source.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)

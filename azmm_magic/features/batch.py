@@ -466,7 +466,9 @@ def estimate_batch(client: VisionClient, prompt: str, images: Iterable[object] |
     text_tokens = first.estimate_prompt_tokens(s.token_rule) - images_tokens
     tokens, unknown = first.estimate_prompt_tokens(s.token_rule), 0
     for item in items[1:]:
-        tokens += text_tokens + (len(item.prompt or "") - len(first.prompt) + 3) // 4
+        tokens += text_tokens
+        if item.prompt is not None:  # a row's own prompt: its length differs from the first row's
+            tokens += (len(item.prompt) - len(first.prompt)) // 4
         for leaf in item.leaves:
             size = probe_size(leaf)
             if size is None:
