@@ -259,6 +259,8 @@ def _sources(images: tuple[Any, ...], args: argparse.Namespace, namespace: Mappi
         raise ConfigError(f"-i {label} is a pandas DataFrame: add --each to ask about each row (one request per row).")
     if len(images) > 1:
         raise ConfigError(f"-i {label} is a pandas DataFrame: give it as the only -i (one request per row).")
+    if args.via == "batch-api":
+        raise ConfigError(f"-i {label} is a pandas DataFrame: its rows go through --each (requests), not --via batch-api.")
     try:
         image_column(images[0], args.column)
     except ConfigError as e:
