@@ -414,6 +414,107 @@ BATCH = [
     ),
 ]
 
+DOCUMENTS = [
+    new_markdown_cell(
+        "# Beyond single images: PDF pages, video frames, phone photos and DataFrame rows\n\n"
+        "`-i paper.pdf#page=2` sends a page of a PDF, `-i clip.mp4 --frames 4` four frames of a video (in time order, "
+        "each with its timestamp), a HEIC/AVIF phone photo opens like a JPEG, and `-i df --each` asks about each "
+        "row of a pandas DataFrame with the prompt filled in from the row. Without Azure settings this notebook runs "
+        "against the local emulator (its answers are factual reports about what it received, not a model)."
+    ),
+    new_code_cell("%load_ext azmm_magic"),
+    new_code_cell(SETUP),
+    new_markdown_cell(
+        "## A PDF with a figure\n\nTwo pages made with matplotlib's PDF backend: a chart of real sample data "
+        "(MSFT closing prices) and a photo."
+    ),
+    new_code_cell(
+        "import csv, tempfile\n"
+        "from pathlib import Path\n"
+        "import matplotlib\n"
+        "matplotlib.use('Agg')\n"
+        "import matplotlib.pyplot as plt\n"
+        "from matplotlib import cbook\n"
+        "from matplotlib.backends.backend_pdf import PdfPages\n\n"
+        "work = Path(tempfile.mkdtemp(prefix='azmm-documents-'))\n"
+        "with cbook.get_sample_data('msft.csv') as f:\n"
+        "    rows = list(csv.DictReader(line.decode() if isinstance(line, bytes) else line for line in f))\n"
+        "closes = [float(r['Close']) for r in rows][::-1]\n"
+        "paper = str(work / 'paper.pdf')\n"
+        "with PdfPages(paper) as pdf:\n"
+        "    fig, ax = plt.subplots(figsize=(8.5, 11))\n"
+        "    ax.plot(closes); ax.set_title('Figure 1: MSFT closing price'); ax.set_ylabel('USD')\n"
+        "    pdf.savefig(fig); plt.close(fig)\n"
+        "    fig, ax = plt.subplots(figsize=(8.5, 11))\n"
+        "    ax.imshow(plt.imread(cbook.get_sample_data('grace_hopper.jpg', asfileobj=False))); ax.axis('off')\n"
+        "    pdf.savefig(fig); plt.close(fig)\n"
+        "print(paper)"
+    ),
+    new_markdown_cell(
+        "`#page=1` picks the page (`#page=2-5` a range; no fragment: every page). The page is rendered at the "
+        "resolution the `detail` setting keeps, never more pixels than are billed."
+    ),
+    new_code_cell('%%azure_vision -i "{paper}#page=1" --no-stream -o chart_answer\nWhat does the chart on this page show?'),
+    new_code_cell("[image.source.rsplit('/', 1)[-1] + f' {image.width}x{image.height}' for image in chart_answer.images]"),
+    new_markdown_cell("`--each` sends one request per page."),
+    new_code_cell('%%azure_vision -i {paper} --each --detail low -o pages\nDescribe this page in one line.'),
+    new_markdown_cell(
+        "## A video\n\nA 4-second clip written with PyAV: a dot that moves from left to right. `--frames 4` samples "
+        "four frames evenly; each is sent after a text part with its timestamp, so the model can reason about time. "
+        "`#t=1,3` would restrict them to seconds 1 to 3."
+    ),
+    new_code_cell(
+        "import av\n"
+        "import numpy as np\n\n"
+        "clip = str(work / 'clip.mp4')\n"
+        "with av.open(clip, 'w') as container:\n"
+        "    stream = container.add_stream('libx264', rate=10)\n"
+        "    stream.width, stream.height, stream.pix_fmt = 320, 240, 'yuv420p'\n"
+        "    for i in range(40):\n"
+        "        frame = np.full((240, 320, 3), 235, np.uint8)\n"
+        "        x = 20 + i * 7\n"
+        "        frame[100:140, x:x + 40] = (200, 30, 30)\n"
+        "        for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format='rgb24')):\n"
+        "            container.mux(packet)\n"
+        "    for packet in stream.encode():\n"
+        "        container.mux(packet)\n"
+        "print(clip)"
+    ),
+    new_code_cell('%%azure_vision -i {clip} --frames 4 --no-stream -o motion\nWhich way does the red square move?'),
+    new_code_cell("[image.source.rsplit('/', 1)[-1] for image in motion.images]"),
+    new_markdown_cell("With `--each`, `--frames-per-request 2` sends the frames two at a time."),
+    new_code_cell('%%azure_vision -i {clip} --frames 4 --each --frames-per-request 2 -o windows\nWhat changes between these frames?'),
+    new_markdown_cell(
+        "## A DataFrame of images with labels\n\n`-i df --each`: the image column is found (or chosen with "
+        "`--column NAME`), one request per row, and `{label}` is filled in from each row's `label` column "
+        "(columns win over notebook variables). `to_dataframe()` returns the input rows with the answers added."
+    ),
+    new_code_cell(
+        "import pandas as pd\n"
+        "from PIL import Image, ImageDraw\n\n"
+        "records = []\n"
+        "for i, (colour, shape) in enumerate([('crimson', 'circle'), ('seagreen', 'square'), ('steelblue', 'circle')]):\n"
+        "    img = Image.new('RGB', (160, 120), colour)\n"
+        "    box = (50, 30, 110, 90)\n"
+        "    (ImageDraw.Draw(img).ellipse if shape == 'circle' else ImageDraw.Draw(img).rectangle)(box, fill='white')\n"
+        "    path = work / f'shape_{i}.png'\n"
+        "    img.save(path)\n"
+        "    records.append({'path': str(path), 'label': f'white {shape}', 'colour': colour})\n"
+        "df = pd.DataFrame(records, index=['a', 'b', 'c'])\n"
+        "df"
+    ),
+    new_code_cell('%%azure_vision -i df --each --detail low -o answers\nIs there a {label} on a {colour} background?'),
+    new_code_cell("table = answers.to_dataframe()\ntable[['label', 'colour', 'answer', 'cached', 'prompt_tokens']]"),
+    new_markdown_cell("The Python API does the same: `client.batch(prompt, df, column='path')`."),
+    new_code_cell(
+        "client = get_ipython().magics_manager.registry['AzureVision'].client()\n"
+        "same = client.batch('Is there a {label} on a {colour} background?', df, column='path', detail='low', "
+        "progress=False)\n"
+        "print(same.summary())\n"
+        "assert all(r.cached for r in same.results)   # the same requests as the cell above: answered from the cache"
+    ),
+]
+
 
 def write(name: str, cells: list) -> Path:
     nb = new_notebook(cells=cells)
@@ -431,6 +532,7 @@ NOTEBOOKS = {
     "explore.ipynb": EXPLORE,
     "panel.ipynb": PANEL,
     "batch.ipynb": BATCH,
+    "documents.ipynb": DOCUMENTS,
 }
 
 if __name__ == "__main__":

@@ -115,7 +115,7 @@ ERROR_CASES: list[tuple[str, Setup, str, str]] = [
     ("truncated-jpeg", _file("cut.jpg", _jpeg_bytes()[:400]), "q", r"cut\.jpg as an image: .*(truncated|corrupt)"),
     ("text-named-png", _file("notes.png", "shopping list\n"), "q", r"notes\.png as an image: Pillow does not recognise"),
     ("svg", _file("logo.svg", TEXT_SVG), "q", r"logo\.svg as an image: it is an SVG .*render it to PNG"),
-    ("pdf", _file("paper.pdf", b"%PDF-1.4\n1 0 obj<<>>endobj\n%%EOF\n"), "q", r"paper\.pdf as an image: it is a PDF"),
+    ("pdf", _file("paper.pdf", b"%PDF-1.4\n1 0 obj<<>>endobj\n%%EOF\n"), "q", r"paper\.pdf as a PDF: it is damaged or not a PDF"),
     ("heic", _file("IMG_0001.HEIC", HEIC), "q", r"IMG_0001\.HEIC as an image: it is HEIC"),
     ("decompression-bomb", _file("bomb.png", _bomb_png()), "q", r"bomb\.png is too large to decode safely"),
     ("over-size-limit", _oversize, "q", r"noise\.png cannot be made smaller than max_bytes=.*max_image_mb"),

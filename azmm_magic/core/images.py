@@ -37,8 +37,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
+from azmm_magic.core.documents import PdfPage
 from azmm_magic.core.errors import ConfigError, ImageInputError
+from azmm_magic.core.media import media_leaves, split_fragment, too_many_images
+from azmm_magic.core.photos import register_heif
 from azmm_magic.core.settings import Detail
+from azmm_magic.core.video import VideoFrame, VideoFrames
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL.Image import Image as PILImage
@@ -68,12 +72,12 @@ FETCH_TIMEOUT = 20.0
 FETCH_MAX_BYTES = 50 * 1024 * 1024
 
 ACCEPTED_FORMATS = (
-    "accepted formats: PNG, JPEG, WEBP, GIF (sent as they are) and anything else Pillow can open "
-    "(BMP, TIFF, ICO, ...; converted)"
+    "accepted formats: PNG, JPEG, WEBP, GIF (sent as they are), HEIC/HEIF, AVIF and anything else Pillow can open "
+    "(BMP, TIFF, ICO, ...; converted), PDF (pages) and video (frames)"
 )
 ACCEPTED_SOURCES = (
-    "a file path or glob, an http(s):// or data: URL, bytes, a PIL image, a numpy array, a matplotlib Figure "
-    "(or 'plt.gcf()'), a PreparedImage, or a list of these"
+    "a file path or glob (images, PDFs: 'paper.pdf#page=7', videos: 'clip.mp4#t=10,20'), an http(s):// or data: "
+    "URL, bytes, a PIL image, a numpy array, a matplotlib Figure (or 'plt.gcf()'), a PreparedImage, or a list of these"
 )
 
 _TILE = 512
@@ -232,6 +236,8 @@ class PreparedImage:
     ``original_size`` the size before downscaling when known. ``sha256`` is the hex digest of ``data`` (of the URL
     string for a URL image) and is the image's content id for the cache. ``notices`` say what was done to the
     image (first frame of an animation used, EXIF rotation, mode conversion, downscaling, re-encoding to fit).
+    ``text`` is a text part sent just before the image (a video frame's ``[clip.mp4 @ 01:02.5]``); ``ref`` a source
+    string that gives this image again when ``source`` is only a caption (``paper.pdf#page=7`` for ``paper.pdf p.7``).
     """
 
     data: bytes | None
@@ -243,6 +249,8 @@ class PreparedImage:
     url: str | None = None
     original_size: tuple[int, int] | None = None
     notices: tuple[str, ...] = ()
+    text: str | None = None
+    ref: str | None = None
 
     def __repr__(self) -> str:
         size = f"{self.width}x{self.height}" if self.width else "size unknown"
@@ -409,6 +417,11 @@ def _is_ndarray(obj: object) -> bool:
     return cls is not None and isinstance(obj, cls)
 
 
+def _is_dataframe(obj: object) -> bool:
+    cls = _module_class("pandas", "DataFrame")
+    return cls is not None and isinstance(obj, cls)
+
+
 def _is_figure(obj: object) -> bool:
     cls = _module_class("matplotlib.figure", "Figure")
     return cls is not None and isinstance(obj, cls)
@@ -487,23 +500,31 @@ _GLOB_CHARS = frozenset("*?[")
 _CURRENT_FIGURE = {"plt.gcf()", "pyplot.gcf()", "matplotlib.pyplot.gcf()"}
 
 
-def _expand(source: object) -> list[object]:
-    """Flatten ``source`` into leaves: PreparedImage, _FileRef, _BytesRef, _UrlRef, PIL image, array, Figure."""
+def _expand(source: object, sampling: VideoFrames | None = None) -> list[object]:
+    """Flatten ``source`` into leaves: PreparedImage, _FileRef, _BytesRef, _UrlRef, PdfPage, VideoFrame, PIL image,
+    array, Figure. ``sampling`` says how many frames a video gives (:class:`VideoFrames`)."""
+    if isinstance(source, VideoFrames):
+        return _expand(source.source, source)
     if isinstance(source, (list, tuple)):
-        return [leaf for item in source for leaf in _expand(item)]
-    if isinstance(source, PreparedImage):
+        return [leaf for item in source for leaf in _expand(item, sampling)]
+    if isinstance(source, (PreparedImage, PdfPage, VideoFrame)):
         return [source]
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
-        return [_BytesRef(data, f"<bytes {len(data)} B>")]
+        return media_leaves(None, data, f"<bytes {len(data)} B>", "", sampling) or [_BytesRef(data, f"<bytes {len(data)} B>")]
     if isinstance(source, str):
-        return _expand_string(source)
+        return _expand_string(source, sampling)
     if isinstance(source, os.PathLike):
-        return _expand_path(os.fspath(source), str(source))
+        return _expand_path(os.fspath(source), str(source), "", sampling)
     if _is_pyplot(source):
         return [_current_figure()]
     if _is_pil_image(source) or _is_ndarray(source) or _is_figure(source):
         return [source]
+    if _is_dataframe(source):
+        raise ImageInputError(
+            "a pandas DataFrame holds one image per row: ask about each row separately (VisionClient.batch, "
+            "choosing the image column with column=)"
+        )
     raise ImageInputError(
         f"cannot use an object of type {_type_name(source)} as an image; accepted: {ACCEPTED_SOURCES}"
     )
@@ -514,8 +535,8 @@ def _type_name(obj: object) -> str:
     return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _expand_string(text: str) -> list[object]:
-    """A string: ``plt.gcf()``, a data: or http(s) URL, a path, or a glob."""
+def _expand_string(text: str, sampling: VideoFrames | None = None) -> list[object]:
+    """A string: ``plt.gcf()``, a data: or http(s) URL, a path (``#page=``/``#t=`` fragment allowed), or a glob."""
     text = text.strip()
     if not text:
         raise ImageInputError(f"empty image source; accepted: {ACCEPTED_SOURCES}")
@@ -533,18 +554,19 @@ def _expand_string(text: str) -> list[object]:
             f"unsupported URL scheme {scheme.group(1)!r} in {_short(text)!r}: only http://, https:// and data: "
             "URLs are accepted (give a local file as a plain path)"
         )
-    return _expand_path(text, text)
+    raw, fragment = split_fragment(text)
+    return _expand_path(raw, raw, fragment, sampling)
 
 
 def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _expand_path(raw: str, label: str) -> list[object]:
+def _expand_path(raw: str, label: str, fragment: str = "", sampling: VideoFrames | None = None) -> list[object]:
     """A path (``~`` expanded) or, if it has glob characters and is no existing file, a glob."""
     expanded = os.path.expanduser(raw)
     if not os.path.lexists(expanded) and _GLOB_CHARS.intersection(raw):
-        return _expand_glob(expanded, label)
+        return _expand_glob(expanded, label, fragment, sampling)
     path = Path(expanded)
     if path.is_dir():
         hint = os.path.join(label.rstrip("/\\") or label, "*.png")
@@ -553,15 +575,15 @@ def _expand_path(raw: str, label: str) -> list[object]:
         )
     if not path.exists():
         raise ImageInputError(f"image file not found: {label}")
-    return [_FileRef(path, label)]
+    return media_leaves(path, None, label, fragment, sampling) or [_FileRef(path, label)]
 
 
-def _expand_glob(pattern: str, label: str) -> list[object]:
+def _expand_glob(pattern: str, label: str, fragment: str = "", sampling: VideoFrames | None = None) -> list[object]:
     """Files matching ``pattern`` (``**`` recursive), sorted; directories are skipped."""
     matches = sorted(m for m in _glob.glob(pattern, recursive=True) if not os.path.isdir(m))
     if not matches:
         raise ImageInputError(f"no image file matches the pattern {label!r}")
-    return [_FileRef(Path(m), m) for m in matches]
+    return [leaf for m in matches for leaf in media_leaves(Path(m), None, m, fragment, sampling) or [_FileRef(Path(m), m)]]
 
 
 def _decode_data_url(url: str) -> bytes:
@@ -603,6 +625,8 @@ def prepare_leaf(leaf: Any, opts: ImageOptions) -> PreparedImage:
     """Turn one leaf from :func:`_expand` into a :class:`PreparedImage` (memoized, see :class:`_PreparedMemo`)."""
     if isinstance(leaf, PreparedImage):
         return leaf
+    if isinstance(leaf, (PdfPage, VideoFrame)):
+        return _MEMO.get_or_build((leaf.key(), opts), lambda: _from_rendered(leaf, opts))
     if isinstance(leaf, _FileRef):
         return _from_file(leaf, opts)
     if isinstance(leaf, _BytesRef):
@@ -880,6 +904,7 @@ def _pil() -> Any:
     """``PIL.Image``, imported on first use."""
     from PIL import Image
 
+    register_heif()
     return Image
 
 
@@ -909,11 +934,12 @@ def _decode_error(label: str, data: bytes | None, exc: Exception) -> ImageInputE
     if data is not None and not data:
         reason = "the file is empty (0 bytes)"
     elif head.startswith(b"%PDF"):
-        reason = "it is a PDF, not an image: render a page to PNG first (e.g. with pdftoppm)"
+        reason = "it is a PDF: give it as a file or bytes source (its pages are rendered), not as an image"
     elif b"<svg" in head.lower():
         reason = "it is an SVG (vector) image: render it to PNG first (e.g. with cairosvg)"
     elif head[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypmsf1", b"ftyphevc", b"ftypavif"):
-        reason = "it is HEIC/AVIF, which this Pillow cannot open (install pillow-heif, or convert to JPEG)"
+        reason = (f"it is HEIC/AVIF but its data is truncated or corrupt ({exc})" if register_heif() else
+                  "it is HEIC/AVIF, which this Pillow cannot open (pip install pillow-heif, or convert to JPEG)")
     elif isinstance(exc, Image.UnidentifiedImageError):
         reason = "Pillow does not recognise its format"
     else:
@@ -950,6 +976,12 @@ def _from_bytes(data: bytes, label: str, opts: ImageOptions) -> PreparedImage:
                 img.draft(img.mode, target)
         img.load()
     return _process(img, label, opts, original=data, orientation=orientation, stored_size=stored)
+
+
+def _from_rendered(leaf: PdfPage | VideoFrame, opts: ImageOptions) -> PreparedImage:
+    """A PDF page or video frame, rendered at the size the detail and token rule keep, then prepared."""
+    img = leaf.render(lambda w, h: max_useful_size(w, h, opts.detail, opts.rule))
+    return replace(_from_pil(img, leaf.label, opts), text=leaf.text, ref=leaf.ref)
 
 
 def _from_pil(img: PILImage, label: str, opts: ImageOptions) -> PreparedImage:
@@ -1231,14 +1263,14 @@ def expand_sources(sources: Iterable[object] | object) -> list[object]:
     """
     if looks_like_image(sources) or _is_ndarray(sources) or isinstance(sources, (str, os.PathLike, bytes, bytearray, list, tuple)):
         return _expand(sources)
-    if isinstance(sources, Iterable) and not isinstance(sources, Mapping):
+    if isinstance(sources, Iterable) and not isinstance(sources, Mapping) and not _is_dataframe(sources):
         return _expand(list(sources))
     return _expand(sources)
 
 
 def leaf_label(leaf: object) -> str:
     """A short name for a leaf of :func:`expand_sources` (file label, URL, or a description of the object)."""
-    if isinstance(leaf, (_FileRef, _BytesRef)):
+    if isinstance(leaf, (_FileRef, _BytesRef, PdfPage, VideoFrame)):
         return leaf.label
     if isinstance(leaf, _UrlRef):
         return leaf.url
@@ -1258,6 +1290,8 @@ def probe_size(leaf: object) -> tuple[int, int] | None:
     the header, EXIF rotation applied), or None when it cannot be known cheaply (a URL, an unreadable file)."""
     if isinstance(leaf, PreparedImage):
         return leaf.original_size or ((leaf.width, leaf.height) if leaf.width else None)
+    if isinstance(leaf, (PdfPage, VideoFrame)):
+        return leaf.size
     if _is_pil_image(leaf):
         width, height = cast(Any, leaf).size
         return int(width), int(height)
@@ -1292,10 +1326,7 @@ def prepare_images(
     opts = image_options(detail, rule, inline_urls, max_bytes)
     leaves = expand_sources(sources)
     if len(leaves) > max_images:
-        raise ImageInputError(
-            f"{len(leaves)} images given but at most {max_images} are allowed per request; "
-            "narrow the glob or list, or raise the max_images setting"
-        )
+        raise ImageInputError(too_many_images(leaves, max_images), settings=("max_images",))
     return [prepare_leaf(leaf, opts) for leaf in leaves]
 
 

@@ -54,9 +54,13 @@ class VisionRequest:
         return replace(self, **changes)
 
     def user_content(self) -> list[dict[str, Any]]:
-        """The user message's content parts: the prompt, then each image (data URL or URL)."""
+        """The user message's content parts: the prompt, then each image (data URL or URL), a video frame preceded by
+        its timestamp as a text part (``[clip.mp4 @ 01:02.5]``) so the model can reason about time."""
         parts: list[dict[str, Any]] = [{"type": "text", "text": self.prompt}]
-        parts.extend(image.content_part(self.detail) for image in self.images)
+        for image in self.images:
+            if image.text:
+                parts.append({"type": "text", "text": image.text})
+            parts.append(image.content_part(self.detail))
         return parts
 
     def wire_content(self) -> str | list[dict[str, Any]]:
@@ -96,7 +100,8 @@ class VisionRequest:
     def cache_payload(self, endpoint_host: str, api_style: str) -> dict[str, Any]:
         """What the cache key is computed from: images by content hash, never by bytes; no secret."""
         user = [{"type": "text", "text": self.prompt}] + [
-            {"type": "image", "sha256": i.sha256, "detail": self.detail} for i in self.images
+            {"type": "image", "sha256": i.sha256, "detail": self.detail, **({"text": i.text} if i.text else {})}
+            for i in self.images
         ]
         return {
             "v": 1,
@@ -113,7 +118,7 @@ class VisionRequest:
 
     def estimate_prompt_tokens(self, rule: str = "gpt-4o") -> int:
         """Rough input-token estimate: text at ~4 characters per token plus each image's billed tokens."""
-        chars = len(self.prompt) + len(self.system or "")
+        chars = len(self.prompt) + len(self.system or "") + sum(len(i.text or "") for i in self.images)
         chars += sum(len(str(m.get("content", ""))) for m in self.history)
         text_tokens = (chars + 3) // 4 + 4 * (len(self.history) + 1 + bool(self.system))
         return text_tokens + sum(i.estimate_tokens(self.detail, rule) for i in self.images)

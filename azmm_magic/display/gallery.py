@@ -91,8 +91,10 @@ def tile_markdown_html(text: str, limit: int = TILE_CHARS) -> str:
     return out
 
 
-def tile_html(index: int, outcome: Outcome, source: str | None = None) -> str:
-    """One gallery tile: thumbnail, ``#index name``, the answer's first words or the error in red."""
+def tile_html(index: int, outcome: Outcome, source: str | None = None, *, row: Any = None,
+              prompt: str | None = None) -> str:
+    """One gallery tile: thumbnail, ``#index name`` (a DataFrame row's index label as ``row``), the answer's first
+    words or the error in red, and the prompt filled in for that row when ``prompt`` is given."""
 
     source = source if source is not None else item_source(outcome)
     status = item_status(outcome)
@@ -110,11 +112,17 @@ def tile_html(index: int, outcome: Outcome, source: str | None = None) -> str:
         body = f'<div class="azmm-tile-answer" style="{_ANSWER}">{tile_markdown_html(outcome.text)}</div>'
         tip = outcome.text[:1000]
     mark = {"cached": " · cached", "ok": ""}.get(status, f" · {status}")
-    head = f"#{index} {short_source(source)}{mark}"
+    head = f"{f'row {row}' if row is not None else f'#{index}'} {short_source(source)}{mark}"
+    asked = (
+        f'<div style="opacity: 0.6; font-style: italic;" title="{html.escape(prompt)}">'
+        f"{html.escape(_one_line(prompt, 100))}</div>"
+        if prompt
+        else ""
+    )
     return (
         f'<div style="{_TILE.format(border=_FAIL_BORDER if failed else _OK_BORDER)}" title="{html.escape(tip)}">'
         f'{img}<div style="opacity: 0.7; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;">'
-        f"{html.escape(head)}</div>{body}</div>"
+        f"{html.escape(head)}</div>{body}{asked}</div>"
     )
 
 
@@ -156,6 +164,19 @@ class BatchProgress:
         self._handle: Any = None
         self._last = float("-inf")
         self._dirty = False
+        self.labels = list(labels)
+        self.rows: Sequence[Any] | None = None
+        self.prompts: Sequence[str] | None = None
+
+    def describe_rows(self, rows: Sequence[Any] | None, prompts: Sequence[str] | None) -> None:
+        """A batch over DataFrame rows: tiles show each row's index label and its filled-in prompt."""
+        self.rows, self.prompts = rows, prompts
+
+    def _tile(self, index: int, outcome: Outcome) -> str:
+        source = self.labels[index] if index < len(self.labels) else None
+        row = self.rows[index] if self.rows is not None else None
+        prompt = self.prompts[index] if self.prompts is not None else None
+        return tile_html(index, outcome, source, row=row, prompt=prompt)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -177,7 +198,7 @@ class BatchProgress:
         if not self.gallery:
             return
         if self.kernel:
-            self.tiles.append(tile_html(index, outcome))
+            self.tiles.append(self._tile(index, outcome))
             self._dirty = True
             now = self.clock()
             if now - self._last >= self.min_interval:
@@ -231,7 +252,8 @@ def batch_bundle(result: BatchResult) -> dict[str, str]:
     failed = [p for p in pairs if not isinstance(p[1], VisionResult)]
     shown = (failed + [p for p in pairs if isinstance(p[1], VisionResult)])[:RESULT_TILES]
     shown.sort(key=lambda p: p[0])
-    tiles = "".join(tile_html(i, o, result.source_of(i)) for i, o in shown)
+    tiles = "".join(tile_html(i, o, result.source_of(i), row=result.row_of(i),
+                              prompt=result.prompt_of(i) if result.prompts is not None else None) for i, o in shown)
     more = (
         f'<div style="font-size: 0.8em; opacity: 0.7;">{len(pairs) - len(shown)} more not shown: '
         f"use .to_dataframe() or .to_records().</div>"

@@ -38,12 +38,14 @@ from azmm_magic.core.errors import (
     ServiceError,
     ServiceTimeoutError,
 )
+from azmm_magic.core.images import ImageOptions, image_options, leaf_label, prepare_leaf, small_copy
 from azmm_magic.core.images import expand_sources as expand_leaves
-from azmm_magic.core.images import image_options, leaf_label, prepare_leaf, small_copy
 from azmm_magic.core.request import VisionRequest
 from azmm_magic.core.result import VisionResult
+from azmm_magic.core.video import DEFAULT_FRAMES, VideoFrame, VideoFrames
 from azmm_magic.features.outcomes import BatchFailure, Outcome, failure_of, item_source, item_status
 from azmm_magic.features.progress import ProgressBar
+from azmm_magic.features.rows import as_rows, row_items
 from azmm_magic.service.errors import map_sdk_error
 from azmm_magic.service.sdk import fresh_async_http_client
 from azmm_magic.service.send import asend
@@ -76,6 +78,9 @@ class BatchResult(Sequence[Outcome]):
         self.elapsed = 0.0
         self.notices: list[str] = []
         self.stats: BatchStats | None = None
+        self.frame: Any = None  # the input DataFrame of a batch over its rows
+        self.rows: list[Any] | None = None  # each item's row index label (a batch over DataFrame rows)
+        self.prompts: list[str] | None = None  # each item's prompt, when it differs per item
         for i, outcome in enumerate(outcomes):
             self.put(i, outcome)
         self.total = total if total is not None else len(self._by_index)
@@ -91,6 +96,14 @@ class BatchResult(Sequence[Outcome]):
         """The source label of the item at input position ``index``."""
         with self._lock:
             return self._sources.get(index) or item_source(self._by_index[index])
+
+    def row_of(self, index: int) -> Any:
+        """The DataFrame row index label of item ``index`` (None for a batch that is not over rows)."""
+        return self.rows[index] if self.rows is not None and index < len(self.rows) else None
+
+    def prompt_of(self, index: int) -> str:
+        """The prompt item ``index`` was asked (filled in from its row for a batch over DataFrame rows)."""
+        return self.prompts[index] if self.prompts is not None and index < len(self.prompts) else self.prompt
 
     def _items(self) -> list[Outcome]:
         with self._lock:
@@ -177,12 +190,22 @@ class BatchResult(Sequence[Outcome]):
         return records
 
     def to_dataframe(self) -> Any:
-        """A pandas DataFrame of :meth:`to_records` (pandas is an optional dependency)."""
+        """A pandas DataFrame of :meth:`to_records` (pandas is an optional dependency).
+
+        For a batch over DataFrame rows: the input rows (same index, all input columns) plus ``answer``, the
+        structured answer's fields as columns (``--schema`` / ``response_format=``), ``error``, ``cached``,
+        ``prompt_tokens`` and ``completion_tokens`` (a row not run, after an interrupt, has empty cells). An output
+        name that is already an input column gets an ``answer_`` prefix.
+        """
         try:
             import pandas as pd  # type: ignore[import-untyped]
         except ImportError as e:
             raise ConfigError("to_dataframe() needs pandas: pip install pandas (or use to_records()).") from e
-        return pd.DataFrame.from_records(self.to_records())
+        if self.frame is None:
+            return pd.DataFrame.from_records(self.to_records())
+        from azmm_magic.features.rows import answer_columns
+
+        return answer_columns(self.frame, {i: o for i, o in zip(self.indices(), self, strict=True)})
 
     # ----- display ---------------------------------------------------------------------------------------------
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
@@ -302,22 +325,86 @@ class BatchStats:
     final_window: int = 0
 
 
+@dataclass(frozen=True)
+class BatchItem:
+    """One request of a batch: its image leaves (one image; a window of video frames; a DataFrame row's images),
+    its label, and its own prompt when it has one (a DataFrame row's filled-in prompt)."""
+
+    leaves: tuple[Any, ...]
+    label: str
+    prompt: str | None = None
+    row: Any = None
+
+
 @dataclass
 class _Plan:
     prompt: str
-    leaves: list[Any]
+    leaves: list[Any]  # one BatchItem per request (the runner hands each to request_for)
     labels: list[str]
     options: dict[str, Any]
     concurrency: int
     use_cache: bool
     refresh: bool
     stats: BatchStats = field(default_factory=BatchStats)
+    frame: Any = None  # the input DataFrame of a batch over its rows
+
+    def request_for(self, client: VisionClient, item: BatchItem, opts: ImageOptions) -> VisionRequest:
+        """The request of one item: its images prepared now, its own prompt if it has one."""
+        images = [prepare_leaf(leaf, opts) for leaf in item.leaves]
+        return client.prepare(item.prompt if item.prompt is not None else self.prompt, images, **self.options)
+
+    @property
+    def rows(self) -> list[Any] | None:
+        return [item.row for item in self.leaves] if self.frame is not None else None
+
+    @property
+    def prompts(self) -> list[str] | None:
+        return [item.prompt for item in self.leaves] if self.frame is not None else None
 
 
 def expand_sources(images: Iterable[object] | object) -> tuple[list[Any], list[str]]:
     """Expand globs, lists and single sources into per-image leaves and their labels (nothing is decoded yet)."""
     leaves = expand_leaves(images)
     return leaves, [leaf_label(leaf) for leaf in leaves]
+
+
+def batch_items(
+    prompt: str,
+    images: Iterable[object] | object,
+    *,
+    column: str | None = None,
+    frames: int | None = None,
+    frames_per_request: int | None = None,
+) -> tuple[list[BatchItem], Any]:
+    """The requests of a batch and the input DataFrame (None unless ``images`` is one): one item per image, per
+    DataFrame row (its prompt filled in from the row), or per window of ``frames_per_request`` video frames."""
+    rows = as_rows(images, column)
+    if rows is not None:
+        return [BatchItem(r.leaves, r.label, r.prompt, r.row) for r in row_items(rows, prompt)], rows.frame
+    if frames is not None or frames_per_request is not None:
+        images = VideoFrames(images, frames or DEFAULT_FRAMES, frames_per_request)
+    items: list[BatchItem] = []
+    window: list[Any] = []
+    for leaf in expand_leaves(images):
+        if window and not (isinstance(leaf, VideoFrame) and leaf.group == window[0].group
+                           and len(window) < (leaf.per_request or 1)):
+            items.append(_window(window))
+            window = []
+        if isinstance(leaf, VideoFrame) and (leaf.per_request or 1) > 1:
+            window.append(leaf)
+        else:
+            items.append(BatchItem((leaf,), leaf_label(leaf)))
+    if window:
+        items.append(_window(window))
+    return items, None
+
+
+def _window(frames: list[Any]) -> BatchItem:
+    label = frames[0].label if len(frames) == 1 else f"{frames[0].label} to {frames[-1].label.rsplit(' @ ', 1)[-1]}"
+    return BatchItem(tuple(frames), label)
+
+
+_ITEM_OPTIONS = ("column", "frames", "frames_per_request")
 
 
 def plan_batch(
@@ -330,16 +417,20 @@ def plan_batch(
     refresh: bool = False,
     **options: Any,
 ) -> _Plan:
-    """Validate everything that would make every item fail (prompt, options, settings), then expand sources."""
+    """Validate everything that would make every item fail (prompt, options, settings), then expand sources.
+
+    ``column``, ``frames`` and ``frames_per_request`` (see :func:`batch_items`) may be among ``options``."""
+    item_options = {k: options.pop(k) for k in _ITEM_OPTIONS if k in options}
     client.prepare(prompt, (), **options)  # prompt and option checks, no images
     client.settings.with_overrides(deployment=options.get("deployment")).require()
     conc = int(concurrency if concurrency is not None else client.settings.concurrency)
     if conc < 1:
         raise ConfigError(f"concurrency must be at least 1, got {conc}.")
-    leaves, labels = expand_sources(images)
-    if not leaves:
+    items, frame = batch_items(prompt, images, **item_options)
+    if not items:
         raise ConfigError("No images to send: give at least one image (a path, glob, URL or object).")
-    return _Plan(prompt, leaves, labels, dict(options), conc, use_cache, refresh)
+    return _Plan(prompt, list(items), [item.label for item in items], dict(options), conc, use_cache, refresh,
+                 frame=frame)
 
 
 @dataclass(frozen=True)
@@ -363,21 +454,28 @@ def estimate_batch(client: VisionClient, prompt: str, images: Iterable[object] |
     where possible: no image is decoded but the first)."""
     from azmm_magic.core.images import estimate_image_tokens, probe_size
 
-    leaves, _ = expand_sources(images)
-    if not leaves:
+    item_options = {k: options.pop(k) for k in _ITEM_OPTIONS if k in options}
+    items, _ = batch_items(prompt, images, **item_options)
+    if not items:
         raise ConfigError("No images to send: give at least one image (a path, glob, URL or object).")
     s = client.settings.with_overrides(detail=options.get("detail"))
-    first_image = prepare_leaf(leaves[0], image_options(s.detail, s.token_rule, s.inline_urls, s.max_image_bytes))
-    first = client.prepare(prompt, [first_image], **options)
-    text_tokens = first.estimate_prompt_tokens(s.token_rule) - first_image.estimate_tokens(s.detail, s.token_rule)
+    opts = image_options(s.detail, s.token_rule, s.inline_urls, s.max_image_bytes)
+    plan = _Plan(prompt, items, [], dict(options), 1, True, False)
+    first = plan.request_for(client, items[0], opts)
+    images_tokens = sum(i.estimate_tokens(s.detail, s.token_rule) for i in first.images)
+    text_tokens = first.estimate_prompt_tokens(s.token_rule) - images_tokens
     tokens, unknown = first.estimate_prompt_tokens(s.token_rule), 0
-    for leaf in leaves[1:]:
-        size = probe_size(leaf)
-        if size is None:
-            unknown += 1
-            continue
-        tokens += text_tokens + estimate_image_tokens(size[0], size[1], s.detail, s.token_rule)
-    return BatchEstimate(len(leaves), first, tokens, unknown, len(leaves) * first.max_tokens)
+    for item in items[1:]:
+        tokens += text_tokens
+        if item.prompt is not None:  # a row's own prompt: its length differs from the first row's
+            tokens += (len(item.prompt) - len(first.prompt)) // 4
+        for leaf in item.leaves:
+            size = probe_size(leaf)
+            if size is None:
+                unknown += 1
+                continue
+            tokens += estimate_image_tokens(size[0], size[1], s.detail, s.token_rule)
+    return BatchEstimate(len(items), first, tokens, unknown, len(items) * first.max_tokens)
 
 
 def _lighten(result: VisionResult) -> VisionResult:
@@ -467,8 +565,8 @@ async def run_plan(
     loop = asyncio.get_running_loop()
     max_retries = client.settings.max_retries
 
-    def build(leaf: Any) -> VisionRequest:
-        return twin.prepare(plan.prompt, [prepare_leaf(leaf, opts)], **plan.options)
+    def build(item: BatchItem) -> VisionRequest:
+        return plan.request_for(twin, item, opts)
 
     async def adaptive(request: VisionRequest) -> VisionResult:
         return await _send_adaptive(twin, request, limit, plan, max_retries)
@@ -529,6 +627,7 @@ def _new_run(client: VisionClient, prompt: str, images: Iterable[object] | objec
     plan = plan_batch(client, prompt, images, **plan_options)
     result = BatchResult(total=len(plan.leaves), prompt=prompt)
     result.stats = plan.stats
+    result.frame, result.rows, result.prompts = plan.frame, plan.rows, plan.prompts
     return plan, result
 
 
@@ -587,6 +686,8 @@ def run_batch(
     view: Any = None
     if view_factory is not None:
         view = view_factory(plan.labels)
+        if plan.frame is not None and hasattr(view, "describe_rows"):
+            view.describe_rows(result.rows, result.prompts)
     elif progress:
         view = ProgressBar(len(plan.labels))
     if view is not None:
@@ -661,6 +762,8 @@ __all__ = [
     "BatchInterrupted",
     "BatchResult",
     "BatchEstimate",
+    "BatchItem",
+    "batch_items",
     "BatchStats",
     "estimate_batch",
     "abatch",

@@ -95,8 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = LineParser("%%azure_vision",
                    description="The cell body is the prompt; the options name the images and tune the request.")
     p.add_argument("-i", "--image", action="append", default=[], metavar="SRC",
-                   help="image: path, glob ('photos/*.jpg'), http(s) URL, or a variable name / {name} holding a "
-                        "PIL image, numpy array, matplotlib figure, bytes or a list of these. Repeatable.")
+                   help="image: path, glob ('photos/*.jpg'), http(s) URL, PDF ('paper.pdf#page=2-5': its pages), "
+                        "video ('clip.mp4#t=10,20': sampled frames), HEIC/AVIF photo, or a variable name / {name} "
+                        "holding a PIL image, numpy array, matplotlib figure, bytes, a list of these, or a pandas "
+                        "DataFrame (with --each: one request per row). Repeatable.")
     p.add_argument("--detail", choices=SCHEMA["detail"].choices, help="image detail (default: the detail setting)")
     p.add_argument("--max-tokens", type=int, metavar="N", help="output token limit")
     p.add_argument("--temperature", type=float, metavar="T", help="sampling temperature")
@@ -119,6 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ask the prompt about each image separately (one request per image, concurrently); "
                         "the value is a BatchResult")
     p.add_argument("--concurrency", type=int, metavar="N", help="with --each: most requests in flight at once")
+    p.add_argument("--frames", type=int, metavar="N",
+                   help="frames sampled evenly from each video (default 8), in time order with their timestamps")
+    p.add_argument("--frames-per-request", type=int, metavar="K",
+                   help="with --each over a video: K consecutive frames per request (default 1: one per frame)")
+    p.add_argument("--column", metavar="NAME",
+                   help="with -i DATAFRAME --each: the column holding the images (default: found). {name} in the "
+                        "prompt is filled per row from the row's column name; columns win over notebook variables")
     p.add_argument("--via", choices=("requests", "batch-api"),
                    help="with --each: 'batch-api' submits an Azure OpenAI Batch API job (24 h, half price) instead")
     return p
@@ -246,12 +255,14 @@ def parse_cell(line: str, cell: str, namespace: Mapping[str, Any]) -> VisionComm
         for i, t in enumerate(tokens)
     ]
     args = _cell_parser().parse_args(expanded)
-    prompt = interpolate(cell, namespace).strip()
+    images = tuple(resolve_image_arg(a, namespace) for a in args.image)
+    images, by_row = _sources(images, args, namespace)
+    # a batch over DataFrame rows fills {name} per row (columns first, then notebook variables) in one pass
+    prompt = (cell if by_row else interpolate(cell, namespace)).strip()
     if not prompt:
         raise ConfigError("The prompt is empty: write your question in the cell body, below the %%azure_vision line.")
     if args.out is not None and (not _IDENTIFIER.fullmatch(args.out) or args.out in ("True", "False", "None")):
         raise ConfigError(f"-o {args.out!r}: not a valid Python variable name.")
-    images = tuple(resolve_image_arg(a, namespace) for a in args.image)
     response_format, schema_name = _response_format(args, namespace)
     if args.chat is not None:
         from azmm_magic.features.chat import check_name
@@ -287,6 +298,41 @@ def unresolved_names(text: str, namespace: Mapping[str, Any]) -> tuple[str, ...]
     """The ``{name}`` placeholders of ``text`` that :func:`interpolate` leaves as written (no such variable)."""
     names = (m.group(2) for m in _PLACEHOLDER.finditer(text) if m.group(2) is not None)
     return tuple(dict.fromkeys(n for n in names if n not in namespace))
+
+
+def _sources(images: tuple[Any, ...], args: argparse.Namespace, namespace: Mapping[str, Any]) -> tuple[tuple[Any, ...], bool]:
+    """``--column`` wraps a DataFrame as rows (checked now, with --option hints), ``--frames``/``--frames-per-request``
+    say how videos are sampled; returns the sources and whether the batch goes over DataFrame rows."""
+    from azmm_magic.features.rows import Rows, image_column, is_dataframe
+
+    each = args.each or args.via is not None
+    for flag, value in (("--frames", args.frames), ("--frames-per-request", args.frames_per_request)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{flag} {value}: give a number of at least 1.")
+    if args.frames_per_request is not None and not each:
+        raise ConfigError("--frames-per-request K splits a video over several requests: add --each.")
+    frames = [i for i, image in enumerate(images) if is_dataframe(image)]
+    if not frames:
+        if args.column is not None:
+            raise ConfigError(f"--column {args.column}: -i must name a pandas DataFrame (one request per row).")
+        if args.frames is not None or args.frames_per_request is not None:
+            from azmm_magic.core.video import DEFAULT_FRAMES, VideoFrames
+
+            images = tuple(VideoFrames(i, args.frames or DEFAULT_FRAMES, args.frames_per_request) for i in images)
+        return images, False
+    label = args.image[frames[0]]
+    if not each:
+        raise ConfigError(f"-i {label} is a pandas DataFrame: add --each to ask about each row (one request per row).")
+    if len(images) > 1:
+        raise ConfigError(f"-i {label} is a pandas DataFrame: give it as the only -i (one request per row).")
+    if args.via == "batch-api":
+        raise ConfigError(f"-i {label} is a pandas DataFrame: its rows go through --each (requests), not --via batch-api.")
+    try:
+        image_column(images[0], args.column)
+    except ConfigError as e:
+        message = str(e).replace("choose one with column=", "choose one with --column NAME")
+        raise ConfigError(message.replace("column=", "--column ") + ".") from None
+    return (Rows(images[0], args.column, namespace),), True
 
 
 def _response_format(args: argparse.Namespace, namespace: Mapping[str, Any]) -> tuple[Any, str | None]:

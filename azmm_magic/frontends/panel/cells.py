@@ -22,7 +22,7 @@ def cell_source(prompt: str, options: Mapping[str, Any], settings: Settings) -> 
     ``settings`` (``deployment``, ``detail``, ``max_tokens``, ``temperature``, ``chat``)."""
     words = ["%%azure_vision"]
     for entry in options["entries"]:
-        words += ["-i", entry.cell_ref or shlex.quote(f"{UPLOAD_DIR}/{upload_filename(entry)}")]
+        words += ["-i", entry.cell_ref or shlex.quote(f"{UPLOAD_DIR}/{upload_filename(entry)}{entry.fragment}")]
     if options["detail"] != settings.detail:
         words += ["--detail", options["detail"]]
     if options["max_tokens"] != settings.max_tokens:

@@ -72,7 +72,7 @@ function render({ model, el }) {
   const input = document.createElement("input");
   input.type = "file";
   input.multiple = true;
-  input.accept = "image/*";
+  input.accept = "image/*,.heic,.heif,.avif,application/pdf,.pdf,video/*,.mp4,.mov,.m4v,.webm,.mkv,.avi";
   input.className = "azmm-drop-input";
   input.style.display = "none";
   async function sendFiles(files) {

@@ -22,6 +22,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 THUMB_WIDTH = 112  # px; the same as .azmm-chosen in panel.css
 EPOCH = datetime.datetime.fromtimestamp(0, tz=datetime.UTC)
+#: What the upload button offers: images (HEIC/AVIF phone photos too), PDFs (their pages) and videos (their frames).
+ACCEPT = "image/*,.heic,.heif,.avif,application/pdf,.pdf,video/*,.mp4,.mov,.m4v,.webm,.mkv,.avi"
 
 
 @dataclass(eq=False)
@@ -32,6 +34,8 @@ class ImageEntry:
     source: Any  # a path or URL string, bytes (an upload), or an image object from a variable
     cell_ref: str | None  # the -i value for the equivalent cell; None for an upload (saved on "to new cell")
     upload_name: str | None = None
+    part: Any = None  # an uploaded PDF's page or video's frame (``source`` holds the whole file)
+    fragment: str = ""  # its ``#page=``/``#t=`` fragment, for the equivalent cell
     prepared: dict[tuple[str, str], PreparedImage] = field(default_factory=dict)
     variable: str | None = None  # the notebook variable it came from (its captions name it)
 
@@ -61,8 +65,8 @@ class ImageSources:
 
         # FileUpload draws "Choose files (N)" with N = len(value): value holds one placeholder (name, type and
         # size; no content) per uploaded or dropped image chosen, so the label follows the chosen uploads.
-        self.upload = w.FileUpload(accept="image/*", multiple=True, description="Choose files", icon="upload",
-                                   tooltip="Choose image files (the number chosen is in brackets)",
+        self.upload = w.FileUpload(accept=ACCEPT, multiple=True, description="Choose files", icon="upload",
+                                   tooltip="Choose images, PDFs or videos (the number chosen is in brackets)",
                                    layout=w.Layout(width="auto", flex="0 0 auto"))
         self.upload.add_class("azmm-upload")
         self.drop = DropZone(layout=w.Layout(width="auto", flex="0 0 auto"))
@@ -96,7 +100,7 @@ class ImageSources:
 
     def add_images(self, source: Any, *, label: str | None = None, cell_ref: str | None = None) -> int:
         """Add images: a path, glob or URL string, an image object, or ``bytes`` (named by ``label``)."""
-        from azmm_magic.core.images import looks_like_image, prepare_images
+        from azmm_magic.core.images import expand_sources, looks_like_image, prepare_images
 
         s = self._settings()
         detail = self._detail()
@@ -110,11 +114,19 @@ class ImageSources:
         new: list[ImageEntry] = []
         if isinstance(source, (bytes, bytearray, memoryview)):
             name = label or prepared[0].source
-            image = replace(prepared[0], source=name)
-            new.append(ImageEntry(name, bytes(source), None, upload_name=name, prepared={key: image}))
+            if len(prepared) == 1:
+                image = replace(prepared[0], source=name)
+                new.append(ImageEntry(name, bytes(source), None, upload_name=name, prepared={key: image}))
+            else:  # an uploaded PDF or video: one entry per page or frame, named after the file
+                base, data = f"<bytes {len(source)} B>", bytes(source)
+                for leaf, image in zip(expand_sources(data), prepared, strict=True):
+                    caption = image.source.replace(base, name, 1)
+                    new.append(ImageEntry(caption, data, None, upload_name=name, part=leaf,
+                                          fragment=f"#{getattr(leaf, 'fragment', '')}",
+                                          prepared={key: replace(image, source=caption)}))
         elif isinstance(source, str) and not looks_like_image(source):
-            for image in prepared:  # a glob becomes one entry per file
-                ref = image.url or image.source
+            for image in prepared:  # a glob (or a PDF, a video) becomes one entry per file (page, frame)
+                ref = image.ref or image.url or image.source
                 new.append(ImageEntry(image.source, ref, shlex.quote(ref), prepared={key: image}))
         else:
             if len(prepared) != 1:
@@ -147,9 +159,12 @@ class ImageSources:
         key = (self._detail(), s.token_rule)
         image = entry.prepared.get(key)
         if image is None:
-            image = prepare_images(entry.source, detail=key[0], rule=key[1], inline_urls=s.inline_urls,
+            source = entry.part if entry.part is not None else entry.source
+            image = prepare_images(source, detail=key[0], rule=key[1], inline_urls=s.inline_urls,
                                    max_bytes=s.max_image_bytes, max_images=1)[0]
-            if entry.name:
+            if entry.part is not None and entry.upload_name:
+                image = replace(image, source=entry.label)  # a PDF page or video frame: "clip.mp4 @ 00:12.0"
+            elif entry.name:
                 image = replace(image, source=entry.name)
             entry.prepared[key] = image
         return image
@@ -355,5 +370,5 @@ def _safe_check(check: Callable[[object], bool], value: object) -> bool:
         return False
 
 
-__all__ = ["FLOAT_CHECK_LIMIT", "ImageEntry", "ImageSources", "chooser_thumb", "naming_variable", "not_sendable",
-           "THUMB_WIDTH"]
+__all__ = ["ACCEPT", "FLOAT_CHECK_LIMIT", "ImageEntry", "ImageSources", "chooser_thumb", "naming_variable",
+           "not_sendable", "THUMB_WIDTH"]
