@@ -31,6 +31,9 @@ def run(magics: Session, args: argparse.Namespace) -> Any:
     magics.api_style = "azure"
     if not magics.deployment:
         magics.deployment = "emulator"
+    starter = getattr(magics, "start_warmup", None)
+    if starter is not None:
+        starter()  # the session's settings changed: build the client for them in the background
     print(
         f"Azure OpenAI emulator (local, not a model) running at {magics.emulator.url}; this session now uses it "
         f"with deployment '{magics.deployment}'. `%azure_vision emulator stop` to stop."
