@@ -54,7 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 WINDOW_MARGIN = 0.03  # seconds added to the service's rate-limit window (clock jitter)
 INITIAL_WINDOW = 16  # requests in flight when a batch starts (slow start doubles it every round trip)
-BIG_FILE_BYTES = 1 << 20  # image files at least this big are prepared in worker processes (decoding is the cost)
+BIG_IMAGE_PIXELS = 4_000_000  # image files this big are prepared in worker processes (decoding is the cost)
 MAX_THROTTLED_ATTEMPTS = 30  # 429s one item may meet before it is recorded as failed
 _RETRYABLE_STATUS = frozenset({408, 409, 500, 502, 503, 504})
 
@@ -501,12 +501,18 @@ def _cpus() -> int:
 
 
 def _is_big_file(leaf: Any) -> bool:
-    """An image file worth preparing in another process (a camera photo, not an icon or a screenshot)."""
+    """An image file worth preparing in another process (a camera photo: decoding it is the cost), judged from
+    its header; not an icon, a screenshot or an in-memory image."""
+    from azmm_magic.core.images import probe_size
+
     label = leaf_label(leaf)
     try:
-        return isinstance(label, str) and os.path.getsize(label) >= BIG_FILE_BYTES
-    except OSError:
+        if not (isinstance(label, str) and os.path.isfile(label)):
+            return False
+        size = probe_size(leaf)
+    except Exception:  # noqa: BLE001 - unreadable here: prepared (and reported) the ordinary way
         return False
+    return size is not None and size[0] * size[1] >= BIG_IMAGE_PIXELS
 
 
 def _preparers(leaves: Sequence[Any], workers: int | None) -> tuple[ThreadPoolExecutor, Any, int]:
