@@ -56,10 +56,14 @@ views.set_loader(_load_display)  # the composition root wires the layers: displa
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """Called by ``%load_ext azmm_magic``: registers the magics (nothing else happens at import)."""
+    """Called by ``%load_ext azmm_magic``: registers the magics (nothing else happens at import), then starts
+    the background warm-up (imports and builds what the first cell needs; the ``warmup`` setting turns it off)."""
     from .frontends.magics import AzureVision
 
     ipython.register_magics(AzureVision)
+    magics = ipython.magics_manager.registry.get("AzureVision")
+    if magics is not None:
+        magics.start_warmup()
 
 
 def unload_ipython_extension(ipython: Any) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from common import Context, Row, emulator
 
-BENCHMARKS = ("load", "cache", "overhead", "prepare", "stream")
+BENCHMARKS = ("load", "first", "cache", "overhead", "prepare", "stream")
 
 
 def table(rows: list[Row]) -> str:

@@ -13,6 +13,8 @@ REPO = Path(__file__).resolve().parents[1]
 ROWS = [
     "`%load_ext azmm_magic`, fresh process",
     "modules imported by `%load_ext`",
+    "first cell ÷ warm cell, fresh process, `%load_ext` + 2 s pause",
+    "first cell ÷ warm cell, fresh process, `%load_ext` + 0 s pause",
     "cache-hit re-run of a one-image cell",
     "magic ÷ raw SDK, 1024×768 JPEG, new prompt each call",
     "magic ÷ raw SDK, 1024×768 JPEG, image prepared afresh each call",

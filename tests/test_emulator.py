@@ -598,3 +598,20 @@ def test_plain_openai_compatible_base_url(emu: EmulatorServer) -> None:
     assert "red 100%" in (completion.choices[0].message.content or "")
     assert [model.id for model in client.models.list()] == DEPLOYMENTS
     assert emu.requests[0]["path"] == "/v1/chat/completions" and emu.requests[0]["deployment"] == "o4-mini"
+
+
+def test_read_chat_without_decoding_reads_only_the_header(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``decode_images=False`` (``--no-decode``): size, format and tokens from the header, no pixel decoding."""
+    body = {"messages": vision_messages(data_url(image_bytes(size=(1024, 768))), detail="high")}
+    full = read_chat(body)
+    from PIL import ImageFile
+
+    loads: list[object] = []
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: loads.append(self))
+    light = read_chat(body, decode_images=False)
+    assert loads == []  # no pixels decoded
+    (a,), (b,) = full.images, light.images
+    assert (b.width, b.height, b.format, b.tokens) == (a.width, a.height, a.format, a.tokens)
+    assert b.colours == () and b.brightness is None
+    with pytest.raises(RequestError):
+        read_chat({"messages": vision_messages(data_url(b"not an image"))}, decode_images=False)

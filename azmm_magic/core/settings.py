@@ -250,9 +250,21 @@ class Settings:
         "(older turns keep their text and a note that an image was dropped).",
     )
     concurrency: int = setting(
-        16, "AZMM_CONCURRENCY", label="requests in flight for a batch", option="--concurrency",
+        256, "AZMM_CONCURRENCY", label="most requests in flight for a batch", option="--concurrency",
         check=at_least(1, "must be a positive number"),
-        help="Most requests in flight at once for --each / VisionClient.batch (halved on 429, then raised again).",
+        help="Most requests in flight at once for --each / VisionClient.batch: a cap; the batch starts lower, "
+        "grows while the service keeps up and is cut on 429.",
+    )
+    tpm: int | None = setting(
+        None, "AZMM_TPM", label="tokens per minute a batch may use", check=at_least(1, "must be a positive number"),
+        unset="no budget", metavar="30000",
+        help="Tokens per minute a batch paces itself to (each request counts its estimated prompt tokens plus "
+        "max_tokens, as Azure does); unset = pace from the service's x-ratelimit headers and 429s only.",
+    )
+    warmup: bool = setting(
+        True, "AZMM_WARMUP", label="warm up in the background",
+        help="Import and build what the first request needs (SDK, HTTP client, image pipeline) in a background "
+        "thread when the extension, the emulator or the panel starts; never prints or sends anything.",
     )
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     #: how a value was read when it was not used as given (e.g. the endpoint a user pasted): name -> words

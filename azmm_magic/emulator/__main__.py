@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-image-mb", type=float, default=20.0, help="largest image in MB (default: 20)")
     parser.add_argument("--async-content-filter", action="store_true",
                         help="streams carry Azure's asynchronous-filter annotation chunks (no delta)")
+    parser.add_argument("--no-decode", action="store_true",
+                        help="answer from each image's header only, without decoding its pixels (cheap on the CPU)")
     return parser
 
 
@@ -92,6 +94,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         max_images=getattr(args, "max_images", None),
         max_image_bytes=int(float(getattr(args, "max_image_mb", 20.0)) * 1024 * 1024),
         async_content_filter=bool(getattr(args, "async_content_filter", False)),
+        decode_images=not getattr(args, "no_decode", False),
     )
 
 

@@ -29,6 +29,7 @@ import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from starlette.applications import Starlette
@@ -82,6 +83,8 @@ class EmulatorConfig:
     known ones; ``lenient_rules`` names request rules to skip (e.g. ``("one_token_limit",)``);
     ``max_images`` (None: the model's documented limit) and ``max_image_bytes`` bound a request's images.
     ``async_content_filter``: streams carry Azure's asynchronous-filter annotation chunks (no ``delta``).
+    ``decode_images=False``: answer from each image's header only (size, format), without decoding its pixels
+    (the report leaves out colours and brightness), so the emulator takes almost no CPU in benchmarks.
     Secrets are left out of ``repr``.
     """
 
@@ -106,6 +109,7 @@ class EmulatorConfig:
     max_images: int | None = None
     max_image_bytes: int = MAX_IMAGE_BYTES
     async_content_filter: bool = False
+    decode_images: bool = True
 
     def __post_init__(self) -> None:
         for assignment in self.faults:
@@ -269,7 +273,7 @@ async def _chat(request: Request, deployment: str | None, *, v1: bool) -> Respon
     # like Azure, an RPM-only limit refuses a request on arrival, before any work; a TPM limit needs the token
     # estimate, so it is checked once the images are read
     limited = _rate_limit(request, config, deployment, None, cap, api_version) if config.tpm is None else None
-    facts = await run_in_threadpool(read_chat, body)
+    facts = await run_in_threadpool(partial(read_chat, decode_images=config.decode_images), body)
     if config.tpm is not None:
         limited = _rate_limit(request, config, deployment, facts, cap, api_version)
     if config.latency:

@@ -24,9 +24,10 @@ import os
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, overload
 
 from azmm_magic.core import views
@@ -53,6 +54,9 @@ from azmm_magic.service.send import asend
 if TYPE_CHECKING:  # pragma: no cover
     from azmm_magic.features.client import VisionClient
 
+WINDOW_MARGIN = 0.03  # seconds added to the service's rate-limit window (clock jitter)
+INITIAL_WINDOW = 16  # requests in flight when a batch starts (slow start doubles it every round trip)
+BIG_IMAGE_PIXELS = 4_000_000  # image files this big are prepared in worker processes (decoding is the cost)
 MAX_THROTTLED_ATTEMPTS = 30  # 429s one item may meet before it is recorded as failed
 _RETRYABLE_STATUS = frozenset({408, 409, 500, 502, 503, 504})
 
@@ -237,46 +241,83 @@ class BatchInterrupted(KeyboardInterrupt):
         self.result = result
 
 
-# ----- the adaptive concurrency window (AIMD) ---------------------------------------------------------------------
+# ----- the adaptive concurrency window and the pacer -------------------------------------------------------------
 class AdaptiveLimit:
-    """At most ``window`` holders at once; the window halves on a throttle and grows by ``1/window`` per success.
+    """At most ``window`` holders at once, and no more requests than the service's budget allows.
 
-    A throttle also pauses every new acquisition until ``retry_after`` seconds have passed (the service said so).
-    The window shrinks at most once per pause: 429s for requests sent before the last decrease do not count again.
+    **Window.** It starts at ``initial`` (default: ``maximum``) and, while nothing pushes back, grows by one per
+    success (slow start: it doubles every round trip) up to ``maximum``; after a throttle it is halved and then
+    grows by ``1/window`` per success (additive increase: about +1 per round trip). A throttle also pauses every
+    new acquisition until ``retry_after`` seconds have passed (the service said so). The window shrinks at most
+    once per pause: 429s for requests sent before the last decrease do not count again.
+
+    **Pacing** (before the service refuses): :meth:`observe` reads a response's ``x-ratelimit-*`` headers. With
+    ``x-ratelimit-limit-*`` and ``x-ratelimit-reset-*`` (the allowance and the window it is counted over) the
+    pacer keeps its own sliding window of what it sent and never sends beyond the allowance; with only
+    ``x-ratelimit-remaining-requests`` / ``-tokens`` it sends no more than what remains, minus the requests still
+    unanswered. ``tpm`` adds a tokens-per-minute budget: each request counts its estimated tokens (prompt estimate
+    plus ``max_tokens``, as Azure counts them) against a bucket refilled at ``tpm / 60`` per second.
     Used from one event loop (no locks needed: nothing awaits between a check and its update).
     """
 
-    def __init__(self, maximum: int, *, minimum: int = 1, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, maximum: int, *, minimum: int = 1, initial: int | None = None, tpm: int | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         if maximum < 1:
             raise ConfigError(f"concurrency must be at least 1, got {maximum}")
         self.maximum = maximum
         self.minimum = max(1, min(minimum, maximum))
-        self.limit = float(maximum)
+        self.limit = float(maximum if initial is None else max(self.minimum, min(initial, maximum)))
+        self.threshold = float(maximum)  # slow start below this, additive increase above
         self.in_flight = 0
         self.peak_in_flight = 0
         self.throttles = 0
         self.decreases = 0
+        self.paced = 0  # acquisitions that waited for the budget
         self.resume_at = 0.0
         self._last_decrease = float("-inf")
         self._clock = clock
         self._waiters: list[asyncio.Future[None]] = []
+        # the service's budget, as its headers tell it
+        self._sent: deque[tuple[float, int]] = deque()  # (time, tokens) of recent sends
+        self._allow_requests: int | None = None
+        self._allow_tokens: int | None = None
+        self._window_seconds = 0.0
+        self._remaining_requests: int | None = None
+        self._remaining_tokens: int | None = None
+        # the tokens-per-minute budget
+        self.tpm = tpm
+        self._bucket = 0.0
+        self._bucket_at = clock()
 
     @property
     def window(self) -> int:
         """The current number of requests allowed in flight."""
         return max(self.minimum, int(self.limit))
 
-    async def acquire(self) -> float:
-        """Wait for a free slot (and for any pause to end); returns the time the slot was taken."""
+    async def acquire(self, tokens: int = 0) -> float:
+        """Wait for a free slot, for any pause to end and for the budget to allow ``tokens`` more; returns the time
+        the slot was taken."""
+        paced = False
         while True:
-            pause = self.resume_at - self._clock()
+            now = self._clock()
+            pause = self.resume_at - now
             if pause > 0:
                 await asyncio.sleep(pause)
                 continue
             if self.in_flight < self.window:
-                self.in_flight += 1
-                self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-                return self._clock()
+                delay = self._budget_delay(now, tokens)
+                if delay is None and self.in_flight == 0:
+                    delay = 0.0  # nothing in flight will bring news: one request finds out
+                if delay == 0.0:
+                    self.in_flight += 1
+                    self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+                    self._spend(now, tokens)
+                    self.paced += paced
+                    return now
+                paced = True
+                if delay is not None:
+                    await asyncio.sleep(delay)
+                    continue
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             try:
@@ -285,11 +326,82 @@ class AdaptiveLimit:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
 
+    def _budget_delay(self, now: float, tokens: int) -> float | None:
+        """0 when the budget allows a request of ``tokens`` now, else the seconds to wait, or None: wait for news
+        (a response's headers)."""
+        delays = [0.0]
+        if self.tpm is not None:
+            rate = self.tpm / 60.0
+            capacity = max(rate, float(tokens))
+            self._bucket = min(capacity, self._bucket + (now - self._bucket_at) * rate)
+            self._bucket_at = now
+            if self._bucket < tokens:
+                delays.append((tokens - self._bucket) / rate)
+        if self._window_seconds > 0 and (self._allow_requests is not None or self._allow_tokens is not None):
+            while self._sent and self._sent[0][0] <= now - self._window_seconds:
+                self._sent.popleft()
+            if self._allow_requests is not None and len(self._sent) >= self._allow_requests:
+                oldest = self._sent[len(self._sent) - self._allow_requests][0]
+                delays.append(oldest + self._window_seconds - now)
+            if self._allow_tokens is not None and tokens <= self._allow_tokens:
+                used = sum(cost for _, cost in self._sent)
+                if used + tokens > self._allow_tokens:
+                    freed, needed = 0, used + tokens - self._allow_tokens
+                    for at, cost in self._sent:
+                        freed += cost
+                        if freed >= needed:
+                            delays.append(at + self._window_seconds - now)
+                            break
+            return max(delays) if max(delays) > 0 else 0.0
+        if max(delays) > 0:
+            return max(delays)
+        unanswered = self.in_flight
+        if self._remaining_requests is not None and self._remaining_requests - unanswered < 1:
+            return None
+        if self._remaining_tokens is not None and tokens and self._remaining_tokens - unanswered * tokens < tokens:
+            return None
+        return 0.0
+
+    def _spend(self, now: float, tokens: int) -> None:
+        if self.tpm is not None:
+            self._bucket -= tokens
+        if self._window_seconds > 0:
+            self._sent.append((now, tokens))
+
+    def observe(self, headers: Any) -> None:
+        """Read a response's rate-limit headers (``x-ratelimit-remaining-*``, ``-limit-*``, ``-reset-*``)."""
+        def number(name: str) -> float | None:
+            try:
+                value = headers.get(name)
+                return None if value in (None, "") else float(str(value).rstrip("s"))
+            except (TypeError, ValueError):
+                return None
+
+        remaining_requests, remaining_tokens = number("x-ratelimit-remaining-requests"), number(
+            "x-ratelimit-remaining-tokens")
+        if remaining_requests is None and remaining_tokens is None:
+            return
+        self._remaining_requests = None if remaining_requests is None else int(remaining_requests)
+        self._remaining_tokens = None if remaining_tokens is None else int(remaining_tokens)
+        limit_requests, limit_tokens = number("x-ratelimit-limit-requests"), number("x-ratelimit-limit-tokens")
+        reset = max(number("x-ratelimit-reset-requests") or 0.0, number("x-ratelimit-reset-tokens") or 0.0)
+        if (limit_requests or limit_tokens) and reset > 0:
+            first = self._window_seconds == 0
+            # a fresh admission's reset is the window; a margin absorbs the jitter between our clock and the service's
+            self._window_seconds = max(self._window_seconds, reset + WINDOW_MARGIN)
+            self._allow_requests = None if limit_requests is None else int(limit_requests)
+            self._allow_tokens = None if limit_tokens is None else int(limit_tokens)
+            if first:  # requests sent before the first look at the headers: counted from now on
+                now = self._clock()
+                self._sent.extend((now, 0) for _ in range(self.in_flight))
+        self._wake()
+
     def release(self, *, success: bool) -> None:
-        """Give the slot back; a success widens the window by ``1/window`` (about +1 per round trip)."""
+        """Give the slot back; a success widens the window (by one in slow start, else by ``1/window``)."""
         self.in_flight -= 1
         if success:
-            self.limit = min(float(self.maximum), self.limit + 1.0 / max(1.0, self.limit))
+            step = 1.0 if self.limit < self.threshold else 1.0 / max(1.0, self.limit)
+            self.limit = min(float(self.maximum), self.limit + step)
         self._wake()
 
     def throttled(self, retry_after: float, sent_at: float) -> None:
@@ -301,6 +413,7 @@ class AdaptiveLimit:
         self.resume_at = max(self.resume_at, min(now, sent_at) + max(0.0, retry_after))
         if sent_at > self._last_decrease:
             self.limit = max(float(self.minimum), self.limit / 2)
+            self.threshold = self.limit  # no slow start after a cut: additive increase from here
             self._last_decrease = now
             self.decreases += 1
         self._wake()
@@ -323,6 +436,9 @@ class BatchStats:
     decreases: int = 0
     peak_in_flight: int = 0
     final_window: int = 0
+    paced: int = 0  # sends that waited for the service's budget (headers or the tpm setting)
+    prepare_workers: int = 0
+    prepare_processes: bool = False
 
 
 @dataclass(frozen=True)
@@ -478,6 +594,49 @@ def estimate_batch(client: VisionClient, prompt: str, images: Iterable[object] |
     return BatchEstimate(len(items), first, tokens, unknown, len(items) * first.max_tokens)
 
 
+def _cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _is_big_file(leaf: Any) -> bool:
+    """An image file worth preparing in another process (a camera photo: decoding it is the cost), judged from
+    its header; not an icon, a screenshot or an in-memory image."""
+    from azmm_magic.core.images import probe_size
+
+    label = leaf_label(leaf)
+    try:
+        if not (isinstance(label, str) and os.path.isfile(label)):
+            return False
+        size = probe_size(leaf)
+    except Exception:  # noqa: BLE001 - unreadable here: prepared (and reported) the ordinary way
+        return False
+    return size is not None and size[0] * size[1] >= BIG_IMAGE_PIXELS
+
+
+def _is_big_item(item: BatchItem) -> bool:
+    """A one-image item whose image is a big file (see :func:`_is_big_file`)."""
+    return len(item.leaves) == 1 and _is_big_file(item.leaves[0])
+
+
+def _preparers(leaves: Sequence[BatchItem], workers: int | None) -> tuple[ThreadPoolExecutor, Any, int]:
+    """The thread pool that builds requests (and prepares small or in-memory images), and, for batches of big
+    image files on a machine with several cores, a process pool that prepares those on every core (Pillow
+    holds the GIL for part of each decode, so threads alone keep one core busy). Worker processes start fresh
+    (``forkserver``/``spawn``: never a fork of a kernel's threads) and send back only the prepared JPEG."""
+    cpus = _cpus()
+    count = workers or cpus
+    threads = ThreadPoolExecutor(max_workers=max(2, count), thread_name_prefix="azmm-batch-prepare")
+    big = sum(1 for item in leaves[: 4 * cpus] if _is_big_item(item))
+    if cpus < 2 or big < min(len(leaves), 2 * cpus) or workers == 1:
+        return threads, None, max(2, count)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    return threads, ProcessPoolExecutor(max_workers=count, mp_context=context), count
+
+
 def _lighten(result: VisionResult) -> VisionResult:
     return result.with_(images=tuple(small_copy(i) for i in result.images))
 
@@ -494,12 +653,12 @@ def _backoff(attempt: int) -> float:
 
 
 async def _send_adaptive(
-    twin: VisionClient, request: VisionRequest, limit: AdaptiveLimit, plan: _Plan, max_retries: int
+    twin: VisionClient, request: VisionRequest, limit: AdaptiveLimit, plan: _Plan, max_retries: int, tokens: int = 0
 ) -> VisionResult:
     """Send one request inside the adaptive window; 429s pause and shrink the window, then the item is retried."""
     throttled = retried = 0
     while True:
-        sent_at = await limit.acquire()
+        sent_at = await limit.acquire(tokens)
         plan.stats.sent += 1
         try:
             result = await asend(twin.sdk, request)
@@ -554,27 +713,41 @@ async def run_plan(
     Requests go through the client's pipeline (cache policy, usage ledger, identical requests sent once) on a
     twin client with the SDK's retries off and its own async HTTP pool; this module adds the adaptive window."""
     started = time.perf_counter()
-    twin = client.derive(max_retries=0, http_client=None if client.sdk.http_client else fresh_async_http_client())
+    s = client.settings.with_overrides(detail=plan.options.get("detail"))
+    limit = AdaptiveLimit(plan.concurrency, initial=min(plan.concurrency, INITIAL_WINDOW), tpm=s.tpm)
+    http = None if client.sdk.http_client else fresh_async_http_client()
+    if http is not None:  # our own pool: read every response's rate-limit headers to pace before a 429
+        async def observe(response: Any) -> None:
+            limit.observe(response.headers)
+
+        http.event_hooks["response"].append(observe)
+    twin = client.derive(max_retries=0, http_client=http)
     policy = twin.policy(use_cache=plan.use_cache, refresh=plan.refresh)
-    s = twin.settings.with_overrides(detail=plan.options.get("detail"))
     opts = image_options(s.detail, s.token_rule, s.inline_urls, s.max_image_bytes)
-    limit = AdaptiveLimit(plan.concurrency)
-    slots = asyncio.Semaphore(2 * plan.concurrency)
-    workers = prepare_workers or max(1, min(plan.concurrency, os.cpu_count() or 2, 4))
-    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="azmm-batch-prepare")
+    executor, processes, workers = _preparers(plan.leaves, prepare_workers)
+    plan.stats.prepare_workers, plan.stats.prepare_processes = workers, processes is not None
     loop = asyncio.get_running_loop()
     max_retries = client.settings.max_retries
+    alive = 0
+    changed = asyncio.Event()
 
-    def build(item: BatchItem) -> VisionRequest:
-        return plan.request_for(twin, item, opts)
-
-    async def adaptive(request: VisionRequest) -> VisionResult:
-        return await _send_adaptive(twin, request, limit, plan, max_retries)
+    def build(item: BatchItem) -> tuple[VisionRequest, int]:
+        request = plan.request_for(twin, item, opts)
+        return request, request.estimate_prompt_tokens(s.token_rule) + request.max_tokens
 
     async def item(index: int, leaf: Any) -> None:
+        nonlocal alive
         label = plan.labels[index]
         try:
-            request = await loop.run_in_executor(executor, build, leaf)
+            if processes is not None and _is_big_item(leaf):  # a camera photo: decoded on another core
+                prepared = await loop.run_in_executor(processes, prepare_leaf, leaf.leaves[0], opts)
+                leaf = replace(leaf, leaves=(prepared,))
+            request, tokens = await loop.run_in_executor(executor, build, leaf)
+            del leaf
+
+            async def adaptive(request: VisionRequest) -> VisionResult:
+                return await _send_adaptive(twin, request, limit, plan, max_retries, tokens)
+
             answer = await twin.pipeline.arun(request, policy, send=adaptive)
             del request
             try:
@@ -587,7 +760,8 @@ async def run_plan(
         except Exception as e:  # noqa: BLE001 - a failed item is recorded, never stops the others
             outcome = failure_of(index, label, e)
         finally:
-            slots.release()
+            alive -= 1
+            changed.set()
         result.put(index, outcome, label)
         if on_item is not None:
             on_item(index, outcome)
@@ -595,7 +769,11 @@ async def run_plan(
     tasks: set[asyncio.Task[None]] = set()
     try:
         for index, leaf in enumerate(plan.leaves):
-            await slots.acquire()
+            # items alive (being prepared, waiting or in flight): the window plus what the preparers work ahead
+            while alive >= limit.window + 2 * workers:
+                changed.clear()
+                await changed.wait()
+            alive += 1
             task = asyncio.ensure_future(item(index, leaf))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
@@ -610,10 +788,13 @@ async def run_plan(
         raise
     finally:
         executor.shutdown(wait=False, cancel_futures=True)
+        if processes is not None:
+            processes.shutdown(wait=False, cancel_futures=True)
         result.elapsed = time.perf_counter() - started
         plan.stats.decreases = limit.decreases
         plan.stats.peak_in_flight = limit.peak_in_flight
         plan.stats.final_window = limit.window
+        plan.stats.paced = limit.paced
         try:
             await asyncio.shield(twin.aclose())
         except BaseException:  # noqa: BLE001 - closing connections must not hide the outcome

@@ -12,6 +12,7 @@ deliberately no ``api_key`` trait (a key typed into a cell is saved with the not
 from __future__ import annotations
 
 import difflib
+import threading
 from typing import Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
@@ -34,6 +35,9 @@ from azmm_magic.frontends.magics.subcommand import Subcommand
 from azmm_magic.frontends.magics.usage import USAGE
 from azmm_magic.store.cache import MemoryCache, default_cache_path, open_cache
 from azmm_magic.store.ledger import UsageLedger
+
+#: Modules the first cell needs beyond the request path, imported by the background warm-up.
+WARMUP_MODULES = ("azmm_magic.display", "azmm_magic.features.outcomes")
 
 #: ``%azure_vision NAME ...`` -> its subcommand, in help order.
 SUBCOMMANDS: dict[str, Subcommand] = {
@@ -61,6 +65,7 @@ class AzureVision(CellMagic, SettingTraits):
         #: traits a subcommand set, and which one (``%azure_vision emulator``): the config view says so while
         #: the trait still has the value it set
         self.set_by: dict[str, tuple[Any, str]] = {}
+        self._clients_lock = threading.RLock()  # the warm-up thread builds the first client too
 
     # ----- settings and clients -------------------------------------------------------------------------------
     def session_settings(self) -> Settings:
@@ -79,25 +84,39 @@ class AzureVision(CellMagic, SettingTraits):
         from azmm_magic.features.client import VisionClient
 
         settings = settings or self.session_settings()
-        client = self._clients.get(settings)
-        if client is None:
-            if len(self._clients) > 8:
-                for old in self._clients.values():
-                    old.close()
-                self._clients.clear()
-            client = self._clients[settings] = VisionClient(
-                settings, answer_cache=self.cache_for(settings), ledger=self.ledger
-            )
+        with self._clients_lock:
+            client = self._clients.get(settings)
+            if client is None:
+                if len(self._clients) > 8:
+                    for old in self._clients.values():
+                        old.close()
+                    self._clients.clear()
+                client = self._clients[settings] = VisionClient(
+                    settings, answer_cache=self.cache_for(settings), ledger=self.ledger
+                )
         return client
+
+    def start_warmup(self) -> Any:
+        """Import and build what the first cell needs in a background thread (the ``warmup`` setting turns it
+        off): see :mod:`azmm_magic.features.warmup`. Returns the :class:`~azmm_magic.features.warmup.WarmUp`,
+        or None. Never raises: a bad setting is reported by the first cell that uses it."""
+        from azmm_magic.features import warmup
+
+        try:
+            settings = self.session_settings()
+        except AzureVisionError:
+            return None
+        return warmup.start(settings, modules=WARMUP_MODULES, build=lambda: self.client(settings).sdk)
 
     def cache_for(self, settings: Settings) -> Any:
         """The answer cache the ``cache`` setting names: the session's memory cache, or a SQLite file (opened
         once per session and path; ``replay`` opens the same file read-only for the client)."""
         if settings.cache in ("sqlite", "replay"):
             path = str(settings.cache_path or default_cache_path())
-            store = self._stores.get((settings.cache, path))
-            if store is None:
-                store = self._stores[(settings.cache, path)] = open_cache(settings.cache, path)
+            with self._clients_lock:
+                store = self._stores.get((settings.cache, path))
+                if store is None:
+                    store = self._stores[(settings.cache, path)] = open_cache(settings.cache, path)
             return store
         return self._memory_cache
 
@@ -118,6 +137,9 @@ class AzureVision(CellMagic, SettingTraits):
         try:
             if cell is None:
                 return self._line(line)
+            from azmm_magic.features import warmup
+
+            warmup.wait()  # only what is still running; the cell's own imports then find every module ready
             return self._cell(line, cell)
         except AzureVisionError as e:
             raise usage_error(e) from e

@@ -34,6 +34,9 @@ def run(magics: Session, args: argparse.Namespace) -> Any:
     for name in ("endpoint", "auth", "api_style", "deployment"):
         if name != "deployment" or magics.deployment == "emulator":
             magics.set_by[name] = (getattr(magics, name), "%azure_vision emulator")
+    starter = getattr(magics, "start_warmup", None)
+    if starter is not None:
+        starter()  # the session's settings changed: build the client for them in the background
     print(
         f"Azure OpenAI emulator (local, not a model) running at {magics.emulator.url}; this session now uses it "
         f"with deployment '{magics.deployment}'; %azure_vision emulator stop stops it."

@@ -151,6 +151,18 @@ class VisionPanel(w.VBox):
         self._shows_images: bool | None = None  # whether the answer shown carries its own thumbnails
         if self._shell is not None and hasattr(self._shell, "events"):
             follow_cells(self._shell, self)
+        self._start_warmup()
+
+    def _start_warmup(self) -> None:
+        """Import and build what the first Send needs in the background (see :mod:`azmm_magic.features.warmup`)."""
+        starter = getattr(self._magics, "start_warmup", None) if self._fixed_client is None else None
+        if starter is not None:
+            starter()
+            return
+        from azmm_magic.features import warmup
+
+        client = self._client()
+        warmup.start(client.settings, modules=("azmm_magic.display",), build=lambda: client.sdk)
 
     # ----- state ---------------------------------------------------------------------------------------------------
     def _client(self) -> VisionClient:

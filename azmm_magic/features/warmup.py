@@ -1,0 +1,187 @@
+"""Warm up in the background: what the first request needs, imported and built before it is asked for.
+
+A fresh kernel's first ``%%azure_vision`` cell used to pay for importing the ``openai`` SDK (httpx, pydantic),
+Pillow and our own request path, and for building the SDK client and its SSL context: over a second, against
+tens of milliseconds for the same cell afterwards. The frontends (``%load_ext``, ``%azure_vision emulator``,
+``VisionPanel``) call :func:`start` once they are set up; it returns at once and a daemon thread then
+
+1. imports the modules of the request path (ours, ``openai``, Pillow and its JPEG/PNG codecs, and any
+   ``modules`` the frontend names, e.g. the display layer);
+2. builds the shared SSL context and runs a tiny image through Pillow's encoder and decoder;
+3. calls the frontend's ``build()`` (e.g. the session's client for the resolved settings) and, when the
+   settings are complete, builds its sync SDK client: a client object only, nothing is sent.
+
+It never prints, never sends a request and never raises: a step that fails is recorded in
+:attr:`WarmUp.errors` and skipped, and the first real call meets the same problem itself and reports it as
+usual. The first call waits (:func:`wait`) only for what is still running. The ``warmup`` setting
+(``AZMM_WARMUP=0``) turns it off.
+
+Import locks: a module being imported by the warm-up thread is locked by Python's import system until it is
+done; a main-thread import of the same module waits for it (never a deadlock: the warm-up holds no other lock
+the main thread could hold, and imports the packages from their top, in the order the request path does).
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from azmm_magic.core.settings import Settings
+
+#: What the first request imports, in the order the request path imports it (top-level packages first).
+MODULES: tuple[str, ...] = (
+    "azmm_magic.features.client",
+    "azmm_magic.features.pipeline",
+    "azmm_magic.service.send",
+    "azmm_magic.core.images",
+    "openai",
+    "openai.types.chat",
+    "jiter",  # the SDK parses answers with it (imported on the first answer)
+    "encodings.idna",  # the first connection encodes the host name
+    "PIL.Image",
+    "PIL.JpegImagePlugin",
+    "PIL.PngImagePlugin",
+)
+
+
+class WarmUp:
+    """One background warm-up: a daemon thread running ``steps`` in order. ``errors`` holds what failed
+    (``(step name, exception)``); ``timings`` the seconds each step took."""
+
+    def __init__(self, steps: Sequence[tuple[str, Callable[[], object]]]) -> None:
+        self.steps = tuple(steps)
+        self.errors: list[tuple[str, BaseException]] = []
+        self.timings: dict[str, float] = {}
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="azmm-warmup", daemon=True)
+
+    def start(self) -> WarmUp:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            for name, step in self.steps:
+                started = time.perf_counter()
+                try:
+                    step()
+                except BaseException as e:  # noqa: BLE001 - deferred: the first real call meets it itself
+                    self.errors.append((name, e))
+                self.timings[name] = time.perf_counter() - started
+        finally:
+            self._done.set()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the warm-up has finished (at most ``timeout`` seconds); True when it has. Returns at once
+        when called from the warm-up thread itself."""
+        if threading.current_thread() is self._thread:
+            return self.done
+        return self._done.wait(timeout)
+
+
+_LOCK = threading.Lock()
+_STARTED: list[WarmUp] = []
+
+
+def import_step(name: str) -> Callable[[], object]:
+    return lambda: importlib.import_module(name)
+
+
+def _ssl_context() -> None:
+    from azmm_magic.service.sdk import fresh_async_http_client
+
+    fresh_async_http_client()  # builds the shared SSL context; the client itself holds no connection yet
+
+
+def _image_codecs() -> None:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 24), (120, 80, 40)).save(buffer, "JPEG", quality=85)
+    with Image.open(io.BytesIO(buffer.getvalue())) as img:
+        img.draft("RGB", (16, 12))
+        img.convert("RGB").resize((8, 6), Image.Resampling.LANCZOS).save(io.BytesIO(), "PNG")
+
+
+def _sdk_types() -> None:
+    """Parse a canned completion once: pydantic builds the validators of the SDK's answer types on first use."""
+    from openai.types.chat import ChatCompletion
+
+    ChatCompletion.model_validate({
+        "id": "warm-up", "object": "chat.completion", "created": 0, "model": "warm-up",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    })
+
+
+def _sdk_step(build: Callable[[], Any], settings: Settings) -> Callable[[], object]:
+    def step() -> object:
+        sdk = build()
+        if sdk is None:
+            return None
+        try:
+            settings.require()
+        except Exception:  # noqa: BLE001 - incomplete settings: nothing to build yet (not an error here)
+            return None
+        return sdk.sync()
+
+    return step
+
+
+def start(
+    settings: Settings | None = None,
+    *,
+    modules: Sequence[str] = (),
+    build: Callable[[], Any] | None = None,
+) -> WarmUp | None:
+    """Start warming up in a daemon thread and return at once (None when the ``warmup`` setting is off).
+
+    ``modules``: more modules to import (after :data:`MODULES`). ``build()``: run in the thread after the
+    imports; it returns an object with a ``sync()`` method (an ``SdkClients``) whose client is built when
+    ``settings`` are complete. Nothing is printed or sent; nothing raised reaches the caller."""
+    try:
+        settings = settings if settings is not None else Settings.resolve()
+    except Exception:  # noqa: BLE001 - a bad setting is reported by the first real call, not here
+        return None
+    if not settings.warmup:
+        return None
+    steps: list[tuple[str, Callable[[], object]]] = [(f"import {m}", import_step(m)) for m in (*MODULES, *modules)]
+    steps += [("ssl context", _ssl_context), ("image codecs", _image_codecs), ("sdk types", _sdk_types)]
+    if build is not None:
+        steps.append(("sdk client", _sdk_step(build, settings)))
+    warm = WarmUp(steps)
+    with _LOCK:
+        _STARTED[:] = [w for w in _STARTED if not w.done]
+        _STARTED.append(warm)
+    return warm.start()
+
+
+def wait(timeout: float | None = None) -> bool:
+    """Wait for every warm-up still running (the first real call does this before its own imports); True when
+    none is left running. Returns at once when nothing was started or the warm-up is off."""
+    with _LOCK:
+        running = [w for w in _STARTED if not w.done]
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for warm in running:
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if not warm.wait(left):
+            return False
+    return True
+
+
+def running() -> list[WarmUp]:
+    """The warm-ups started and not finished yet."""
+    with _LOCK:
+        return [w for w in _STARTED if not w.done]
+
+
+__all__ = ["MODULES", "WarmUp", "running", "start", "wait"]
