@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import _thread
 import asyncio
 import hashlib
@@ -286,3 +287,33 @@ def test_each_rejects_bad_concurrency(shell, tmp_path):
 def test_failure_record_is_falsy_and_readable():
     f = BatchFailure(3, "a.png", "boom", "ServiceError", 500, None)
     assert not f and str(f) == "FAILED a.png: boom"
+
+
+def test_a_pause_the_service_asks_for_shows_in_the_progress_bar(emulator, tmp_path):
+    """A 429 with Retry-After: the bar's postfix says what the batch waits for while it waits, then clears it."""
+    from azmm_magic.features.progress import ProgressBar
+
+    class Bar(ProgressBar):
+        seen: list[str] = []
+
+        def status(self, waiting: str) -> None:
+            if waiting:
+                Bar.seen.append(waiting)
+            super().status(waiting)
+
+    d = folder(tmp_path, 2)
+    emulator.set_fault("vision-test", "429:0.6:times=1")
+    try:
+        client = client_for(emulator, concurrency=2)
+        bars: list[Bar] = []
+
+        def view(labels):
+            bars.append(Bar(len(labels), stream=io.StringIO()))
+            return bars[0]
+
+        result = client.batch("Wait?", str(d / "*.png"), view_factory=view)
+    finally:
+        emulator.clear_faults()
+    assert len(result.results) == 2 and not result.failures
+    assert any(s.startswith("rate limited (429): retrying in 1 s (1 of 30)") for s in Bar.seen), Bar.seen
+    assert bars[0].waiting == "" and "rate limited" not in bars[0].postfix()

@@ -32,19 +32,10 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from tests.chromium import launch
 from tests.conftest import AZURE_ENV, make_png
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = ROOT / "test-artifacts"
 WAIT_MS = 180_000  # generous: kernel start and first import on a busy 2-core machine
 # read at import: the autouse _clean_env fixture removes every AZMM_* variable before the test runs
@@ -133,14 +124,13 @@ def jupyterlab(tmp_path: Path) -> Iterator[dict]:
 
 
 def test_panel_in_jupyterlab_with_chromium(jupyterlab):
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: run scripts/install-browser.sh (needs apt-get)"
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=WAIT_MS)
     ARTIFACTS.mkdir(exist_ok=True)
     root = jupyterlab["root"]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = launch(p)  # Debian's Chromium where there is apt-get (a missing one fails), else Playwright's
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 2400}, device_scale_factor=1)
             page.set_default_timeout(WAIT_MS)

@@ -403,8 +403,6 @@ def _batch_needle(case: FaultCase) -> str:
 
     if case.spec.startswith("429"):
         return rf"rate limited \(429\) after {MAX_THROTTLED_ATTEMPTS} retries.*Wait and try again"
-    if case.spec == "500:0.01":  # the batch's own recount of the error does not pass the request (no image hint)
-        return case.needle.split("may not accept")[0]
     return case.needle
 
 

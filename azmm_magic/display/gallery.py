@@ -193,6 +193,10 @@ class BatchProgress:
             self._handle = display(self._bundle(), raw=True, display_id=True)
         return self
 
+    def status(self, waiting: str) -> None:
+        """What the batch waits for now, shown in the bar's postfix."""
+        self.bar.status(waiting)
+
     def add(self, index: int, outcome: Outcome) -> None:
         self.bar.add(index, outcome)
         if not self.gallery:

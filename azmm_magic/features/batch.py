@@ -49,7 +49,7 @@ from azmm_magic.features.progress import ProgressBar
 from azmm_magic.features.rows import as_rows, row_items
 from azmm_magic.service.errors import map_sdk_error
 from azmm_magic.service.sdk import fresh_async_http_client
-from azmm_magic.service.send import asend
+from azmm_magic.service.send import WaitEvent, asend
 
 if TYPE_CHECKING:  # pragma: no cover
     from azmm_magic.features.client import VisionClient
@@ -439,6 +439,7 @@ class BatchStats:
     paced: int = 0  # sends that waited for the service's budget (headers or the tpm setting)
     prepare_workers: int = 0
     prepare_processes: bool = False
+    waiting: str = ""  # what the batch is waiting for now, e.g. "rate limited (429): retrying in 3 s (1 of 30)"
 
 
 @dataclass(frozen=True)
@@ -668,19 +669,24 @@ async def _send_adaptive(
             plan.stats.throttled += 1
             if throttled > MAX_THROTTLED_ATTEMPTS:
                 raise _recount(e, twin, request, throttled + retried - 1) from None
-            limit.throttled(e.retry_after if e.retry_after is not None else _backoff(throttled), sent_at)
+            pause = e.retry_after if e.retry_after is not None else _backoff(throttled)
+            plan.stats.waiting = WaitEvent.for_error(e, pause, throttled, MAX_THROTTLED_ATTEMPTS).message()
+            limit.throttled(pause, sent_at)
         except AzureVisionError as e:
             limit.release(success=False)
             if not _is_retryable(e) or retried >= max_retries:
                 raise _recount(e, twin, request, throttled + retried) from None
             retried += 1
             plan.stats.retried += 1
-            await asyncio.sleep(_backoff(retried))
+            pause = _backoff(retried)
+            plan.stats.waiting = WaitEvent.for_error(e, pause, retried, max_retries).message()
+            await asyncio.sleep(pause)
         except BaseException:
             limit.release(success=False)
             raise
         else:
             limit.release(success=True)
+            plan.stats.waiting = ""
             return result
 
 
@@ -697,7 +703,8 @@ def _recount(error: AzureVisionError, twin: VisionClient, request: VisionRequest
     sdk_error = error.__context__
     if not isinstance(sdk_error, openai.APIError):
         return error
-    return map_sdk_error(sdk_error, twin.settings.with_overrides(max_retries=retries), request.deployment)
+    return map_sdk_error(sdk_error, twin.settings.with_overrides(max_retries=retries), request.deployment,
+                         request=request)
 
 
 async def run_plan(
@@ -909,6 +916,8 @@ def run_batch(
             while thread.is_alive():
                 thread.join(0.05)
                 drain()
+                if view is not None and hasattr(view, "status"):
+                    view.status(plan.stats.waiting)  # a pause the service asked for shows in the bar
         except KeyboardInterrupt:
             ready.wait(5)
             loop, task = state.get("loop"), state.get("task")

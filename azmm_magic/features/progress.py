@@ -17,6 +17,7 @@ class ProgressBar:
         self.stream = stream
         self.counts = {"ok": 0, "cached": 0, "failed": 0}
         self.bar: Any = None
+        self.waiting = ""
 
     def start(self) -> ProgressBar:
         if self.bar is None:
@@ -25,13 +26,21 @@ class ProgressBar:
             else:
                 from tqdm import tqdm
             self.bar = tqdm(total=self.total, desc="azure_vision", unit="img", file=self.stream or sys.stderr,
-                            dynamic_ncols=True, smoothing=0.1)
+                            dynamic_ncols=True, smoothing=0)  # rate: items over the whole run
             self.bar.set_postfix_str(self.postfix(), refresh=False)
         return self
 
     def postfix(self) -> str:
         c = self.counts
-        return f"answered {c['ok']} · cached {c['cached']} · failed {c['failed']}"
+        waiting = f" · {self.waiting}" if self.waiting else ""
+        return f"answered {c['ok']} · cached {c['cached']} · failed {c['failed']}{waiting}"
+
+    def status(self, waiting: str) -> None:
+        """Show what the batch waits for (e.g. a 429's pause) after the counts; ``""`` clears it."""
+        if waiting != self.waiting:
+            self.waiting = waiting
+            if self.bar is not None:
+                self.bar.set_postfix_str(self.postfix())
 
     def add(self, index: int, outcome: Outcome) -> None:
         status = item_status(outcome)

@@ -79,7 +79,8 @@ class VisionPanel(w.VBox):
         self.result: VisionResult | None = None
         self._current: PanelExchange | None = None
         self._ui_lock = threading.RLock()
-        self._worker = Worker(on_text=self._show_live, on_error=self._on_failure, on_idle=lambda: self._set_busy(False))
+        self._worker = Worker(on_text=self._show_live, on_error=self._on_failure, on_idle=lambda: self._set_busy(False),
+                              on_status=lambda text: self._show_message(text, kind="info"))  # e.g. a 429's pause
 
         # the parts (their controls are also attributes of the panel, listed in the docstring)
         self.sources = ImageSources(settings=lambda: self._client().settings, detail=lambda: self.detail.value,
