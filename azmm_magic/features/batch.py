@@ -656,6 +656,20 @@ def _backoff(attempt: int) -> float:
 async def _send_adaptive(
     twin: VisionClient, request: VisionRequest, limit: AdaptiveLimit, plan: _Plan, max_retries: int, tokens: int = 0
 ) -> VisionResult:
+    """:func:`_send_adaptive_once`; what the item made the batch say it waits for is cleared when the item is done
+    (unless another item has said something since)."""
+    said: list[str] = []
+    try:
+        return await _send_adaptive_once(twin, request, limit, plan, max_retries, tokens, said)
+    finally:
+        if any(plan.stats.waiting is s for s in said):
+            plan.stats.waiting = ""
+
+
+async def _send_adaptive_once(
+    twin: VisionClient, request: VisionRequest, limit: AdaptiveLimit, plan: _Plan, max_retries: int, tokens: int,
+    said: list[str],
+) -> VisionResult:
     """Send one request inside the adaptive window; 429s pause and shrink the window, then the item is retried."""
     throttled = retried = 0
     while True:
@@ -671,6 +685,7 @@ async def _send_adaptive(
                 raise _recount(e, twin, request, throttled + retried - 1) from None
             pause = e.retry_after if e.retry_after is not None else _backoff(throttled)
             plan.stats.waiting = WaitEvent.for_error(e, pause, throttled, MAX_THROTTLED_ATTEMPTS).message()
+            said.append(plan.stats.waiting)
             limit.throttled(pause, sent_at)
         except AzureVisionError as e:
             limit.release(success=False)
@@ -680,13 +695,13 @@ async def _send_adaptive(
             plan.stats.retried += 1
             pause = _backoff(retried)
             plan.stats.waiting = WaitEvent.for_error(e, pause, retried, max_retries).message()
+            said.append(plan.stats.waiting)
             await asyncio.sleep(pause)
         except BaseException:
             limit.release(success=False)
             raise
         else:
             limit.release(success=True)
-            plan.stats.waiting = ""
             return result
 
 
@@ -819,21 +834,11 @@ def _new_run(client: VisionClient, prompt: str, images: Iterable[object] | objec
     return plan, result
 
 
-async def abatch(
-    client: VisionClient,
-    prompt: str,
-    images: Iterable[object] | object,
-    *,
-    concurrency: int | None = None,
-    use_cache: bool = True,
-    refresh: bool = False,
-    on_item: Callable[[int, Outcome], None] | None = None,
-    progress: bool = False,
-    **options: Any,
-) -> BatchResult:
-    """See :meth:`VisionClient.abatch`."""
-    plan, result = _new_run(client, prompt, images, concurrency=concurrency, use_cache=use_cache, refresh=refresh,
-                            **options)
+async def abatch(client: VisionClient, prompt: str, images: Iterable[object] | object, *,
+                 on_item: Callable[[int, Outcome], None] | None = None, progress: bool = False,
+                 **plan_options: Any) -> BatchResult:
+    """See :meth:`VisionClient.abatch`; ``plan_options`` as for :func:`plan_batch`."""
+    plan, result = _new_run(client, prompt, images, **plan_options)
     view = ProgressBar(len(plan.labels)).start() if progress else None
     user = on_item
 
@@ -850,27 +855,17 @@ async def abatch(
             view.close(keep=result.interrupted)
 
 
-def run_batch(
-    client: VisionClient,
-    prompt: str,
-    images: Iterable[object] | object,
-    *,
-    concurrency: int | None = None,
-    use_cache: bool = True,
-    refresh: bool = False,
-    on_item: Callable[[int, Outcome], None] | None = None,
-    progress: bool = True,
-    view_factory: Callable[[Sequence[str]], Any] | None = None,
-    **options: Any,
-) -> BatchResult:
+def run_batch(client: VisionClient, prompt: str, images: Iterable[object] | object, *,
+              on_item: Callable[[int, Outcome], None] | None = None, progress: bool = True,
+              view_factory: Callable[[Sequence[str]], Any] | None = None, **plan_options: Any) -> BatchResult:
     """See :meth:`VisionClient.batch`. The event loop runs in a worker thread (so this also works inside Jupyter,
     whose own loop is running); progress, gallery and ``on_item`` run in the calling thread. Ctrl-C cancels the
     requests in flight and raises :class:`BatchInterrupted` holding what finished. ``view_factory(labels)``
-    replaces the default progress bar (the magic passes one that also draws the gallery)."""
+    replaces the default progress bar (the magic passes one that also draws the gallery); ``plan_options`` as for
+    :func:`plan_batch` (``concurrency``, ``use_cache``, ``refresh``, item and request options)."""
     import queue
 
-    plan, result = _new_run(client, prompt, images, concurrency=concurrency, use_cache=use_cache, refresh=refresh,
-                            **options)
+    plan, result = _new_run(client, prompt, images, **plan_options)
     view: Any = None
     if view_factory is not None:
         view = view_factory(plan.labels)
