@@ -20,7 +20,7 @@ _OPTION_WIDTH = 24
 
 #: The groups of cell options, by argparse ``dest``; options not named here are listed under "other".
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("images", ("image", "detail")),
+    ("images", ("image", "detail", "frames", "frames_per_request", "column")),
     ("model", ("deployment", "system", "max_tokens", "temperature", "json", "schema", "chat")),
     ("output", ("out", "no_stream", "dry_run")),
     ("cache", ("no_cache", "refresh")),
