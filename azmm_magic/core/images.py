@@ -23,7 +23,6 @@ import base64
 import glob as _glob
 import hashlib
 import io
-import math
 import os
 import re
 import sys
@@ -35,19 +34,26 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from azmm_magic.core.documents import PdfPage
 from azmm_magic.core.errors import ConfigError, ImageInputError
 from azmm_magic.core.media import media_leaves, split_fragment, too_many_images
 from azmm_magic.core.photos import register_heif
 from azmm_magic.core.settings import Detail
+from azmm_magic.core.tokens import (
+    TOKEN_RULES,
+    TokenRule,
+    check_detail,
+    estimate_image_tokens,
+    fit_within,
+    max_useful_size,
+    token_rule,
+)
 from azmm_magic.core.video import VideoFrame, VideoFrames
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL.Image import Image as PILImage
-
-DETAILS: tuple[str, ...] = ("low", "high", "auto")
 
 #: Formats the service accepts as they are; their bytes are sent untouched when no processing is needed.
 SEND_AS_IS_MEDIA_TYPES: dict[str, str] = {
@@ -79,149 +85,6 @@ ACCEPTED_SOURCES = (
     "a file path or glob (images, PDFs: 'paper.pdf#page=7', videos: 'clip.mp4#t=10,20'), an http(s):// or data: "
     "URL, bytes, a PIL image, a numpy array, a matplotlib Figure (or 'plt.gcf()'), a PreparedImage, or a list of these"
 )
-
-_TILE = 512
-_PATCH = 32
-_PATCH_LIMIT = 1536
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Token rules
-# --------------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TokenRule:
-    """How a model family bills an image.
-
-    ``kind="tile"`` (gpt-4o family): ``base + per_tile * tiles`` with 512-px tiles after fitting the image within
-    2048x2048 and scaling its shortest side down to 768; ``detail="low"`` costs ``base`` flat.
-    ``kind="patch"`` (gpt-4.1-mini/nano, o4-mini): 32-px patches, at most 1536, times ``multiplier``.
-    """
-
-    kind: Literal["tile", "patch"]
-    base: int = 0
-    per_tile: int = 0
-    multiplier: float = 1.0
-
-
-TOKEN_RULES: dict[str, TokenRule] = {
-    "gpt-4o": TokenRule("tile", base=85, per_tile=170),
-    "gpt-4o-mini": TokenRule("tile", base=2833, per_tile=5667),
-    "gpt-4.1-mini": TokenRule("patch", multiplier=1.62),
-    "gpt-4.1-nano": TokenRule("patch", multiplier=2.46),
-    "o4-mini": TokenRule("patch", multiplier=1.72),
-}
-
-
-def _get_rule(rule: str) -> TokenRule:
-    """The :class:`TokenRule` called ``rule``; :class:`ConfigError` naming the known rules otherwise."""
-    try:
-        return TOKEN_RULES[rule]
-    except (KeyError, TypeError):
-        raise ConfigError(f"unknown token rule {rule!r}; known rules: {', '.join(TOKEN_RULES)}") from None
-
-
-def _check_detail(detail: str) -> None:
-    """Raise :class:`ConfigError` unless ``detail`` is ``low``, ``high`` or ``auto``."""
-    if detail not in DETAILS:
-        raise ConfigError(f"image detail must be one of {', '.join(DETAILS)}; got {detail!r}")
-
-
-def _fit_within(width: int, height: int, limit: int) -> tuple[int, int]:
-    """Scale down (never up) so both sides are <= ``limit``; integer arithmetic, sides floored, at least 1."""
-    if width <= limit and height <= limit:
-        return width, height
-    if width >= height:
-        return limit, max(1, height * limit // width)
-    return max(1, width * limit // height), limit
-
-
-def _shortest_side_to(width: int, height: int, side: int) -> tuple[int, int]:
-    """Scale down (never up) so the shortest side is ``side``; the other side floored."""
-    if min(width, height) <= side:
-        return width, height
-    if width >= height:
-        return max(1, width * side // height), side
-    return side, max(1, height * side // width)
-
-
-def _tile_high_size(width: int, height: int) -> tuple[int, int]:
-    """The size the tile rule bills at ``detail=high``: fit within 2048x2048, then shortest side to 768."""
-    w, h = _fit_within(width, height, 2048)
-    return _shortest_side_to(w, h, 768)
-
-
-def _patches(width: int, height: int) -> int:
-    """Number of 32x32 patches covering ``width`` x ``height``."""
-    return math.ceil(width / _PATCH) * math.ceil(height / _PATCH)
-
-
-def _patch_size(width: int, height: int) -> tuple[int, int]:
-    """The size the patch rule bills: unchanged when it needs <= 1536 patches, else scaled down to fit.
-
-    Follows OpenAI's published algorithm (shrink by ``sqrt(32*32*1536 / (w*h))``, then a little more so one side
-    is a whole number of patches), then shrinks further while the patch count is still over 1536 (which the
-    published formula alone does not guarantee, e.g. for very thin images).
-    """
-    if _patches(width, height) <= _PATCH_LIMIT:
-        return width, height
-    r = min(1.0, math.sqrt(_PATCH * _PATCH * _PATCH_LIMIT / (width * height)))
-    fw, fh = width * r / _PATCH, height * r / _PATCH
-    r *= min(math.floor(fw) / fw if fw >= 1 else 1.0, math.floor(fh) / fh if fh >= 1 else 1.0)
-    w, h = max(1, math.floor(width * r + 1e-6)), max(1, math.floor(height * r + 1e-6))
-    while _patches(w, h) > _PATCH_LIMIT:
-        cols, rows = math.ceil(w / _PATCH), math.ceil(h / _PATCH)
-        if cols >= rows:
-            scale = max(1, _PATCH_LIMIT // rows) * _PATCH / w
-        else:
-            scale = max(1, _PATCH_LIMIT // cols) * _PATCH / h
-        w, h = max(1, math.floor(w * scale)), max(1, math.floor(h * scale))
-    return w, h
-
-
-def max_useful_size(width: int, height: int, detail: Detail, rule: str = "gpt-4o") -> tuple[int, int]:
-    """The largest size the service keeps of a ``width`` x ``height`` image: the downscale target.
-
-    Never larger than the input (no upscaling). Tile rule: ``low`` fits within 512x512; ``high`` and ``auto`` fit
-    within 2048x2048 then scale the shortest side down to 768. Patch rule: the size the model scales the image to
-    so it needs at most 1536 patches, so downscaling to it never drops a pixel the model would have used;
-    ``detail`` does not change the patch rule (``low`` is treated like ``high``).
-    """
-    _check_detail(detail)
-    spec = _get_rule(rule)
-    if width <= 0 or height <= 0:
-        raise ImageInputError(f"image size must be positive; got {width}x{height}")
-    if spec.kind == "patch":
-        return _patch_size(width, height)
-    if detail == "low":
-        return _fit_within(width, height, _TILE)
-    return _tile_high_size(width, height)
-
-
-def estimate_image_tokens(width: int, height: int, detail: Detail, rule: str = "gpt-4o") -> int:
-    """Prompt tokens the service bills for one ``width`` x ``height`` image.
-
-    Tile rule (``gpt-4o``: 85 + 170/tile; ``gpt-4o-mini``: 2833 + 5667/tile): ``low`` costs the base flat;
-    ``high`` and ``auto`` (estimated as ``high``) count 512-px tiles of :func:`max_useful_size`, e.g.
-    1024x1024 -> 765 and 2048x4096 -> 1105 for gpt-4o. Patch rule: 32-px patches of :func:`max_useful_size`
-    (at most 1536) times the model's multiplier, rounded; ``low`` is treated like ``high``.
-    A size of 0 (a URL image whose size is unknown) gives the largest possible cost for that detail.
-    """
-    _check_detail(detail)
-    spec = _get_rule(rule)
-    if spec.kind == "tile":
-        if detail == "low":
-            return spec.base
-        if width <= 0 or height <= 0:
-            tiles = math.ceil(768 / _TILE) * math.ceil(2048 / _TILE)
-        else:
-            w, h = _tile_high_size(width, height)
-            tiles = math.ceil(w / _TILE) * math.ceil(h / _TILE)
-        return spec.base + spec.per_tile * tiles
-    patches = _PATCH_LIMIT if width <= 0 or height <= 0 else _patches(*_patch_size(width, height))
-    return math.floor(patches * spec.multiplier + 0.5)
-
 
 # --------------------------------------------------------------------------------------------------------------
 # PreparedImage
@@ -278,7 +141,7 @@ class PreparedImage:
 
     def content_part(self, detail: Detail) -> dict[str, Any]:
         """The chat-completions content part for this image (the only place one is built)."""
-        _check_detail(detail)
+        check_detail(detail)
         return {"type": "image_url", "image_url": {"url": self.data_url(), "detail": detail}}
 
     def estimate_tokens(self, detail: Detail, rule: str = "gpt-4o") -> int:
@@ -325,7 +188,7 @@ def _thumbnail(data: bytes, max_side: int, label: str, *, fmt: str = "PNG") -> b
     side = max(1, max_side)
     with _decode_guard(label, data), Image.open(io.BytesIO(data)) as img:
         if img.format in ("JPEG", "MPO"):
-            img.draft(img.mode, _fit_within(img.width, img.height, side))  # decode at 1/2..1/8 scale, never below
+            img.draft(img.mode, fit_within(img.width, img.height, side))  # decode at 1/2..1/8 scale, never below
         img.load()
         return _thumbnail_of(img, side, fmt)
 
@@ -333,7 +196,7 @@ def _thumbnail(data: bytes, max_side: int, label: str, *, fmt: str = "PNG") -> b
 def _thumbnail_of(img: PILImage, side: int, fmt: str) -> bytes:
     """Encode an already decoded image as a thumbnail (longest side <= ``side``)."""
     work, _ = _working_mode(img, None)
-    size = _fit_within(work.width, work.height, side)
+    size = fit_within(work.width, work.height, side)
     if size != work.size:  # a new image: the caller's pixels are never changed
         work = work.resize(size, _pil().Resampling.LANCZOS, reducing_gap=3.0)
     if fmt == "JPEG":
@@ -362,7 +225,7 @@ def small_thumbnail(data: bytes, max_side: int = SMALL_THUMBNAIL_SIDE, *, label:
     side = max(1, max_side)
     with _decode_guard(label, data), _pil().open(io.BytesIO(data)) as img:
         if img.format in ("JPEG", "MPO"):
-            img.draft(img.mode, _fit_within(img.width, img.height, side))  # decode at 1/2..1/8 scale, never below
+            img.draft(img.mode, fit_within(img.width, img.height, side))  # decode at 1/2..1/8 scale, never below
         img.load()
         work, _ = _working_mode(img, None)
         fmt = "PNG" if work.mode == "RGBA" else "JPEG"
@@ -971,7 +834,7 @@ def _from_bytes(data: bytes, label: str, opts: ImageOptions) -> PreparedImage:
             # check its data (every byte is still read) and to make its thumbnail, so at thumbnail scale
             animated = bool(getattr(img, "is_animated", False)) and getattr(img, "n_frames", 1) > 1
             if _sendable_as_is(img, img.format, animated, data, orientation, stored, target, opts):
-                img.draft(img.mode, _fit_within(stored[0], stored[1], THUMBNAIL_SIDE))  # check + thumbnail
+                img.draft(img.mode, fit_within(stored[0], stored[1], THUMBNAIL_SIDE))  # check + thumbnail
             elif target[0] < stored[0] or target[1] < stored[1]:
                 img.draft(img.mode, target)
         img.load()
@@ -1221,8 +1084,8 @@ def _shrink_to_fit(img: PILImage, max_bytes: int, label: str, notices: list[str]
 
 def image_options(detail: Detail, rule: str, inline_urls: bool, max_bytes: int) -> ImageOptions:
     """Checked :class:`ImageOptions` (an unknown detail or token rule raises :class:`ConfigError`)."""
-    _check_detail(detail)
-    _get_rule(rule)
+    check_detail(detail)
+    token_rule(rule)
     if max_bytes <= 0:
         raise ConfigError(f"max_bytes must be positive; got {max_bytes}")
     return ImageOptions(detail=detail, rule=rule, inline_urls=bool(inline_urls), max_bytes=int(max_bytes))

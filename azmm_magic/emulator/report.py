@@ -134,7 +134,7 @@ class ChatFacts:
 
 def _tile_tokens(width: int, height: int, detail: str) -> int:
     """Billed tokens of one image: the same gpt-4o tile rule the client uses for its estimates."""
-    from azmm_magic.core.images import estimate_image_tokens
+    from azmm_magic.core.tokens import estimate_image_tokens
 
     return estimate_image_tokens(width, height, detail if detail in ("low", "high", "auto") else "auto")  # type: ignore[arg-type]
 

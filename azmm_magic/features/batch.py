@@ -569,7 +569,8 @@ class BatchEstimate:
 def estimate_batch(client: VisionClient, prompt: str, images: Iterable[object] | object, **options: Any) -> BatchEstimate:
     """Build the first item's request and estimate the whole batch from the images' sizes (read from file headers
     where possible: no image is decoded but the first)."""
-    from azmm_magic.core.images import estimate_image_tokens, probe_size
+    from azmm_magic.core.images import probe_size
+    from azmm_magic.core.tokens import estimate_image_tokens
 
     item_options = {k: options.pop(k) for k in _ITEM_OPTIONS if k in options}
     items, _ = batch_items(prompt, images, **item_options)
