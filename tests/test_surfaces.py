@@ -191,3 +191,14 @@ def test_terminal_stream_is_tidy_text_after_the_images():
         view.add(piece)
     view.close()
     assert view.stream.getvalue() == "Title\nbold and code\n• one\n\n    x = 1\n\nend\n"
+
+
+def test_config_says_what_auth_none_sends():
+    """`auth none` is not silent about the header that goes out, nor about a key that is set but not sent."""
+    from azmm_magic.core.settings import Secret, Settings
+
+    rows = dict((n, v) for n, v, _ in Settings(endpoint="http://127.0.0.1:1/", auth="none").describe())
+    assert rows["auth"] == "none (no credential: a placeholder api-key header is sent)"
+    keyed = Settings(endpoint="http://127.0.0.1:1/", auth="none", api_key=Secret("k-123"))
+    shown = dict((n, v) for n, v, _ in keyed.describe())["auth"]
+    assert "the API key set is not sent" in shown and "k-123" not in shown

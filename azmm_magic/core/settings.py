@@ -402,6 +402,9 @@ class Settings:
                 shown = "(not set)" if value is None else str(value)
             if name == "auth" and value == "auto":
                 shown = f"auto → {self.resolved_auth}"
+            if name == "auth" and self.resolved_auth == "none":
+                ignored = "; the API key set is not sent" if self.api_key else ""
+                shown += f" (no credential: a placeholder api-key header is sent{ignored})"
             if name == "api_style" and value == "auto":
                 shown = f"auto → {self.resolved_api_style}"
             if name in self.understood:
