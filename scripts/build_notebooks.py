@@ -949,18 +949,16 @@ EXECUTED_LABEL = (
 )
 
 
-def _azure_free_env() -> dict[str, str]:
-    """This environment without Azure or azmm settings, so a run uses the emulator (the notebook starts it)."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_OPENAI_", "OPENAI_", "AZMM_"))}
+def _azure_settings() -> list[str]:
+    """The environment variables that could point a run at a real service (the executed copy must use the emulator)."""
+    return [k for k in os.environ if k.startswith(("AZURE_OPENAI_", "OPENAI_", "AZMM_"))]
 
 
 def build_executed() -> tuple[Path, Path]:
     """Execute the quickstart against the emulator; write docs/quickstart.ipynb and docs/quickstart.html."""
     from azmm_magic.frontends.demo import execute_notebook
 
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(_azure_free_env())  # the kernel inherits this environment
+    saved = {k: os.environ.pop(k) for k in _azure_settings()}  # the kernel inherits this environment
     try:
         with tempfile.TemporaryDirectory(prefix="azmm-executed-") as scratch:
             nb = nbformat.read(ROOT / "quickstart.ipynb", as_version=4)
@@ -972,7 +970,6 @@ def build_executed() -> tuple[Path, Path]:
             shutil.copy2(ipynb, DOCS / "quickstart.ipynb")
             shutil.copy2(html, DOCS / "quickstart.html")
     finally:
-        os.environ.clear()
         os.environ.update(saved)
     return DOCS / "quickstart.ipynb", DOCS / "quickstart.html"
 
