@@ -31,6 +31,8 @@ _LAZY = {
     "BatchFailure": "azmm_magic.features.batch",
     "BatchInterrupted": "azmm_magic.features.batch",
     "BatchJob": "azmm_magic.features.batch_api",
+    "session": "azmm_magic.frontends.magics.notebook",
+    "NotebookSession": "azmm_magic.frontends.magics.notebook",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -41,6 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .features.batch import BatchFailure, BatchInterrupted, BatchResult
     from .features.batch_api import BatchJob
     from .features.client import VisionClient
+    from .frontends.magics.notebook import NotebookSession, session
     from .frontends.panel import VisionPanel
 
 
@@ -74,4 +77,4 @@ def unload_ipython_extension(ipython: Any) -> None:
 
 
 __all__ = ["VisionClient", "VisionResult", "Settings", "PreparedImage", "prepare_images", "EmulatorServer", "VisionPanel"]
-__all__ += ["BatchResult", "BatchFailure", "BatchInterrupted", "BatchJob"]
+__all__ += ["BatchResult", "BatchFailure", "BatchInterrupted", "BatchJob", "session", "NotebookSession"]

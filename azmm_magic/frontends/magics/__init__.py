@@ -30,6 +30,7 @@ from azmm_magic.frontends.magics.help import HELP, help_text
 from azmm_magic.frontends.magics.hints import usage_error
 from azmm_magic.frontends.magics.jobs import JOBS
 from azmm_magic.frontends.magics.login import LOGIN, LOGOUT
+from azmm_magic.frontends.magics.notebook import NotebookSession, session
 from azmm_magic.frontends.magics.panel import PANEL
 from azmm_magic.frontends.magics.subcommand import Subcommand
 from azmm_magic.frontends.magics.usage import USAGE
@@ -196,4 +197,4 @@ def shutdown_session_emulator(ipython: Any) -> None:
 
 AzureVision.azure_vision.__doc__ = help_text(SUBCOMMANDS.values())
 
-__all__ = ["SUBCOMMANDS", "AzureVision", "shutdown_emulator", "shutdown_session_emulator"]
+__all__ = ["SUBCOMMANDS", "AzureVision", "NotebookSession", "session", "shutdown_emulator", "shutdown_session_emulator"]
