@@ -100,6 +100,22 @@ def test_warmup_opens_no_connection(emu, monkeypatch):
     assert warm is not None and warm.wait(60)
     assert connects == [] and emu.requests == []
     assert not warm.errors, warm.errors
+    assert "sdk round trip" in warm.timings  # the SDK's first-request work, done over an in-process transport
+
+
+def test_the_offline_round_trip_uses_no_credential(emu):
+    asked: list[str] = []
+
+    def provider() -> str:
+        asked.append(threading.current_thread().name)
+        return "token"
+
+    settings = settings_for(emu.url, auth="entra")
+    emu.reset()
+    warm = warmup.start(settings, build=lambda: SdkClients(settings, token_provider=provider))
+    assert warm is not None and warm.wait(60)
+    assert not warm.errors, warm.errors
+    assert asked == [] and emu.requests == []  # no token requested, nothing sent
 
 
 def test_an_error_is_deferred_to_the_first_call(emu, monkeypatch, capfd):

@@ -35,7 +35,7 @@ from azmm_magic.frontends.magics.usage import USAGE
 
 #: Modules the first cell needs beyond the request path, imported by the background warm-up.
 WARMUP_MODULES = ("azmm_magic.features.chat", "azmm_magic.store.cache", "azmm_magic.store.ledger", "azmm_magic.display",
-                  "azmm_magic.features.outcomes")
+                  "azmm_magic.display.stream", "azmm_magic.features.outcomes")
 
 #: ``%azure_vision NAME ...`` -> its subcommand, in help order.
 SUBCOMMANDS: dict[str, Subcommand] = {
