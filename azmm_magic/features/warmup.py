@@ -211,24 +211,27 @@ def start(
     *,
     modules: Sequence[str] = (),
     build: Callable[[], Any] | None = None,
+    steps: Sequence[tuple[str, Callable[[], object]]] = (),
 ) -> WarmUp | None:
     """Start warming up in a daemon thread and return at once (None when the ``warmup`` setting is off).
 
     ``modules``: more modules to import (after :data:`MODULES`). ``build()``: run in the thread after the
     imports; it returns an object with a ``sync()`` method (an ``SdkClients``) whose client is built when
-    ``settings`` are complete. Nothing is printed or sent; nothing raised reaches the caller."""
+    ``settings`` are complete. ``steps``: more ``(name, callable)`` steps, run last (e.g. the in-process
+    emulator's own first-request work). Nothing is printed or sent; nothing raised reaches the caller."""
     try:
         settings = settings if settings is not None else Settings.resolve()
     except Exception:  # noqa: BLE001 - a bad setting is reported by the first real call, not here
         return None
     if not settings.warmup:
         return None
-    steps: list[tuple[str, Callable[[], object]]] = [(f"import {m}", import_step(m)) for m in (*MODULES, *modules)]
-    steps += [("ssl context", _ssl_context), ("image codecs", _image_codecs), ("sdk types", _sdk_types)]
+    todo: list[tuple[str, Callable[[], object]]] = [(f"import {m}", import_step(m)) for m in (*MODULES, *modules)]
+    todo += [("ssl context", _ssl_context), ("image codecs", _image_codecs), ("sdk types", _sdk_types)]
     if build is not None:
-        steps.append(("sdk client", _sdk_step(build, settings)))
-    steps.append(("sdk round trip", _offline_round_trip(settings)))
-    warm = WarmUp(steps)
+        todo.append(("sdk client", _sdk_step(build, settings)))
+    todo.append(("sdk round trip", _offline_round_trip(settings)))
+    todo += steps
+    warm = WarmUp(todo)
     with _LOCK:
         _STARTED[:] = [w for w in _STARTED if not w.done]
         _STARTED.append(warm)

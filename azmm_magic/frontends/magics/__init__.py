@@ -24,7 +24,7 @@ from azmm_magic.frontends.magics.ask import CellMagic
 from azmm_magic.frontends.magics.cache import CACHE
 from azmm_magic.frontends.magics.chat import CHAT
 from azmm_magic.frontends.magics.config import CONFIG, setting_traits
-from azmm_magic.frontends.magics.emulator import EMULATOR, shutdown_emulator
+from azmm_magic.frontends.magics.emulator import EMULATOR, shutdown_emulator, warm_emulator
 from azmm_magic.frontends.magics.help import HELP, help_text
 from azmm_magic.frontends.magics.hints import usage_error
 from azmm_magic.frontends.magics.jobs import JOBS
@@ -130,7 +130,8 @@ class AzureVision(CellMagic, SettingTraits):
             settings = self.session_settings()
         except AzureVisionError:
             return None
-        return warmup.start(settings, modules=WARMUP_MODULES, build=lambda: self.client(settings).sdk)
+        steps = [("emulator", warm_emulator)] if self.emulator is not None else []
+        return warmup.start(settings, modules=WARMUP_MODULES, build=lambda: self.client(settings).sdk, steps=steps)
 
     def cache_for(self, settings: Settings) -> Any:
         """The answer cache the ``cache`` setting names: the session's memory cache, or a SQLite file (opened
