@@ -193,3 +193,20 @@ def test_a_main_thread_import_of_a_module_being_warmed_up_does_not_deadlock(tmp_
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_the_in_process_emulator_is_warmed_up_too(capfd):
+    shell = shell_for(None)
+    shell.run_line_magic("load_ext", "azmm_magic")
+    try:
+        shell.run_line_magic("azure_vision", "emulator")
+        started = warmup.running()
+        assert warmup.wait(60)
+        magics = shell.magics_manager.registry["AzureVision"]
+        assert any("emulator" in w.timings for w in started)  # its first-request work ran in the background
+        assert all(not w.errors for w in started), [w.errors for w in started]
+        assert magics.emulator.requests == []  # nothing sent
+        capfd.readouterr()
+    finally:
+        shell.run_line_magic("azure_vision", "emulator stop")
+        shell.run_line_magic("unload_ext", "azmm_magic")
