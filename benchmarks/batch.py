@@ -264,6 +264,9 @@ def limited(n: int, latency: float, work: Path, *, rpm: int | None = None, tpm: 
     args += ["--tpm", str(tpm)] if tpm else []
     proc, url = start_emulator(*args)
     try:
+        # the emulator's own first request (its imports: over a second) is not the client's; a deployment of its
+        # own, so that the limit of the one measured is untouched
+        VisionClient(endpoint=url, deployment="warm-up", auth="none", cache="off").ask("warm-up", [images / "img0000.png"])
         client = VisionClient(endpoint=url, deployment="bench", auth="none", cache="off", max_tokens=300)
         t0 = time.perf_counter()
         result = client.batch("Describe", str(images / "*.png"), progress=False)
@@ -272,22 +275,25 @@ def limited(n: int, latency: float, work: Path, *, rpm: int | None = None, tpm: 
             log = json.loads(r.read())["requests"]
     finally:
         stop(proc)
-    ok = sorted(e["time"] for e in log if e["status"] == 200)
+    ok = sorted(e["time"] for e in log if e["status"] == 200 and e["deployment"] == "bench")
+    log = [e for e in log if e["deployment"] == "bench"]
     refused = sum(1 for e in log if e["status"] == 429)
+    # After the first window, any `window` seconds admit at most the allowance, so over whole windows
+    # [start, start + k·window) the answers per second are at most the limit (an open-ended span is not).
+    start = ok[0] + window
+    k = int((ok[-1] - start) // window)
+    steady = sum(1 for t in ok if start <= t < start + k * window) / (k * window) if k >= 1 else float("nan")
+    whole = ""
     if rpm:
         per_s, what = rpm / 60, f"{rpm} RPM"
-        start = ok[0] + window
-        span = ok[-1] - start
-        steady = sum(1 for t in ok if start <= t <= ok[-1]) / span if span > 0 else float("nan")
     else:
         per_request = result.results[0].usage.prompt_tokens + 300
         per_s, what = (tpm or 0) / 60 / per_request, f"{tpm} TPM (~{per_request} tokens per request)"
-        start = ok[0] + window
-        span = ok[-1] - start
-        steady = sum(1 for t in ok if start <= t <= ok[-1]) / span if span > 0 else float("nan")
+        fits = int((tpm or 0) * window / 60 // per_request)  # whole requests a window's tokens admit
+        whole = f" = **{steady / (fits / window):.0%}** of the {fits} whole requests a window admits"
     return [
         (f"{n} images, limit {what} per {window:g}-s window, {latency:g} s latency: sustained after the first "
-         f"window", f"**{steady / per_s:.0%}** of the limit",
+         f"window ({k} whole windows)", f"**{steady / per_s:.0%}** of the limit{whole}",
          f"goal ≥ 95%; {len(result.failures)} failed (goal 0); {refused} × 429 = {refused / max(1, len(log)):.0%} of "
          f"requests (goal < 10%); {result.stats.paced} sends paced; {wall:.1f} s"),
     ]
@@ -335,6 +341,11 @@ def photos(m: int) -> list[tuple[str, str, str]]:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     proc, url = start_emulator("--no-decode")
     try:
+        from azmm_magic import VisionClient
+
+        # the emulator's own first request (its imports: over a second of CPU) is not the batch's
+        VisionClient(endpoint=url, deployment="warm-up", auth="none", cache="off").ask(
+            "warm-up", [sorted(directory.glob("*.jpg"))[0]])
         out = subprocess.run([sys.executable, "-c", _PHOTOS_CHILD, str(ROOT), url, str(directory), str(min(m, 6))],
                              capture_output=True, text=True, timeout=3600, check=True)
     finally:

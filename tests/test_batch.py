@@ -317,3 +317,43 @@ def test_a_pause_the_service_asks_for_shows_in_the_progress_bar(emulator, tmp_pa
     assert len(result.results) == 2 and not result.failures
     assert any(s.startswith("rate limited (429): retrying in 1 s (1 of 30)") for s in Bar.seen), Bar.seen
     assert bars[0].waiting == "" and "rate limited" not in bars[0].postfix()
+
+
+def test_slow_start_opens_the_window_to_what_the_service_says_it_takes():
+    limit = AdaptiveLimit(256, initial=16)
+
+    async def scenario() -> None:
+        for _ in range(16):
+            await limit.acquire(100)
+        assert limit.window == 16
+        limit.observe({"x-ratelimit-remaining-requests": "999", "x-ratelimit-remaining-tokens": "9000"})
+        assert limit.window == 16 + 90  # what remains, in requests of this size, on top of those in flight
+        limit.observe({"x-ratelimit-remaining-requests": "5000", "x-ratelimit-remaining-tokens": "10000000"})
+        assert limit.window == 256  # never beyond the cap
+
+    asyncio.run(scenario())
+
+
+def test_a_paced_refusal_is_not_counted_and_widens_the_margin_instead_of_the_window():
+    now = [0.0]
+    limit = AdaptiveLimit(8, initial=8, clock=lambda: now[0])
+    headers = {"x-ratelimit-remaining-requests": "4", "x-ratelimit-limit-requests": "5",
+               "x-ratelimit-reset-requests": "1s"}
+
+    async def scenario() -> None:
+        await limit.acquire()
+        now[0] = 0.5
+        limit.observe(headers)  # the service's budget: 5 requests per 1-s window
+        limit.release(success=True)
+        sent = [await limit.acquire() for _ in range(4)]  # the rest of the budget
+        with pytest.raises(asyncio.TimeoutError):  # a sixth would go beyond the window's allowance
+            await asyncio.wait_for(limit.acquire(), 0.05)
+        limit.release(success=False)
+        limit.throttled(0.05, sent[-1])  # the service counted us later than we did
+        assert limit.window == 8 and limit.decreases == 0  # a pacing error, not too many in flight
+        assert limit.margin == pytest.approx(0.08)
+        assert limit.in_flight == 3
+        now[0] = 2.0
+        assert await limit.acquire() == 2.0  # the refused send was not counted: a slot is free
+
+    asyncio.run(scenario())

@@ -100,6 +100,22 @@ def test_warmup_opens_no_connection(emu, monkeypatch):
     assert warm is not None and warm.wait(60)
     assert connects == [] and emu.requests == []
     assert not warm.errors, warm.errors
+    assert "sdk round trip" in warm.timings  # the SDK's first-request work, done over an in-process transport
+
+
+def test_the_offline_round_trip_uses_no_credential(emu):
+    asked: list[str] = []
+
+    def provider() -> str:
+        asked.append(threading.current_thread().name)
+        return "token"
+
+    settings = settings_for(emu.url, auth="entra")
+    emu.reset()
+    warm = warmup.start(settings, build=lambda: SdkClients(settings, token_provider=provider))
+    assert warm is not None and warm.wait(60)
+    assert not warm.errors, warm.errors
+    assert asked == [] and emu.requests == []  # no token requested, nothing sent
 
 
 def test_an_error_is_deferred_to_the_first_call(emu, monkeypatch, capfd):
@@ -177,3 +193,20 @@ def test_a_main_thread_import_of_a_module_being_warmed_up_does_not_deadlock(tmp_
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_the_in_process_emulator_is_warmed_up_too(capfd):
+    shell = shell_for(None)
+    shell.run_line_magic("load_ext", "azmm_magic")
+    try:
+        shell.run_line_magic("azure_vision", "emulator")
+        started = warmup.running()
+        assert warmup.wait(60)
+        magics = shell.magics_manager.registry["AzureVision"]
+        assert any("emulator" in w.timings for w in started)  # its first-request work ran in the background
+        assert all(not w.errors for w in started), [w.errors for w in started]
+        assert magics.emulator.requests == []  # nothing sent
+        capfd.readouterr()
+    finally:
+        shell.run_line_magic("azure_vision", "emulator stop")
+        shell.run_line_magic("unload_ext", "azmm_magic")

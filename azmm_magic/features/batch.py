@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import random
 import threading
@@ -59,6 +60,8 @@ INITIAL_WINDOW = 16  # requests in flight when a batch starts (slow start double
 BIG_IMAGE_PIXELS = 4_000_000  # image files this big are prepared in worker processes (decoding is the cost)
 MAX_THROTTLED_ATTEMPTS = 30  # 429s one item may meet before it is recorded as failed
 _RETRYABLE_STATUS = frozenset({408, 409, 500, 502, 503, 504})
+#: the budget record of the send this task is making (set by AdaptiveLimit.acquire, read by its request hook)
+_SEND: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar("azmm_batch_send", default=None)
 
 
 class BatchResult(Sequence[Outcome]):
@@ -245,15 +248,22 @@ class BatchInterrupted(KeyboardInterrupt):
 class AdaptiveLimit:
     """At most ``window`` holders at once, and no more requests than the service's budget allows.
 
-    **Window.** It starts at ``initial`` (default: ``maximum``) and, while nothing pushes back, grows by one per
-    success (slow start: it doubles every round trip) up to ``maximum``; after a throttle it is halved and then
-    grows by ``1/window`` per success (additive increase: about +1 per round trip). A throttle also pauses every
-    new acquisition until ``retry_after`` seconds have passed (the service said so). The window shrinks at most
-    once per pause: 429s for requests sent before the last decrease do not count again.
+    **Window.** It starts at ``initial`` (default: ``maximum``) and, while nothing pushes back, grows quickly
+    (slow start) up to ``maximum``: by one per success (it doubles every round trip), and at once to what the
+    service says it still takes (``x-ratelimit-remaining-requests``, and ``-tokens`` over the requests' size) as
+    soon as a response says so. Silence is no sign: a server that is slow to answer may be as slow to refuse, so
+    nothing grows before the first response. After a throttle the window is
+    halved and then grows by ``1/window`` per success (additive increase: about +1 per round trip). A throttle also
+    pauses every new acquisition until ``retry_after`` seconds have passed (the service said so). The window
+    shrinks at most once per pause: 429s for requests sent before the last decrease do not count again.
 
     **Pacing** (before the service refuses): :meth:`observe` reads a response's ``x-ratelimit-*`` headers. With
     ``x-ratelimit-limit-*`` and ``x-ratelimit-reset-*`` (the allowance and the window it is counted over) the
-    pacer keeps its own sliding window of what it sent and never sends beyond the allowance; with only
+    pacer keeps its own sliding window of what it sent and never sends beyond the allowance. A send is counted
+    from when the request really left (:meth:`sending`, called by the HTTP client's request hook: a burst of
+    sends can leave well after their slots were taken), a refused request is not counted (the service does not
+    count it either), and a 429 met while the pacer believed the budget allowed the send widens the margin by what
+    the service said was missing (its clock counts a request a little after ours). With only
     ``x-ratelimit-remaining-requests`` / ``-tokens`` it sends no more than what remains, minus the requests still
     unanswered. ``tpm`` adds a tokens-per-minute budget: each request counts its estimated tokens (prompt estimate
     plus ``max_tokens``, as Azure counts them) against a bucket refilled at ``tpm / 60`` per second.
@@ -261,6 +271,7 @@ class AdaptiveLimit:
     """
 
     def __init__(self, maximum: int, *, minimum: int = 1, initial: int | None = None, tpm: int | None = None,
+                 on_wake: Callable[[], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if maximum < 1:
             raise ConfigError(f"concurrency must be at least 1, got {maximum}")
@@ -274,11 +285,15 @@ class AdaptiveLimit:
         self.decreases = 0
         self.paced = 0  # acquisitions that waited for the budget
         self.resume_at = 0.0
+        self.margin = WINDOW_MARGIN  # seconds added to the service's window (its clock counts a send later)
         self._last_decrease = float("-inf")
         self._clock = clock
         self._waiters: list[asyncio.Future[None]] = []
+        self._on_wake = on_wake  # told whenever a slot may have opened (the runner then starts more items)
         # the service's budget, as its headers tell it
-        self._sent: deque[tuple[float, int]] = deque()  # (time, tokens) of recent sends
+        self._sent: deque[list[float]] = deque()  # [time, tokens, paced by a known window] of recent sends
+        self._sent_tokens = 0.0  # the tokens of those sends
+        self._tokens_per_request = 0  # the latest request's estimated tokens
         self._allow_requests: int | None = None
         self._allow_tokens: int | None = None
         self._window_seconds = 0.0
@@ -293,6 +308,11 @@ class AdaptiveLimit:
     def window(self) -> int:
         """The current number of requests allowed in flight."""
         return max(self.minimum, int(self.limit))
+
+    @property
+    def paused(self) -> bool:
+        """Whether a pause the service asked for (a 429's retry-after) is still running."""
+        return self.resume_at > self._clock()
 
     async def acquire(self, tokens: int = 0) -> float:
         """Wait for a free slot, for any pause to end and for the budget to allow ``tokens`` more; returns the time
@@ -338,19 +358,20 @@ class AdaptiveLimit:
             if self._bucket < tokens:
                 delays.append((tokens - self._bucket) / rate)
         if self._window_seconds > 0 and (self._allow_requests is not None or self._allow_tokens is not None):
-            while self._sent and self._sent[0][0] <= now - self._window_seconds:
-                self._sent.popleft()
+            span = self._window_seconds + self.margin
+            while self._sent and self._sent[0][0] <= now - span:
+                self._sent_tokens -= self._sent.popleft()[1]
             if self._allow_requests is not None and len(self._sent) >= self._allow_requests:
                 oldest = self._sent[len(self._sent) - self._allow_requests][0]
-                delays.append(oldest + self._window_seconds - now)
+                delays.append(oldest + span - now)
             if self._allow_tokens is not None and tokens <= self._allow_tokens:
-                used = sum(cost for _, cost in self._sent)
+                used = self._sent_tokens
                 if used + tokens > self._allow_tokens:
-                    freed, needed = 0, used + tokens - self._allow_tokens
-                    for at, cost in self._sent:
-                        freed += cost
+                    freed, needed = 0.0, used + tokens - self._allow_tokens
+                    for entry in self._sent:
+                        freed += entry[1]
                         if freed >= needed:
-                            delays.append(at + self._window_seconds - now)
+                            delays.append(entry[0] + span - now)
                             break
             return max(delays) if max(delays) > 0 else 0.0
         if max(delays) > 0:
@@ -363,10 +384,34 @@ class AdaptiveLimit:
         return 0.0
 
     def _spend(self, now: float, tokens: int) -> None:
+        self._tokens_per_request = tokens
         if self.tpm is not None:
             self._bucket -= tokens
-        if self._window_seconds > 0:
-            self._sent.append((now, tokens))
+        entry = [now, float(tokens), 1.0 if self._window_seconds > 0 else 0.0]
+        if self._window_seconds <= 0:  # the service's window is not known yet: keep the last minute's sends
+            while self._sent and self._sent[0][0] <= now - 60.0:
+                self._sent_tokens -= self._sent.popleft()[1]
+        self._sent.append(entry)
+        self._sent_tokens += entry[1]
+        _SEND.set(entry)
+
+    def sending(self) -> None:
+        """The request of the slot this task took is leaving now (the HTTP client's request hook): count it from
+        now, which keeps the record of sends in time order (every other send was counted at or before now)."""
+        entry = _SEND.get()
+        if entry is not None and self._forget(entry):
+            entry[0] = self._clock()
+            self._sent.append(entry)
+            self._sent_tokens += entry[1]
+
+    def _forget(self, entry: list[float]) -> bool:
+        """Take ``entry`` out of the record of sends (searched from the newest end, where it usually is)."""
+        for i in range(len(self._sent) - 1, -1, -1):
+            if self._sent[i] is entry:
+                del self._sent[i]
+                self._sent_tokens -= entry[1]
+                return True
+        return False
 
     def observe(self, headers: Any) -> None:
         """Read a response's rate-limit headers (``x-ratelimit-remaining-*``, ``-limit-*``, ``-reset-*``)."""
@@ -383,17 +428,20 @@ class AdaptiveLimit:
             return
         self._remaining_requests = None if remaining_requests is None else int(remaining_requests)
         self._remaining_tokens = None if remaining_tokens is None else int(remaining_tokens)
+        if self.limit < self.threshold and self._remaining_requests is not None:
+            # slow start, and the service says how many more requests it takes now: open the window that far at
+            # once (the pacer still keeps the sends within what remains) instead of doubling round trip by round trip
+            room = self._remaining_requests
+            if self._remaining_tokens is not None and self._tokens_per_request > 0:
+                room = min(room, self._remaining_tokens // self._tokens_per_request)
+            self.limit = min(self.threshold, max(self.limit, float(self.in_flight + room)))
         limit_requests, limit_tokens = number("x-ratelimit-limit-requests"), number("x-ratelimit-limit-tokens")
         reset = max(number("x-ratelimit-reset-requests") or 0.0, number("x-ratelimit-reset-tokens") or 0.0)
         if (limit_requests or limit_tokens) and reset > 0:
-            first = self._window_seconds == 0
-            # a fresh admission's reset is the window; a margin absorbs the jitter between our clock and the service's
-            self._window_seconds = max(self._window_seconds, reset + WINDOW_MARGIN)
+            # a fresh admission's reset is the whole window
+            self._window_seconds = max(self._window_seconds, reset)
             self._allow_requests = None if limit_requests is None else int(limit_requests)
             self._allow_tokens = None if limit_tokens is None else int(limit_tokens)
-            if first:  # requests sent before the first look at the headers: counted from now on
-                now = self._clock()
-                self._sent.extend((now, 0) for _ in range(self.in_flight))
         self._wake()
 
     def release(self, *, success: bool) -> None:
@@ -402,16 +450,28 @@ class AdaptiveLimit:
         if success:
             step = 1.0 if self.limit < self.threshold else 1.0 / max(1.0, self.limit)
             self.limit = min(float(self.maximum), self.limit + step)
+            self.margin = WINDOW_MARGIN + (self.margin - WINDOW_MARGIN) * 0.97  # a widened margin eases back
         self._wake()
 
     def throttled(self, retry_after: float, sent_at: float) -> None:
-        """A 429 for a request sent at ``sent_at``: pause everyone, and halve the window once per pause."""
+        """A 429 for a request sent at ``sent_at``: pause everyone, and halve the window once per pause (unless
+        the pacer sent it within a budget the service had announced: then the margin widens instead). The refused
+        request is not counted against the budget (the service did not count it)."""
         self.throttles += 1
         now = self._clock()
+        refused = _SEND.get()
+        _SEND.set(None)
+        paced = False
+        if refused is not None and self._forget(refused):
+            # the pacer sent this within the budget it knew: the service counted our sends a little later than we
+            # did (a pacing error, not too many requests in flight): widen the margin, keep the window
+            paced = bool(refused[2]) and self._window_seconds > 0
+            if paced:
+                self.margin = min(max(self.margin, WINDOW_MARGIN + retry_after), 0.1 * self._window_seconds)
         # The service measured the wait from when it refused the request, which is closer to when we sent it
         # than to when a busy event loop got round to reading the 429; count from the send time.
         self.resume_at = max(self.resume_at, min(now, sent_at) + max(0.0, retry_after))
-        if sent_at > self._last_decrease:
+        if sent_at > self._last_decrease and not paced:
             self.limit = max(float(self.minimum), self.limit / 2)
             self.threshold = self.limit  # no slow start after a cut: additive increase from here
             self._last_decrease = now
@@ -423,6 +483,8 @@ class AdaptiveLimit:
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
+        if self._on_wake is not None:
+            self._on_wake()
 
 
 # ----- the engine ----------------------------------------------------------------------------------------------
@@ -737,12 +799,19 @@ async def run_plan(
     twin client with the SDK's retries off and its own async HTTP pool; this module adds the adaptive window."""
     started = time.perf_counter()
     s = client.settings.with_overrides(detail=plan.options.get("detail"))
-    limit = AdaptiveLimit(plan.concurrency, initial=min(plan.concurrency, INITIAL_WINDOW), tpm=s.tpm)
     http = None if client.sdk.http_client else fresh_async_http_client()
-    if http is not None:  # our own pool: read every response's rate-limit headers to pace before a 429
+    changed = asyncio.Event()
+    limit = AdaptiveLimit(plan.concurrency, initial=min(plan.concurrency, INITIAL_WINDOW), tpm=s.tpm,
+                          on_wake=changed.set)
+    # our own pool: see each request leave and read every response's rate-limit headers, to pace before a 429
+    if http is not None:
+        async def sending(request: Any) -> None:
+            limit.sending()
+
         async def observe(response: Any) -> None:
             limit.observe(response.headers)
 
+        http.event_hooks["request"].append(sending)
         http.event_hooks["response"].append(observe)
     twin = client.derive(max_retries=0, http_client=http)
     policy = twin.policy(use_cache=plan.use_cache, refresh=plan.refresh)
@@ -752,7 +821,6 @@ async def run_plan(
     loop = asyncio.get_running_loop()
     max_retries = client.settings.max_retries
     alive = 0
-    changed = asyncio.Event()
 
     def build(item: BatchItem) -> tuple[VisionRequest, int]:
         request = plan.request_for(twin, item, opts)

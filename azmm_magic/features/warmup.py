@@ -39,11 +39,13 @@ MODULES: tuple[str, ...] = (
     "azmm_magic.core.images",
     "openai",
     "openai.types.chat",
+    "openai.resources.chat.completions",  # the client's ``.chat`` resource imports these on first access
     "jiter",  # the SDK parses answers with it (imported on the first answer)
     "encodings.idna",  # the first connection encodes the host name
     "PIL.Image",
     "PIL.JpegImagePlugin",
     "PIL.PngImagePlugin",
+    "azmm_magic.features.rows",  # the cell parser asks whether an image source is a DataFrame
 )
 
 
@@ -105,6 +107,9 @@ def _image_codecs() -> None:
 
     from PIL import Image
 
+    from azmm_magic.core.photos import register_heif
+
+    register_heif()  # the image path registers HEIC/AVIF support the first time it opens Pillow
     buffer = io.BytesIO()
     Image.new("RGB", (32, 24), (120, 80, 40)).save(buffer, "JPEG", quality=85)
     with Image.open(io.BytesIO(buffer.getvalue())) as img:
@@ -123,6 +128,68 @@ def _sdk_types() -> None:
     })
 
 
+_CANNED_CHUNKS = (
+    {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]},
+    {"choices": [{"index": 0, "delta": {"content": "ok"}, "finish_reason": None}]},
+    {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+    {"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}},
+)
+_CANNED_ANSWER = {
+    "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
+    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+}
+
+
+def _offline_round_trip(settings: Settings) -> Callable[[], object]:
+    """One streamed and one whole answer through an SDK client of the same kind as the session's, over an
+    in-process transport that answers canned completions (nothing leaves the process, no credential is used):
+    the SDK builds what it builds on its first request (the request transform's type hints, the answer types'
+    validators, the stream decoder) and our request path prepares a tiny image."""
+
+    def step() -> object:
+        import json
+
+        import openai
+
+        try:
+            import httpx2 as httpx_module  # the SDK's HTTP library in recent openai versions
+        except ImportError:  # pragma: no cover - older openai versions use httpx
+            import httpx as httpx_module  # type: ignore[no-redef]
+        from PIL import Image
+
+        from azmm_magic.core.request import build_request
+
+        head = {"id": "warm-up", "created": 0, "model": "warm-up"}
+
+        def answer(request: Any) -> Any:
+            if json.loads(request.content).get("stream"):
+                events = b"".join(
+                    b"data: " + json.dumps({**head, "object": "chat.completion.chunk", **c}).encode() + b"\n\n"
+                    for c in _CANNED_CHUNKS
+                ) + b"data: [DONE]\n\n"
+                return httpx_module.Response(200, headers={"content-type": "text/event-stream"}, content=events)
+            return httpx_module.Response(200, json={**head, "object": "chat.completion", **_CANNED_ANSWER})
+
+        http = httpx_module.Client(transport=httpx_module.MockTransport(answer))
+        common: dict[str, Any] = {"api_key": "warm-up", "http_client": http, "max_retries": 0}
+        if settings.resolved_api_style == "azure":
+            sdk: Any = openai.AzureOpenAI(azure_endpoint="https://warm-up.invalid", api_version=settings.api_version,
+                                          **common)
+        else:
+            sdk = openai.OpenAI(base_url="https://warm-up.invalid/v1/", **common)
+        try:
+            warm_settings = settings.with_overrides(deployment=settings.deployment or "warm-up")
+            request = build_request(warm_settings, "warm-up", [Image.new("RGB", (32, 24), (120, 80, 40))],
+                                    stream=True)
+            for _ in sdk.chat.completions.create(**request.body()):
+                pass
+            return sdk.chat.completions.create(**request.with_(stream=False).body())
+        finally:
+            sdk.close()
+
+    return step
+
+
 def _sdk_step(build: Callable[[], Any], settings: Settings) -> Callable[[], object]:
     def step() -> object:
         sdk = build()
@@ -132,7 +199,9 @@ def _sdk_step(build: Callable[[], Any], settings: Settings) -> Callable[[], obje
             settings.require()
         except Exception:  # noqa: BLE001 - incomplete settings: nothing to build yet (not an error here)
             return None
-        return sdk.sync()
+        chat = getattr(sdk, "chat_sync", None)
+        client = chat() if chat is not None else sdk.sync()
+        return client.chat.completions  # the SDK builds its resource objects (and imports them) on first access
 
     return step
 
@@ -142,23 +211,27 @@ def start(
     *,
     modules: Sequence[str] = (),
     build: Callable[[], Any] | None = None,
+    steps: Sequence[tuple[str, Callable[[], object]]] = (),
 ) -> WarmUp | None:
     """Start warming up in a daemon thread and return at once (None when the ``warmup`` setting is off).
 
     ``modules``: more modules to import (after :data:`MODULES`). ``build()``: run in the thread after the
     imports; it returns an object with a ``sync()`` method (an ``SdkClients``) whose client is built when
-    ``settings`` are complete. Nothing is printed or sent; nothing raised reaches the caller."""
+    ``settings`` are complete. ``steps``: more ``(name, callable)`` steps, run last (e.g. the in-process
+    emulator's own first-request work). Nothing is printed or sent; nothing raised reaches the caller."""
     try:
         settings = settings if settings is not None else Settings.resolve()
     except Exception:  # noqa: BLE001 - a bad setting is reported by the first real call, not here
         return None
     if not settings.warmup:
         return None
-    steps: list[tuple[str, Callable[[], object]]] = [(f"import {m}", import_step(m)) for m in (*MODULES, *modules)]
-    steps += [("ssl context", _ssl_context), ("image codecs", _image_codecs), ("sdk types", _sdk_types)]
+    todo: list[tuple[str, Callable[[], object]]] = [(f"import {m}", import_step(m)) for m in (*MODULES, *modules)]
+    todo += [("ssl context", _ssl_context), ("image codecs", _image_codecs), ("sdk types", _sdk_types)]
     if build is not None:
-        steps.append(("sdk client", _sdk_step(build, settings)))
-    warm = WarmUp(steps)
+        todo.append(("sdk client", _sdk_step(build, settings)))
+    todo.append(("sdk round trip", _offline_round_trip(settings)))
+    todo += steps
+    warm = WarmUp(todo)
     with _LOCK:
         _STARTED[:] = [w for w in _STARTED if not w.done]
         _STARTED.append(warm)

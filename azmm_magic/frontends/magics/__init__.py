@@ -19,13 +19,12 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 
 from azmm_magic.core.errors import AzureVisionError, ConfigError
 from azmm_magic.core.settings import SCHEMA, Secret, Settings
-from azmm_magic.features.chat import Conversations
 from azmm_magic.frontends.command import split_line
 from azmm_magic.frontends.magics.ask import CellMagic
 from azmm_magic.frontends.magics.cache import CACHE
 from azmm_magic.frontends.magics.chat import CHAT
 from azmm_magic.frontends.magics.config import CONFIG, setting_traits
-from azmm_magic.frontends.magics.emulator import EMULATOR, shutdown_emulator
+from azmm_magic.frontends.magics.emulator import EMULATOR, shutdown_emulator, warm_emulator
 from azmm_magic.frontends.magics.help import HELP, help_text
 from azmm_magic.frontends.magics.hints import usage_error
 from azmm_magic.frontends.magics.jobs import JOBS
@@ -34,11 +33,10 @@ from azmm_magic.frontends.magics.notebook import NotebookSession, session
 from azmm_magic.frontends.magics.panel import PANEL
 from azmm_magic.frontends.magics.subcommand import Subcommand
 from azmm_magic.frontends.magics.usage import USAGE
-from azmm_magic.store.cache import MemoryCache, default_cache_path, open_cache
-from azmm_magic.store.ledger import UsageLedger
 
 #: Modules the first cell needs beyond the request path, imported by the background warm-up.
-WARMUP_MODULES = ("azmm_magic.display", "azmm_magic.features.outcomes")
+WARMUP_MODULES = ("azmm_magic.features.chat", "azmm_magic.store.cache", "azmm_magic.store.ledger", "azmm_magic.display",
+                  "azmm_magic.display.stream", "azmm_magic.features.outcomes")
 
 #: ``%azure_vision NAME ...`` -> its subcommand, in help order.
 SUBCOMMANDS: dict[str, Subcommand] = {
@@ -56,10 +54,10 @@ class AzureVision(CellMagic, SettingTraits):
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         add_empty_body_transform(shell)
-        self._memory_cache = MemoryCache()
+        # the session's memory cache, conversations and usage ledger are made on first use (their modules are
+        # not imported by %load_ext: the warm-up thread, or the first cell, imports them)
+        self._parts: dict[str, Any] = {}
         self._stores: dict[tuple[str, str], Any] = {}  # (kind, path) -> SQLiteCache, opened once per session
-        self.conversations = Conversations()  # per shell, never module state
-        self.ledger = UsageLedger()
         self.emulator: Any = None
         self.login_key: Secret | None = None  # `%azure_vision login`: in memory only
         self._clients: dict[Settings, Any] = {}
@@ -67,6 +65,32 @@ class AzureVision(CellMagic, SettingTraits):
         #: the trait still has the value it set
         self.set_by: dict[str, tuple[Any, str]] = {}
         self._clients_lock = threading.RLock()  # the warm-up thread builds the first client too
+
+    def _part(self, name: str, make: Any) -> Any:
+        with self._clients_lock:
+            part = self._parts.get(name)
+            if part is None:
+                part = self._parts[name] = make()
+            return part
+
+    @property
+    def conversations(self) -> Any:
+        """The ``--chat`` conversations of this session (per shell, never module state)."""
+        from azmm_magic.features.chat import Conversations
+
+        return self._part("conversations", Conversations)
+
+    @property
+    def ledger(self) -> Any:
+        """The session's usage ledger (``%azure_vision usage``)."""
+        from azmm_magic.store.ledger import UsageLedger
+
+        return self._part("ledger", UsageLedger)
+
+    def _memory_cache(self) -> Any:
+        from azmm_magic.store.cache import MemoryCache
+
+        return self._part("memory cache", MemoryCache)
 
     # ----- settings and clients -------------------------------------------------------------------------------
     def session_settings(self) -> Settings:
@@ -107,19 +131,22 @@ class AzureVision(CellMagic, SettingTraits):
             settings = self.session_settings()
         except AzureVisionError:
             return None
-        return warmup.start(settings, modules=WARMUP_MODULES, build=lambda: self.client(settings).sdk)
+        steps = [("emulator", warm_emulator)] if self.emulator is not None else []
+        return warmup.start(settings, modules=WARMUP_MODULES, build=lambda: self.client(settings).sdk, steps=steps)
 
     def cache_for(self, settings: Settings) -> Any:
         """The answer cache the ``cache`` setting names: the session's memory cache, or a SQLite file (opened
         once per session and path; ``replay`` opens the same file read-only for the client)."""
         if settings.cache in ("sqlite", "replay"):
+            from azmm_magic.store.cache import default_cache_path, open_cache
+
             path = str(settings.cache_path or default_cache_path())
             with self._clients_lock:
                 store = self._stores.get((settings.cache, path))
                 if store is None:
                     store = self._stores[(settings.cache, path)] = open_cache(settings.cache, path)
             return store
-        return self._memory_cache
+        return self._memory_cache()
 
     @property
     def answer_cache(self) -> Any:

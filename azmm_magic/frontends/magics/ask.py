@@ -13,7 +13,6 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from azmm_magic.core.errors import ConfigError, ImageInputError, IncompleteAnswerError
-from azmm_magic.features.chat import start_turn
 from azmm_magic.frontends.command import parse_cell
 from azmm_magic.frontends.magics.subcommand import in_terminal
 
@@ -48,6 +47,8 @@ class CellMagic:
             return self._each(client, command, ns)
         if len(command.deployments) > 1:
             return self._compare(command, client, ns)
+        from azmm_magic.features.chat import start_turn
+
         turn = start_turn(self.conversations, command.chat, client.settings)
         streaming = bool(command.stream and client.settings.stream)
         request = _prepare(client, command, history=turn.history, stream=streaming, **command.options())

@@ -6,10 +6,8 @@ import argparse
 from typing import Any
 
 from azmm_magic.core.errors import ConfigError
-from azmm_magic.display.bundle import Bundle
 from azmm_magic.frontends.command import LineParser
 from azmm_magic.frontends.magics.subcommand import Session, Subcommand
-from azmm_magic.store.cache import SQLiteCache, export_jsonl, import_jsonl
 
 
 def arguments(parser: LineParser) -> None:
@@ -30,7 +28,8 @@ def run(magics: Session, args: argparse.Namespace) -> Any:
         n = magics.answer_cache.clear()
         print(f"Cleared {n} cached answer(s).")
         return None
-    from azmm_magic.display.bundle import table_bundle
+    from azmm_magic.display.bundle import Bundle, table_bundle
+    from azmm_magic.store.cache import SQLiteCache
 
     store = magics.answer_cache
     s = store.stats()
@@ -44,7 +43,7 @@ def _listing(store: Any) -> Any:
     """``cache list``: when, deployment, endpoint, prompt and key of each cached answer."""
     import datetime
 
-    from azmm_magic.display.bundle import table_bundle
+    from azmm_magic.display.bundle import Bundle, table_bundle
     from azmm_magic.store.cache import cache_rows
 
     rows = []
@@ -60,6 +59,8 @@ def _listing(store: Any) -> Any:
 
 def _move(magics: Session, action: str, file: str | None) -> None:
     """``cache export FILE`` / ``cache import FILE`` (JSON lines: record on Azure, replay anywhere)."""
+    from azmm_magic.store.cache import export_jsonl, import_jsonl
+
     if file is None:
         raise ConfigError(f"%azure_vision cache {action}: give one file name, e.g. %azure_vision cache {action} answers.jsonl.")
     store = magics.answer_cache

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from azmm_magic.display.bundle import Bundle
 from azmm_magic.frontends.command import LineParser
 from azmm_magic.frontends.magics.subcommand import Session, Subcommand
 
@@ -16,7 +15,7 @@ def arguments(parser: LineParser) -> None:
 
 
 def run(magics: Session, args: argparse.Namespace) -> Any:
-    from azmm_magic.display.bundle import table_bundle
+    from azmm_magic.display.bundle import Bundle, table_bundle
 
     conversations = magics.conversations
     if args.action == "list":

@@ -19,7 +19,6 @@ from typing import Any
 from traitlets import Bool, Dict, Enum, Float, Int, TraitType, Unicode
 
 from azmm_magic.core.settings import SCHEMA, SettingInfo
-from azmm_magic.display.bundle import Bundle
 from azmm_magic.frontends.command import LineParser
 from azmm_magic.frontends.magics.hints import LOGIN
 from azmm_magic.frontends.magics.subcommand import Session, Subcommand
@@ -80,7 +79,7 @@ def settings_table_markdown() -> str:
 
 # ----- %azure_vision config -------------------------------------------------------------------------------------
 def show_config(magics: Session, args: argparse.Namespace) -> Any:
-    from azmm_magic.display.bundle import table_bundle
+    from azmm_magic.display.bundle import Bundle, table_bundle
     from azmm_magic.service.sdk import chat_url, identity_report
 
     settings = magics.session_settings()

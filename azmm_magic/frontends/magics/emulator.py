@@ -44,6 +44,27 @@ def run(magics: Session, args: argparse.Namespace) -> Any:
     return None
 
 
+def warm_emulator() -> None:
+    """The in-process emulator's own first-request work (its request checks import jsonschema and build the
+    validator, its report imports numpy and decodes the image), done by the background warm-up on a tiny
+    request body instead of during the session's first cell. Nothing is sent."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from azmm_magic.emulator.report import read_chat
+    from azmm_magic.emulator.validation import check_schema
+
+    png = io.BytesIO()
+    Image.new("RGB", (8, 6), (120, 80, 40)).save(png, "PNG")
+    url = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode("ascii")
+    body = {"model": "warm-up", "max_completion_tokens": 16, "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "warm-up"}, {"type": "image_url", "image_url": {"url": url}}]}]}
+    check_schema(body)
+    read_chat(body)
+
+
 def shutdown_emulator(magics: Session) -> bool:
     """Stop the session's emulator (if any) and forget the settings that pointed at it."""
     if magics.emulator is None:

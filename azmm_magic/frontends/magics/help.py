@@ -11,7 +11,6 @@ import textwrap
 from collections.abc import Iterable
 from typing import Any
 
-from azmm_magic.display.bundle import Bundle, text_bundle
 from azmm_magic.frontends.command import build_parser
 from azmm_magic.frontends.magics.subcommand import Session, Subcommand
 
@@ -119,6 +118,8 @@ def help_text(subcommands: Iterable[Subcommand]) -> str:
 
 
 def run(magics: Session, args: argparse.Namespace) -> Any:
+    from azmm_magic.display.bundle import Bundle, text_bundle
+
     return Bundle(text_bundle(magics.azure_vision.__doc__ or ""))
 
 

@@ -7,7 +7,6 @@ from typing import Any
 
 from azmm_magic.frontends.command import LineParser
 from azmm_magic.frontends.magics.subcommand import Session, Subcommand, in_terminal
-from azmm_magic.store.ledger import UsageView
 
 NO_PLOT = "--plot: the chart is an image, shown in a notebook (JupyterLab, VS Code); a terminal shows the table."
 
@@ -18,6 +17,8 @@ def arguments(parser: LineParser) -> None:
 
 
 def run(magics: Session, args: argparse.Namespace) -> Any:
+    from azmm_magic.store.ledger import UsageView
+
     if args.action == "reset":
         magics.ledger.reset()
         print("Usage ledger reset.")
