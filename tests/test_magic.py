@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 from IPython.core.error import UsageError
@@ -148,6 +149,13 @@ def test_emulator_subcommand_starts_and_points_session(emulator, red_png):
         sh.user_ns["img"] = str(red_png)
         out = sh.run_cell_magic("azure_vision", "-i img --no-stream", "hello")
         assert out.deployment == "emulator" and "emulator" in out.text.lower()
+        # stopping it forgets what it set (endpoint, auth, style and its placeholder deployment) and closes the
+        # session's connections first, so the server stops at once instead of waiting for a kept-alive one
+        magics = sh.magics_manager.registry["AzureVision"]
+        started = time.perf_counter()
+        sh.run_line_magic("azure_vision", "emulator stop")
+        assert time.perf_counter() - started < 0.9
+        assert (magics.endpoint, magics.deployment, magics.auth) == (None, None, None)
     finally:
         dispose_shell(sh)
 

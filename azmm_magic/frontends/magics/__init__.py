@@ -121,6 +121,13 @@ class AzureVision(CellMagic, SettingTraits):
                 )
         return client
 
+    def close_clients(self) -> None:
+        """Close the session's SDK connections (e.g. before the emulator they point at stops)."""
+        with self._clients_lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
+
     def start_warmup(self) -> Any:
         """Import and build what the first cell needs in a background thread (the ``warmup`` setting turns it
         off): see :mod:`azmm_magic.features.warmup`. Returns the :class:`~azmm_magic.features.warmup.WarmUp`,

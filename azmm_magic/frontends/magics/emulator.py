@@ -70,12 +70,15 @@ def shutdown_emulator(magics: Session) -> bool:
     if magics.emulator is None:
         return False
     url = magics.emulator.url
+    magics.close_clients()  # no kept-alive connection left for the server to wait for at shutdown
     magics.emulator.stop()
     magics.emulator = None
     if magics.endpoint == url:
         magics.endpoint = None
         magics.auth = None
         magics.api_style = None
+        if magics.deployment == "emulator" and magics.set_by.get("deployment", (None, ""))[1] == "%azure_vision emulator":
+            magics.deployment = None  # the placeholder name it set is no deployment anywhere else
     return True
 
 
