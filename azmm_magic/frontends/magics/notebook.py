@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from azmm_magic.core.errors import ConfigError
 from azmm_magic.core.settings import Settings
+from azmm_magic.frontends.shell import session_magics
 
 
 class NotebookSession:
@@ -69,18 +69,8 @@ class NotebookSession:
 
 def session(shell: Any = None) -> NotebookSession:
     """The azmm_magic state of ``shell`` (default: the running IPython), loading the extension if needed."""
-    if shell is None:
-        from IPython import get_ipython
-
-        shell = get_ipython()
-    if shell is None:
-        raise ConfigError(
-            "session() needs a running IPython or Jupyter kernel; in a script, build a VisionClient(...) instead."
-        )
-    magics = shell.magics_manager.registry.get("AzureVision")
-    if magics is None:
-        shell.extension_manager.load_extension("azmm_magic")
-        magics = shell.magics_manager.registry["AzureVision"]
+    magics, _ = session_magics(shell, outside="session() needs a running IPython or Jupyter kernel; in a script, "
+                                              "build a VisionClient(...) instead.")
     return NotebookSession(magics)
 
 

@@ -24,6 +24,7 @@ from azmm_magic.frontends.panel.keep import AnswerKeeper
 from azmm_magic.frontends.panel.options import RequestOptions
 from azmm_magic.frontends.panel.sources import ImageSources
 from azmm_magic.frontends.panel.worker import ClientExchange, Worker
+from azmm_magic.frontends.shell import session_magics
 
 if TYPE_CHECKING:  # pragma: no cover
     from azmm_magic.core.images import PreparedImage
@@ -66,7 +67,8 @@ class VisionPanel(w.VBox):
         conversations: Conversations | None = None,
     ) -> None:
         if magics is None and client is None:
-            magics, shell = session_magics(shell)
+            magics, shell = session_magics(shell, outside="VisionPanel needs IPython/Jupyter; outside it pass a "
+                                                          "client: VisionPanel(client=VisionClient(...)).")
         self._magics = magics
         self._fixed_client = client
         self._shell = shell if shell is not None else getattr(magics, "shell", None)
@@ -395,21 +397,4 @@ def follow_cells(shell: Any, panel: VisionPanel) -> None:
     shell.events.register("post_run_cell", after_cell)
 
 
-def session_magics(shell: Any) -> tuple[Any, Any]:
-    """The ``AzureVision`` magics of the running IPython (loading the extension when needed)."""
-    if shell is None:
-        from IPython import get_ipython
-
-        shell = get_ipython()
-    if shell is None:
-        raise ConfigError(
-            "VisionPanel needs IPython/Jupyter; outside it pass a client: VisionPanel(client=VisionClient(...))."
-        )
-    magics = shell.magics_manager.registry.get("AzureVision")
-    if magics is None:
-        shell.extension_manager.load_extension("azmm_magic")
-        magics = shell.magics_manager.registry["AzureVision"]
-    return magics, shell
-
-
-__all__ = ["VisionPanel", "answer_html", "creating_cell_id", "follow_cells", "session_magics"]
+__all__ = ["VisionPanel", "answer_html", "creating_cell_id", "follow_cells"]
