@@ -202,3 +202,17 @@ def test_config_says_what_auth_none_sends():
     keyed = Settings(endpoint="http://127.0.0.1:1/", auth="none", api_key=Secret("k-123"))
     shown = dict((n, v) for n, v, _ in keyed.describe())["auth"]
     assert "the API key set is not sent" in shown and "k-123" not in shown
+
+
+def test_a_missing_file_suggests_close_names(tmp_path, monkeypatch):
+    """A typo in a file name is answered with the files it probably meant (Python API and magic alike)."""
+    from azmm_magic.core.errors import ImageInputError
+    from azmm_magic.core.images import prepare_images
+
+    (tmp_path / "red.png").write_bytes(b"")
+    (tmp_path / "notes.txt").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ImageInputError, match=r"image file not found: redd\.png \(did you mean red\.png\?\)$"):
+        prepare_images("redd.png")
+    with pytest.raises(ImageInputError, match=r"image file not found: zebra\.png$"):
+        prepare_images("zebra.png")

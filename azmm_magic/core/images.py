@@ -437,8 +437,20 @@ def _expand_path(raw: str, label: str, fragment: str = "", sampling: VideoFrames
             f"{label} is a directory, not an image; to send the images in it use a glob like {hint!r}"
         )
     if not path.exists():
-        raise ImageInputError(f"image file not found: {label}")
+        raise ImageInputError(f"image file not found: {label}{_close_files(path)}")
     return media_leaves(path, None, label, fragment, sampling) or [_FileRef(path, label)]
+
+
+def _close_files(path: Path) -> str:
+    """`` (did you mean red.png?)``: up to two files in the same folder whose names are close to the missing one."""
+    import difflib
+
+    try:
+        names = [f.name for f in path.parent.iterdir() if f.is_file() and not f.name.startswith(".")]
+    except OSError:
+        return ""
+    close = difflib.get_close_matches(path.name, names, n=2, cutoff=0.7)
+    return f" (did you mean {' or '.join(close)}?)" if close else ""
 
 
 def _expand_glob(pattern: str, label: str, fragment: str = "", sampling: VideoFrames | None = None) -> list[object]:

@@ -309,11 +309,6 @@ class AdaptiveLimit:
         """The current number of requests allowed in flight."""
         return max(self.minimum, int(self.limit))
 
-    @property
-    def paused(self) -> bool:
-        """Whether a pause the service asked for (a 429's retry-after) is still running."""
-        return self.resume_at > self._clock()
-
     async def acquire(self, tokens: int = 0) -> float:
         """Wait for a free slot, for any pause to end and for the budget to allow ``tokens`` more; returns the time
         the slot was taken."""
