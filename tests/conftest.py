@@ -31,6 +31,9 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in AZURE_ENV + [k for k in os.environ if k.startswith("AZMM_")]:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    from azmm_magic.service.limits import forget_rate_limits
+
+    forget_rate_limits()  # what one test's answers said of a deployment's budget does not pace the next test
 
 
 class Emulator:

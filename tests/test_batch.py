@@ -357,3 +357,63 @@ def test_a_paced_refusal_is_not_counted_and_widens_the_margin_instead_of_the_win
         assert await limit.acquire() == 2.0  # the refused send was not counted: a slot is free
 
     asyncio.run(scenario())
+
+
+def test_an_answer_remembers_the_budget_and_the_next_batch_starts_from_it(limited_server, tmp_path):
+    """The limited emulator takes 2 requests per 0.5-s window. A batch on a deployment never seen starts with 16 in
+    flight and is refused; after one answer from the deployment, the batch knows the allowance from its first send."""
+    from azmm_magic.service.limits import recall
+
+    emu = Emulator(limited_server)
+    emu.reset()
+    d = folder(tmp_path, 8)
+    cold = VisionClient(endpoint=emu.url, deployment="cold", auth="none", cache="off")
+    first = cold.batch("Describe", str(d / "*.png"), progress=False)
+    assert not first.failures and first.stats.throttled >= 4  # 8 sent at once, 2 taken
+
+    warm = VisionClient(endpoint=emu.url, deployment="warm", auth="none", cache="off")
+    warm.ask("Describe", [d / "img000.png"])
+    known = recall(warm.settings.endpoint_host, "warm")
+    assert known is not None and (known.limit_requests, known.window, known.remaining_requests) == (2, 0.5, 1)
+    second = warm.batch("Describe", str(d / "*.png"), progress=False)
+    assert not second.failures and len(second.results) == 8
+    assert second.stats.throttled <= 2 < first.stats.throttled  # paced from the start (a late send may slip)
+    assert second.stats.paced >= 5
+
+
+def test_recall_counts_the_sends_the_service_still_holds_and_opens_the_window():
+    import time as clock
+
+    from azmm_magic.service.limits import RateLimits
+
+    now = [0.0]
+    limit = AdaptiveLimit(256, initial=16, clock=lambda: now[0])
+    limit.recall(RateLimits(remaining_requests=3, remaining_tokens=None, limit_requests=5, window=1.0,
+                            at=clock.monotonic() - 0.2))
+
+    async def scenario() -> None:
+        for _ in range(3):  # what remained of the window 0.2 s ago
+            await limit.acquire()
+        with pytest.raises(asyncio.TimeoutError):  # the 2 sends the service counted then are still in its window
+            await asyncio.wait_for(limit.acquire(), 0.05)
+
+    asyncio.run(scenario())
+
+    roomy = AdaptiveLimit(256, initial=16)
+    roomy.recall(RateLimits(remaining_requests=999, remaining_tokens=None, limit_requests=1000, window=1.0,
+                            at=clock.monotonic() - 5.0))
+    assert roomy.window == 256  # a whole window has passed: the allowance is whole again, the cap applies
+
+
+def test_rate_limit_headers_are_read_and_the_longest_window_kept():
+    from azmm_magic.service.limits import RateLimits, recall, remember
+
+    assert RateLimits.from_headers({"content-type": "application/json"}) is None
+    seen = RateLimits.from_headers({"x-ratelimit-remaining-requests": "7"})
+    assert seen is not None and not seen.announced and seen.room() == 7
+    full = {"x-ratelimit-remaining-requests": "4", "x-ratelimit-limit-requests": "5", "x-ratelimit-reset-requests": "10s"}
+    remember("h", "d", full)
+    remember("h", "d", {**full, "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "2.5s"})
+    known = recall("h", "d")
+    assert known is not None and known.window == 10.0 and known.remaining_requests == 0 and known.room() == 0
+    assert recall("h", "other") is None

@@ -1160,6 +1160,19 @@ def leaf_label(leaf: object) -> str:
     return f"<{type(leaf).__name__}>"
 
 
+def leaf_bytes(leaf: object) -> int | None:
+    """The encoded size of a file or bytes leaf of :func:`expand_sources` (a ``stat`` for a file), else None (a
+    URL, a PDF page, a video frame, an in-memory image: its cost is not told by a size)."""
+    if isinstance(leaf, _BytesRef):
+        return len(leaf.data)
+    if isinstance(leaf, _FileRef):
+        try:
+            return leaf.path.stat().st_size
+        except OSError:
+            return None
+    return None
+
+
 def probe_size(leaf: object) -> tuple[int, int] | None:
     """The pixel size of a leaf of :func:`expand_sources` without decoding its pixels (file and bytes: read from
     the header, EXIF rotation applied), or None when it cannot be known cheaply (a URL, an unreadable file)."""
@@ -1206,6 +1219,7 @@ def prepare_images(
 
 
 __all__ = [
+    "leaf_bytes",
     "probe_size",
     "ImageOptions",
     "expand_sources",

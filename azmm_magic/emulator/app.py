@@ -270,12 +270,12 @@ async def _chat(request: Request, deployment: str | None, *, v1: bool) -> Respon
     _check_deployment(config, deployment)
     prepared = prepare(config, body, deployment, None if v1 else api_version)
     cap, include_usage = prepared.cap, prepared.include_usage
-    # like Azure, an RPM-only limit refuses a request on arrival, before any work; a TPM limit needs the token
-    # estimate, so it is checked once the images are read
-    limited = _rate_limit(request, config, deployment, None, cap, api_version) if config.tpm is None else None
-    facts = await run_in_threadpool(partial(read_chat, decode_images=config.decode_images), body)
-    if config.tpm is not None:
-        limited = _rate_limit(request, config, deployment, facts, cap, api_version)
+    # like Azure, a limit refuses a request on arrival, before any work: a TPM limit needs the token estimate,
+    # which reads only the images' headers (not waiting behind the decoding of a burst of requests)
+    estimate = read_chat(body, decode_images=False) if config.tpm is not None else None
+    limited = _rate_limit(request, config, deployment, estimate, cap, api_version)
+    facts = (estimate if estimate is not None and not config.decode_images
+             else await run_in_threadpool(partial(read_chat, decode_images=config.decode_images), body))
     if config.latency:
         await asyncio.sleep(config.latency)
     malformed = fault is not None and fault.kind == "malformed_json"

@@ -40,7 +40,7 @@ from azmm_magic.core.errors import (
     ServiceError,
     ServiceTimeoutError,
 )
-from azmm_magic.core.images import ImageOptions, image_options, leaf_label, prepare_leaf, small_copy
+from azmm_magic.core.images import ImageOptions, image_options, leaf_bytes, leaf_label, prepare_leaf, small_copy
 from azmm_magic.core.images import expand_sources as expand_leaves
 from azmm_magic.core.request import VisionRequest
 from azmm_magic.core.result import VisionResult
@@ -49,6 +49,8 @@ from azmm_magic.features.outcomes import BatchFailure, Outcome, failure_of, item
 from azmm_magic.features.progress import ProgressBar
 from azmm_magic.features.rows import as_rows, row_items
 from azmm_magic.service.errors import map_sdk_error
+from azmm_magic.service.limits import RateLimits
+from azmm_magic.service.limits import recall as recall_limits
 from azmm_magic.service.sdk import fresh_async_http_client
 from azmm_magic.service.send import WaitEvent, asend
 
@@ -56,7 +58,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from azmm_magic.features.client import VisionClient
 
 WINDOW_MARGIN = 0.03  # seconds added to the service's rate-limit window (clock jitter)
+#: and this share of a long window: a burst of sends reaches the service over a few hundred milliseconds (new
+#: connections, its queue), so it counts them later than we do, and the sends it frees come back at once
+WINDOW_MARGIN_SHARE = 0.02
 INITIAL_WINDOW = 16  # requests in flight when a batch starts (slow start doubles it every round trip)
+INLINE_BYTES = 64 * 1024  # images this small are prepared on the event loop (no thread hop)
 BIG_IMAGE_PIXELS = 4_000_000  # image files this big are prepared in worker processes (decoding is the cost)
 MAX_THROTTLED_ATTEMPTS = 30  # 429s one item may meet before it is recorded as failed
 _RETRYABLE_STATUS = frozenset({408, 409, 500, 502, 503, 504})
@@ -353,7 +359,7 @@ class AdaptiveLimit:
             if self._bucket < tokens:
                 delays.append((tokens - self._bucket) / rate)
         if self._window_seconds > 0 and (self._allow_requests is not None or self._allow_tokens is not None):
-            span = self._window_seconds + self.margin
+            span = self._window_seconds + max(self.margin, WINDOW_MARGIN_SHARE * self._window_seconds)
             while self._sent and self._sent[0][0] <= now - span:
                 self._sent_tokens -= self._sent.popleft()[1]
             if self._allow_requests is not None and len(self._sent) >= self._allow_requests:
@@ -410,34 +416,45 @@ class AdaptiveLimit:
 
     def observe(self, headers: Any) -> None:
         """Read a response's rate-limit headers (``x-ratelimit-remaining-*``, ``-limit-*``, ``-reset-*``)."""
-        def number(name: str) -> float | None:
-            try:
-                value = headers.get(name)
-                return None if value in (None, "") else float(str(value).rstrip("s"))
-            except (TypeError, ValueError):
-                return None
-
-        remaining_requests, remaining_tokens = number("x-ratelimit-remaining-requests"), number(
-            "x-ratelimit-remaining-tokens")
-        if remaining_requests is None and remaining_tokens is None:
+        seen = RateLimits.from_headers(headers)
+        if seen is None:
             return
-        self._remaining_requests = None if remaining_requests is None else int(remaining_requests)
-        self._remaining_tokens = None if remaining_tokens is None else int(remaining_tokens)
-        if self.limit < self.threshold and self._remaining_requests is not None:
+        self._learn(seen, seen.remaining_requests)
+        self._wake()
+
+    def recall(self, known: RateLimits) -> None:
+        """Start from what an earlier response of this deployment said (:func:`azmm_magic.service.limits.recall`):
+        the announced allowance and window, and the service's count of sends still inside that window; the window
+        opens at once to what the service most likely takes now, instead of round trip by round trip."""
+        age = known.age()
+        if known.announced:
+            window = known.window
+            now = self._clock()
+            if age < window and known.limit_requests and known.remaining_requests is not None:
+                # the sends the service still counted then stay counted until its window has passed them
+                used = max(0, known.limit_requests - known.remaining_requests)
+                used_tokens = 0.0
+                if known.limit_tokens and known.remaining_tokens is not None:
+                    used_tokens = max(0.0, float(known.limit_tokens - known.remaining_tokens))
+                for _ in range(used):
+                    entry = [now - age, used_tokens / used, 1.0]
+                    self._sent.append(entry)
+                    self._sent_tokens += entry[1]
+        self._learn(known, known.room())
+
+    def _learn(self, seen: RateLimits, room: int | None) -> None:
+        """Take in what the service said of its budget; in slow start, open the window to ``room`` at once."""
+        self._remaining_requests, self._remaining_tokens = seen.remaining_requests, seen.remaining_tokens
+        if self.limit < self.threshold and room is not None:
             # slow start, and the service says how many more requests it takes now: open the window that far at
             # once (the pacer still keeps the sends within what remains) instead of doubling round trip by round trip
-            room = self._remaining_requests
             if self._remaining_tokens is not None and self._tokens_per_request > 0:
                 room = min(room, self._remaining_tokens // self._tokens_per_request)
             self.limit = min(self.threshold, max(self.limit, float(self.in_flight + room)))
-        limit_requests, limit_tokens = number("x-ratelimit-limit-requests"), number("x-ratelimit-limit-tokens")
-        reset = max(number("x-ratelimit-reset-requests") or 0.0, number("x-ratelimit-reset-tokens") or 0.0)
-        if (limit_requests or limit_tokens) and reset > 0:
+        if seen.announced:
             # a fresh admission's reset is the whole window
-            self._window_seconds = max(self._window_seconds, reset)
-            self._allow_requests = None if limit_requests is None else int(limit_requests)
-            self._allow_tokens = None if limit_tokens is None else int(limit_tokens)
-        self._wake()
+            self._window_seconds = max(self._window_seconds, seen.window)
+            self._allow_requests, self._allow_tokens = seen.limit_requests, seen.limit_tokens
 
     def release(self, *, success: bool) -> None:
         """Give the slot back; a success widens the window (by one in slow start, else by ``1/window``)."""
@@ -696,6 +713,22 @@ def _preparers(leaves: Sequence[BatchItem], workers: int | None) -> tuple[Thread
     return threads, ProcessPoolExecutor(max_workers=count, mp_context=context), count
 
 
+def _is_small_item(item: BatchItem) -> bool:
+    """An item whose images are small files or bytes (an icon, a swatch, a small chart): prepared on the event loop,
+    where it takes well under a millisecond."""
+    total = 0
+    for leaf in item.leaves:
+        size = leaf_bytes(leaf)
+        if size is None:
+            return False
+        total += size
+    return total <= INLINE_BYTES
+
+
+def _image_bytes(result: VisionResult) -> int:
+    return sum(len(image.data or b"") for image in result.images)
+
+
 def _lighten(result: VisionResult) -> VisionResult:
     return result.with_(images=tuple(small_copy(i) for i in result.images))
 
@@ -798,6 +831,9 @@ async def run_plan(
     changed = asyncio.Event()
     limit = AdaptiveLimit(plan.concurrency, initial=min(plan.concurrency, INITIAL_WINDOW), tpm=s.tpm,
                           on_wake=changed.set)
+    known = recall_limits(s.endpoint_host, s.deployment or "")
+    if known is not None:  # an earlier answer of this deployment said its budget: start from it
+        limit.recall(known)
     # our own pool: see each request leave and read every response's rate-limit headers, to pace before a 429
     if http is not None:
         async def sending(request: Any) -> None:
@@ -828,7 +864,10 @@ async def run_plan(
             if processes is not None and _is_big_item(leaf):  # a camera photo: decoded on another core
                 prepared = await loop.run_in_executor(processes, prepare_leaf, leaf.leaves[0], opts)
                 leaf = replace(leaf, leaves=(prepared,))
-            request, tokens = await loop.run_in_executor(executor, build, leaf)
+            if _is_small_item(leaf):  # a thread hop (and the GIL handoffs it brings) costs more than the work
+                request, tokens = build(leaf)
+            else:
+                request, tokens = await loop.run_in_executor(executor, build, leaf)
             del leaf
 
             async def adaptive(request: VisionRequest) -> VisionResult:
@@ -837,7 +876,8 @@ async def run_plan(
             answer = await twin.pipeline.arun(request, policy, send=adaptive)
             del request
             try:
-                outcome: Outcome = await loop.run_in_executor(executor, _lighten, answer)
+                outcome: Outcome = (_lighten(answer) if _image_bytes(answer) <= INLINE_BYTES
+                                    else await loop.run_in_executor(executor, _lighten, answer))
             except asyncio.CancelledError:
                 result.put(index, answer, label)  # answered (and cached) before the interrupt: keep it
                 raise

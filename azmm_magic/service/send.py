@@ -33,6 +33,7 @@ from azmm_magic.service.errors import (
     other_token_param,
     retry_after,
 )
+from azmm_magic.service.limits import remember
 from azmm_magic.service.sdk import SdkClients
 
 log = logging.getLogger("azmm_magic")
@@ -178,6 +179,8 @@ class Exchange:
         accepted (returns 0), or plan a retry as the SDK would (returns the seconds to wait); else raise ours."""
         if isinstance(error, AzureVisionError):  # e.g. our Entra ID error, raised by the token provider
             raise error
+        remember(self.settings.endpoint_host, self.request.deployment,
+                 getattr(getattr(error, "response", None), "headers", None))
         other = other_token_param(error, self.request.token_param)
         if other and not self._switched and self.settings.token_param == "auto":
             with _MEMORY_LOCK:
@@ -266,6 +269,12 @@ class Exchange:
             notices=tuple(notices),
         )
 
+    def answered(self, raw: Any) -> Any:
+        """The SDK object of a raw response (``with_raw_response``), after keeping what its rate-limit headers say
+        of the deployment's budget (:mod:`azmm_magic.service.limits`: a later batch starts from it)."""
+        remember(self.settings.endpoint_host, self.request.deployment, getattr(raw, "headers", None))
+        return raw.parse()
+
     def completed(self, completion: Any) -> VisionResult:
         """The result of a whole (non-streamed) completion."""
         choice = completion.choices[0] if completion.choices else None
@@ -309,7 +318,7 @@ def send(sdk: SdkClients, request: VisionRequest, *, on_wait: OnWait | None = No
     exchange = Exchange(request, sdk.settings, stream=False, on_wait=on_wait)
     while True:
         try:
-            completion = sdk.chat_sync().chat.completions.create(**exchange.body())
+            completion = exchange.answered(sdk.chat_sync().chat.completions.with_raw_response.create(**exchange.body()))
             break
         except Exception as e:  # noqa: BLE001 - Exchange.failed switches the parameter, plans a retry or raises ours
             delay = exchange.failed(e)
@@ -324,7 +333,7 @@ def send_stream(sdk: SdkClients, request: VisionRequest, *, on_wait: OnWait | No
     exchange = Exchange(request, sdk.settings, stream=True, on_wait=on_wait)
     while True:
         try:
-            stream = sdk.chat_sync().chat.completions.create(**exchange.body())
+            stream = exchange.answered(sdk.chat_sync().chat.completions.with_raw_response.create(**exchange.body()))
             break
         except Exception as e:  # noqa: BLE001 - as in send()
             delay = exchange.failed(e)
@@ -337,7 +346,8 @@ async def asend(sdk: SdkClients, request: VisionRequest, *, on_wait: OnWait | No
     exchange = Exchange(request, sdk.settings, stream=False, on_wait=on_wait)
     while True:
         try:
-            completion = await sdk.chat_async().chat.completions.create(**exchange.body())
+            raw = await sdk.chat_async().chat.completions.with_raw_response.create(**exchange.body())
+            completion = exchange.answered(raw)
             break
         except Exception as e:  # noqa: BLE001 - as in send()
             delay = exchange.failed(e)
