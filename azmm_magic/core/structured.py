@@ -84,8 +84,9 @@ class ResponseSpec:
                     f"The answer does not match {self.model.__name__} ({problems}). Raw answer: {_preview(text)}.",
                     raw_text=text,
                 ) from None
-        import jsonschema
+        from azmm_magic.core.lazy import import_jsonschema
 
+        jsonschema = import_jsonschema()
         try:
             jsonschema.validate(value, dict(self.schema or {}))
         except jsonschema.ValidationError as e:

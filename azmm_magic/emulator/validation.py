@@ -70,8 +70,9 @@ class Context:
 @functools.cache
 def _validator() -> Any:
     """The compiled request-schema validator (built once)."""
-    import jsonschema
+    from azmm_magic.core.lazy import import_jsonschema
 
+    jsonschema = import_jsonschema()
     schema = json.loads(resources.files(__package__).joinpath("chat_request.schema.json").read_text("utf-8"))
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
