@@ -55,13 +55,13 @@ def one_run(notebook: str) -> dict[str, object]:
                 marks["last cell"] = time.perf_counter()
 
             client = NotebookClient(nb, km=km, timeout=300, resources={"metadata": {"path": scratch}},
-                                    on_cell_start=cell_start, on_cell_executed=cell_done)
+                                    on_cell_start=cell_start, on_cell_executed=cell_done, shutdown_kernel="immediate")
             marks["setup"] = time.perf_counter()
             try:
                 client.execute()
             finally:
                 if km.has_kernel:
-                    km.shutdown_kernel(now=False)
+                    km.shutdown_kernel(now=True)
             marks["executed"] = time.perf_counter()
             export_html(nb)
             marks["exported"] = time.perf_counter()
