@@ -198,3 +198,23 @@ def test_a_file_written_just_now_is_checked_by_content_not_by_stat(tmp_path: Pat
     monkeypatch.setattr(images, "_RACY_SECONDS", -1.0)  # as if the file had been written long ago
     assert prepare_image(path)[0] is first
     assert [k for k in images._MEMO._data if k[0] == "file"]
+
+
+def test_the_batch_thumbnail_is_made_from_the_render_thumbnail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A prepared photo keeps its render thumbnail (made from the pixels decoded once); the small copy a batch keeps
+    per item decodes that thumbnail, not the image that was sent (a photo prepared in a worker process)."""
+    import pickle
+
+    path = write_jpeg(tmp_path / "big.jpg", photo(1600, 1200))
+    [prepared] = prepare_image(path, detail="high")
+    assert prepared.has_thumbnail()
+    prepared = pickle.loads(pickle.dumps(prepared))  # as it comes back from a worker process
+    assert prepared.has_thumbnail()
+    decoded: list[int] = []
+    original = images.small_thumbnail
+    monkeypatch.setattr(images, "small_thumbnail", lambda data, *a, **k: (decoded.append(len(data)), original(data, *a, **k))[1])
+    small = images.small_copy(prepared)
+    assert decoded == [len(prepared.thumbnail()[1])] and decoded[0] < len(prepared.data or b"") / 5
+    with Image.open(io.BytesIO(small.data or b"")) as img:
+        assert max(img.size) == images.SMALL_THUMBNAIL_SIDE
+    assert (small.width, small.height, small.sha256) == (prepared.width, prepared.height, prepared.sha256)

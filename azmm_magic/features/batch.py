@@ -11,7 +11,8 @@
   every sender then pauses for the ``retry-after-ms`` / ``Retry-After`` the service gave, and the window is
   halved (multiplicative decrease, at most once per pause); each success widens it again by ``1/window``
   (additive increase: about +1 per round trip), up to ``concurrency``. Timeouts, connection errors and 5xx are
-  retried with exponential backoff up to the ``max_retries`` setting.
+  retried with exponential backoff up to the ``max_retries`` setting. A deployment whose budget an earlier answer
+  announced (:mod:`azmm_magic.service.limits`) is paced from that budget from the first send.
 - **Every outcome kept.** A failed item becomes a :class:`BatchFailure` (our one-line message) and never stops the
   others. Answers go into the answer cache as they arrive, so an interrupted run keeps what finished, and a
   re-run sends only what is missing.
@@ -40,7 +41,15 @@ from azmm_magic.core.errors import (
     ServiceError,
     ServiceTimeoutError,
 )
-from azmm_magic.core.images import ImageOptions, image_options, leaf_bytes, leaf_label, prepare_leaf, small_copy
+from azmm_magic.core.images import (
+    ImageOptions,
+    PreparedImage,
+    image_options,
+    leaf_bytes,
+    leaf_label,
+    prepare_leaf,
+    small_copy,
+)
 from azmm_magic.core.images import expand_sources as expand_leaves
 from azmm_magic.core.request import VisionRequest
 from azmm_magic.core.result import VisionResult
@@ -254,7 +263,8 @@ class BatchInterrupted(KeyboardInterrupt):
 class AdaptiveLimit:
     """At most ``window`` holders at once, and no more requests than the service's budget allows.
 
-    **Window.** It starts at ``initial`` (default: ``maximum``) and, while nothing pushes back, grows quickly
+    **Window.** It starts at ``initial`` (default: ``maximum``), or where :meth:`recall` puts it, and, while
+    nothing pushes back, grows quickly
     (slow start) up to ``maximum``: by one per success (it doubles every round trip), and at once to what the
     service says it still takes (``x-ratelimit-remaining-requests``, and ``-tokens`` over the requests' size) as
     soon as a response says so. Silence is no sign: a server that is slow to answer may be as slow to refuse, so
@@ -725,8 +735,11 @@ def _is_small_item(item: BatchItem) -> bool:
     return total <= INLINE_BYTES
 
 
-def _image_bytes(result: VisionResult) -> int:
-    return sum(len(image.data or b"") for image in result.images)
+def _light_enough(result: VisionResult) -> bool:
+    """Whether :func:`_lighten` is quick enough for the event loop: small images, or images whose render thumbnail
+    exists (the batch's thumbnail is then made from it)."""
+    return (sum(len(image.data or b"") for image in result.images) <= INLINE_BYTES
+            or all(image.has_thumbnail() for image in result.images))
 
 
 def _lighten(result: VisionResult) -> VisionResult:
@@ -866,6 +879,9 @@ async def run_plan(
                 leaf = replace(leaf, leaves=(prepared,))
             if _is_small_item(leaf):  # a thread hop (and the GIL handoffs it brings) costs more than the work
                 request, tokens = build(leaf)
+            elif all(isinstance(one, PreparedImage) for one in leaf.leaves):  # prepared already: a base64 encoding
+                request, tokens = build(leaf)
+                request, tokens = build(leaf)
             else:
                 request, tokens = await loop.run_in_executor(executor, build, leaf)
             del leaf
@@ -876,7 +892,7 @@ async def run_plan(
             answer = await twin.pipeline.arun(request, policy, send=adaptive)
             del request
             try:
-                outcome: Outcome = (_lighten(answer) if _image_bytes(answer) <= INLINE_BYTES
+                outcome: Outcome = (_lighten(answer) if _light_enough(answer)
                                     else await loop.run_in_executor(executor, _lighten, answer))
             except asyncio.CancelledError:
                 result.put(index, answer, label)  # answered (and cached) before the interrupt: keep it
