@@ -5,8 +5,10 @@ sends nothing."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +44,57 @@ def _pdf(path: Path) -> Path:
             ax.set_title(f"page {k + 1}")
             pdf.savefig(fig)
             plt.close(fig)
+    return path
+
+
+_PDF_PAD = bytes.fromhex("28BF4E5E4E758A4164004E56FFFA01082E2E00B6D0683E802F0CA9FE6453697A")
+
+
+def _rc4(key: bytes, data: bytes) -> bytes:
+    s = list(range(256))
+    j = 0
+    for i in range(256):
+        j = (j + s[i] + key[i % len(key)]) % 256
+        s[i], s[j] = s[j], s[i]
+    out, i, j = bytearray(), 0, 0
+    for byte in data:
+        i = (i + 1) % 256
+        j = (j + s[i]) % 256
+        s[i], s[j] = s[j], s[i]
+        out.append(byte ^ s[(s[i] + s[j]) % 256])
+    return bytes(out)
+
+
+def encrypted_pdf(path: Path, user_password: bytes = b"secret") -> Path:
+    """A one-page PDF encrypted with the standard security handler (revision 2, 40-bit RC4) and a user password."""
+    def padded(pw: bytes) -> bytes:
+        return (pw + _PDF_PAD)[:32]
+
+    file_id = hashlib.md5(b"azmm-test").digest()
+    owner = _rc4(hashlib.md5(padded(b"owner")).digest()[:5], padded(user_password))
+    permissions = -4
+    key = hashlib.md5(padded(user_password) + owner + struct.pack("<i", permissions) + file_id).digest()[:5]
+    user = _rc4(key, _PDF_PAD)
+    content = _rc4(hashlib.md5(key + struct.pack("<i", 4)[:3] + b"\x00\x00").digest()[:10], b"0 0 1 rg 10 10 100 100 re f")
+    objects = [
+        b"<</Type/Catalog/Pages 2 0 R>>",
+        b"<</Type/Pages/Kids[3 0 R]/Count 1>>",
+        b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]/Contents 4 0 R>>",
+        b"<</Length %d>>stream\n" % len(content) + content + b"\nendstream",
+        b"<</Filter/Standard/V 1/R 2/O<" + owner.hex().encode() + b">/U<" + user.hex().encode() + b">/P -4>>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for n, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for offset in offsets:
+        out += b"%010d 00000 n \n" % offset
+    out += (b"trailer\n<</Size %d/Root 1 0 R/Encrypt 5 0 R/ID[<" % (len(objects) + 1) + file_id.hex().encode()
+            + b"><" + file_id.hex().encode() + b">]>>\nstartxref\n%d\n%%%%EOF\n" % xref)
+    path.write_bytes(bytes(out))
     return path
 
 
@@ -254,8 +307,10 @@ def test_panel_accepts_pdf_pages_video_frames_and_heic(shell, emulator, media):
 def _bad_cases(tmp: Path, media: dict[str, Path]) -> list[tuple[str, str]]:
     (tmp / "broken.pdf").write_bytes(b"%PDF-1.4\n1 0 obj<<>>endobj\n%%EOF\n")
     (tmp / "empty.mp4").write_bytes(b"")
+    encrypted_pdf(tmp / "locked.pdf")
     return [
         (f"-i '{tmp / 'broken.pdf'}'", r"broken\.pdf as a PDF: it is damaged or not a PDF"),
+        (f"-i '{tmp / 'locked.pdf'}'", r"locked\.pdf: the PDF is encrypted \(password-protected\); save an unprotected copy"),
         (f"-i '{tmp / 'empty.mp4'}'", r"empty\.mp4 as a video: it is empty \(0 bytes\)"),
         (f"-i '{media['pdf']}#page=99'", r"paper\.pdf#page=99: the PDF has 3 pages \(pages 1-3\)"),
         (f"-i '{media['mp4']}#t=10'", r"clip\.mp4#t=10: starts at 00:10\.0 but the video is 00:05\.0 long"),
@@ -292,3 +347,14 @@ def test_bad_inputs_in_the_python_api(emulator, media, tmp_path):
     with pytest.raises(ImageInputError, match="3 PDF pages"):
         prepare_images(str(media["pdf"]), max_images=2)
     assert emulator.count() == 0
+
+
+def test_an_encrypted_pdf_is_one_clear_line(tmp_path):
+    import pypdfium2 as pdfium
+
+    locked = encrypted_pdf(tmp_path / "locked.pdf")
+    assert len(pdfium.PdfDocument(str(locked), password="secret")) == 1  # a real encrypted PDF, not a broken one
+    with pytest.raises(ImageInputError) as info:
+        prepare_images(str(locked))
+    assert str(info.value) == (f"cannot read {locked}: the PDF is encrypted (password-protected); save an "
+                               "unprotected copy first")
