@@ -119,3 +119,13 @@ def test_compare_python_api_all_failing_raises_one_error(emulator, keyed_emulato
     keyed = VisionClient(endpoint=keyed_emulator.url, deployment="x", api_key=CANARY_KEY, max_retries=0)
     with pytest.raises(DeploymentNotFoundError, match="Deployment 'nope1' was not found"):
         compare(keyed, "Same?", [red_png], deployments=["nope1", "nope2"])
+
+
+def test_a_ledger_without_prices_says_how_in_python_terms(emulator, red_png):
+    from azmm_magic import UsageLedger, VisionClient
+
+    ledger = UsageLedger()
+    client = VisionClient(endpoint=emulator.url, deployment="vision-test", auth="none", ledger=ledger)
+    client.ask("a", [red_png])
+    text = repr(ledger)
+    assert "UsageLedger(prices=...)" in text and "%config" not in text  # the magic's wording stays in the magic

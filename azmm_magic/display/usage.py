@@ -12,12 +12,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from azmm_magic.store.ledger import UsageLedger, UsageView
 
 TITLE = "azmm_magic usage this session"
-NO_PRICES_HINT = " (set %config AzureVision.prices for cost estimates)"
+#: said when the ledger has no prices; a frontend words its own (the magic names its %config trait)
+NO_PRICES_HINT = " (no prices given: UsageLedger(prices=...) adds cost estimates)"
 
 
-def usage_table(ledger: UsageLedger) -> dict[str, str]:
-    """The ledger's rows (per deployment, and a total) as an HTML and plain-text table."""
-    title = TITLE if ledger.prices else TITLE + NO_PRICES_HINT
+def usage_table(ledger: UsageLedger, *, hint: str | None = None) -> dict[str, str]:
+    """The ledger's rows (per deployment, and a total) as an HTML and plain-text table; ``hint`` replaces
+    :data:`NO_PRICES_HINT` in the title when the ledger has no prices."""
+    title = TITLE if ledger.prices else TITLE + (NO_PRICES_HINT if hint is None else hint)
     return table_bundle(ledger.rows(), ledger.HEADERS, title=title)
 
 
@@ -30,7 +32,7 @@ def figure_png(figure: Any) -> bytes:
 
 def usage_bundle(view: UsageView) -> dict[str, Any]:
     """The table; with a chart, the PNG as ``image/png`` and inside the HTML too (frontends show one mimetype)."""
-    bundle: dict[str, Any] = usage_table(view.ledger)
+    bundle: dict[str, Any] = usage_table(view.ledger, hint=view.hint)
     if view.figure is not None:
         png = base64.b64encode(figure_png(view.figure)).decode("ascii")
         bundle["image/png"] = png

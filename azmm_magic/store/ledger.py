@@ -184,17 +184,19 @@ class UsageLedger:
 
 
 class UsageView:
-    """What ``%azure_vision usage`` shows: the table, and with ``plot=True`` the chart as a PNG below it."""
+    """What ``%azure_vision usage`` shows: the table, and with ``plot=True`` the chart as a PNG below it.
+    ``hint``: what the title says when the ledger has no prices (a frontend's wording of how to give them)."""
 
-    def __init__(self, ledger: UsageLedger, *, plot: bool = False) -> None:
+    def __init__(self, ledger: UsageLedger, *, plot: bool = False, hint: str | None = None) -> None:
         self.ledger = ledger
         self.figure = ledger.plot() if plot else None
+        self.hint = hint
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         return views.mimebundle(self, include, exclude)
 
     def __repr__(self) -> str:
-        return repr(self.ledger)
+        return views.plain(self)
 
 
 __all__ = ["DeploymentUsage", "UsageLedger", "UsageView", "cost", "price_of"]

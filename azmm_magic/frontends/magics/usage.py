@@ -8,6 +8,7 @@ from typing import Any
 from azmm_magic.frontends.command import LineParser
 from azmm_magic.frontends.magics.subcommand import Session, Subcommand, in_terminal
 
+NO_PRICES = " (set %config AzureVision.prices for cost estimates)"
 NO_PLOT = "--plot: the chart is an image, shown in a notebook (JupyterLab, VS Code); a terminal shows the table."
 
 
@@ -26,8 +27,8 @@ def run(magics: Session, args: argparse.Namespace) -> Any:
     magics.ledger.prices = magics.price_table()
     if args.plot and in_terminal(magics.shell):
         print(NO_PLOT)
-        return UsageView(magics.ledger)
-    return UsageView(magics.ledger, plot=args.plot)
+        return UsageView(magics.ledger, hint=NO_PRICES)
+    return UsageView(magics.ledger, plot=args.plot, hint=NO_PRICES)
 
 
 USAGE = Subcommand(
