@@ -48,6 +48,7 @@ from azmm_magic.core.images import (
     leaf_bytes,
     leaf_label,
     prepare_leaf,
+    probe_size,
     small_copy,
 )
 from azmm_magic.core.images import expand_sources as expand_leaves
@@ -71,7 +72,8 @@ WINDOW_MARGIN = 0.03  # seconds added to the service's rate-limit window (clock 
 #: connections, its queue), so it counts them later than we do, and the sends it frees come back at once
 WINDOW_MARGIN_SHARE = 0.02
 INITIAL_WINDOW = 16  # requests in flight when a batch starts (slow start doubles it every round trip)
-INLINE_BYTES = 64 * 1024  # images this small are prepared on the event loop (no thread hop)
+INLINE_BYTES = 64 * 1024  # images this small (in bytes and pixels) are prepared on the event loop (no thread hop)
+INLINE_PIXELS = 512 * 512
 BIG_IMAGE_PIXELS = 4_000_000  # image files this big are prepared in worker processes (decoding is the cost)
 MAX_THROTTLED_ATTEMPTS = 30  # 429s one item may meet before it is recorded as failed
 _RETRYABLE_STATUS = frozenset({408, 409, 500, 502, 503, 504})
@@ -653,7 +655,6 @@ class BatchEstimate:
 def estimate_batch(client: VisionClient, prompt: str, images: Iterable[object] | object, **options: Any) -> BatchEstimate:
     """Build the first item's request and estimate the whole batch from the images' sizes (read from file headers
     where possible: no image is decoded but the first)."""
-    from azmm_magic.core.images import probe_size
     from azmm_magic.core.tokens import estimate_image_tokens
 
     item_options = {k: options.pop(k) for k in _ITEM_OPTIONS if k in options}
@@ -687,8 +688,6 @@ def _cpus() -> int:
 def _is_big_file(leaf: Any) -> bool:
     """An image file worth preparing in another process (a camera photo: decoding it is the cost), judged from
     its header; not an icon, a screenshot or an in-memory image."""
-    from azmm_magic.core.images import probe_size
-
     label = leaf_label(leaf)
     try:
         if not (isinstance(label, str) and os.path.isfile(label)):
@@ -724,15 +723,21 @@ def _preparers(leaves: Sequence[BatchItem], workers: int | None) -> tuple[Thread
 
 
 def _is_small_item(item: BatchItem) -> bool:
-    """An item whose images are small files or bytes (an icon, a swatch, a small chart): prepared on the event loop,
-    where it takes well under a millisecond."""
+    """An item whose images are small files or bytes of few pixels (an icon, a swatch, a small chart): prepared on
+    the event loop, where it takes well under a millisecond. A small file of many pixels (a flat screenshot) is
+    not: its resize would hold the loop, while in a thread Pillow releases the GIL for it."""
     total = 0
     for leaf in item.leaves:
         size = leaf_bytes(leaf)
         if size is None:
             return False
         total += size
-    return total <= INLINE_BYTES
+        if total > INLINE_BYTES:
+            return False
+        pixels = probe_size(leaf)
+        if pixels is None or pixels[0] * pixels[1] > INLINE_PIXELS:
+            return False
+    return True
 
 
 def _light_enough(result: VisionResult) -> bool:
@@ -877,10 +882,9 @@ async def run_plan(
             if processes is not None and _is_big_item(leaf):  # a camera photo: decoded on another core
                 prepared = await loop.run_in_executor(processes, prepare_leaf, leaf.leaves[0], opts)
                 leaf = replace(leaf, leaves=(prepared,))
-            if _is_small_item(leaf):  # a thread hop (and the GIL handoffs it brings) costs more than the work
-                request, tokens = build(leaf)
-            elif all(isinstance(one, PreparedImage) for one in leaf.leaves):  # prepared already: a base64 encoding
-                request, tokens = build(leaf)
+            if _is_small_item(leaf) or all(isinstance(one, PreparedImage) for one in leaf.leaves):
+                # a thread hop (and the GIL handoffs it brings) costs more than the work: a small image, or one
+                # prepared already (in a worker process)
                 request, tokens = build(leaf)
             else:
                 request, tokens = await loop.run_in_executor(executor, build, leaf)
