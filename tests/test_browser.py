@@ -1,4 +1,5 @@
-"""The panel in a real browser: JupyterLab (headless, loopback, token) + Playwright driving Debian's Chromium.
+"""The panel in a real browser: JupyterLab 4 and Notebook 7 (each headless, loopback, token) + Playwright driving
+Debian's Chromium. The same test runs in both front ends (the server fixture is parametrized over them).
 
 A notebook that loads the extension, starts the emulator and shows the panel is opened and run; an image is
 chosen through the upload button's file chooser (its label counts the files chosen) and another dropped on the
@@ -6,10 +7,10 @@ drop zone; the variable picker offers the image variable and says why the others
 typed, Send clicked, and the emulator's answer must appear under the thumbnails (shown once, in the image row); a
 second question goes with Ctrl+Enter; "to new cell" inserts the equivalent cell right below the panel's cell. The
 panel never overflows sideways (no horizontal scrollbar), at two widths.
-Screenshots go to test-artifacts/; with AZMM_UPDATE_DOCS=1 the light one is also copied to docs/panel.png
-(the README's picture).
+Screenshots go to test-artifacts/ (Notebook 7's with a "notebook7-" prefix); with AZMM_UPDATE_DOCS=1 JupyterLab's
+light one is also copied to docs/panel.png (the README's picture).
 
-Nothing here skips: a missing Chromium, JupyterLab or Playwright fails the test (scripts/install-browser.sh
+Nothing here skips: a missing Chromium, JupyterLab, Notebook or Playwright fails the test (scripts/install-browser.sh
 installs Chromium; the dev extra installs the rest).
 """
 
@@ -40,6 +41,14 @@ ARTIFACTS = ROOT / "test-artifacts"
 WAIT_MS = 180_000  # generous: kernel start and first import on a busy 2-core machine
 # read at import: the autouse _clean_env fixture removes every AZMM_* variable before the test runs
 UPDATE_DOCS = os.environ.get("AZMM_UPDATE_DOCS") == "1"
+# each front end: its module (python -m), the config class of its app (window.jupyterapp), the URL path that opens a
+# notebook, its own extra options, and the prefix of its screenshots. Both expose `window.jupyterapp` (a
+# JupyterFrontEnd: commands, shell.currentWidget is the notebook panel) and share the notebook command ids.
+FRONT_ENDS = {
+    # no news feed and no extension manager (nothing goes to the network)
+    "jupyterlab": ("jupyterlab", "LabApp", "/lab/tree/", ("--LabApp.news_url=", "--LabApp.extension_manager=readonly"), ""),
+    "notebook": ("notebook", "JupyterNotebookApp", "/notebooks/", (), "notebook7-"),
+}
 
 
 def _free_port() -> int:
@@ -55,9 +64,10 @@ def _write_settings(settings_dir: Path) -> None:
     target.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False, "doNotDisturbMode": True}))
 
 
-@pytest.fixture
-def jupyterlab(tmp_path: Path) -> Iterator[dict]:
-    """JupyterLab on a free loopback port with a token, rooted in a temp dir holding the test notebook."""
+@pytest.fixture(params=list(FRONT_ENDS))
+def jupyter(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict]:
+    """JupyterLab or Notebook 7 on a free loopback port with a token, rooted in a temp dir holding the test notebook."""
+    module, app, notebook_path, extra, prefix = FRONT_ENDS[request.param]
     root = tmp_path / "root"
     root.mkdir()
     nb = new_notebook(cells=[
@@ -86,13 +96,14 @@ def jupyterlab(tmp_path: Path) -> Iterator[dict]:
     )
     token = secrets.token_hex(16)
     port = _free_port()
-    log = (tmp_path / "jupyterlab.log").open("w")
+    log_path = tmp_path / f"{module}.log"
+    log = log_path.open("w")
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "jupyterlab", "--no-browser",
+            sys.executable, "-m", module, "--no-browser",
             "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-            "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=", "--LabApp.extension_manager=readonly",
+            f"--{app}.expose_app_in_browser=True", *extra,
             "--ServerApp.terminals_enabled=False", "--allow-root",  # CI runs as root
         ],
         cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -102,7 +113,7 @@ def jupyterlab(tmp_path: Path) -> Iterator[dict]:
         deadline = time.monotonic() + 120
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"JupyterLab exited with {proc.returncode}:\n{(tmp_path / 'jupyterlab.log').read_text()}")
+                pytest.fail(f"{module} exited with {proc.returncode}:\n{log_path.read_text()}")
             try:
                 with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5) as r:
                     if r.status == 200:
@@ -110,9 +121,10 @@ def jupyterlab(tmp_path: Path) -> Iterator[dict]:
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"JupyterLab did not start:\n{(tmp_path / 'jupyterlab.log').read_text()}")
+                pytest.fail(f"{module} did not start:\n{log_path.read_text()}")
             time.sleep(0.25)
-        yield {"base": base, "token": token, "root": root, "log": tmp_path / "jupyterlab.log"}
+        yield {"name": request.param, "root": root, "log": log_path,
+               "url": f"{base}{notebook_path}panel-e2e.ipynb?token={token}", "prefix": prefix}
     finally:
         proc.terminate()
         try:
@@ -123,18 +135,19 @@ def jupyterlab(tmp_path: Path) -> Iterator[dict]:
         log.close()
 
 
-def test_panel_in_jupyterlab_with_chromium(jupyterlab):
+def test_panel_with_chromium(jupyter):
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=WAIT_MS)
     ARTIFACTS.mkdir(exist_ok=True)
-    root = jupyterlab["root"]
+    root = jupyter["root"]
+    prefix = jupyter["prefix"]  # of the screenshots' names
     with sync_playwright() as p:
         browser = launch(p)  # Debian's Chromium where there is apt-get (a missing one fails), else Playwright's
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 2400}, device_scale_factor=1)
             page.set_default_timeout(WAIT_MS)
-            page.goto(f"{jupyterlab['base']}/lab/tree/panel-e2e.ipynb?token={jupyterlab['token']}")
+            page.goto(jupyter["url"])
             page.wait_for_selector(".jp-Notebook .jp-Cell")
             page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands.hasCommand('notebook:run-all-cells')")
             # wait until the kernel is up, then run every cell
@@ -150,7 +163,7 @@ def test_panel_in_jupyterlab_with_chromium(jupyterlab):
             upload = panel.locator(".azmm-upload")
             expect(upload).to_have_text("Choose files (0)")
             page.wait_for_timeout(300)
-            panel.screenshot(path=str(ARTIFACTS / "panel-empty.png"))
+            panel.screenshot(path=str(ARTIFACTS / f"{prefix}panel-empty.png"))
 
             # 1. an image through the upload button's file chooser
             with page.expect_file_chooser() as chooser:
@@ -222,23 +235,23 @@ def test_panel_in_jupyterlab_with_chromium(jupyterlab):
                 page.wait_for_timeout(300)
                 overflow = panel.evaluate("el => el.scrollWidth - el.clientWidth")
                 assert overflow == 0, f"the panel overflows by {overflow}px at a {width}px wide window"
-            page.screenshot(path=str(ARTIFACTS / "panel-narrow.png"), full_page=True)
+            page.screenshot(path=str(ARTIFACTS / f"{prefix}panel-narrow.png"), full_page=True)
             page.set_viewport_size({"width": 1280, "height": 2400})
 
             page.wait_for_timeout(300)  # let the last layout settle before the picture (not an assertion)
-            panel.screenshot(path=str(ARTIFACTS / "panel.png"))
-            page.screenshot(path=str(ARTIFACTS / "panel-page.png"), full_page=True)
+            panel.screenshot(path=str(ARTIFACTS / f"{prefix}panel.png"))
+            page.screenshot(path=str(ARTIFACTS / f"{prefix}panel-page.png"), full_page=True)
             # the same panel in the dark theme (to check it reads well in both)
             page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
             page.wait_for_selector("body[data-jp-theme-light='false']", state="attached")
             page.wait_for_timeout(500)
-            panel.screenshot(path=str(ARTIFACTS / "panel-dark.png"))
+            panel.screenshot(path=str(ARTIFACTS / f"{prefix}panel-dark.png"))
         finally:
             browser.close()
-    if UPDATE_DOCS:  # refresh the README's picture on request only
+    if UPDATE_DOCS and jupyter["name"] == "jupyterlab":  # refresh the README's picture (JupyterLab's) on request only
         (ROOT / "docs").mkdir(exist_ok=True)
         shutil.copyfile(ARTIFACTS / "panel.png", ROOT / "docs" / "panel.png")
-    assert "Traceback" not in jupyterlab["log"].read_text()
+    assert "Traceback" not in jupyter["log"].read_text()
 
 
 def _digest(path: Path) -> str:
