@@ -46,6 +46,14 @@ def stop(proc: subprocess.Popen[str]) -> None:
         proc.wait()
 
 
+def request_log(url: str) -> list[dict]:
+    """The emulator's log of the requests it received (over HTTP, as any client would read it)."""
+    import urllib.request
+
+    with urllib.request.urlopen(url + "/_emulator/requests", timeout=30) as r:
+        return json.loads(r.read())["requests"]
+
+
 def small_images(directory: Path, n: int) -> Path:
     from PIL import Image
 
@@ -92,8 +100,6 @@ def throughput(n: int, latency: float, concurrency: int, sample: int, work: Path
 
 def rate_limited(n: int, rpm: int, window: float, latency: float, concurrency: int,
                  work: Path) -> list[tuple[str, str, str]]:
-    import urllib.request
-
     from azmm_magic import VisionClient
 
     images = small_images(work / "rpm", n)
@@ -103,8 +109,7 @@ def rate_limited(n: int, rpm: int, window: float, latency: float, concurrency: i
         t0 = time.perf_counter()
         result = client.batch("Describe", str(images / "*.png"), progress=False)
         wall = time.perf_counter() - t0
-        with urllib.request.urlopen(url + "/_emulator/requests", timeout=30) as r:
-            log = json.loads(r.read())["requests"]
+        log = request_log(url)
     finally:
         stop(proc)
     limit = rpm / 60
@@ -265,8 +270,6 @@ def versus_gather(n: int, latency: float, work: Path) -> list[tuple[str, str, st
 def limited(n: int, latency: float, work: Path, *, rpm: int | None = None, tpm: int | None = None,
             window: float = 1.0, known: bool = False) -> list[tuple[str, str, str]]:
     """The share of an RPM or TPM limit a batch sustains (emulator clock, after the first window), 429s, failures."""
-    import urllib.request
-
     from azmm_magic import VisionClient
 
     images = small_images(work / f"lim{rpm}-{tpm}-{window:g}", n)
@@ -284,8 +287,7 @@ def limited(n: int, latency: float, work: Path, *, rpm: int | None = None, tpm: 
         began, t0 = time.time(), time.perf_counter()
         result = client.batch("Describe", str(images / "*.png"), progress=False)
         wall = time.perf_counter() - t0
-        with urllib.request.urlopen(url + "/_emulator/requests", timeout=30) as r:
-            log = json.loads(r.read())["requests"]
+        log = request_log(url)
     finally:
         stop(proc)
     log = [e for e in log if e["deployment"] == "bench" and e["time"] >= began]  # the batch's requests only
