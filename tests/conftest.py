@@ -145,3 +145,13 @@ def make_png(path: Path, size: tuple[int, int] = (64, 48), color: tuple[int, int
 @pytest.fixture
 def red_png(tmp_path: Path) -> Path:
     return make_png(tmp_path / "red.png")
+
+
+def upload_state(*files: tuple[str, bytes]) -> dict:
+    """A FileUpload widget's state as the browser sends it after the files were chosen."""
+    return {
+        "value": [
+            {"name": name, "type": "image/png", "size": len(data), "content": memoryview(data), "last_modified": 0}
+            for name, data in files
+        ]
+    }

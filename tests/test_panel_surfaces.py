@@ -6,16 +6,7 @@ from __future__ import annotations
 
 import re
 
-from tests.conftest import make_png
-
-
-def _upload_state(*files: tuple[str, bytes]) -> dict:
-    return {
-        "value": [
-            {"name": name, "type": "image/png", "size": len(data), "content": memoryview(data), "last_modified": 0}
-            for name, data in files
-        ]
-    }
+from tests.conftest import make_png, upload_state
 
 
 def _panel(shell):
@@ -34,12 +25,12 @@ def test_choose_files_count_follows_the_uploads(shell, emulator, red_png, tmp_pa
     panel = _panel(shell)
     assert panel.upload.value == ()  # "Choose files (0)"
     blue = make_png(tmp_path / "blue.png", (30, 20), (0, 0, 255)).read_bytes()
-    panel.upload.set_state(_upload_state(("red.png", red_png.read_bytes()), ("blue.png", blue)))
+    panel.upload.set_state(upload_state(("red.png", red_png.read_bytes()), ("blue.png", blue)))
     assert [f["name"] for f in panel.upload.value] == ["red.png", "blue.png"]  # "Choose files (2)"
     panel.drop._handle_custom_msg({"type": "files", "files": [{"name": "dropped.png"}]}, [memoryview(blue)])
     assert len(panel.upload.value) == 3 and len(panel.images) == 3  # a dropped file is an upload too
     # choosing the same file again adds it again (the value is a count, not the last selection)
-    panel.upload.set_state(_upload_state(("red.png", red_png.read_bytes())))
+    panel.upload.set_state(upload_state(("red.png", red_png.read_bytes())))
     assert len(panel.upload.value) == 4 and [i.source for i in panel.images].count("red.png") == 2
     panel.source_text.value = str(red_png)  # a path is not an upload: not counted
     panel.add_source_button.click()
@@ -48,7 +39,7 @@ def test_choose_files_count_follows_the_uploads(shell, emulator, red_png, tmp_pa
     assert [f["name"] for f in panel.upload.value] == ["blue.png", "dropped.png", "red.png"]
     assert all(bytes(f["content"]) == b"" for f in panel.upload.value)  # the bytes are not sent back to the page
     bad = b"not an image"
-    panel.upload.set_state(_upload_state(("notes.png", bad)))
+    panel.upload.set_state(upload_state(("notes.png", bad)))
     assert "notes.png" in panel.message.value and len(panel.upload.value) == 3
 
 

@@ -10,16 +10,7 @@ from pathlib import Path
 import pytest
 
 from azmm_magic.core.result import VisionResult
-from tests.conftest import CANARY_KEY, _start, make_png
-
-
-def _upload_state(*files: tuple[str, bytes]) -> dict:
-    return {
-        "value": [
-            {"name": name, "type": "image/png", "size": len(data), "content": memoryview(data), "last_modified": 0}
-            for name, data in files
-        ]
-    }
+from tests.conftest import CANARY_KEY, _start, make_png, upload_state
 
 
 def _panel(shell):
@@ -38,7 +29,7 @@ def _ask(panel, prompt: str) -> VisionResult:
 
 def test_upload_send_history_and_variable(shell, emulator, red_png):
     panel = _panel(shell)
-    panel.upload.set_state(_upload_state(("red.png", red_png.read_bytes())))
+    panel.upload.set_state(upload_state(("red.png", red_png.read_bytes())))
     assert len(panel.images) == 1 and panel.images[0].source == "red.png"
     # the button reads "Choose files (N)", N = len(value): one placeholder (no content) per chosen upload
     assert [(f["name"], bytes(f["content"])) for f in panel.upload.value] == [("red.png", b"")]
@@ -100,7 +91,7 @@ def test_panel_and_magic_share_the_cache(shell, emulator, red_png):
 def test_to_new_cell_reproduces_the_question(shell, emulator, red_png, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     panel = _panel(shell)
-    panel.upload.set_state(_upload_state(("holiday photo.png", red_png.read_bytes())))
+    panel.upload.set_state(upload_state(("holiday photo.png", red_png.read_bytes())))
     shell.user_ns["pic"] = __import__("PIL.Image", fromlist=["Image"]).new("RGB", (30, 20), (0, 0, 255))
     panel.refresh_variables()
     assert "pic" in panel.variable_picker.options
@@ -161,7 +152,7 @@ def test_user_mistakes_show_one_line_and_panel_stays_usable(shell, emulator, red
     panel.temperature.value = ""
 
     bad = b"this is not an image"
-    panel.upload.set_state(_upload_state(("notes.png", bad), ("red.png", red_png.read_bytes())))
+    panel.upload.set_state(upload_state(("notes.png", bad), ("red.png", red_png.read_bytes())))
     assert "notes.png" in panel.message.value and [i.source for i in panel.images] == ["red.png"]  # the good one kept
 
     result = _ask(panel, "Still works?")
@@ -270,10 +261,10 @@ def test_visionpanel_import_uses_the_session(shell, emulator, red_png):
 
 
 def test_panel_outside_ipython_needs_a_client(emulator, red_png):
+    from IPython.core.interactiveshell import InteractiveShell
+
     from azmm_magic import VisionClient, VisionPanel
     from azmm_magic.core.errors import ConfigError
-
-    from IPython.core.interactiveshell import InteractiveShell
 
     InteractiveShell.clear_instance()
     with pytest.raises(ConfigError, match="pass a client"):

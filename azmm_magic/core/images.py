@@ -151,8 +151,13 @@ class PreparedImage:
     def has_thumbnail(self) -> bool:
         """Whether the render thumbnail was made already (from the decoded pixels, when the image was prepared):
         then :func:`small_copy` only decodes that thumbnail."""
+        return self._made_thumbnail() is not None
+
+    def _made_thumbnail(self) -> bytes | None:
+        """The render thumbnail (:data:`THUMBNAIL_SIDE`) if it was made already, else None."""
         memo = self._memo()
-        return f"thumb:JPEG:{THUMBNAIL_SIDE}" in memo or f"thumb:PNG:{THUMBNAIL_SIDE}" in memo
+        made: bytes | None = memo.get(f"thumb:JPEG:{THUMBNAIL_SIDE}") or memo.get(f"thumb:PNG:{THUMBNAIL_SIDE}")
+        return made
 
     def thumbnail_png(self, max_side: int = 160) -> bytes:
         """A small PNG (longest side <= ``max_side``) for rendering; cached on the instance.
@@ -248,8 +253,7 @@ def small_copy(image: PreparedImage, max_side: int = SMALL_THUMBNAIL_SIDE) -> Pr
         return image
     source = image.data
     if max_side <= THUMBNAIL_SIDE:  # the render thumbnail made from the decoded pixels, when there is one: far
-        memo = image._memo()        # smaller to decode than the image (a photo prepared in another process)
-        source = memo.get(f"thumb:JPEG:{THUMBNAIL_SIDE}") or memo.get(f"thumb:PNG:{THUMBNAIL_SIDE}") or source
+        source = image._made_thumbnail() or source  # smaller to decode (a photo prepared in another process)
     try:
         thumb, media_type = small_thumbnail(source, max_side, label=image.source)
     except ImageInputError:  # no thumbnail: the record (and the outcome holding it) still counts
