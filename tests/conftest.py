@@ -147,11 +147,30 @@ def red_png(tmp_path: Path) -> Path:
     return make_png(tmp_path / "red.png")
 
 
-def upload_state(*files: tuple[str, bytes]) -> dict:
-    """A FileUpload widget's state as the browser sends it after the files were chosen."""
-    return {
+def uploaded_bytes(upload) -> int:
+    """How many bytes of chosen files a FileUpload widget still holds (and would sync back to the page)."""
+    from azmm_magic.frontends.panel.compat import is_legacy
+
+    if is_legacy(upload):
+        return sum(len(d) for d in upload.data) + sum(len(v["content"]) for v in upload.value.values())
+    return sum(len(bytes(f["content"])) for f in upload.value)
+
+
+def choose_files(upload, *files: tuple[str, bytes]) -> None:
+    """Choose ``files`` (name, bytes) in a FileUpload widget: the state its front end sends after a selection, on
+    ipywidgets 8 (``value``: a list of files) and 7 (``metadata`` + ``data``, and ``_counter`` increased)."""
+    from azmm_magic.frontends.panel.compat import is_legacy
+
+    if is_legacy(upload):
+        upload.set_state({
+            "metadata": [{"name": name, "type": "image/png", "size": len(data), "lastModified": 0} for name, data in files],
+            "data": [memoryview(data) for _, data in files],
+            "_counter": upload._counter + len(files),
+        })
+        return
+    upload.set_state({
         "value": [
             {"name": name, "type": "image/png", "size": len(data), "content": memoryview(data), "last_modified": 0}
             for name, data in files
         ]
-    }
+    })

@@ -1,5 +1,8 @@
-"""The panel in a real browser: JupyterLab 4 and Notebook 7 (each headless, loopback, token) + Playwright driving
-Debian's Chromium. The same test runs in both front ends (the server fixture is parametrized over them).
+"""The panel in a real browser: JupyterLab and Notebook (each headless, loopback, token) + Playwright driving
+Debian's Chromium. The same test runs in every front end installed (the server fixture is parametrized over them):
+JupyterLab 4 and Notebook 7 in the dev environment; classic Notebook 6.5 with ipywidgets 7.7.1 (Colab's stack) and
+JupyterLab 3.6 with ipywidgets 8.1.5 (Kaggle's) in the hosted-runtime environments (scripts/test-hosted.sh sets
+AZMM_FRONT_ENDS to the one it checks).
 
 A notebook that loads the extension, starts the emulator and shows the panel is opened and run; an image is
 chosen through the upload button's file chooser (its label counts the files chosen) and another dropped on the
@@ -7,8 +10,8 @@ drop zone; the variable picker offers the image variable and says why the others
 typed, Send clicked, and the emulator's answer must appear under the thumbnails (shown once, in the image row); a
 second question goes with Ctrl+Enter; "to new cell" inserts the equivalent cell right below the panel's cell. The
 panel never overflows sideways (no horizontal scrollbar), at two widths.
-Screenshots go to test-artifacts/ (Notebook 7's with a "notebook7-" prefix); with AZMM_UPDATE_DOCS=1 JupyterLab's
-light one is also copied to docs/panel.png (the README's picture).
+Screenshots go to test-artifacts/, named by front end and version (JupyterLab 4's without a prefix); with
+AZMM_UPDATE_DOCS=1 JupyterLab 4's light one is also copied to docs/panel.png (the README's picture).
 
 Nothing here skips: a missing Chromium, JupyterLab, Notebook or Playwright fails the test (scripts/install-browser.sh
 installs Chromium; the dev extra installs the rest).
@@ -27,6 +30,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -41,14 +45,93 @@ ARTIFACTS = ROOT / "test-artifacts"
 WAIT_MS = 180_000  # generous: kernel start and first import on a busy 2-core machine
 # read at import: the autouse _clean_env fixture removes every AZMM_* variable before the test runs
 UPDATE_DOCS = os.environ.get("AZMM_UPDATE_DOCS") == "1"
-# each front end: its module (python -m), the config class of its app (window.jupyterapp), the URL path that opens a
-# notebook, its own extra options, and the prefix of its screenshots. Both expose `window.jupyterapp` (a
-# JupyterFrontEnd: commands, shell.currentWidget is the notebook panel) and share the notebook command ids.
-FRONT_ENDS = {
-    # no news feed and no extension manager (nothing goes to the network)
-    "jupyterlab": ("jupyterlab", "LabApp", "/lab/tree/", ("--LabApp.news_url=", "--LabApp.extension_manager=readonly"), ""),
-    "notebook": ("notebook", "JupyterNotebookApp", "/notebooks/", (), "notebook7-"),
-}
+FRONT_END_NAMES = [n for n in os.environ.get("AZMM_FRONT_ENDS", "jupyterlab,notebook").split(",") if n]
+
+
+@dataclass(frozen=True)
+class FrontEnd:
+    """How to start one front end and drive it from the page: ``lab`` front ends (JupyterLab 3/4, Notebook 7)
+    expose ``window.jupyterapp`` (a JupyterFrontEnd: commands, shell.currentWidget is the notebook panel) and share
+    the notebook command ids; classic Notebook 6 has the global ``Jupyter.notebook``."""
+
+    name: str
+    version: str
+    module: str
+    prefix: str  # of the screenshots' names
+
+    @property
+    def major(self) -> int:
+        return int(self.version.split(".")[0])
+
+    @property
+    def lab(self) -> bool:
+        return not (self.name == "notebook" and self.major < 7)
+
+    def server_args(self, port: int, token: str, root: Path) -> list[str]:
+        if not self.lab:  # classic Notebook 6: its own server and option names
+            return ["--no-browser", "--NotebookApp.ip=127.0.0.1", f"--NotebookApp.port={port}",
+                    "--NotebookApp.port_retries=0", f"--NotebookApp.token={token}", f"--NotebookApp.notebook_dir={root}",
+                    "--NotebookApp.terminals_enabled=False", "--allow-root"]
+        app = "LabApp" if self.name == "jupyterlab" else "JupyterNotebookApp"
+        extra = ["--LabApp.news_url="] if self.name == "jupyterlab" else []
+        if self.name == "jupyterlab" and self.major >= 4:
+            extra.append("--LabApp.extension_manager=readonly")  # no news feed, no extension manager: no network
+        return ["--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+                f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", f"--{app}.expose_app_in_browser=True",
+                *extra, "--ServerApp.terminals_enabled=False", "--allow-root"]  # CI runs as root
+
+    def notebook_url(self, base: str, token: str) -> str:
+        path = "/lab/tree/" if self.name == "jupyterlab" else "/notebooks/"
+        return f"{base}{path}panel-e2e.ipynb?token={token}"
+
+    # the page's JavaScript for each step
+    @property
+    def cell_selector(self) -> str:
+        return ".jp-Notebook .jp-Cell" if self.lab else "#notebook-container .cell"
+
+    @property
+    def app_ready(self) -> str:
+        if self.lab:
+            return "() => window.jupyterapp && window.jupyterapp.commands.hasCommand('notebook:run-all-cells')"
+        return "() => window.Jupyter && Jupyter.notebook && Jupyter.notebook._fully_loaded"
+
+    @property
+    def kernel_ready(self) -> str:
+        if self.lab:
+            return ("() => { const w = window.jupyterapp.shell.currentWidget;"
+                    " return !!(w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel"
+                    " && w.sessionContext.session.kernel.connectionStatus === 'connected'); }")
+        return "() => !!(Jupyter.notebook.kernel && Jupyter.notebook.kernel.is_connected())"
+
+    @property
+    def run_all(self) -> str:
+        if self.lab:
+            return "() => window.jupyterapp.commands.execute('notebook:run-all-cells')"
+        return "() => Jupyter.notebook.execute_all_cells()"
+
+    @property
+    def cell_sources(self) -> str:
+        if not self.lab:
+            return "() => Jupyter.notebook.get_cells().map(c => [c.cell_type, c.get_text()])"
+        # JupyterLab 4 / Notebook 7: the shared model's cells; JupyterLab 3: the model's observable list
+        return ("() => { const m = window.jupyterapp.shell.currentWidget.content.model;"
+                " if (!m.contentFactory) return m.sharedModel.cells.map(c => [c.cell_type, c.getSource()]);"
+                " const out = []; for (let i = 0; i < m.cells.length; i++) { const c = m.cells.get(i);"
+                " out.push([c.type, c.value.text]); } return out; }")
+
+
+def front_end(name: str) -> FrontEnd:
+    """The installed version of front end ``name``; a missing one fails the test (never skips)."""
+    from importlib import metadata
+
+    try:
+        version = metadata.version(name)
+    except metadata.PackageNotFoundError:
+        pytest.fail(f"{name} is not installed: the dev extra installs JupyterLab and Notebook")
+    major = version.split(".")[0]
+    prefix = "" if (name, major) == ("jupyterlab", "4") else ("notebook7-" if (name, major) == ("notebook", "7")
+                                                              else f"{name}{major}-")
+    return FrontEnd(name, version, name, prefix)
 
 
 def _free_port() -> int:
@@ -64,10 +147,11 @@ def _write_settings(settings_dir: Path) -> None:
     target.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False, "doNotDisturbMode": True}))
 
 
-@pytest.fixture(params=list(FRONT_ENDS))
+@pytest.fixture(params=FRONT_END_NAMES)
 def jupyter(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict]:
-    """JupyterLab or Notebook 7 on a free loopback port with a token, rooted in a temp dir holding the test notebook."""
-    module, app, notebook_path, extra, prefix = FRONT_ENDS[request.param]
+    """JupyterLab or Notebook on a free loopback port with a token, rooted in a temp dir holding the test notebook."""
+    fe = front_end(request.param)
+    module = fe.module
     root = tmp_path / "root"
     root.mkdir()
     nb = new_notebook(cells=[
@@ -99,13 +183,7 @@ def jupyter(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict]:
     log_path = tmp_path / f"{module}.log"
     log = log_path.open("w")
     proc = subprocess.Popen(
-        [
-            sys.executable, "-m", module, "--no-browser",
-            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-            f"--{app}.expose_app_in_browser=True", *extra,
-            "--ServerApp.terminals_enabled=False", "--allow-root",  # CI runs as root
-        ],
+        [sys.executable, "-m", module, *fe.server_args(port, token, root)],
         cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
@@ -123,8 +201,7 @@ def jupyter(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict]:
             if time.monotonic() > deadline:
                 pytest.fail(f"{module} did not start:\n{log_path.read_text()}")
             time.sleep(0.25)
-        yield {"name": request.param, "root": root, "log": log_path,
-               "url": f"{base}{notebook_path}panel-e2e.ipynb?token={token}", "prefix": prefix}
+        yield {"front_end": fe, "root": root, "log": log_path, "url": fe.notebook_url(base, token), "prefix": fe.prefix}
     finally:
         proc.terminate()
         try:
@@ -141,6 +218,7 @@ def test_panel_with_chromium(jupyter):
     expect.set_options(timeout=WAIT_MS)
     ARTIFACTS.mkdir(exist_ok=True)
     root = jupyter["root"]
+    fe: FrontEnd = jupyter["front_end"]
     prefix = jupyter["prefix"]  # of the screenshots' names
     with sync_playwright() as p:
         browser = launch(p)  # Debian's Chromium where there is apt-get (a missing one fails), else Playwright's
@@ -148,15 +226,10 @@ def test_panel_with_chromium(jupyter):
             page = browser.new_page(viewport={"width": 1280, "height": 2400}, device_scale_factor=1)
             page.set_default_timeout(WAIT_MS)
             page.goto(jupyter["url"])
-            page.wait_for_selector(".jp-Notebook .jp-Cell")
-            page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands.hasCommand('notebook:run-all-cells')")
-            # wait until the kernel is up, then run every cell
-            page.wait_for_function(
-                "() => { const w = window.jupyterapp.shell.currentWidget;"
-                " return !!(w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel"
-                " && w.sessionContext.session.kernel.connectionStatus === 'connected'); }"
-            )
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            page.wait_for_selector(fe.cell_selector)
+            page.wait_for_function(fe.app_ready)
+            page.wait_for_function(fe.kernel_ready)  # wait until the kernel is up, then run every cell
+            page.evaluate(fe.run_all)
             panel = page.locator(".azmm-panel")
             expect(panel).to_have_count(1)
             expect(panel.locator(".azmm-send")).to_be_visible()
@@ -221,10 +294,7 @@ def test_panel_with_chromium(jupyter):
             panel.locator("button", has_text="to new cell").click()
             expect(panel.locator(".azmm-cell-source textarea")).to_have_value(expected)
             expect(panel.locator(".azmm-cell-note")).to_contain_text("Inserted the equivalent cell below the panel")
-            sources = page.evaluate(
-                "() => window.jupyterapp.shell.currentWidget.content.model.sharedModel.cells"
-                ".map(c => [c.cell_type, c.getSource()])"
-            )
+            sources = page.evaluate(fe.cell_sources)
             assert sources[3] == ["code", "%azure_vision panel"] and sources[4] == ["code", expected], sources
             assert sources[5] == ["markdown", "The end of the notebook."] and len(sources) == 6, sources
             assert len(list((root / "panel_uploads").glob("*.png"))) == 2
@@ -241,14 +311,14 @@ def test_panel_with_chromium(jupyter):
             page.wait_for_timeout(300)  # let the last layout settle before the picture (not an assertion)
             panel.screenshot(path=str(ARTIFACTS / f"{prefix}panel.png"))
             page.screenshot(path=str(ARTIFACTS / f"{prefix}panel-page.png"), full_page=True)
-            # the same panel in the dark theme (to check it reads well in both)
-            page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
-            page.wait_for_selector("body[data-jp-theme-light='false']", state="attached")
-            page.wait_for_timeout(500)
-            panel.screenshot(path=str(ARTIFACTS / f"{prefix}panel-dark.png"))
+            if fe.lab:  # the same panel in the dark theme (to check it reads well in both); classic Notebook has none
+                page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
+                page.wait_for_selector("body[data-jp-theme-light='false']", state="attached")
+                page.wait_for_timeout(500)
+                panel.screenshot(path=str(ARTIFACTS / f"{prefix}panel-dark.png"))
         finally:
             browser.close()
-    if UPDATE_DOCS and jupyter["name"] == "jupyterlab":  # refresh the README's picture (JupyterLab's) on request only
+    if UPDATE_DOCS and not prefix:  # refresh the README's picture (JupyterLab's) on request only
         (ROOT / "docs").mkdir(exist_ok=True)
         shutil.copyfile(ARTIFACTS / "panel.png", ROOT / "docs" / "panel.png")
     assert "Traceback" not in jupyter["log"].read_text()

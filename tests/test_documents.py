@@ -23,7 +23,7 @@ from azmm_magic.core.images import caption, prepare_images
 from azmm_magic.core.video import VideoFrames, format_time, parse_time
 from azmm_magic.display.gallery import batch_bundle
 from azmm_magic.features.batch import BatchResult
-from tests.conftest import Emulator, make_png
+from tests.conftest import Emulator, choose_files, make_png
 
 PAGES = 3
 SECONDS = 5.0
@@ -283,8 +283,7 @@ def test_panel_accepts_pdf_pages_video_frames_and_heic(shell, emulator, media):
     panel = shell.run_line_magic("azure_vision", "panel")
     assert ".pdf" in panel.upload.accept and "video/*" in panel.upload.accept and ".heic" in panel.upload.accept
     data = media["pdf"].read_bytes()
-    panel.upload.set_state({"value": [{"name": "paper.pdf", "type": "application/pdf", "size": len(data),
-                                       "content": memoryview(data), "last_modified": 0}]})
+    choose_files(panel.upload, ("paper.pdf", data))
     assert [i.source for i in panel.images] == ["paper.pdf p.1", "paper.pdf p.2", "paper.pdf p.3"]
     panel.sources.remove_image(0)
     panel.sources.remove_image(0)

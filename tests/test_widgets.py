@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from azmm_magic.core.result import VisionResult
-from tests.conftest import CANARY_KEY, _start, make_png, upload_state
+from azmm_magic.frontends.panel.compat import shown_count
+from tests.conftest import CANARY_KEY, _start, choose_files, make_png, uploaded_bytes
 
 
 def _panel(shell):
@@ -29,10 +30,10 @@ def _ask(panel, prompt: str) -> VisionResult:
 
 def test_upload_send_history_and_variable(shell, emulator, red_png):
     panel = _panel(shell)
-    panel.upload.set_state(upload_state(("red.png", red_png.read_bytes())))
+    choose_files(panel.upload, ("red.png", red_png.read_bytes()))
     assert len(panel.images) == 1 and panel.images[0].source == "red.png"
-    # the button reads "Choose files (N)", N = len(value): one placeholder (no content) per chosen upload
-    assert [(f["name"], bytes(f["content"])) for f in panel.upload.value] == [("red.png", b"")]
+    # the button reads "Choose files (1)"; the widget keeps no bytes (they are not sent back to the page)
+    assert shown_count(panel.upload) == 1 and not uploaded_bytes(panel.upload)
     assert len(panel.thumbnails.children) == 1
     assert "data:image/png;base64" in panel.thumbnails.children[0].children[0].value
     assert "input tokens" in panel.estimate.value and "(images: " in panel.estimate.value
@@ -91,7 +92,7 @@ def test_panel_and_magic_share_the_cache(shell, emulator, red_png):
 def test_to_new_cell_reproduces_the_question(shell, emulator, red_png, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     panel = _panel(shell)
-    panel.upload.set_state(upload_state(("holiday photo.png", red_png.read_bytes())))
+    choose_files(panel.upload, ("holiday photo.png", red_png.read_bytes()))
     shell.user_ns["pic"] = __import__("PIL.Image", fromlist=["Image"]).new("RGB", (30, 20), (0, 0, 255))
     panel.refresh_variables()
     assert "pic" in panel.variable_picker.options
@@ -152,7 +153,7 @@ def test_user_mistakes_show_one_line_and_panel_stays_usable(shell, emulator, red
     panel.temperature.value = ""
 
     bad = b"this is not an image"
-    panel.upload.set_state(upload_state(("notes.png", bad), ("red.png", red_png.read_bytes())))
+    choose_files(panel.upload, ("notes.png", bad), ("red.png", red_png.read_bytes()))
     assert "notes.png" in panel.message.value and [i.source for i in panel.images] == ["red.png"]  # the good one kept
 
     result = _ask(panel, "Still works?")
@@ -228,6 +229,12 @@ def test_drop_zone_files_and_shortcut_messages(shell, emulator, red_png, tmp_pat
     panel.drop._handle_custom_msg({"type": "send"}, [])  # what the browser sends on Ctrl/Cmd+Enter
     assert panel.wait(60)
     assert emulator.chat_requests()[-1]["body"]["messages"][-1]["content"][0]["text"] == "Sent with Ctrl+Enter"
+    # the browser sends the text as typed with it: the prompt widget's own update may arrive later (ipywidgets 7)
+    panel.prompt.value = "an older value, still on its way"
+    panel.drop._handle_custom_msg({"type": "send", "prompt": "Typed just before Ctrl+Enter"}, [])
+    assert panel.wait(60)
+    assert emulator.chat_requests()[-1]["body"]["messages"][-1]["content"][0]["text"] == "Typed just before Ctrl+Enter"
+    assert panel.prompt.value == "Typed just before Ctrl+Enter"
     assert emulator.chat_requests()[-1]["body"]["messages"][-1]["content"][1]["image_url"]["detail"] == "high"
 
 

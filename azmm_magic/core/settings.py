@@ -26,6 +26,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from azmm_magic.core.errors import ConfigError, Remedy
+from azmm_magic.core.hosted import colab_secrets
 
 AuthMode = Literal["auto", "key", "entra", "none"]
 ApiStyle = Literal["auto", "azure", "azure-v1", "openai"]
@@ -279,14 +280,18 @@ class Settings:
         session_label: str | Mapping[str, str] = "%config",
         env: Mapping[str, str] | None = None,
     ) -> Settings:
-        """Resolve every setting: ``arguments`` > ``session`` (traits) > ``env`` (default ``os.environ``) > default.
+        """Resolve every setting: ``arguments`` > ``session`` (traits) > ``env`` (default ``os.environ``, then
+        Colab's Secrets panel for the service's variables: :mod:`azmm_magic.core.hosted`) > default.
 
         ``None`` values in ``arguments``/``session`` mean "not set here". Invalid values raise
         :class:`ConfigError` naming the setting and where the bad value came from.
         """
         arguments = arguments or {}
         session = session or {}
-        env = os.environ if env is None else env
+        hosted: Mapping[str, str] = {}
+        if env is None:
+            env = os.environ
+            hosted = colab_secrets(SECRET_SOURCE_VARIABLES)
         _check_known(arguments)
         values: dict[str, Any] = {}
         sources: dict[str, str] = {}
@@ -299,11 +304,10 @@ class Settings:
                 values[name] = _coerce(info, session[name], label)
                 sources[name] = label
                 continue
-            for var in info.env:
-                raw = env.get(var)
+            for _var, raw, label in _env_candidates(info.env, env, hosted):
                 if raw not in (None, ""):
-                    values[name] = _coerce(info, raw, f"environment variable {var}")
-                    sources[name] = f"env {var}"
+                    values[name] = _coerce(info, raw, label)
+                    sources[name] = label.replace("environment variable", "env")
                     break
             else:
                 values[name], sources[name] = info.default, "default"
@@ -497,6 +501,13 @@ def read_endpoint(raw: str, api_style: str = "auto") -> EndpointReading:
     return EndpointReading(endpoint, deployment, api_version, tuple(changes))
 
 
+def _env_candidates(names: tuple[str, ...], env: Mapping[str, str],
+                    hosted: Mapping[str, str]) -> list[tuple[str, str | None, str]]:
+    """Where a setting may come from, in order: each environment variable, then each Colab secret of that name."""
+    return ([(var, env.get(var), f"environment variable {var}") for var in names]
+            + [(var, hosted.get(var), f"Colab secret {var}") for var in names if var in hosted])
+
+
 def _apply_endpoint(values: dict[str, Any], sources: dict[str, str]) -> dict[str, str]:
     """Normalise ``values['endpoint']`` in place; fill the deployment and api-version from it when they are not
     set elsewhere. Returns what was understood, per setting, in words (for the config view)."""
@@ -549,6 +560,9 @@ def _schema() -> dict[str, SettingInfo]:
 
 #: Every setting, in display order: name -> :class:`SettingInfo`.
 SCHEMA: Mapping[str, SettingInfo] = _schema()
+#: the variables also read from Colab's Secrets panel: how to reach the service (endpoint, deployment, version, key)
+SECRET_SOURCE_VARIABLES: tuple[str, ...] = tuple(
+    var for name in ("endpoint", "deployment", "api_version", "api_key") for var in SCHEMA[name].env)
 
 
 def _invalid(what: str, info: SettingInfo, *, remedy: Remedy | None = None) -> ConfigError:

@@ -4,23 +4,42 @@
 
 const WIDGET_VIEW = "application/vnd.jupyter.widget-view+json";
 
-// The notebook's shared model (JupyterLab 4, Notebook 7): the widget manager of a notebook holds its document
-// context, whose model is the notebook. Other front ends (a console, VS Code, Colab) have none: null.
-function notebookOf(model) {
-  const manager = model.widget_manager;
-  let context = null;
+// Where "to new cell" can add a cell. Each returns null where its API is absent (a console, VS Code, Colab).
+// JupyterLab 4 / Notebook 7: the widget manager's document context holds the notebook's shared model.
+function sharedNotebookOf(model) {
+  const notebook = contextModelOf(model) && contextModelOf(model).sharedModel;
+  return notebook && typeof notebook.insertCell === "function" && notebook.cells && !legacyLabModel(contextModelOf(model))
+    ? notebook : null;
+}
+
+function contextModelOf(model) {
   try {
-    context = manager && manager.context;
+    const manager = model.widget_manager;
+    const context = manager && manager.context;
+    return (context && context.model) || null;
   } catch (e) {
-    context = null;
+    return null;
   }
-  const notebook = context && context.model && context.model.sharedModel;
-  return notebook && typeof notebook.insertCell === "function" && notebook.cells ? notebook : null;
+}
+
+// JupyterLab 3: cell models come from the notebook model's content factory and go into its observable list.
+function legacyLabModel(notebookModel) {
+  const ok = notebookModel && notebookModel.contentFactory && typeof notebookModel.contentFactory.createCodeCell === "function"
+    && notebookModel.cells && typeof notebookModel.cells.insert === "function";
+  return ok ? notebookModel : null;
+}
+
+// Classic Notebook 6 (and nbclassic): the page's global Jupyter.notebook.
+function classicNotebook() {
+  const nb = typeof window !== "undefined" && window.Jupyter && window.Jupyter.notebook;
+  return nb && typeof nb.insert_cell_at_index === "function" && typeof nb.get_cells === "function" ? nb : null;
 }
 
 function outputsOf(cell) {
   try {
     if (typeof cell.getOutputs === "function") return cell.getOutputs() || [];
+    if (cell.outputs && typeof cell.outputs.toJSON === "function") return cell.outputs.toJSON() || [];
+    if (cell.output_area && Array.isArray(cell.output_area.outputs)) return cell.output_area.outputs;
     const json = cell.toJSON ? cell.toJSON() : {};
     return json.outputs || [];
   } catch (e) {
@@ -35,15 +54,42 @@ function showsWidget(cell, widgetId) {
   });
 }
 
-function insertCell(model, msg) {
-  const notebook = notebookOf(model);
-  if (!notebook) return { ok: false, reason: "this front end does not let the panel add cells" };
-  const cells = Array.from(notebook.cells);
+function indexOfPanel(cells, msg) {
   let index = msg.widget_id ? cells.findIndex((cell) => showsWidget(cell, msg.widget_id)) : -1;
   if (index < 0 && msg.cell_id) index = cells.findIndex((cell) => cell.id === msg.cell_id);
-  if (index < 0) return { ok: false, reason: "the panel's cell was not found in the notebook" };
-  notebook.insertCell(index + 1, { cell_type: "code", source: msg.source, metadata: {} });
-  return { ok: true, index: index + 1 };
+  return index;
+}
+
+const NOT_FOUND = { ok: false, reason: "the panel's cell was not found in the notebook" };
+
+function insertCell(model, msg) {
+  const shared = sharedNotebookOf(model);
+  if (shared) {
+    const index = indexOfPanel(Array.from(shared.cells), msg);
+    if (index < 0) return NOT_FOUND;
+    shared.insertCell(index + 1, { cell_type: "code", source: msg.source, metadata: {} });
+    return { ok: true, index: index + 1 };
+  }
+  const lab3 = legacyLabModel(contextModelOf(model));
+  if (lab3) {
+    const cells = [];
+    for (let i = 0; i < lab3.cells.length; i++) cells.push(lab3.cells.get(i));
+    const index = indexOfPanel(cells, msg);
+    if (index < 0) return NOT_FOUND;
+    const cell = lab3.contentFactory.createCodeCell({});
+    cell.value.text = msg.source;
+    lab3.cells.insert(index + 1, cell);
+    return { ok: true, index: index + 1 };
+  }
+  const classic = classicNotebook();
+  if (classic) {
+    const index = indexOfPanel(classic.get_cells(), msg);
+    if (index < 0) return NOT_FOUND;
+    const cell = classic.insert_cell_at_index("code", index + 1);
+    cell.set_text(msg.source);
+    return { ok: true, index: index + 1 };
+  }
+  return { ok: false, reason: "this front end does not let the panel add cells" };
 }
 
 // once per model in this page (not per view: a panel shown twice must not insert its cell twice)
@@ -102,7 +148,9 @@ function render({ model, el }) {
     e.preventDefault();
     e.stopPropagation();
     e.stopImmediatePropagation();
-    model.send({ type: "send" });
+    // the text goes along: the prompt widget's own update may still wait in the widget manager's queue
+    // (ipywidgets 7 sends one state update at a time), while this message is sent at once
+    model.send({ type: "send", prompt: typeof target.value === "string" ? target.value : null });
   };
   window.addEventListener("keydown", onKey, true);
   el.append(zone, input);

@@ -22,7 +22,7 @@ def asset(name: str) -> str:
 class DropZone(anywidget.AnyWidget):
     """A box that accepts dropped image files (and opens a file chooser when clicked).
 
-    It also turns Ctrl/Cmd+Enter inside the panel's prompt into a ``{"type": "send"}`` message. Dropped files
+    It also turns Ctrl/Cmd+Enter inside the panel's prompt into a ``{"type": "send", "prompt": TEXT}`` message. Dropped files
     arrive as a ``{"type": "files", "files": [{name, type, size}, ...]}`` message with one buffer per file.
     :meth:`insert_cell` asks the front end for a new notebook cell; it answers ``{"type": "cell-inserted", "ok":
     true, "index": i}`` or ``{"type": "cell-inserted", "ok": false, "reason": "..."}``.

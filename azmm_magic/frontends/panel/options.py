@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from azmm_magic.core.errors import AzureVisionError, ConfigError
+from azmm_magic.frontends.panel.compat import tooltip
 
 if TYPE_CHECKING:  # pragma: no cover
     from azmm_magic.core.images import PreparedImage
@@ -38,10 +39,9 @@ class RequestOptions:
         self.temperature = w.Text(value="" if settings.temperature is None else f"{settings.temperature:g}",
                                   description="temperature", placeholder="default", layout=w.Layout(width="175px"),
                                   **small)
-        self.chat = w.Combobox(value="", options=[NO_CHAT], ensure_option=False, description="chat",
-                               placeholder=NO_CHAT, layout=w.Layout(width="190px"),
-                               tooltip="Continue a conversation (like --chat NAME): pick one or type a new name",
-                               **small)
+        self.chat = tooltip(w.Combobox(value="", options=[NO_CHAT], ensure_option=False, description="chat",
+                                       placeholder=NO_CHAT, layout=w.Layout(width="190px"), **small),
+                            "Continue a conversation (like --chat NAME): pick one or type a new name")
         self.chat.add_class("azmm-chat")
         self.estimate = w.HTML()
         self.estimate.add_class("azmm-estimate")

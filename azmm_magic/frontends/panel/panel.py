@@ -18,6 +18,7 @@ import ipywidgets as w
 from azmm_magic.core.errors import AzureVisionError, ConfigError
 from azmm_magic.features.chat import Conversations
 from azmm_magic.frontends.panel.cells import cell_source
+from azmm_magic.frontends.panel.compat import colab_widget_metadata
 from azmm_magic.frontends.panel.hints import panel_message
 from azmm_magic.frontends.panel.history import HistoryView, PanelExchange
 from azmm_magic.frontends.panel.keep import AnswerKeeper
@@ -54,8 +55,17 @@ class VisionPanel(w.VBox):
 
     The answer shows its images' thumbnails only when they are not the ones in the image row above it.
     "to new cell" inserts the equivalent cell right below the panel's cell where the front end allows it
-    (JupyterLab 4, Notebook 7: ``dropzone.js``), and shows its source to copy in any case.
+    (JupyterLab 3 and 4, Notebook 6 and 7: ``dropzone.js``), and shows its source to copy in any case.
     """
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """The widget's output (ipywidgets 8), with the metadata Colab needs to load the drop zone's front end."""
+        base = getattr(super(), "_repr_mimebundle_", None)  # ipywidgets 7 displays through _ipython_display_
+        if base is None:
+            return None
+        bundle = base(**kwargs)
+        metadata = colab_widget_metadata()
+        return (bundle, metadata) if metadata and isinstance(bundle, dict) else bundle
 
     def __init__(
         self,
@@ -226,6 +236,8 @@ class VisionPanel(w.VBox):
     def _on_front_end_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         kind = content.get("type")
         if kind == "send":
+            if isinstance(content.get("prompt"), str):  # the text as typed (its own update may not have arrived yet)
+                self.prompt.value = content["prompt"]
             self.ask()
         elif kind == "cell-inserted":
             self.keeper.inserted(content)

@@ -4,7 +4,6 @@ picker of image variables, and the thumbnails (each with a remove button) of wha
 from __future__ import annotations
 
 import base64
-import datetime
 import html
 import shlex
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from azmm_magic.core.errors import AzureVisionError, ConfigError, ImageInputError
+from azmm_magic.frontends.panel.compat import chosen_files, show_uploads, shown_count, tooltip, uploads_shown
 from azmm_magic.frontends.panel.dropzone import DropZone
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -21,7 +21,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from azmm_magic.core.settings import Detail, Settings
 
 THUMB_WIDTH = 112  # px; the same as .azmm-chosen in panel.css
-EPOCH = datetime.datetime.fromtimestamp(0, tz=datetime.UTC)
 #: What the upload button offers: images (HEIC/AVIF phone photos too), PDFs (their pages) and videos (their frames).
 ACCEPT = "image/*,.heic,.heif,.avif,application/pdf,.pdf,video/*,.mp4,.mov,.m4v,.webm,.mkv,.avi"
 
@@ -63,11 +62,11 @@ class ImageSources:
         self.entries: list[ImageEntry] = []
         self._counting = False  # True while upload.value is set to the count of uploads (not a new selection)
 
-        # FileUpload draws "Choose files (N)" with N = len(value): value holds one placeholder (name, type and
-        # size; no content) per uploaded or dropped image chosen, so the label follows the chosen uploads.
-        self.upload = w.FileUpload(accept=ACCEPT, multiple=True, description="Choose files", icon="upload",
-                                   tooltip="Choose images, PDFs or videos (the number chosen is in brackets)",
-                                   layout=w.Layout(width="auto", flex="0 0 auto"))
+        # FileUpload draws "Choose files (N)": N follows the uploaded or dropped images chosen (panel/upload.py sets
+        # it on ipywidgets 7 and 8 alike).
+        self.upload = tooltip(w.FileUpload(accept=ACCEPT, multiple=True, description="Choose files", icon="upload",
+                                           layout=w.Layout(width="auto", flex="0 0 auto")),
+                              "Choose images, PDFs or videos (the number chosen is in brackets)")
         self.upload.add_class("azmm-upload")
         self.drop = DropZone(layout=w.Layout(width="auto", flex="0 0 auto"))
         self.source_text = w.Text(placeholder="path, glob (photos/*.jpg) or https:// URL",
@@ -75,8 +74,8 @@ class ImageSources:
         self.source_text.add_class("azmm-source")
         self.add_source_button = w.Button(description="Add", tooltip="Add the images at this path, glob or URL",
                                           layout=w.Layout(width="auto"))
-        self.variable_picker = w.Dropdown(options=[], layout=w.Layout(width="auto", min_width="150px"),
-                                          tooltip="Image variables in this notebook")
+        self.variable_picker = tooltip(w.Dropdown(options=[], layout=w.Layout(width="auto", min_width="150px")),
+                                       "Image variables in this notebook")
         self.variable_picker.add_class("azmm-variables")
         self.refresh_variables_button = w.Button(icon="refresh", tooltip="Look for image variables again",
                                                  layout=w.Layout(width="36px"))
@@ -190,17 +189,15 @@ class ImageSources:
         self._changed()
 
     def _count_uploads(self, *, force: bool = False) -> None:
-        """Set ``upload.value`` to one placeholder per chosen upload, so the button reads "Choose files (N)"
-        (``force``: even when the names already match, e.g. to drop a new selection's content)."""
-        chosen = tuple(
-            {"name": e.upload_name, "type": "", "size": len(e.source), "content": memoryview(b""),
-             "last_modified": EPOCH}
-            for e in self.entries if e.upload_name is not None
-        )
-        if force or [c["name"] for c in chosen] != [v["name"] for v in self.upload.value]:
+        """Make the upload button read "Choose files (N)", N = the chosen uploads (``force``: even when it already
+        does, to drop a new selection's bytes from the widget)."""
+        chosen = [(e.upload_name, len(e.source)) for e in self.entries if e.upload_name is not None]
+        names = uploads_shown(self.upload)
+        if force or (names is None and shown_count(self.upload) != len(chosen)) or (
+                names is not None and names != [name for name, _ in chosen]):
             self._counting = True
             try:
-                self.upload.value = chosen
+                show_uploads(self.upload, chosen)
             finally:
                 self._counting = False
 
@@ -240,11 +237,13 @@ class ImageSources:
             self.variable_note.value = ""
 
     def _on_upload(self, change: Mapping[str, Any]) -> None:
-        files = change["new"]
-        if self._counting or not files:
+        if self._counting:
+            return
+        files = chosen_files(self.upload, change)
+        if not files:
             return
         try:
-            self._guard(lambda: self._add_files([(f["name"], bytes(f["content"])) for f in files]))
+            self._guard(lambda: self._add_files(files))
         finally:
             self._count_uploads(force=True)  # the count of chosen uploads; the same file can be chosen again
 

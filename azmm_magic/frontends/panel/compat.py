@@ -1,0 +1,82 @@
+"""The panel on ipywidgets 7 and 8: the upload button ("Choose files (N)") and tooltips.
+
+ipywidgets 8 (JupyterLab 4, Notebook 7, VS Code, Kaggle): ``FileUpload.value`` is a tuple of
+``{name, type, size, content, last_modified}`` and the label counts ``len(value)``. ipywidgets 7 (Colab, classic
+Notebook 6): ``value`` is a read-only dict keyed by file name (two files of one name collapse), the chosen files
+arrive as the lists ``metadata`` and ``data``, and the label counts ``_counter``. These functions are the only
+places that know the difference, with :func:`tooltip` (ipywidgets 7 names a control's tooltip
+``description_tooltip`` on everything but buttons).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+EPOCH = datetime.datetime.fromtimestamp(0, tz=datetime.UTC)
+
+
+def is_legacy(upload: Any) -> bool:
+    """True for ipywidgets 7's FileUpload (its label counts ``_counter``)."""
+    return "_counter" in upload.trait_names()
+
+
+def chosen_files(upload: Any, change: Mapping[str, Any]) -> list[tuple[str, bytes]]:
+    """The files of a new selection, as ``(name, bytes)``, from the ``value`` change it caused."""
+    if is_legacy(upload):
+        return [(str(meta.get("name") or "upload"), bytes(data))
+                for meta, data in zip(upload.metadata, upload.data, strict=False)]
+    return [(str(f["name"] or "upload"), bytes(f["content"])) for f in change["new"] or ()]
+
+
+def shown_count(upload: Any) -> int:
+    """The N of "Choose files (N)"."""
+    return int(upload._counter) if is_legacy(upload) else len(upload.value)
+
+
+def show_uploads(upload: Any, uploads: Sequence[tuple[str, int]]) -> None:
+    """Make the label count ``uploads`` (name, size) and drop the chosen files' bytes from the widget (they are
+    kept by the panel, not sent back to the page). Changes ``value``: callers ignore the change it causes."""
+    if is_legacy(upload):
+        with upload.hold_sync():
+            upload.metadata = []
+            upload.data = []
+            upload.set_trait("value", {})
+            upload._counter = len(uploads)
+        return
+    upload.value = tuple({"name": name, "type": "", "size": size, "content": memoryview(b""), "last_modified": EPOCH}
+                         for name, size in uploads)
+
+
+def tooltip(widget: Any, text: str) -> Any:
+    """Give ``widget`` the hover text ``text`` (``tooltip`` on ipywidgets 8, ``description_tooltip`` on 7's
+    controls); returns the widget."""
+    if "tooltip" in widget.trait_names():
+        widget.tooltip = text
+    else:
+        widget.description_tooltip = text
+    return widget
+
+
+def colab_widget_metadata() -> dict[str, Any]:
+    """The output metadata that makes Colab render a widget with its custom widget manager (the one that loads
+    third-party widgets such as the drop zone), when that manager is on; ``{}`` elsewhere.
+
+    Colab adds it to widgets shown with ``display()`` (a hook on its display publisher, which ipywidgets 7 uses);
+    a panel that is a cell's result on ipywidgets 8 goes through ``_repr_mimebundle_``, which adds this. anywidget
+    turns the manager on when the drop zone is created, and reads the same URL for its own widgets.
+    """
+    import sys
+
+    output = sys.modules.get("google.colab.output")
+    url = getattr(getattr(output, "_widgets", None), "_installed_url", None)
+    return {"application/vnd.jupyter.widget-view+json": {"colab": {"custom_widget_manager": {"url": url}}}} if url else {}
+
+
+def uploads_shown(upload: Any) -> list[str] | None:
+    """The names the widget holds for the label (ipywidgets 8), None on ipywidgets 7 (it holds only a count)."""
+    return None if is_legacy(upload) else [f["name"] for f in upload.value]
+
+
+__all__ = ["chosen_files", "colab_widget_metadata", "is_legacy", "show_uploads", "shown_count", "tooltip", "uploads_shown"]
