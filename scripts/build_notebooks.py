@@ -23,8 +23,31 @@ REPO = Path(__file__).resolve().parent.parent
 ROOT = REPO / "notebooks"
 DOCS = REPO / "docs"
 
-#: The first cell of every notebook but the lab's: load the extension (a Binder kernel does not preload it).
+#: The first cell of every notebook: load the extension (a Binder kernel does not preload it). write() puts the
+#: install-where-missing lines of INSTALL above it.
 LOAD = "%load_ext azmm_magic"
+
+#: Where the notebooks are published: the "Open in Colab" links (README and each notebook's first cell) open them
+#: from there. One place to change it (pyproject.toml's [project.urls] says the same).
+REPOSITORY = "azmm-magic/azmm_magic"
+BRANCH = "main"
+#: the extra each notebook needs beyond the core install (the README's notebook table says the same)
+EXTRAS = {"batch.ipynb": "[notebooks]", "documents.ipynb": "[notebooks]"}
+#: On Colab, Kaggle or any fresh environment the first cell installs the package where it is missing. Installing it
+#: moves nothing the runtime already has (scripts/test-hosted.sh checks that), so no restart is needed.
+INSTALL = """\
+# Colab, Kaggle or a fresh environment: install azmm_magic where it is missing. It only adds what is missing
+# (nothing the runtime has is upgraded), so the runtime needs no restart.
+import importlib.util
+
+if importlib.util.find_spec("azmm_magic") is None:
+    %pip install -q "azmm_magic{extra}"
+"""
+
+
+def colab_url(name: str) -> str:
+    """The "Open in Colab" address of notebooks/NAME."""
+    return f"https://colab.research.google.com/github/{REPOSITORY}/blob/{BRANCH}/notebooks/{name}"
 
 #: The setup cell: decide from the session's *resolved* settings (%config, %azure_vision login, environment),
 #: never from environment variables alone, and start the emulator only when no endpoint is configured anywhere.
@@ -921,8 +944,20 @@ DOCUMENTS = [
 
 
 
+def hosted_ready(name: str, cells: list) -> list:
+    """``cells`` as shipped: an "Open in Colab" link in the first Markdown cell and the install-where-missing lines
+    above ``%load_ext`` in the first code cell."""
+    cells = [nbformat.from_dict(dict(c)) for c in cells]
+    first_md = next(c for c in cells if c.cell_type == "markdown")
+    first_md.source += f"\n\n[Open in Colab]({colab_url(name)}) · runs here with no key, on the bundled emulator"
+    first_code = next(c for c in cells if c.cell_type == "code")
+    assert first_code.source.startswith(LOAD), f"{name}: the first code cell loads the extension"
+    first_code.source = INSTALL.format(extra=EXTRAS.get(name, "")) + first_code.source
+    return cells
+
+
 def write(name: str, cells: list) -> Path:
-    nb = new_notebook(cells=cells)
+    nb = new_notebook(cells=hosted_ready(name, cells))
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
     ROOT.mkdir(exist_ok=True)

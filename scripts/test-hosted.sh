@@ -46,7 +46,7 @@ for name in "${@:-colab kaggle}"; do
     env="$CACHE/$one-$key"
     started=$SECONDS
     if [ ! -f "$env/.built" ]; then
-      rm -rf "$env"
+      rm -rf "$CACHE/$one-"*  # a runtime built from an older file: keep one per runtime
       "$py" -m venv "$env"
       "$env/bin/python" -m pip install "${PIP_QUIET[@]}" --upgrade pip
       # exactly the runtime's pins; what they need beyond the file comes at any version, as on the runtime

@@ -11,10 +11,13 @@ The HTML it writes opens offline: no require.js, MathJax, Mermaid or widget mana
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from pathlib import Path
 from typing import Any
+
+from azmm_magic.core.errors import ConfigError
 
 #: ``notebooks/`` of a source checkout (an editable install imports the package from there).
 SOURCE_NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
@@ -97,6 +100,8 @@ def export_html(nb: Any) -> str:
     import jinja2
     from nbconvert import HTMLExporter
 
+    check_nbconvert()
+
     exporter = HTMLExporter(
         template_name="lab",
         extra_loaders=[jinja2.DictLoader({"azmm_offline.html.j2": OFFLINE_TEMPLATE})],
@@ -104,6 +109,22 @@ def export_html(nb: Any) -> str:
     )
     body, _ = exporter.from_notebook_node(nb)
     return body
+
+
+def _release(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
+
+
+def check_nbconvert() -> None:
+    """nbconvert 7.0 to 7.16.4 cannot render Markdown with mistune 3.1 or later (``parse_axt_heading``); older
+    (6.4.5, Kaggle's pin, with mistune < 2) and newer nbconvert can. Say so in one line instead of failing deep
+    inside nbconvert."""
+    from importlib.metadata import version
+
+    nbconvert, mistune = version("nbconvert"), version("mistune")
+    if (7,) <= _release(nbconvert) < (7, 16, 5) and _release(mistune) >= (3, 1):
+        raise ConfigError(f"nbconvert {nbconvert} cannot export HTML with mistune {mistune}: "
+                          "pip install 'nbconvert>=7.16.5' (or 'mistune<3.1').")
 
 
 def run_demo(out_dir: str | Path = "demo-output", notebook: str = "quickstart.ipynb") -> int:
