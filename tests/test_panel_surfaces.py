@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from azmm_magic.frontends.panel.compat import shown_count, uploads_shown
+from azmm_magic.frontends.panel.compat import shown_count, titles_of, uploads_shown
 from tests.conftest import choose_files, make_png, uploaded_bytes
 
 
@@ -132,13 +132,13 @@ def test_plural_wording(shell, emulator, red_png, tmp_path):
     panel.add_source_button.click()
     panel.chat.value = "talk"
     _ask(panel, "One image")
-    assert panel.history_view.titles[0] == "1. One image (1 image · chat talk)"
+    assert titles_of(panel.history_view)[0] == "1. One image (1 image · chat talk)"
     assert "plus 1 earlier turn of chat &#x27;talk&#x27;" in panel.estimate.value
     panel.add_images(str(make_png(tmp_path / "blue.png", (30, 20), (0, 0, 255))))
     _ask(panel, "Two images")
-    assert panel.history_view.titles[1] == "2. Two images (2 images · chat talk)"
+    assert titles_of(panel.history_view)[1] == "2. Two images (2 images · chat talk)"
     assert "plus 2 earlier turns of chat" in panel.estimate.value
-    assert "(s)" not in "".join(panel.history_view.titles) + panel.estimate.value
+    assert "(s)" not in "".join(titles_of(panel.history_view)) + panel.estimate.value
 
 
 def test_thumbnails_shown_once(shell, emulator, red_png, tmp_path):

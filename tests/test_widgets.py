@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from azmm_magic.core.result import VisionResult
-from azmm_magic.frontends.panel.compat import shown_count
+from azmm_magic.frontends.panel.compat import shown_count, titles_of
 from tests.conftest import CANARY_KEY, _start, choose_files, make_png, uploaded_bytes
 
 
@@ -49,7 +49,7 @@ def test_upload_send_history_and_variable(shell, emulator, red_png):
     assert isinstance(result, VisionResult) and "Azure OpenAI emulator" in result.text
     assert "Azure OpenAI emulator" in panel.answer.value and result.footer() in panel.answer.value.replace("&#x27;", "'")
     assert len(panel.history) == 1 and panel.history[0].prompt == "What colour is the square?"
-    assert len(panel.history_view.children) == 1 and "What colour" in panel.history_view.titles[0]
+    assert len(panel.history_view.children) == 1 and "What colour" in titles_of(panel.history_view)[0]
     assert panel.message.value == ""
 
     panel.variable_name.value = "my answer"
@@ -319,7 +319,7 @@ def test_panel_and_magic_continue_the_same_conversation(shell, emulator, red_png
     assert "sent the last 1 of 2 earlier turns" in panel.answer.value
     assert [t.prompt for t in _conversation(shell, "lesson").turns] == ["What colour is the square?",
                                                                         "And its size?", "Thanks"]
-    assert "chat lesson" in panel.history_view.titles[-1]
+    assert "chat lesson" in titles_of(panel.history_view)[-1]
     assert "3 turn(s)" in repr(shell.run_line_magic("azure_vision", "chat show lesson"))
 
     panel.chat.value = "(none)"  # no conversation: no history

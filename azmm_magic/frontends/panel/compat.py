@@ -5,7 +5,7 @@ ipywidgets 8 (JupyterLab 4, Notebook 7, VS Code, Kaggle): ``FileUpload.value`` i
 Notebook 6): ``value`` is a read-only dict keyed by file name (two files of one name collapse), the chosen files
 arrive as the lists ``metadata`` and ``data``, and the label counts ``_counter``. These functions are the only
 places that know the difference, with :func:`tooltip` (ipywidgets 7 names a control's tooltip
-``description_tooltip`` on everything but buttons).
+``description_tooltip`` on everything but buttons) and :func:`set_titles` (an Accordion's section titles).
 """
 
 from __future__ import annotations
@@ -59,6 +59,22 @@ def tooltip(widget: Any, text: str) -> Any:
     return widget
 
 
+def set_titles(accordion: Any, titles: Sequence[str]) -> None:
+    """Title an Accordion's sections (ipywidgets 8: the ``titles`` trait; 7: ``set_title`` per section)."""
+    if "titles" in accordion.trait_names():
+        accordion.titles = tuple(titles)
+        return
+    for index, title in enumerate(titles):
+        accordion.set_title(index, title)
+
+
+def titles_of(accordion: Any) -> tuple[str, ...]:
+    """An Accordion's section titles, on ipywidgets 7 and 8."""
+    if "titles" in accordion.trait_names():
+        return tuple(accordion.titles)
+    return tuple(accordion.get_title(index) or "" for index in range(len(accordion.children)))
+
+
 def colab_widget_metadata() -> dict[str, Any]:
     """The output metadata that makes Colab render a widget with its custom widget manager (the one that loads
     third-party widgets such as the drop zone), when that manager is on; ``{}`` elsewhere.
@@ -79,4 +95,5 @@ def uploads_shown(upload: Any) -> list[str] | None:
     return None if is_legacy(upload) else [f["name"] for f in upload.value]
 
 
-__all__ = ["chosen_files", "colab_widget_metadata", "is_legacy", "show_uploads", "shown_count", "tooltip", "uploads_shown"]
+__all__ = ["chosen_files", "colab_widget_metadata", "is_legacy", "set_titles", "show_uploads", "shown_count",
+           "titles_of", "tooltip", "uploads_shown"]

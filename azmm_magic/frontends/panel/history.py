@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
+from azmm_magic.frontends.panel.compat import set_titles
 from azmm_magic.frontends.panel.options import plural
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -57,7 +58,7 @@ class HistoryView:
             prompt_html = f"<div class='azmm-note'><b>Prompt:</b> {html.escape(exchange.prompt)}</div>"
             children.append(w.VBox([w.HTML(prompt_html + result_html(exchange.result)), reopen]))
         self.view.children = children
-        self.view.titles = tuple(exchange.title(i) for i, exchange in enumerate(self.exchanges, 1))
+        set_titles(self.view, [exchange.title(i) for i, exchange in enumerate(self.exchanges, 1)])
 
 
 __all__ = ["HistoryView", "PanelExchange"]
