@@ -6,7 +6,9 @@ Two layers, run before any image is decoded:
    checked with ``jsonschema`` (the validator is compiled once per process): unknown arguments, types, ranges,
    required fields, enums, name patterns;
 2. :data:`RULES`, what a schema cannot say: api-version gating, parameter combinations, per-model rules for
-   reasoning deployments, tool-call pairing, Structured Outputs' strict-schema rules.
+   reasoning deployments, tool-call pairing, Structured Outputs' strict-schema rules, then the rules that read
+   the deployment's model row (:mod:`.model_rules`: output-token limits, vision, streaming, system messages,
+   tools, reasoning efforts, response formats, predicted outputs, assistant turns without content).
 
 Image count and size limits need the decoded request and are checked by :func:`check_images`. Every failure is a
 :class:`~azmm_magic.emulator.report.RequestError`, rendered as Azure's 400 ``{"error": {message, type, param,
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from .model_rules import MODEL_RULES
 from .models import ModelProfile
 from .report import RequestError
 from .versions import features_of
@@ -51,6 +54,8 @@ GATED_FIELDS = {
     "audio": "audio",
     "user_security_context": "user_security_context",
 }
+FORMAT_SINCE = {"json_object": "2023-12-01-preview", "json_schema": "2024-08-01-preview"}
+MAX_STRICT_NESTING = 5  # structured-outputs how-to: "up to five levels of nesting" (below the root object)
 _TYPE_NAMES = {"number": "a decimal", "integer": "an integer", "string": "a string", "boolean": "a boolean",
                "object": "an object", "array": "an array", "null": "null"}  # fmt: skip
 
@@ -252,10 +257,11 @@ def version_has_response_format(body: Mapping[str, Any], ctx: Context) -> None:
     fmt = body.get("response_format")
     if not isinstance(fmt, Mapping):
         return
-    allowed = ["text"] + [k for k in ("json_object", "json_schema") if k in ctx.features]
-    if fmt.get("type") not in allowed:
-        raise RequestError(f"Invalid value: '{fmt.get('type')}'. Supported values are: {_quoted(allowed)}.",
-                           param="response_format.type", code="invalid_value")
+    kind = fmt.get("type")
+    if kind in FORMAT_SINCE and kind not in ctx.features:
+        # Azure's own gate (dotnet/extensions#6130, langgenius/dify#8994): 400, code BadRequest, no param
+        raise RequestError(f"response_format value as {kind} is enabled only for api versions "
+                           f"{FORMAT_SINCE[kind]} and later", param=None, code="BadRequest")
 
 
 @rule
@@ -338,7 +344,8 @@ def stream_options_need_stream(body: Mapping[str, Any], ctx: Context) -> None:
 
 
 def _tool_names(body: Mapping[str, Any]) -> list[str]:
-    return [t["function"]["name"] for t in body.get("tools") or ()]
+    """The names of the function tools (custom tools carry theirs elsewhere)."""
+    return [t["function"]["name"] for t in body.get("tools") or () if t.get("type") == "function"]
 
 
 @rule
@@ -359,11 +366,15 @@ def tool_choice_needs_tools(body: Mapping[str, Any], ctx: Context) -> None:
 @rule
 def unique_tool_names(body: Mapping[str, Any], ctx: Context) -> None:
     """Function names in ``tools`` are unique."""
-    names = _tool_names(body)
-    for i, name in enumerate(names):
-        if name in names[:i]:
+    seen: set[str] = set()
+    for i, tool in enumerate(body.get("tools") or ()):
+        if tool.get("type") != "function":
+            continue
+        name = tool["function"]["name"]
+        if name in seen:
             raise RequestError(f"Invalid 'tools': duplicate function name '{name}'.", param=f"tools[{i}].function.name",
                                code="invalid_value")
+        seen.add(name)
 
 
 @rule
@@ -393,14 +404,21 @@ def tool_messages_pair_with_calls(body: Mapping[str, Any], ctx: Context) -> None
         )
 
 
-def _strict_problem(node: Any, context: tuple[str, ...], defs: Mapping[str, Any], depth: int = 0) -> str | None:
-    """The first Structured Outputs rule ``node`` breaks (objects closed, every property required), or None."""
-    if not isinstance(node, Mapping) or depth > 10:
+def _strict_problem(node: Any, context: tuple[str, ...], defs: Mapping[str, Any], depth: int = 0,
+                    nesting: int = 0) -> str | None:
+    """The first Structured Outputs rule ``node`` breaks (objects closed, every property required, at most
+    :data:`MAX_STRICT_NESTING` levels of objects below the root), or None. ``nesting``: objects above ``node``."""
+    if not isinstance(node, Mapping) or depth > 40:
         return None
     where = f"In context=({', '.join(repr(c) for c in context)}{',' if len(context) == 1 else ''})"
     kinds = node.get("type")
     kinds = [kinds] if isinstance(kinds, str) else list(kinds or [])
+    inner = nesting  # objects above this node's children
     if "object" in kinds or "properties" in node:
+        if nesting > MAX_STRICT_NESTING:
+            return (f"{where}, the schema is nested too deeply: objects may be nested at most "
+                    f"{MAX_STRICT_NESTING} levels below the root object.")
+        inner = nesting + 1
         if node.get("additionalProperties") is not False:
             return f"{where}, 'additionalProperties' is required to be supplied and to be false."
         props = node.get("properties") or {}
@@ -409,18 +427,20 @@ def _strict_problem(node: Any, context: tuple[str, ...], defs: Mapping[str, Any]
             return (f"{where}, 'required' is required to be supplied and to be an array including every key in "
                     f"properties. Missing '{missing[0]}'.")
         for name, sub in props.items():
-            found = _strict_problem(sub, (*context, "properties", name), defs, depth + 1)
+            found = _strict_problem(sub, (*context, "properties", name), defs, depth + 1, inner)
             if found:
                 return found
     if isinstance(node.get("items"), Mapping):
-        found = _strict_problem(node["items"], (*context, "items"), defs, depth + 1)
+        found = _strict_problem(node["items"], (*context, "items"), defs, depth + 1, inner)
         if found:
             return found
     for key in ("anyOf", "$defs", "definitions"):
         value = node.get(key)
         subs = value.items() if isinstance(value, Mapping) else enumerate(value or [])
+        # anyOf branches sit at this node's level; definitions count as roots of their own (the accepting reading)
+        level = nesting if key == "anyOf" else 0
         for name, sub in subs:
-            found = _strict_problem(sub, (*context, key, str(name)), defs, depth + 1)
+            found = _strict_problem(sub, (*context, key, str(name)), defs, depth + 1, level)
             if found:
                 return found
     return None
@@ -449,13 +469,16 @@ def strict_response_format(body: Mapping[str, Any], ctx: Context) -> None:
 def strict_tools(body: Mapping[str, Any], ctx: Context) -> None:
     """A tool with ``strict: true`` follows the same schema subset."""
     for i, tool in enumerate(body.get("tools") or ()):
-        function = tool["function"]
-        if function.get("strict") is True:
+        function = tool.get("function")
+        if isinstance(function, Mapping) and function.get("strict") is True:
             problem = _strict_schema_error(function.get("parameters", {"type": "object", "properties": {},
                                                                        "additionalProperties": False}))
             if problem:
                 raise RequestError(f"Invalid schema for function '{function['name']}': {problem}",
                                    param=f"tools[{i}].function.parameters", code="invalid_function_parameters")
+
+
+RULES.extend(MODEL_RULES)
 
 
 def validate_chat(body: Mapping[str, Any], ctx: Context, *, lenient_rules: frozenset[str] = frozenset()) -> None:
