@@ -486,3 +486,13 @@ def test_command_line_maps_a_bare_model_and_says_so() -> None:
     assert describe_deployments(config) == [
         "deployment chat: gpt-4o-mini is served as gpt-4o-mini-2024-07-18, its current default version (map "
         "chat=gpt-4o-mini-VERSION to choose another)"]
+
+
+def test_the_user_page_lists_every_model_of_the_table() -> None:
+    from pathlib import Path
+
+    from azmm_magic.emulator.model_table import MODELS
+
+    page = (Path(__file__).parent.parent / "docs" / "emulator-models.md").read_text("utf-8")
+    assert all(f"| `{spec.id}`" in page for spec in MODELS)
+    assert all(spec.source for spec in MODELS)  # every row says where it comes from

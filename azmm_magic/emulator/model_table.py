@@ -19,6 +19,7 @@ Sources (short names used in the rows):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["DEFAULT_MODEL", "MODELS", "ModelSpec", "default_version_of", "find_model", "family_of_name"]
 
@@ -54,15 +55,14 @@ class ModelSpec:
         return f"{self.family}-{self.version}"
 
 
-def _gpt4o(version: str, max_output: int, **kw: object) -> ModelSpec:
-    return ModelSpec("gpt-4o", version, True, False, max_output, **kw)  # type: ignore[arg-type]
+def _gpt4o(version: str, max_output: int, **kw: Any) -> ModelSpec:
+    return ModelSpec("gpt-4o", version, True, False, max_output, **kw)
 
 
-def _reasoning(family: str, version: str, max_output: int, **kw: object) -> ModelSpec:
-    kw.setdefault("parallel_tool_calls", False)
-    kw.setdefault("efforts", EFFORTS)
-    return ModelSpec(family, version, vision=bool(kw.pop("vision", True)), reasoning=True,  # type: ignore[arg-type]
-                     max_output=max_output, default=True, **kw)  # type: ignore[arg-type]
+def _reasoning(family: str, version: str, max_output: int, *, vision: bool = True, parallel_tool_calls: bool = False,
+               efforts: tuple[str, ...] = EFFORTS, **kw: Any) -> ModelSpec:
+    return ModelSpec(family, version, vision, True, max_output, parallel_tool_calls=parallel_tool_calls,
+                     efforts=efforts, default=True, **kw)
 
 
 MODELS: tuple[ModelSpec, ...] = (
