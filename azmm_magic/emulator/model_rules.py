@@ -25,18 +25,16 @@ Answers confirmed from public captures of Azure/OpenAI errors:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
+from .model_table import ModelSpec
 from .report import RequestError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .validation import Context
+from .rulebook import Context, Rule, is_set, quoted
 
 __all__ = ["MODEL_RULES"]
 
-Rule = Callable[[Mapping[str, Any], "Context"], None]
-MODEL_RULES: list[Rule] = []
+MODEL_RULES: list[Rule] = []  # run after validation.RULES, in this order
 
 
 def _rule(fn: Rule) -> Rule:
@@ -44,13 +42,10 @@ def _rule(fn: Rule) -> Rule:
     return fn
 
 
-def _set(body: Mapping[str, Any], key: str) -> bool:
-    return body.get(key) is not None
-
-
-def _quoted(values: tuple[str, ...]) -> str:
-    shown = [f"'{v}'" for v in values]
-    return ", ".join(shown[:-1]) + (", and " if len(shown) > 2 else " and ") + shown[-1] if len(shown) > 1 else shown[0]
+def _lacking(ctx: Context, feature: str) -> ModelSpec | None:
+    """The deployment's model row when it lacks ``feature`` (a boolean column of the table), else None."""
+    spec = ctx.profile.spec
+    return spec if spec is not None and not getattr(spec, feature) else None
 
 
 def _unsupported_parameter(key: str, what: str = "this model") -> RequestError:
@@ -87,8 +82,7 @@ def model_output_limit(body: Mapping[str, Any], ctx: Context) -> None:
 @_rule
 def model_takes_images(body: Mapping[str, Any], ctx: Context) -> None:
     """Image parts only for vision models (vision how-to: o-series but o3-mini/o1-mini, GPT-5, 4.1, 4o)."""
-    spec = ctx.profile.spec
-    if spec is None or spec.vision:
+    if _lacking(ctx, "vision") is None:
         return
     for i, message in enumerate(body.get("messages") or ()):
         content = message.get("content")
@@ -101,8 +95,7 @@ def model_takes_images(body: Mapping[str, Any], ctx: Context) -> None:
 @_rule
 def model_streams(body: Mapping[str, Any], ctx: Context) -> None:
     """No ``stream`` on o1 and o1-mini (reasoning how-to, o-series tab: Streaming '-')."""
-    spec = ctx.profile.spec
-    if spec is not None and not spec.streaming and body.get("stream") is True:
+    if body.get("stream") is True and _lacking(ctx, "streaming"):
         raise RequestError("Unsupported value: 'stream' does not support true with this model. Only the default "
                            "(false) value is supported.", param="stream", code="unsupported_value")
 
@@ -110,11 +103,10 @@ def model_streams(body: Mapping[str, Any], ctx: Context) -> None:
 @_rule
 def model_takes_system_messages(body: Mapping[str, Any], ctx: Context) -> None:
     """No system or developer messages on o1-mini (reasoning how-to: Developer Messages and System Messages '-')."""
-    spec = ctx.profile.spec
-    if spec is None or spec.system_message:
+    if not _lacking(ctx, "system_message"):
         return
-    for i, message in enumerate(body.get("messages") or ()):
-        role = message.get("role")
+    roles = [message.get("role") for message in body.get("messages") or ()]
+    for i, role in enumerate(roles):
         if role in ("system", "developer"):
             raise RequestError(f"Unsupported value: 'messages[{i}].role' does not support '{role}' with this model.",
                                param=f"messages[{i}].role", code="unsupported_value")
@@ -124,19 +116,15 @@ def model_takes_system_messages(body: Mapping[str, Any], ctx: Context) -> None:
 def model_takes_tools(body: Mapping[str, Any], ctx: Context) -> None:
     """No tools on o1-mini (reasoning how-to: Functions/Tools '-'); wording as OpenAI's unsupported parameters
     (unconfirmed for tools)."""
-    spec = ctx.profile.spec
-    if spec is None or spec.tools:
-        return
     for key in ("tools", "functions"):
-        if body.get(key):
+        if body.get(key) and _lacking(ctx, "tools"):
             raise _unsupported_parameter(key)
 
 
 @_rule
 def model_takes_parallel_tool_calls(body: Mapping[str, Any], ctx: Context) -> None:
     """``parallel_tool_calls`` is refused by the o-series (reasoning how-to: Parallel Tool Calls '-')."""
-    spec = ctx.profile.spec
-    if spec is not None and not spec.parallel_tool_calls and _set(body, "parallel_tool_calls"):
+    if is_set(body, "parallel_tool_calls") and _lacking(ctx, "parallel_tool_calls"):
         raise _unsupported_parameter("parallel_tool_calls")
 
 
@@ -152,7 +140,7 @@ def model_reasoning_effort(body: Mapping[str, Any], ctx: Context) -> None:
         raise _unsupported_parameter("reasoning_effort")
     if value not in spec.efforts:
         raise RequestError(f"Unsupported value: 'reasoning_effort' does not support '{value}' with this model. "
-                           f"Supported values are: {_quoted(spec.efforts)}.", param="reasoning_effort",
+                           f"Supported values are: {quoted(spec.efforts)}.", param="reasoning_effort",
                            code="unsupported_value")
 
 
@@ -175,7 +163,7 @@ def predicted_outputs(body: Mapping[str, Any], ctx: Context) -> None:
     ``n`` > 1, tools, ``logprobs`` or positive penalties ("Unsupported features"). Messages follow OpenAI's
     unsupported-parameter wording (unconfirmed for predicted outputs). The page also lists
     ``max_completion_tokens``; that is accepted (OpenAI takes it with predictions), a doubt resolved towards 200."""
-    if not _set(body, "prediction"):
+    if not is_set(body, "prediction"):
         return
     spec = ctx.profile.spec
     if (spec is not None and not spec.prediction) or (spec is None and ctx.profile.reasoning):

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
 from .model_rules import MODEL_RULES
 from .models import ModelProfile
 from .report import RequestError
+from .rulebook import Context, Rule, is_set, quoted
 from .versions import features_of
 
 __all__ = ["RULES", "Context", "check_images", "check_schema", "request_rule_count", "token_cap", "validate_chat"]
@@ -58,15 +58,6 @@ FORMAT_SINCE = {"json_object": "2023-12-01-preview", "json_schema": "2024-08-01-
 MAX_STRICT_NESTING = 5  # structured-outputs how-to: "up to five levels of nesting" (below the root object)
 _TYPE_NAMES = {"number": "a decimal", "integer": "an integer", "string": "a string", "boolean": "a boolean",
                "object": "an object", "array": "an array", "null": "null"}  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Context:
-    """What the rules may look at besides the body."""
-
-    profile: ModelProfile
-    api_version: str | None  # None on the v1 routes
-    features: frozenset[str]
 
 
 # ------------------------------------------------------------------------------------------------ schema
@@ -118,11 +109,6 @@ def _fits(schema: Any, value: Any) -> bool:
     return got in kinds or (got == "integer" and "number" in kinds)
 
 
-def _quoted(values: list[Any]) -> str:
-    shown = [f"'{v}'" for v in values if v is not None]
-    return ", ".join(shown[:-1]) + (", and " if len(shown) > 2 else " and ") + shown[-1] if len(shown) > 1 else shown[0]
-
-
 def _error_for(error: Any) -> RequestError:
     """Azure's 400 for one ``jsonschema`` error."""
     kind, value, where = error.validator, error.instance, _path(error.absolute_path)
@@ -170,7 +156,7 @@ def _error_for(error: Any) -> RequestError:
         )
     if kind in ("enum", "const"):
         allowed = list(error.validator_value) if kind == "enum" else [error.validator_value]
-        return RequestError(f"Invalid value: '{value}'. Supported values are: {_quoted(allowed)}.", param=where,
+        return RequestError(f"Invalid value: '{value}'. Supported values are: {quoted(allowed)}.", param=where,
                             code="invalid_value")
     if kind == "pattern":
         return RequestError(f"Invalid '{where}': string does not match pattern. Expected a string that matches the "
@@ -228,7 +214,6 @@ def check_schema(body: Mapping[str, Any]) -> None:
 
 # ------------------------------------------------------------------------------------------------ rules
 
-Rule = Callable[[Mapping[str, Any], Context], None]
 RULES: list[Rule] = []
 
 
@@ -236,10 +221,6 @@ def rule(fn: Rule) -> Rule:
     """Register a request rule (run in registration order)."""
     RULES.append(fn)
     return fn
-
-
-def _set(body: Mapping[str, Any], key: str) -> bool:
-    return body.get(key) is not None
 
 
 @rule
@@ -270,7 +251,7 @@ def version_has_roles_and_parts(body: Mapping[str, Any], ctx: Context) -> None:
     roles = ["system", "assistant", "user", "function", "tool"] + (["developer"] if "developer_role" in ctx.features else [])
     for i, message in enumerate(body.get("messages") or ()):
         if message.get("role") not in roles:
-            raise RequestError(f"Invalid value: '{message.get('role')}'. Supported values are: {_quoted(roles)}.",
+            raise RequestError(f"Invalid value: '{message.get('role')}'. Supported values are: {quoted(roles)}.",
                                param=f"messages[{i}].role", code="invalid_value")
         content = message.get("content")
         if "image_input" not in ctx.features and isinstance(content, list):
@@ -283,7 +264,7 @@ def version_has_roles_and_parts(body: Mapping[str, Any], ctx: Context) -> None:
 @rule
 def one_token_limit(body: Mapping[str, Any], ctx: Context) -> None:
     """``max_tokens`` and ``max_completion_tokens`` are exclusive."""
-    if _set(body, "max_tokens") and _set(body, "max_completion_tokens"):
+    if is_set(body, "max_tokens") and is_set(body, "max_completion_tokens"):
         raise RequestError(
             "max_tokens and max_completion_tokens cannot both be set. Use max_completion_tokens.",
             param="max_tokens", code="invalid_parameter_combination",
@@ -293,12 +274,12 @@ def one_token_limit(body: Mapping[str, Any], ctx: Context) -> None:
 @rule
 def reasoning_token_parameter(body: Mapping[str, Any], ctx: Context) -> None:
     """Reasoning models refuse ``max_tokens``; legacy deployments do not know ``max_completion_tokens``."""
-    if _set(body, "max_tokens") and ctx.profile.reasoning:
+    if is_set(body, "max_tokens") and ctx.profile.reasoning:
         raise RequestError(
             "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' "
             "instead.", param="max_tokens", code="unsupported_parameter",
         )
-    if _set(body, "max_completion_tokens") and ctx.profile.legacy:
+    if is_set(body, "max_completion_tokens") and ctx.profile.legacy:
         raise RequestError("Unrecognized request argument supplied: max_completion_tokens", param=None, code=None)
 
 
@@ -308,13 +289,13 @@ def reasoning_sampling(body: Mapping[str, Any], ctx: Context) -> None:
     if not ctx.profile.reasoning:
         return
     for key, default in REASONING_DEFAULT_ONLY.items():
-        if _set(body, key) and body[key] != default:
+        if is_set(body, key) and body[key] != default:
             raise RequestError(
                 f"Unsupported value: '{key}' does not support {body[key]} with this model. Only the default "
                 f"({default}) value is supported.", param=key, code="unsupported_value",
             )
     for key in REASONING_UNSUPPORTED:
-        if _set(body, key) and not (key in ("presence_penalty", "frequency_penalty") and body[key] == 0):
+        if is_set(body, key) and not (key in ("presence_penalty", "frequency_penalty") and body[key] == 0):
             raise RequestError(f"Unsupported parameter: '{key}' is not supported with this model.", param=key,
                                code="unsupported_parameter")
 
@@ -322,7 +303,7 @@ def reasoning_sampling(body: Mapping[str, Any], ctx: Context) -> None:
 @rule
 def reasoning_effort_needs_reasoning_model(body: Mapping[str, Any], ctx: Context) -> None:
     """``reasoning_effort`` only on reasoning models."""
-    if _set(body, "reasoning_effort") and not ctx.profile.reasoning:
+    if is_set(body, "reasoning_effort") and not ctx.profile.reasoning:
         raise RequestError("Unsupported parameter: 'reasoning_effort' is not supported with this model.",
                            param="reasoning_effort", code="unsupported_parameter")
 
@@ -330,7 +311,7 @@ def reasoning_effort_needs_reasoning_model(body: Mapping[str, Any], ctx: Context
 @rule
 def top_logprobs_needs_logprobs(body: Mapping[str, Any], ctx: Context) -> None:
     """``top_logprobs`` requires ``logprobs: true`` (spec: "`logprobs` must be set to `true`")."""
-    if _set(body, "top_logprobs") and body.get("logprobs") is not True:
+    if is_set(body, "top_logprobs") and body.get("logprobs") is not True:
         raise RequestError("Invalid value for 'top_logprobs': 'logprobs' must be set to true when 'top_logprobs' "
                            "is used.", param="top_logprobs", code="invalid_value")
 
@@ -338,7 +319,7 @@ def top_logprobs_needs_logprobs(body: Mapping[str, Any], ctx: Context) -> None:
 @rule
 def stream_options_need_stream(body: Mapping[str, Any], ctx: Context) -> None:
     """``stream_options`` only with ``stream: true``."""
-    if _set(body, "stream_options") and body.get("stream") is not True:
+    if is_set(body, "stream_options") and body.get("stream") is not True:
         raise RequestError("The 'stream_options' parameter is only allowed when 'stream' is enabled.",
                            param="stream_options", code="invalid_value")
 
@@ -352,7 +333,7 @@ def _tool_names(body: Mapping[str, Any]) -> list[str]:
 def tool_choice_needs_tools(body: Mapping[str, Any], ctx: Context) -> None:
     """``tool_choice`` / ``parallel_tool_calls`` need ``tools``; a named tool must be one of them."""
     for key in ("tool_choice", "parallel_tool_calls"):
-        if _set(body, key) and not body.get("tools"):
+        if is_set(body, key) and not body.get("tools"):
             raise RequestError(f"Invalid value for '{key}': '{key}' is only allowed when 'tools' are specified.",
                                param=key, code="invalid_value")
     choice = body.get("tool_choice")
