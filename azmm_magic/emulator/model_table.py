@@ -14,6 +14,8 @@ Sources (short names used in the rows):
 - ``predicted``: ``how-to/predicted-outputs.md`` ("Model support", "Unsupported features")
 - ``vision``: ``how-to/gpt-with-vision.md`` (the vision-enabled model families)
 - ``json-mode``: ``how-to/json-mode.md`` (JSON mode from ``2023-12-01-preview``; GPT-4 ``0613`` has none)
+- ``retired``: ``concepts/legacy-models.md`` (retired models; their rows keep deployments named after them from
+  being taken for a newer model of the same prefix)
 """
 
 from __future__ import annotations
@@ -83,6 +85,10 @@ MODELS: tuple[ModelSpec, ...] = (
               source="models (4,096 out, text and image); not in structured's supported models; vision (10 images)"),
     ModelSpec("gpt-4", "0613", False, False, None, json_object=False, json_schema=False,
               source="json-mode (JSON mode needs a newer model); models (text only; 8,192-token context)"),
+    ModelSpec("gpt-4-32k", "0613", False, False, None, json_object=False, json_schema=False, default=True,
+              source="retired (gpt-4-32k 0613, retired June 6, 2025); text only, context-bound output"),
+    ModelSpec("gpt-35-turbo-16k", "0613", False, False, None, json_object=False, json_schema=False, default=True,
+              source="retired (gpt-35-turbo-16k 0613, retired April 30, 2025); text only, context-bound output"),
     # --- GPT-3.5 Turbo (models: "Input: 16,385 Output: 4,096"; JSON mode; parallel function calling; text only)
     ModelSpec("gpt-35-turbo", "0125", False, False, 4_096, json_schema=False, default=True,
               source="models (4,096 out, JSON mode, text only); not in structured's supported models"),
@@ -101,6 +107,10 @@ MODELS: tuple[ModelSpec, ...] = (
     _reasoning("o1-mini", "2024-09-12", 65_536, vision=False, tools=False, system_message=False, streaming=False,
                efforts=(), json_schema=False, since="2024-09-01-preview",
                source="reasoning (o-series tab: o1-mini column); models (65,536 out)"),
+    # models: "o1-preview (2024-09-12) Older preview version, Output: 32,768"; retired July 28, 2025. Not in the
+    # reasoning tables: only the output limit and the api-version are checked
+    _reasoning("o1-preview", "2024-09-12", 32_768, parallel_tool_calls=True, since="2024-09-01-preview",
+               source="models (o1-preview, 32,768 out); retired"),
     # --- GPT-5 series (reasoning, GPT-5 tab: output 128,000; reasoning_effort adds 'minimal'; parallel tool calls)
     *(_reasoning(name, "2025-08-07", 128_000, parallel_tool_calls=True, efforts=GPT5_EFFORTS,
                  source="reasoning (GPT-5 tab: 128,000 out, image input, parallel tool calls); structured")
