@@ -231,7 +231,7 @@ def test_classic_api_key_answer(emu: EmulatorServer) -> None:
     content = choice.message.content or ""
     assert content.startswith("**64×48 PNG, red, dark (76/255).**\n\n" + HEADER)
     assert "64×48 px, PNG" in content and "red 100%" in content and "> What colour is this?" in content
-    assert completion.model == "gpt-4o" and completion.id.startswith("chatcmpl-emu-")
+    assert completion.model == "gpt-4o-2024-11-20" and completion.id.startswith("chatcmpl-emu-")  # versioned, as Azure
     assert completion.object == "chat.completion" and choice.finish_reason == "stop"
     prompt_filters = completion.model_extra["prompt_filter_results"]
     assert prompt_filters[0]["prompt_index"] == 0
@@ -342,7 +342,7 @@ def test_reasoning_deployment_accepts_max_completion_tokens(emu: EmulatorServer)
     completion = azure(emu).chat.completions.create(
         model="o4-mini", messages=vision_messages(), max_completion_tokens=2000
     )
-    assert completion.model == "o4-mini"
+    assert completion.model == "o4-mini-2025-04-16"
 
 
 def test_legacy_deployment_accepts_max_tokens(emu: EmulatorServer) -> None:

@@ -54,6 +54,18 @@ def schema_format(schema: dict[str, Any], name: str = "Picture", strict: bool = 
 
 CLOSED = {"type": "object", "properties": {"colour": {"type": "string"}}, "required": ["colour"],
           "additionalProperties": False}
+PREDICTION = {"type": "content", "content": "The picture is green."}
+MAPPED = {"fouro": "gpt-4o-2024-11-20", "fouro-may": "gpt-4o-2024-05-13", "gpt4-0613": "gpt-4-0613",
+          "turbo35": "gpt-35-turbo-0125", "o1dep": "o1-2024-12-17", "o1mini": "o1-mini-2024-09-12",
+          "o3mini": "o3-mini-2025-01-31", "o4mini": "o4-mini"}
+
+
+def nested(levels: int) -> dict[str, Any]:
+    """A strict schema with ``levels`` objects nested below the root object."""
+    node: dict[str, Any] = CLOSED
+    for _ in range(levels):
+        node = {"type": "object", "properties": {"inner": node}, "required": ["inner"], "additionalProperties": False}
+    return node
 CALL = {"id": "call_1", "type": "function", "function": {"name": "get_colour", "arguments": "{}"}}
 
 
@@ -213,9 +225,10 @@ CASES = [
     # spec stable/2024-06-01 has no max_completion_tokens (added in 2024-09-01-preview); service: unrecognized
     Case("max-completion-tokens-on-2024-06-01", {"messages": user(), "max_completion_tokens": 50}, None, None,
          "Unrecognized request argument supplied: max_completion_tokens", version="2024-06-01"),
-    # spec stable/2024-06-01 ResponseFormat: text / json_object only (json_schema from 2024-08-01-preview)
+    # spec stable/2024-06-01 ResponseFormat: text / json_object only (json_schema from 2024-08-01-preview);
+    # service: 400 code BadRequest, no param (dotnet/extensions#6130, langgenius/dify#8994)
     Case("json-schema-on-2024-06-01", {"messages": user(), "response_format": schema_format(CLOSED)},
-         "invalid_value", "response_format.type", "Supported values are: 'text' and 'json_object'",
+         "BadRequest", None, "json_schema is enabled only for api versions 2024-08-01-preview and later",
          version="2024-06-01"),
     # docs (reasoning models): developer messages from 2024-12-01-preview
     Case("developer-role-on-2024-10-21", {"messages": [{"role": "developer", "content": "be brief"}, *user()]},
@@ -240,20 +253,85 @@ CASES = [
     # docs: reasoning_effort is a reasoning-model parameter
     Case("reasoning-effort-on-gpt-4o", {"messages": user(), "reasoning_effort": "low"}, "unsupported_parameter",
          "reasoning_effort", "not supported with this model", version="2024-12-01-preview"),
-    # --- images (docs "quotas and limits": up to 10 images per request for GPT-4 Turbo with Vision, 20 MB each)
-    Case("eleven-images", {"messages": images(11)}, "BadRequest", "messages", "Too many images in request. Max is 10"),
+    # --- images (docs "quotas and limits": up to 10 images per request for GPT-4 Turbo with Vision, 20 MB each);
+    #     a deployment named gpt-4 is GPT-4's default version, turbo-2024-04-09
+    Case("eleven-images", {"messages": images(11)}, "BadRequest", "messages", "Too many images in request. Max is 10",
+         deployment="gpt-4"),
     # spec image_url.detail enum auto/low/high
     Case("image-detail-bad", {"messages": [{"role": "user", "content": [
         {"type": "image_url", "image_url": {"url": png_url(), "detail": "ultra"}}]}]}, "invalid_value", "messages",
         "'low', 'high' or 'auto'"),
     # --- v1 route: the body's model names the deployment (v1 spec CreateChatCompletionRequest "required": model)
     Case("v1-without-model", {"messages": user()}, "missing_required_parameter", "model", "'model'", version=None),
+    # --- per-request quotas (docs quotas-limits: "Max number of messages per request 2,048", "Max size of a
+    #     message 1,048,576 characters"); OpenAI's array/string length errors
+    Case("messages-2049", {"messages": [{"role": "user", "content": "hi"}] * 2049}, "array_above_max_length",
+         "messages", "maximum length 2048"),
+    Case("message-too-long", {"messages": user("a" * 1_048_577)}, "string_above_max_length", "messages[0].content",
+         "maximum length 1048576"),
+    # --- assistant turns sent back (service: OpenAI's answers for a null content without tool calls, and for
+    #     an empty tool_calls array)
+    Case("assistant-without-content",
+         {"messages": [*user(), {"role": "assistant", "content": None}, *user("and?")]}, None,
+         "messages.[1].content", "expected a string, got null"),
+    Case("assistant-empty-tool-calls",
+         {"messages": [*user(), {"role": "assistant", "content": "red", "tool_calls": []}, *user("and?")]},
+         "empty_array", "messages[1].tool_calls", "empty array"),
+    # docs structured-outputs: "up to five levels of nesting" (here six objects below the root)
+    Case("strict-nesting-6", {"messages": user(), "response_format": schema_format(nested(6))}, None,
+         "response_format", "nested too deeply"),
+    # --- model-dependent rules: deployments mapped to model versions (MAPPED below; rows of model_table.py)
+    # docs models: gpt-4o 2024-11-20 "Output: 16,384"; service: "max_tokens is too large" (code null)
+    Case("gpt-4o-max-tokens-16385", {"messages": user(), "max_tokens": 16_385}, None, "max_tokens",
+         "This model supports at most 16384 completion tokens", deployment="fouro"),
+    # docs reasoning: o4-mini "Output: 100,000"
+    Case("o4-mini-max-completion-tokens", {"messages": user(), "max_completion_tokens": 100_001}, None,
+         "max_completion_tokens", "at most 100000 completion tokens", deployment="o4mini"),
+    # docs vision/models: gpt-35-turbo and o3-mini are text only; service: "Invalid content type" (code null)
+    Case("image-to-gpt-35-turbo", {"messages": images(1)}, None, "messages.[0].content.[1].type",
+         "image_url is only supported by certain models", deployment="turbo35"),
+    Case("image-to-o3-mini", {"messages": images(1)}, None, "messages.[0].content.[1].type",
+         "image_url is only supported by certain models", deployment="o3mini", version="2024-12-01-preview"),
+    # docs reasoning (o-series tab): streaming '-' for o1; service: unsupported_value on 'stream'
+    Case("stream-on-o1", {"messages": user(), "stream": True}, "unsupported_value", "stream",
+         "'stream' does not support true with this model", deployment="o1dep", version="2024-12-01-preview"),
+    # docs reasoning: o1-mini has no system/developer messages and no tools
+    Case("system-on-o1-mini", {"messages": [{"role": "system", "content": "be brief"}, *user()]},
+         "unsupported_value", "messages[0].role", "does not support 'system' with this model", deployment="o1mini"),
+    Case("tools-on-o1-mini", {"messages": user(), "tools": [tool()]}, "unsupported_parameter", "tools",
+         "'tools' is not supported with this model", deployment="o1mini"),
+    # docs reasoning: parallel tool calls '-' on the o-series; service: unsupported_parameter
+    Case("parallel-tool-calls-on-o3-mini", {"messages": user(), "tools": [tool()], "parallel_tool_calls": False},
+         "unsupported_parameter", "parallel_tool_calls", "not supported with this model", deployment="o3mini",
+         version="2024-12-01-preview"),
+    # docs reasoning: "minimal" is a GPT-5 setting; o1-mini takes no reasoning_effort
+    Case("reasoning-effort-minimal-on-o4-mini", {"messages": user(), "reasoning_effort": "minimal"},
+         "unsupported_value", "reasoning_effort", "Supported values are: 'low', 'medium', and 'high'",
+         deployment="o4mini", version="2025-04-01-preview"),
+    Case("reasoning-effort-on-o1-mini", {"messages": user(), "reasoning_effort": "low"}, "unsupported_parameter",
+         "reasoning_effort", "not supported with this model", deployment="o1mini", version="2024-12-01-preview"),
+    # docs structured-outputs (supported models) and json-mode; service: "Invalid parameter: 'response_format'"
+    Case("json-schema-on-gpt-4o-2024-05-13", {"messages": user(), "response_format": schema_format(CLOSED)}, None,
+         "response_format", "of type 'json_schema' is not supported with this model", deployment="fouro-may"),
+    Case("json-object-on-gpt-4-0613", {"messages": user(), "response_format": {"type": "json_object"}}, None,
+         "response_format", "of type 'json_object' is not supported with this model", deployment="gpt4-0613"),
+    # docs predicted-outputs: not with n > 1, tools, or a model outside its list (reasoning models)
+    Case("prediction-with-n", {"messages": user(), "prediction": PREDICTION, "n": 2}, "unsupported_value", "n",
+         "with predicted outputs", deployment="fouro", version="2025-01-01-preview"),
+    Case("prediction-with-tools", {"messages": user(), "prediction": PREDICTION, "tools": [tool()]},
+         "unsupported_parameter", "tools", "with predicted outputs", deployment="fouro",
+         version="2025-01-01-preview"),
+    Case("prediction-on-o4-mini", {"messages": user(), "prediction": PREDICTION}, "unsupported_parameter",
+         "prediction", "not supported with this model", deployment="o4mini", version="2025-04-01-preview"),
+    # docs reasoning: o1 came with 2024-12-01-preview; service: Azure's version gate (code BadRequest)
+    Case("o1-on-2024-10-21", {"messages": user(), "max_completion_tokens": 100}, "BadRequest", None,
+         "enabled only for api versions 2024-12-01-preview and later", deployment="o1dep"),
 ]
 
 
 @pytest.fixture(scope="module")
 def strict_server() -> Iterator[EmulatorServer]:
-    with EmulatorServer(EmulatorConfig()) as server:
+    with EmulatorServer(EmulatorConfig(models=MAPPED)) as server:  # any deployment exists; MAPPED ones are mapped
         yield server
 
 
@@ -294,6 +372,19 @@ def test_the_same_requests_pass_when_valid(strict_server: EmulatorServer) -> Non
         ({"messages": images(10)}, "gpt-4o", V),
         ({"messages": user(), "max_tokens": 20}, "gpt-4o", "2024-06-01"),
         ({"messages": [{"role": "developer", "content": "be brief"}, *user()]}, "o4-mini", "2025-04-01-preview"),
+        # the model rows' limits, at their edge
+        ({"messages": user(), "max_tokens": 16_384}, "fouro", V),
+        ({"messages": user(), "max_completion_tokens": 100_000}, "o4mini", V),
+        ({"messages": user(), "response_format": schema_format(nested(5))}, "gpt-4o", V),
+        ({"messages": user(), "max_completion_tokens": 100}, "o1dep", "2024-12-01-preview"),
+        ({"messages": user(), "max_completion_tokens": 100}, "o1mini", "2024-09-01-preview"),
+        ({"messages": user(), "reasoning_effort": "minimal"}, "gpt-5", "2025-04-01-preview"),
+        ({"messages": user(), "tools": [tool()], "parallel_tool_calls": False}, "gpt-5-mini", "2025-04-01-preview"),
+        ({"messages": user(), "prediction": PREDICTION, "n": 1}, "fouro", "2025-01-01-preview"),
+        ({"messages": user(), "response_format": {"type": "json_object"}}, "turbo35", V),
+        ({"messages": [*user(), {"role": "assistant", "content": None, "refusal": "I can't."}, *user("ok")]},
+         "gpt-4o", V),
+        ({"messages": [{"role": "user", "content": "hi"}] * 2048}, "gpt-4o", V),
     ]
     for body, deployment, version in valid:
         response = post(strict_server, body, deployment, version)
@@ -315,6 +406,17 @@ RULE_ROWS = {
     "tool_messages_pair_with_calls": "tool-calls-unanswered",
     "strict_response_format": "strict-open-object",
     "strict_tools": "strict-tool-open-object",
+    "model_serves_api_version": "o1-on-2024-10-21",
+    "model_output_limit": "gpt-4o-max-tokens-16385",
+    "model_takes_images": "image-to-gpt-35-turbo",
+    "model_streams": "stream-on-o1",
+    "model_takes_system_messages": "system-on-o1-mini",
+    "model_takes_tools": "tools-on-o1-mini",
+    "model_takes_parallel_tool_calls": "parallel-tool-calls-on-o3-mini",
+    "model_reasoning_effort": "reasoning-effort-minimal-on-o4-mini",
+    "model_response_format": "json-schema-on-gpt-4o-2024-05-13",
+    "predicted_outputs": "prediction-with-n",
+    "assistant_has_content": "assistant-without-content",
 }
 
 
@@ -363,16 +465,16 @@ def test_deployments_map_to_models(mapped: EmulatorServer) -> None:
     assert mapped.config.deployments == ["gpt-4o", "o4mini", "plain"]
     answer = post(mapped, {"messages": user()}, "gpt-4o", V).json()
     assert answer["model"] == "gpt-4o-2024-11-20"
-    assert post(mapped, {"messages": user()}, "plain", V).json()["model"] == "plain"
+    # a name that names no model is served as the default model, and answers with its versioned name
+    assert post(mapped, {"messages": user()}, "plain", V).json()["model"] == "gpt-4o-2024-11-20"
     # the model decides the rules: "o4mini" does not look like a reasoning name, its model does
     error = post(mapped, {"messages": user(), "max_tokens": 5}, "o4mini", V).json()["error"]
     assert error["code"] == "unsupported_parameter"
     assert post(mapped, {"messages": user(), "max_completion_tokens": 500}, "o4mini", V).json()["model"] == (
         "o4-mini-2025-04-16"
     )
-    # gpt-4o's documented image limit is higher than the conservative default
+    # gpt-4o's documented image limit is higher than GPT-4 Turbo with Vision's 10
     assert post(mapped, {"messages": images(11)}, "gpt-4o", V).status_code == 200
-    assert post(mapped, {"messages": images(11)}, "plain", V).status_code == 400
 
 
 def test_deployments_option_parses_mappings() -> None:

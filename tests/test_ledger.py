@@ -129,3 +129,30 @@ def test_a_ledger_without_prices_says_how_in_python_terms(emulator, red_png):
     client.ask("a", [red_png])
     text = repr(ledger)
     assert "UsageLedger(prices=...)" in text and "%config" not in text  # the magic's wording stays in the magic
+
+
+def test_usage_the_server_did_not_report_is_said_not_zero():
+    """A stream from a server that sends no usage (e.g. Microsoft's aoai-api-simulator) leaves ``usage`` None:
+    the footer, the ledger and the conversation table say so instead of showing 0 tokens."""
+    from azmm_magic.display.result import footer_text
+
+    silent = VisionResult(text="t", usage=Usage.from_sdk(None), deployment="sim", elapsed=1.0)
+    assert silent.usage.reported is False and Usage.from_sdk(None).prompt_tokens == 0
+    footer = footer_text(silent)
+    assert footer.startswith("sim · usage not reported by the server · 1.00 s") and "0 in" not in footer
+    assert footer_text(_r("d", 12, 3, 1.0)).startswith("d · 12 in / 3 out tokens")
+    ledger = UsageLedger()
+    ledger.record(silent)
+    ledger.record(silent)
+    (row,) = ledger.rows()
+    assert row[4] == row[5] == "usage not reported by the server"
+    ledger.record(_r("sim", 100, 20, 1.0))
+    ledger.record(_r("other", 5, 1, 1.0))
+    rows = {r[0]: r for r in ledger.rows()}
+    assert rows["sim"][4] == "100 (+2 sent without usage: not reported by the server)"
+    assert rows["other"][4] == "5" and rows["total"][5] == "21 (+2 sent without usage: not reported by the server)"
+    # a cache entry keeps it; entries written before the field existed read as reported
+    again = VisionResult.from_cache(silent.to_cache(), images=(), prompt="", endpoint_host="", elapsed=0.0)
+    assert again.usage.reported is False
+    old = {k: v for k, v in silent.to_cache()["usage"].items() if k != "reported"}
+    assert Usage(**old).reported is True

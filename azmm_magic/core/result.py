@@ -19,17 +19,19 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclass(frozen=True)
 class Usage:
-    """Token usage as the service reported it (0 when it reported nothing)."""
+    """Token usage as the service reported it; ``reported`` is False (and the counts 0) when the answer carried
+    no usage (a stream from a server that sends none)."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
     reasoning_tokens: int = 0
+    reported: bool = True
 
     @classmethod
     def from_sdk(cls, usage: Any) -> Usage:
         if usage is None:
-            return cls()
+            return cls(reported=False)
         details = getattr(usage, "completion_tokens_details", None)
         reasoning = getattr(details, "reasoning_tokens", None) or 0
         prompt = getattr(usage, "prompt_tokens", 0) or 0

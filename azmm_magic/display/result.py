@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from azmm_magic.core.images import PreparedImage
     from azmm_magic.core.result import VisionResult
 
+UNREPORTED = "usage not reported by the server"
 NO_TEXT_HTML = '<p style="opacity:0.6">(no text in the answer)</p>'
 
 
@@ -32,7 +33,7 @@ def footer_text(result: VisionResult) -> str:
     """``deployment · 812 in / 154 out tokens · 1.23 s · cached`` plus truncation/incomplete/notice marks."""
     parts = [result.deployment or "?"]
     u = result.usage
-    tokens = f"{u.prompt_tokens:,} in / {u.completion_tokens:,} out tokens"
+    tokens = f"{u.prompt_tokens:,} in / {u.completion_tokens:,} out tokens" if u.reported else UNREPORTED
     if u.reasoning_tokens:
         tokens += f" ({u.reasoning_tokens:,} reasoning)"
     parts.append(tokens)

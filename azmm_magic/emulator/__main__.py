@@ -35,8 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="comma-separated deployments that exist, each NAME or NAME=MODEL-VERSION, e.g. "
         "gpt-4o=gpt-4o-2024-11-20,o4mini=o4-mini-2025-04-16 (the model decides the rules and the answers' "
-        "'model'; default: any name is accepted)",
+        "'model'; a bare model name means its current default version; default: any name is accepted)",
     )
+    parser.add_argument("--default-model", default=None, metavar="MODEL-VERSION",
+                        help="the model a deployment whose name names no model is served as (default: "
+                        "gpt-4o-2024-11-20; see docs/emulator-models.md)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds to wait before each answer")
     parser.add_argument(
         "--stream-chunk-delay", type=float, default=0.0, help="seconds between streamed chunks (default: 0)"
@@ -81,6 +84,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         api_key=args.api_key or os.environ.get("AZMM_EMULATOR_API_KEY") or None,
         bearer_token=os.environ.get("AZMM_EMULATOR_BEARER_TOKEN") or None,
         deployments=deployments,
+        **({"default_model": args.default_model} if getattr(args, "default_model", None) else {}),
         latency=args.latency,
         stream_chunk_delay=args.stream_chunk_delay,
         faults=list(getattr(args, "fault", None) or []),
@@ -123,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     print(f"Listening on {url_for(sock)}", flush=True)
+    from .models import describe_deployments
+
+    for line in describe_deployments(config):
+        print(line, file=sys.stderr, flush=True)
     if not _is_loopback(args.host):
         print(
             f"warning: {args.host} is not a loopback address; the emulator is reachable from the network",

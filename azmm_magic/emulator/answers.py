@@ -79,7 +79,7 @@ def forced_tool_calls(body: Mapping[str, Any], facts: ChatFacts, deployment: str
     A named function gets ``finish_reason: "stop"`` (OpenAI's documented behaviour for a forced named function),
     ``"required"`` calls the first tool and finishes with ``"tool_calls"``."""
     choice = body.get("tool_choice")
-    tools = [t["function"] for t in body.get("tools") or ()]
+    tools = [t["function"] for t in body.get("tools") or () if t.get("type") == "function"]  # custom tools: no call
     if not tools or choice in (None, "none", "auto"):
         return None
     if isinstance(choice, Mapping):

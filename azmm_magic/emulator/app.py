@@ -45,6 +45,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import faults as _faults
 from .answers import Answer, completion_body, stream_chunks
 from .batches import BatchStore, batch_routes
+from .model_table import DEFAULT_MODEL, find_model
 from .models import parse_deployments
 from .pipeline import make_answer, prepare
 from .protocol import ENTRY_KEY, ApiError, authenticate, check_api_version, log_entry, read_json
@@ -73,7 +74,9 @@ class EmulatorConfig:
     equal to ``api_key`` is accepted too, like Azure's v1 API). Neither set: any or no auth is accepted.
     ``deployments``: the only deployment names that exist (``None``: every name exists); an entry
     ``NAME=MODEL-VERSION`` (e.g. ``gpt-4o=gpt-4o-2024-11-20``) also maps the deployment to a model, kept in
-    ``models`` (the model decides the rules and the answers' ``model``; see :mod:`.models`).
+    ``models`` (the model decides the rules and the answers' ``model``; see :mod:`.models`); a bare known model
+    (``gpt-4o``) means its current default version. ``default_model``: what a deployment whose name names no
+    model is served as (a versioned model of :mod:`.model_table`, default ``gpt-4o-2024-11-20``).
     ``latency``: seconds slept before each answer; ``stream_chunk_delay``: seconds between streamed chunks.
     ``rpm`` / ``tpm``: per-deployment requests / tokens per minute, enforced over sliding ``rate_window``-second
     windows with Azure's 429 + ``Retry-After`` (see :mod:`.limits`). ``batch_delay``: seconds a Batch API job
@@ -92,6 +95,7 @@ class EmulatorConfig:
     bearer_token: str | None = field(default=None, repr=False)
     deployments: list[str] | None = None
     models: dict[str, str] = field(default_factory=dict)
+    default_model: str = DEFAULT_MODEL
     latency: float = 0.0
     stream_chunk_delay: float = 0.0
     reasoning_prefixes: tuple[str, ...] = ("o1", "o3", "o4", "gpt-5")
@@ -127,6 +131,10 @@ class EmulatorConfig:
         if unknown:
             raise ValueError(f"unknown request rule(s) {', '.join(unknown)}; known: {', '.join(RULE_NAMES)}")
         self.models = {str(k): str(v) for k, v in self.models.items()}
+        spec = find_model(self.default_model)
+        if spec is None or spec.id != self.default_model.lower():
+            raise ValueError(f"default_model {self.default_model!r} is not a versioned model of the emulator's table "
+                             f"(e.g. {DEFAULT_MODEL})")
         if self.deployments is not None:
             names, models = parse_deployments(self.deployments)
             self.deployments = names

@@ -6,7 +6,9 @@ Two layers, run before any image is decoded:
    checked with ``jsonschema`` (the validator is compiled once per process): unknown arguments, types, ranges,
    required fields, enums, name patterns;
 2. :data:`RULES`, what a schema cannot say: api-version gating, parameter combinations, per-model rules for
-   reasoning deployments, tool-call pairing, Structured Outputs' strict-schema rules.
+   reasoning deployments, tool-call pairing, Structured Outputs' strict-schema rules, then the rules that read
+   the deployment's model row (:mod:`.model_rules`: output-token limits, vision, streaming, system messages,
+   tools, reasoning efforts, response formats, predicted outputs, assistant turns without content).
 
 Image count and size limits need the decoded request and are checked by :func:`check_images`. Every failure is a
 :class:`~azmm_magic.emulator.report.RequestError`, rendered as Azure's 400 ``{"error": {message, type, param,
@@ -17,13 +19,14 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
+from .model_rules import MODEL_RULES
 from .models import ModelProfile
 from .report import RequestError
+from .rulebook import Context, Rule, is_set, quoted
 from .versions import features_of
 
 __all__ = ["RULES", "Context", "check_images", "check_schema", "request_rule_count", "token_cap", "validate_chat"]
@@ -51,17 +54,10 @@ GATED_FIELDS = {
     "audio": "audio",
     "user_security_context": "user_security_context",
 }
+FORMAT_SINCE = {"json_object": "2023-12-01-preview", "json_schema": "2024-08-01-preview"}
+MAX_STRICT_NESTING = 5  # structured-outputs how-to: "up to five levels of nesting" (below the root object)
 _TYPE_NAMES = {"number": "a decimal", "integer": "an integer", "string": "a string", "boolean": "a boolean",
                "object": "an object", "array": "an array", "null": "null"}  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Context:
-    """What the rules may look at besides the body."""
-
-    profile: ModelProfile
-    api_version: str | None  # None on the v1 routes
-    features: frozenset[str]
 
 
 # ------------------------------------------------------------------------------------------------ schema
@@ -113,11 +109,6 @@ def _fits(schema: Any, value: Any) -> bool:
     return got in kinds or (got == "integer" and "number" in kinds)
 
 
-def _quoted(values: list[Any]) -> str:
-    shown = [f"'{v}'" for v in values if v is not None]
-    return ", ".join(shown[:-1]) + (", and " if len(shown) > 2 else " and ") + shown[-1] if len(shown) > 1 else shown[0]
-
-
 def _error_for(error: Any) -> RequestError:
     """Azure's 400 for one ``jsonschema`` error."""
     kind, value, where = error.validator, error.instance, _path(error.absolute_path)
@@ -165,7 +156,7 @@ def _error_for(error: Any) -> RequestError:
         )
     if kind in ("enum", "const"):
         allowed = list(error.validator_value) if kind == "enum" else [error.validator_value]
-        return RequestError(f"Invalid value: '{value}'. Supported values are: {_quoted(allowed)}.", param=where,
+        return RequestError(f"Invalid value: '{value}'. Supported values are: {quoted(allowed)}.", param=where,
                             code="invalid_value")
     if kind == "pattern":
         return RequestError(f"Invalid '{where}': string does not match pattern. Expected a string that matches the "
@@ -223,7 +214,6 @@ def check_schema(body: Mapping[str, Any]) -> None:
 
 # ------------------------------------------------------------------------------------------------ rules
 
-Rule = Callable[[Mapping[str, Any], Context], None]
 RULES: list[Rule] = []
 
 
@@ -231,10 +221,6 @@ def rule(fn: Rule) -> Rule:
     """Register a request rule (run in registration order)."""
     RULES.append(fn)
     return fn
-
-
-def _set(body: Mapping[str, Any], key: str) -> bool:
-    return body.get(key) is not None
 
 
 @rule
@@ -252,10 +238,11 @@ def version_has_response_format(body: Mapping[str, Any], ctx: Context) -> None:
     fmt = body.get("response_format")
     if not isinstance(fmt, Mapping):
         return
-    allowed = ["text"] + [k for k in ("json_object", "json_schema") if k in ctx.features]
-    if fmt.get("type") not in allowed:
-        raise RequestError(f"Invalid value: '{fmt.get('type')}'. Supported values are: {_quoted(allowed)}.",
-                           param="response_format.type", code="invalid_value")
+    kind = fmt.get("type")
+    if kind in FORMAT_SINCE and kind not in ctx.features:
+        # Azure's own gate (dotnet/extensions#6130, langgenius/dify#8994): 400, code BadRequest, no param
+        raise RequestError(f"response_format value as {kind} is enabled only for api versions "
+                           f"{FORMAT_SINCE[kind]} and later", param=None, code="BadRequest")
 
 
 @rule
@@ -264,7 +251,7 @@ def version_has_roles_and_parts(body: Mapping[str, Any], ctx: Context) -> None:
     roles = ["system", "assistant", "user", "function", "tool"] + (["developer"] if "developer_role" in ctx.features else [])
     for i, message in enumerate(body.get("messages") or ()):
         if message.get("role") not in roles:
-            raise RequestError(f"Invalid value: '{message.get('role')}'. Supported values are: {_quoted(roles)}.",
+            raise RequestError(f"Invalid value: '{message.get('role')}'. Supported values are: {quoted(roles)}.",
                                param=f"messages[{i}].role", code="invalid_value")
         content = message.get("content")
         if "image_input" not in ctx.features and isinstance(content, list):
@@ -277,7 +264,7 @@ def version_has_roles_and_parts(body: Mapping[str, Any], ctx: Context) -> None:
 @rule
 def one_token_limit(body: Mapping[str, Any], ctx: Context) -> None:
     """``max_tokens`` and ``max_completion_tokens`` are exclusive."""
-    if _set(body, "max_tokens") and _set(body, "max_completion_tokens"):
+    if is_set(body, "max_tokens") and is_set(body, "max_completion_tokens"):
         raise RequestError(
             "max_tokens and max_completion_tokens cannot both be set. Use max_completion_tokens.",
             param="max_tokens", code="invalid_parameter_combination",
@@ -287,12 +274,12 @@ def one_token_limit(body: Mapping[str, Any], ctx: Context) -> None:
 @rule
 def reasoning_token_parameter(body: Mapping[str, Any], ctx: Context) -> None:
     """Reasoning models refuse ``max_tokens``; legacy deployments do not know ``max_completion_tokens``."""
-    if _set(body, "max_tokens") and ctx.profile.reasoning:
+    if is_set(body, "max_tokens") and ctx.profile.reasoning:
         raise RequestError(
             "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' "
             "instead.", param="max_tokens", code="unsupported_parameter",
         )
-    if _set(body, "max_completion_tokens") and ctx.profile.legacy:
+    if is_set(body, "max_completion_tokens") and ctx.profile.legacy:
         raise RequestError("Unrecognized request argument supplied: max_completion_tokens", param=None, code=None)
 
 
@@ -302,13 +289,13 @@ def reasoning_sampling(body: Mapping[str, Any], ctx: Context) -> None:
     if not ctx.profile.reasoning:
         return
     for key, default in REASONING_DEFAULT_ONLY.items():
-        if _set(body, key) and body[key] != default:
+        if is_set(body, key) and body[key] != default:
             raise RequestError(
                 f"Unsupported value: '{key}' does not support {body[key]} with this model. Only the default "
                 f"({default}) value is supported.", param=key, code="unsupported_value",
             )
     for key in REASONING_UNSUPPORTED:
-        if _set(body, key) and not (key in ("presence_penalty", "frequency_penalty") and body[key] == 0):
+        if is_set(body, key) and not (key in ("presence_penalty", "frequency_penalty") and body[key] == 0):
             raise RequestError(f"Unsupported parameter: '{key}' is not supported with this model.", param=key,
                                code="unsupported_parameter")
 
@@ -316,7 +303,7 @@ def reasoning_sampling(body: Mapping[str, Any], ctx: Context) -> None:
 @rule
 def reasoning_effort_needs_reasoning_model(body: Mapping[str, Any], ctx: Context) -> None:
     """``reasoning_effort`` only on reasoning models."""
-    if _set(body, "reasoning_effort") and not ctx.profile.reasoning:
+    if is_set(body, "reasoning_effort") and not ctx.profile.reasoning:
         raise RequestError("Unsupported parameter: 'reasoning_effort' is not supported with this model.",
                            param="reasoning_effort", code="unsupported_parameter")
 
@@ -324,7 +311,7 @@ def reasoning_effort_needs_reasoning_model(body: Mapping[str, Any], ctx: Context
 @rule
 def top_logprobs_needs_logprobs(body: Mapping[str, Any], ctx: Context) -> None:
     """``top_logprobs`` requires ``logprobs: true`` (spec: "`logprobs` must be set to `true`")."""
-    if _set(body, "top_logprobs") and body.get("logprobs") is not True:
+    if is_set(body, "top_logprobs") and body.get("logprobs") is not True:
         raise RequestError("Invalid value for 'top_logprobs': 'logprobs' must be set to true when 'top_logprobs' "
                            "is used.", param="top_logprobs", code="invalid_value")
 
@@ -332,20 +319,21 @@ def top_logprobs_needs_logprobs(body: Mapping[str, Any], ctx: Context) -> None:
 @rule
 def stream_options_need_stream(body: Mapping[str, Any], ctx: Context) -> None:
     """``stream_options`` only with ``stream: true``."""
-    if _set(body, "stream_options") and body.get("stream") is not True:
+    if is_set(body, "stream_options") and body.get("stream") is not True:
         raise RequestError("The 'stream_options' parameter is only allowed when 'stream' is enabled.",
                            param="stream_options", code="invalid_value")
 
 
 def _tool_names(body: Mapping[str, Any]) -> list[str]:
-    return [t["function"]["name"] for t in body.get("tools") or ()]
+    """The names of the function tools (custom tools carry theirs elsewhere)."""
+    return [t["function"]["name"] for t in body.get("tools") or () if t.get("type") == "function"]
 
 
 @rule
 def tool_choice_needs_tools(body: Mapping[str, Any], ctx: Context) -> None:
     """``tool_choice`` / ``parallel_tool_calls`` need ``tools``; a named tool must be one of them."""
     for key in ("tool_choice", "parallel_tool_calls"):
-        if _set(body, key) and not body.get("tools"):
+        if is_set(body, key) and not body.get("tools"):
             raise RequestError(f"Invalid value for '{key}': '{key}' is only allowed when 'tools' are specified.",
                                param=key, code="invalid_value")
     choice = body.get("tool_choice")
@@ -359,11 +347,15 @@ def tool_choice_needs_tools(body: Mapping[str, Any], ctx: Context) -> None:
 @rule
 def unique_tool_names(body: Mapping[str, Any], ctx: Context) -> None:
     """Function names in ``tools`` are unique."""
-    names = _tool_names(body)
-    for i, name in enumerate(names):
-        if name in names[:i]:
+    seen: set[str] = set()
+    for i, tool in enumerate(body.get("tools") or ()):
+        if tool.get("type") != "function":
+            continue
+        name = tool["function"]["name"]
+        if name in seen:
             raise RequestError(f"Invalid 'tools': duplicate function name '{name}'.", param=f"tools[{i}].function.name",
                                code="invalid_value")
+        seen.add(name)
 
 
 @rule
@@ -393,14 +385,21 @@ def tool_messages_pair_with_calls(body: Mapping[str, Any], ctx: Context) -> None
         )
 
 
-def _strict_problem(node: Any, context: tuple[str, ...], defs: Mapping[str, Any], depth: int = 0) -> str | None:
-    """The first Structured Outputs rule ``node`` breaks (objects closed, every property required), or None."""
-    if not isinstance(node, Mapping) or depth > 10:
+def _strict_problem(node: Any, context: tuple[str, ...], defs: Mapping[str, Any], depth: int = 0,
+                    nesting: int = 0) -> str | None:
+    """The first Structured Outputs rule ``node`` breaks (objects closed, every property required, at most
+    :data:`MAX_STRICT_NESTING` levels of objects below the root), or None. ``nesting``: objects above ``node``."""
+    if not isinstance(node, Mapping) or depth > 40:
         return None
     where = f"In context=({', '.join(repr(c) for c in context)}{',' if len(context) == 1 else ''})"
     kinds = node.get("type")
     kinds = [kinds] if isinstance(kinds, str) else list(kinds or [])
+    inner = nesting  # objects above this node's children
     if "object" in kinds or "properties" in node:
+        if nesting > MAX_STRICT_NESTING:
+            return (f"{where}, the schema is nested too deeply: objects may be nested at most "
+                    f"{MAX_STRICT_NESTING} levels below the root object.")
+        inner = nesting + 1
         if node.get("additionalProperties") is not False:
             return f"{where}, 'additionalProperties' is required to be supplied and to be false."
         props = node.get("properties") or {}
@@ -409,18 +408,20 @@ def _strict_problem(node: Any, context: tuple[str, ...], defs: Mapping[str, Any]
             return (f"{where}, 'required' is required to be supplied and to be an array including every key in "
                     f"properties. Missing '{missing[0]}'.")
         for name, sub in props.items():
-            found = _strict_problem(sub, (*context, "properties", name), defs, depth + 1)
+            found = _strict_problem(sub, (*context, "properties", name), defs, depth + 1, inner)
             if found:
                 return found
     if isinstance(node.get("items"), Mapping):
-        found = _strict_problem(node["items"], (*context, "items"), defs, depth + 1)
+        found = _strict_problem(node["items"], (*context, "items"), defs, depth + 1, inner)
         if found:
             return found
     for key in ("anyOf", "$defs", "definitions"):
         value = node.get(key)
         subs = value.items() if isinstance(value, Mapping) else enumerate(value or [])
+        # anyOf branches sit at this node's level; definitions count as roots of their own (the accepting reading)
+        level = nesting if key == "anyOf" else 0
         for name, sub in subs:
-            found = _strict_problem(sub, (*context, key, str(name)), defs, depth + 1)
+            found = _strict_problem(sub, (*context, key, str(name)), defs, depth + 1, level)
             if found:
                 return found
     return None
@@ -449,13 +450,16 @@ def strict_response_format(body: Mapping[str, Any], ctx: Context) -> None:
 def strict_tools(body: Mapping[str, Any], ctx: Context) -> None:
     """A tool with ``strict: true`` follows the same schema subset."""
     for i, tool in enumerate(body.get("tools") or ()):
-        function = tool["function"]
-        if function.get("strict") is True:
+        function = tool.get("function")
+        if isinstance(function, Mapping) and function.get("strict") is True:
             problem = _strict_schema_error(function.get("parameters", {"type": "object", "properties": {},
                                                                        "additionalProperties": False}))
             if problem:
                 raise RequestError(f"Invalid schema for function '{function['name']}': {problem}",
                                    param=f"tools[{i}].function.parameters", code="invalid_function_parameters")
+
+
+RULES.extend(MODEL_RULES)
 
 
 def validate_chat(body: Mapping[str, Any], ctx: Context, *, lenient_rules: frozenset[str] = frozenset()) -> None:

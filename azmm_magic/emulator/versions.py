@@ -34,16 +34,19 @@ FEATURES: dict[str, str] = {
     "seed": "2023-12-01",
     "json_object": "2023-12-01",
     "logprobs": "2023-12-01",
+    # the lifecycle page lists parallel_tool_calls under 2024-09-01-preview; kept at the earlier date (accepting)
     "parallel_tool_calls": "2024-07-01",
     "json_schema": "2024-08-01",  # Structured Outputs: 2024-08-01-preview, GA in 2024-10-21
     "max_completion_tokens": "2024-09-01",  # o1 support: 2024-09-01-preview, GA in 2024-10-21
     "stream_options": "2024-09-01",
-    "developer_role": "2024-12-01",  # o1 GA: developer messages, reasoning_effort, store, metadata
+    # lifecycle page, "Changes between 2024-12-01-preview and 2024-10-01-preview": store, metadata,
+    # reasoning_effort, user_security_context (and o1's developer messages)
+    "developer_role": "2024-12-01",
     "reasoning_effort": "2024-12-01",
     "store": "2024-12-01",
-    "prediction": "2025-01-01",
+    "prediction": "2025-01-01",  # lifecycle page: prediction and gpt-4o-audio-preview in 2025-01-01-preview
     "audio": "2025-01-01",
-    "user_security_context": "2025-01-01",
+    "user_security_context": "2024-12-01",
 }
 
 

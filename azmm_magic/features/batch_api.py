@@ -334,7 +334,9 @@ def _outcome(client: VisionClient, line: dict[str, Any] | None, item: dict[str, 
     response, error = line.get("response"), line.get("error")
     if response and response.get("status_code") == 200:
         body = response.get("body") or {}
-        request = VisionRequest(prompt=manifest.prompt if manifest else "", deployment=body.get("model", ""))
+        # the deployment is the one the job was sent to: Azure's ``model`` names the model version behind it
+        deployment = manifest.deployment if manifest and manifest.deployment else str(body.get("model", ""))
+        request = VisionRequest(prompt=manifest.prompt if manifest else "", deployment=deployment)
         try:
             result = result_from_body(body, request, client.settings, response.get("request_id"))
         except AzureVisionError as e:

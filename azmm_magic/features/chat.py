@@ -156,7 +156,8 @@ class Conversation:
 
         return [
             (str(i), short(t.prompt), str(len(t.image_labels)), short(t.answer), t.deployment,
-             f"{t.usage.prompt_tokens:,} in / {t.usage.completion_tokens:,} out" + (" · cached" if t.cached else "")
+             (f"{t.usage.prompt_tokens:,} in / {t.usage.completion_tokens:,} out" if t.usage.reported
+              else "usage not reported by the server") + (" · cached" if t.cached else "")
              if t.usage else "")
             for i, t in enumerate(self.turns, 1)
         ]

@@ -362,8 +362,9 @@ def result_from_body(body: Mapping[str, Any], request: VisionRequest, settings: 
 
     exchange = Exchange(request, settings, stream=False)
     result = exchange.completed(ChatCompletion.model_validate(dict(body)))
+    # the request's deployment: the body's ``model`` is the model version Azure ran it on (``gpt-4o-2024-11-20``)
     return result.with_(elapsed=0.0, request_id=request_id or result.request_id,
-                        deployment=str(body.get("model") or request.deployment))
+                        deployment=request.deployment or str(body.get("model") or ""))
 
 
 class _StreamAccumulator:

@@ -33,6 +33,7 @@ class DeploymentUsage:
     saved_input_tokens: int = 0
     saved_output_tokens: int = 0
     seconds: float = 0.0
+    unreported: int = 0  # requests whose answer carried no usage (the server reported none)
 
 
 def price_of(prices: Prices | None, deployment: str) -> tuple[float, float] | None:
@@ -100,6 +101,7 @@ class UsageLedger:
                 row.requests += 1
                 row.input_tokens += u.prompt_tokens
                 row.output_tokens += u.completion_tokens
+                row.unreported += 0 if u.reported else 1
 
     def by_deployment(self) -> dict[str, DeploymentUsage]:
         """A copy of the counters, per deployment (sorted by name)."""
@@ -132,17 +134,23 @@ class UsageLedger:
         def fmt_cost(value: float | None) -> str:
             return "—" if value is None else f"{value:.4f}"
 
+        def fmt_tokens(value: int, r: DeploymentUsage) -> str:
+            """Billed tokens; what the server left out is said, never shown as 0."""
+            if not r.unreported:
+                return f"{value:,}"
+            if r.unreported == r.requests:
+                return "usage not reported by the server"
+            return f"{value:,} (+{r.unreported} sent without usage: not reported by the server)"
+
         out: list[tuple[str, ...]] = []
-        for name, r in self.by_deployment().items():
-            c = cost(self.prices, name, r.input_tokens, r.output_tokens)
-            out.append((name, str(r.calls), str(r.requests), str(r.cache_hits), f"{r.input_tokens:,}",
-                        f"{r.output_tokens:,}", f"{r.saved_input_tokens + r.saved_output_tokens:,}",
+        rows = list(self.by_deployment().items())
+        if len(rows) > 1:
+            rows.append(("total", self.totals()))
+        for name, r in rows:
+            c = self.cost() if name == "total" else cost(self.prices, name, r.input_tokens, r.output_tokens)
+            out.append((name, str(r.calls), str(r.requests), str(r.cache_hits), fmt_tokens(r.input_tokens, r),
+                        fmt_tokens(r.output_tokens, r), f"{r.saved_input_tokens + r.saved_output_tokens:,}",
                         f"{r.seconds:.2f}", fmt_cost(c)))
-        if len(out) > 1:
-            t = self.totals()
-            out.append(("total", str(t.calls), str(t.requests), str(t.cache_hits), f"{t.input_tokens:,}",
-                        f"{t.output_tokens:,}", f"{t.saved_input_tokens + t.saved_output_tokens:,}",
-                        f"{t.seconds:.2f}", fmt_cost(self.cost())))
         return out
 
     HEADERS = ("deployment", "calls", "sent", "cache hits", "input tokens", "output tokens", "tokens saved",

@@ -37,9 +37,12 @@ def run(magics: Session, args: argparse.Namespace) -> Any:
     starter = getattr(magics, "start_warmup", None)
     if starter is not None:
         starter()  # the session's settings changed: build the client for them in the background
+    from azmm_magic.emulator.models import profile_for
+
+    served = profile_for(magics.emulator.config, magics.deployment).model
     print(
         f"Azure OpenAI emulator (local, not a model) running at {magics.emulator.url}; this session now uses it "
-        f"with deployment '{magics.deployment}'; %azure_vision emulator stop stops it."
+        f"with deployment '{magics.deployment}' (answered as {served}); %azure_vision emulator stop stops it."
     )
     return None
 
