@@ -75,8 +75,9 @@ def _mistake_tile(s: Scored) -> str:
     return (f'<div style="{_TILE}" title="{html.escape(str(answer)[:500])}">{img}'
             f'<div style="opacity: 0.7;">{html.escape(_where(s))}</div>'
             f"<div>expected <b>{html.escape(str(s.expected))}</b></div>"
-            f'<div style="white-space: nowrap; overflow: hidden; text-overflow: ellipsis;">answered '
-            f'<b style="color: rgb(200,40,40);">{html.escape(str(answer)[:200])}</b></div></div>')
+            f'<div style="white-space: nowrap; overflow: hidden; text-overflow: ellipsis;">'
+            f'<span style="color: rgb(200,40,40);">✗</span> answered <b>{html.escape(str(answer)[:200])}</b>'
+            "</div></div>")
 
 
 def _confusion_img(evaluation: Evaluation) -> str:

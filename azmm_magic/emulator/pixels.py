@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["COLOUR_NAMES", "MIN_BLOB_SHARE", "blob_count", "colour_names", "enum_value", "name_of", "orientation",
+__all__ = ["COLOUR_NAMES", "MIN_BLOB_SHARE", "blob_count", "colour_names", "dominant", "enum_value", "name_of",
+           "object_colour", "orientation",
            "tone"]
 
 #: The names :func:`colour_names` gives (and a typical RGB for each, used when an enum holds other names).
@@ -44,6 +45,23 @@ _SPELLINGS = {"gray": "grey", "dark gray": "dark grey", "light gray": "light gre
               "lightgrey": "light grey", "darkred": "dark red", "darkgreen": "dark green", "violet": "purple"}
 
 MIN_BLOB_SHARE = 0.004  # a region smaller than this share of the image is noise (anti-aliasing, JPEG edges)
+
+
+def object_colour(colours: tuple[tuple[str, int], ...], options: list[Any] | None) -> Any:
+    """The colour to answer from an image's dominant ``(name, percent)`` pairs: the first that an enum's options
+    name (so a red mug on a white background is "red" when the enum has no "white"), else the nearest option to
+    the first colour that is not a grey; without options, the most frequent name."""
+    if not colours:
+        return None
+    if options is None:
+        return colours[0][0]
+    notable = [name for name, pct in colours if pct >= 5] or [colours[0][0]]
+    for name in notable:
+        found = enum_value(name, options, nearest=False)
+        if found is not None:
+            return found
+    chromatic = [name for name in notable if name not in _ACHROMATIC]
+    return enum_value(chromatic[0] if chromatic else notable[0], options)
 
 
 def colour_names(rgb: Any) -> Any:
@@ -171,15 +189,22 @@ def _canonical(value: str) -> str:
     return _SPELLINGS.get(text, text)
 
 
-def enum_value(measured: str, options: list[Any]) -> Any:
-    """The enum option people would agree names the colour ``measured``, or None when none does."""
+_ACHROMATIC = ("black", "dark grey", "grey", "light grey", "white")
+
+
+def enum_value(measured: str, options: list[Any], *, nearest: bool = True) -> Any:
+    """The enum option people would agree names the colour ``measured`` (the same name, or a broader one:
+    "navy" → "blue"), else with ``nearest`` the option whose colour is closest (a grey only to a grey), or None."""
     strings = {_canonical(o): o for o in options if isinstance(o, str)}
     if measured in strings:
         return strings[measured]
     for other in _FAMILY.get(measured, ()):
         if other in strings:
             return strings[other]
-    known = [(name, o) for name, o in strings.items() if name in COLOUR_NAMES]
+    if not nearest:
+        return None
+    grey = measured in _ACHROMATIC
+    known = [(name, o) for name, o in strings.items() if name in COLOUR_NAMES and (name in _ACHROMATIC) == grey]
     if not known:
         return None
     target = COLOUR_NAMES[measured]

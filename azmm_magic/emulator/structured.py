@@ -91,10 +91,7 @@ def _pixel_hint(name: str, facts: ChatFacts, options: list[Any] | None, kind: st
     if first is None or "image" in low:
         return None
     if any(w in low for w in _COLOUR_WORDS) and kind == "string":
-        measured = first.colours[0][0] if first.colours else None
-        if measured is None:
-            return None
-        return measured if options is None else pixels.enum_value(measured, options)
+        return pixels.object_colour(first.colours, options)
     if options is not None and any(w in low for w in _TONE_WORDS):
         wanted = pixels.tone(first.brightness or 0)
         return wanted if wanted in options else None

@@ -252,7 +252,7 @@ class VisionClient:
 
     def evaluate(self, variants: Sequence[str | Mapping[str, Any]], images: Any, *, truth: Any,
                  prompt: str | None = None, field: str | None = None, match: Any = None, tolerance: float = 0.0,
-                 progress: bool = False, **options: Any) -> EvaluationTable:
+                 prices: Mapping[str, Any] | None = None, progress: bool = False, **options: Any) -> EvaluationTable:
         """Run a batch per variant on the same rows and score each against ``truth``: an
         :class:`~azmm_magic.features.evaluation.EvaluationTable` (accuracy with its interval, cost per 1,000
         images and per correct answer, median latency, failures; McNemar's test of each against the first).
@@ -265,8 +265,8 @@ class VisionClient:
             client.evaluate(["Name the colour.", "Which colour dominates? One word."], df, truth="label")
 
         ``truth``, ``field``, ``match``, ``tolerance``: as for
-        :meth:`~azmm_magic.features.batch.BatchResult.evaluate`; other ``options`` go to :meth:`batch`. The cache
-        makes a re-run of the same rows free.
+        :meth:`~azmm_magic.features.batch.BatchResult.evaluate`; ``prices`` (per 1M tokens) defaults to the
+        ledger's; other ``options`` go to :meth:`batch`. The cache makes a re-run of the same rows free.
         """
         from azmm_magic.features.evaluation import evaluate_variants
 
@@ -274,7 +274,8 @@ class VisionClient:
             return self.batch(prompt, images, progress=progress, **chosen)
 
         return evaluate_variants(run, variants, images, truth=truth, prompt=prompt, field=field, match=match,
-                                 tolerance=tolerance, prices=self.ledger.prices, **options)
+                                 tolerance=tolerance, prices=prices if prices is not None else self.ledger.prices,
+                                 **options)
 
     def submit_batch(
         self,

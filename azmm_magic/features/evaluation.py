@@ -40,7 +40,6 @@ from azmm_magic.store.ledger import cost as token_cost
 
 if TYPE_CHECKING:  # pragma: no cover
     from azmm_magic.features.batch import BatchResult
-    from azmm_magic.features.outcomes import Outcome
 
 Z95 = 1.959963984540054  # the normal quantile of a two-sided 95 % interval
 LABEL_CHARS = 40  # a wrong answer that names no class is shown by its first words
@@ -629,7 +628,7 @@ class EvaluationTable(list[Evaluation]):
         def money(value: float | None, digits: int) -> str:
             return "—" if value is None else f"{value:.{digits}f}"
 
-        out = []
+        out: list[tuple[str, ...]] = []
         for e in self:
             low, high = e.interval
             accuracy = "—" if not e.n else f"{100 * e.accuracy:.1f} % ({e.correct}/{e.n})"
