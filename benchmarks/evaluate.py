@@ -13,7 +13,6 @@ printed, never asserted; the goal is that evaluating adds at most 5 % to the bat
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -94,12 +93,9 @@ def main(argv: list[str] | None = None) -> int:
                                                    "and the mistakes gallery"),
         ("evaluate + notebook view ÷ batch", f"{100 * (score + page) / batch_time:.2f} %", "what a notebook user waits"),
     ]
-    mode = "quick" if args.quick else "full"
-    print(f"\nazmm_magic evaluation benchmark ({mode}; emulator in a separate process; {os.cpu_count()} CPUs)\n")
-    print("| measurement | value | notes |")
-    print("|---|---|---|")
-    for name, value, note in rows:
-        print(f"| {name} | {value} | {note} |")
+    from common import print_measurements
+
+    print_measurements("evaluation", args.quick, rows)
     return 0
 
 
