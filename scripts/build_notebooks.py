@@ -82,8 +82,9 @@ EMULATOR_LIMITS = """\
 as strictly as Azure does, and counts tokens with Azure's published rules: **token counts, image sizes, what was
 sent, caching, errors and rate limits are real** and measurable here. Its answers are not a model's: a factual
 report about what it received. Its colour names are coarse (a few dozen names), it ignores instructions such as
-"answer in one line", and its `--schema` answers are placeholders of the right type (`"emulator text"`), so do not
-judge answer quality on it: that needs a real deployment.
+"answer in one line", and its `--schema` answers are placeholders of the right type (`"emulator text"`) except the
+few fields it can read from pixels (a colour among an enum's names, light/dark, portrait/landscape, a count of solid
+blobs), so do not judge answer quality on it: that needs a real deployment.
 """
 
 QUICKSTART = [
