@@ -152,9 +152,16 @@ class CellMagic:
             return client.batch(prompt, images, progress=_is_kernel(self.shell), concurrency=command.concurrency,
                                 use_cache=command.use_cache, refresh=command.refresh, **chosen)
 
-        table = evaluate_variants(run, [{"deployment": d, "name": d} for d in names], command.images,
-                                  prompt=command.prompt, truth=command.expect, field=command.expect_field,
-                                  prices=self.price_table(), **options)
+        from azmm_magic.features.batch import BatchInterrupted
+
+        try:
+            table = evaluate_variants(run, [{"deployment": d, "name": d} for d in names], command.images,
+                                      prompt=command.prompt, truth=command.expect, field=command.expect_field,
+                                      prices=self.price_table(), **options)
+        except BatchInterrupted as e:
+            print(f"Interrupted: {e.result.summary()}. Finished answers are cached: re-run the cell to send only the "
+                  "rest.", file=sys.stderr)
+            raise KeyboardInterrupt from None
         if command.out:
             ns[command.out] = table
         return table
