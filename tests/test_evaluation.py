@@ -21,6 +21,7 @@ from azmm_magic.emulator import pixels
 from azmm_magic.emulator.report import describe_image
 from azmm_magic.features.batch import BatchFailure, BatchResult
 from azmm_magic.features.evaluation import mcnemar_p, normalise, wilson
+from tests.test_surfaces import terminal  # noqa: F401 - the terminal IPython fixture
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 160, 60), "blue": (30, 120, 200)}
 WRONG = {3: "green", 14: "blue", 25: "red"}  # rows whose label is deliberately wrong
@@ -229,6 +230,16 @@ def test_the_magic_expect_shows_the_evaluation_and_compares_deployments(shell, e
                                  "--deployment gpt-4o,gpt-4o-mini -o side", "Which colour is the swatch?")
     assert [e.name for e in table] == ["gpt-4o", "gpt-4o-mini"] and shell.user_ns["side"] is table
     assert all(e.correct == 27 for e in table)
+
+
+def test_the_magic_expect_in_a_terminal_prints_the_evaluation_as_text(terminal, emulator, capsys):
+    terminal.user_ns.update(df=swatches(), Swatch=Swatch)
+    ev = terminal.run_cell_magic("azure_vision", "-i df --each --schema Swatch --expect label -o run", "Which colour?")
+    printed = capsys.readouterr().out
+    assert printed.count("✓ #") == 30 and "the BatchResult is in run" in printed  # each line once, then the summary
+    text = repr(ev)
+    assert text.startswith("vision-test: 27/30 correct") and "confusion (rows: truth, columns: predicted)" in text
+    assert "<" not in text.split("mistakes")[0]  # text, not HTML
 
 
 @pytest.mark.parametrize(("line", "needle"), [

@@ -128,15 +128,12 @@ class Evaluation:
 
     def class_rows(self) -> list[tuple[str, int, float, float]]:
         """Per class: ``(label, support, precision, recall)`` (NaN when undefined)."""
-        out = []
-        for label in self.classes:
-            support = sum(1 for s in self.scored if s.expected == label)
-            hits = sum(1 for s in self.scored if s.expected == label and s.correct)
-            called = sum(1 for s in self.scored if s.predicted == label)
-            precision = hits / called if called else math.nan
-            recall = hits / support if support else math.nan
-            out.append((label, support, precision, recall))
-        return out
+        scored = self.scored
+        support = Counter(s.expected for s in scored)
+        hits = Counter(s.expected for s in scored if s.correct)
+        called = Counter(s.predicted for s in scored)
+        return [(label, support[label], hits[label] / called[label] if called[label] else math.nan,
+                 hits[label] / support[label] if support[label] else math.nan) for label in self.classes]
 
     # ----- cost and time -----------------------------------------------------------------------------------------
     def _item_cost(self, s: Scored) -> float | None:
