@@ -406,12 +406,9 @@ def main(argv: list[str] | None = None) -> int:
             if not args.skip_memory:
                 rows += photos(m=200)
                 rows += memory(m=1000, concurrency=16)
-    mode = "quick" if args.quick else "full"
-    print(f"\nazmm_magic batch benchmark ({mode}; emulator in a separate process; {os.cpu_count()} CPUs)\n")
-    print("| measurement | value | notes |")
-    print("|---|---|---|")
-    for name, value, note in rows:
-        print(f"| {name} | {value} | {note} |")
+    from common import print_measurements
+
+    print_measurements("batch", args.quick, rows)
     return 0
 
 

@@ -55,6 +55,17 @@ def percentile(xs: Sequence[float], q: float) -> float:
     return ordered[k]
 
 
+def print_measurements(name: str, quick: bool, rows: Sequence[tuple[str, str, str]]) -> None:
+    """Print the titled Markdown table of ``(measurement, value, notes)`` rows of a standalone benchmark that runs
+    the emulator in its own process (``python benchmarks/batch.py``, ``evaluate.py``)."""
+    mode = "quick" if quick else "full"
+    print(f"\nazmm_magic {name} benchmark ({mode}; emulator in a separate process; {os.cpu_count()} CPUs)\n")
+    print("| measurement | value | notes |")
+    print("|---|---|---|")
+    for name, value, note in rows:
+        print(f"| {name} | {value} | {note} |")
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms" if seconds < 0.1 else f"{seconds * 1000:.0f} ms"
 

@@ -105,8 +105,9 @@ EMULATOR_LIMITS = """\
 as strictly as Azure does, and counts tokens with Azure's published rules: **token counts, image sizes, what was
 sent, caching, errors and rate limits are real** and measurable here. Its answers are not a model's: a factual
 report about what it received. Its colour names are coarse (a few dozen names), it ignores instructions such as
-"answer in one line", and its `--schema` answers are placeholders of the right type (`"emulator text"`), so do not
-judge answer quality on it: that needs a real deployment.
+"answer in one line", and its `--schema` answers are placeholders of the right type (`"emulator text"`) except the
+few fields it can read from pixels (a colour among an enum's names, light/dark, portrait/landscape, a count of solid
+blobs), so do not judge answer quality on it: that needs a real deployment.
 """
 
 QUICKSTART = [
@@ -942,6 +943,159 @@ DOCUMENTS = [
     ),
 ]
 
+EVALUATE = [
+    new_markdown_cell(
+        "# Is this model good enough for my images? (20 minutes)\n\n"
+        "Before you rely on a vision model's answers, score it on images whose right answer you know. This "
+        "notebook walks the whole decision:\n\n"
+        "1. a labelled set (here generated: 30 colour swatches, with a few labels deliberately wrong, as real "
+        "labels are);\n"
+        "2. ask with a schema, so every answer is one of the labels;\n"
+        "3. score one deployment: `--expect COLUMN` under `--each`;\n"
+        "4. read the evaluation: the headline and its interval, the per-class table, the confusion matrix, the "
+        "mistakes;\n"
+        "5. compare two deployments on the same rows: accuracy, cost, latency, and whether the difference is more "
+        "than chance;\n"
+        "6. compare two prompts (Python API);\n"
+        "7. decide; and what changes on real Azure.\n\n"
+        "Without Azure settings it runs against the local emulator, which reads the colour from the pixels (and "
+        "says so), so the scores are real scores of a very simple reader. It needs pandas "
+        "(`pip install \"azmm_magic[notebooks]\"`; Binder and Colab have it)."
+    ),
+    new_code_cell(LOAD),
+    new_code_cell(SETUP),
+    new_markdown_cell(
+        "## 1. A labelled set\n\n"
+        "A DataFrame with an image column and a label column. The swatches come in three shades per colour; the "
+        "blues include (30, 144, 255) and (30, 120, 200), which people call blue. Three labels are wrong on "
+        "purpose: a labelling slip is exactly what an evaluation should bring to light. For your own data: a "
+        "column of file paths or URLs and a column of labels (`pd.read_csv('labels.csv')`)."
+    ),
+    new_code_cell(
+        "import pandas as pd\n"
+        "from PIL import Image\n\n"
+        "shades = {\n"
+        "    'red': [(220, 30, 30), (180, 40, 50), (240, 80, 60)],\n"
+        "    'green': [(30, 160, 60), (60, 190, 90), (20, 120, 40)],\n"
+        "    'blue': [(30, 144, 255), (30, 120, 200), (60, 90, 220)],\n"
+        "}\n"
+        "rows = []\n"
+        "for i in range(30):\n"
+        "    colour = list(shades)[i // 10]\n"
+        "    rgb = shades[colour][i % 3]\n"
+        "    rows.append({'image': Image.new('RGB', (96 + 2 * i, 72), rgb), 'label': colour})\n"
+        "df = pd.DataFrame(rows, index=[f's{i:02d}' for i in range(30)])\n"
+        "df.loc[['s03', 's14', 's25'], 'label'] = ['green', 'blue', 'red']   # three labelling slips\n"
+        "df['label'].value_counts()"
+    ),
+    new_markdown_cell(
+        "## 2. Ask with a schema\n\n"
+        "A free-text answer (\"a vivid crimson square\") is hard to score. A JSON schema whose field is an enum of "
+        "the labels makes every answer one of them (`--schema`, structured outputs)."
+    ),
+    new_code_cell(
+        "swatch = {\n"
+        "    'type': 'object',\n"
+        "    'properties': {'colour': {'enum': ['red', 'green', 'blue']}},\n"
+        "    'required': ['colour'],\n"
+        "    'additionalProperties': False,\n"
+        "}\n"
+        "%config AzureVision.prices = {'*': (2.50, 10.00)}   # illustrative USD per 1M input / output tokens: put yours"
+    ),
+    new_markdown_cell(
+        "## 3. Score one deployment\n\n"
+        "`--expect label=colour` compares each answer's `colour` field with the row's `label` and shows the "
+        "evaluation under the gallery (`--expect label` alone compares the field named like the column, or the "
+        "answer text). `-o run` keeps the `BatchResult`; the evaluation is the cell's value."
+    ),
+    new_code_cell(
+        "%%azure_vision -i df --each --schema swatch --detail low --expect label=colour -o run\n"
+        "Which colour is this swatch?"
+    ),
+    new_markdown_cell(
+        "## 4. Read the evaluation\n\n"
+        "- **The headline** says how many answers were right *and out of how many*: 27/30 is 90 %, but with 30 rows "
+        "the 95 % confidence interval (Wilson) runs from about 74 % to 97 %. More rows narrow it; roughly, the "
+        "interval's half-width is 1/√n (±18 points at 30 rows, ±6 at 300).\n"
+        "- **Failures** (no answer: an error, a timeout) are counted apart, never as wrong answers; a row without a "
+        "label is not scored.\n"
+        "- **Per class**: recall (of the rows labelled red, how many were answered red) and precision (of the "
+        "answers red, how many were labelled red).\n"
+        "- **The confusion matrix**: rows are the labels, columns the answers; the diagonal is right, every other "
+        "cell (framed in red) is a kind of mistake.\n"
+        "- **The mistakes gallery**: look at the images. Here every mistake is a wrong *label*: the answer is right. "
+        "That is common in real labelled sets, and worth fixing before you judge a model.\n\n"
+        "The same numbers in Python, for your own charts and reports (DataFrames):"
+    ),
+    new_code_cell(
+        "ev = run.evaluate('label', field='colour')\n"
+        "print(ev.headline())\n"
+        "ev.confusion"
+    ),
+    new_code_cell("ev.per_class"),
+    new_code_cell("ev.mistakes[['label', 'expected', 'answer']]"),
+    new_markdown_cell(
+        "Fix the three labels and score again: no request is sent, the answers are the same `BatchResult`."
+    ),
+    new_code_cell(
+        "df.loc[['s03', 's14', 's25'], 'label'] = ['red', 'green', 'blue']\n"
+        "print(run.evaluate(df['label'], field='colour').headline())"
+    ),
+    new_markdown_cell(
+        "## 5. Compare two deployments on the same rows\n\n"
+        "With `--deployment a,b`, every deployment answers every row and the output is a side-by-side table: "
+        "accuracy with its interval, cost per 1,000 images and per correct answer, median latency, failures. Below "
+        "it, McNemar's test on the *paired* answers says whether the difference is more than chance: it looks "
+        "only at the rows where one was right and the other wrong. Put two of your deployments here (on Azure, "
+        "e.g. a gpt-4o and a gpt-4o-mini deployment). The cache makes a re-run of the same rows free.\n\n"
+        "On the emulator both \"deployments\" read the same pixels, so they agree on every row (p = 1): that is "
+        "the honest result for two identical readers."
+    ),
+    new_code_cell(
+        "FIRST = session().settings.deployment\n"
+        "SECOND = 'gpt-4o-mini' if session().uses_emulator else FIRST   # on Azure: the name of another deployment"
+    ),
+    new_code_cell(
+        "%%azure_vision -i df --each --schema swatch --detail low --expect label=colour --deployment {FIRST},{SECOND} -o side\n"
+        "Which colour is this swatch?"
+    ),
+    new_code_cell("side.to_dataframe()[['accuracy', 'ci_low', 'ci_high', 'cost_per_1000', 'median_latency']]"),
+    new_markdown_cell(
+        "## 6. Compare two prompts (Python API)\n\n"
+        "`client.evaluate([...variants...], df, truth=...)` runs one batch per variant on the same rows. A variant "
+        "is a prompt, or a dict of what differs (`prompt`, `deployment`, `detail`, `system`, `response_format`, "
+        "`name`). Here two free-text prompts, scored with `match='contains'` (the answer contains the label as a "
+        "word); `match='number'` compares numbers, or pass your own `match(answer, truth)` function."
+    ),
+    new_code_cell(
+        "client = session().client()\n"
+        "prompts = client.evaluate(\n"
+        "    [{'name': 'one word', 'prompt': 'Name the colour of this swatch in one word.'},\n"
+        "     {'name': 'describe', 'prompt': 'Describe this image.'}],\n"
+        "    df, truth='label', match='contains', detail='low', prices={'*': (2.50, 10.00)},\n"
+        ")\n"
+        "prompts"
+    ),
+    new_markdown_cell(
+        "## 7. Decide\n\n"
+        "- Is the **lower end of the interval** good enough for the job? If not, you need a better model, a better "
+        "prompt, or more rows to know.\n"
+        "- Is a cheaper deployment's lower accuracy **more than chance** (McNemar p < 0.05)? If not, the cheaper one "
+        "may do, or you need more rows to tell.\n"
+        "- Compare **cost per correct answer**, not only cost per image: a cheap model that is often wrong can cost "
+        "more per useful answer.\n"
+        "- **Read the mistakes**, not only the rate: some are the labels' fault, some tell you what the prompt "
+        "should say.\n\n"
+        "## What changes on real Azure\n\n"
+        "Run the setup cell with your endpoint and deployment (see the quickstart): the answers are then the "
+        "model's, and so are the mistakes. The emulator is not a model: it fills the schema fields that can be read "
+        "from pixels (a colour among the enum's names, light/dark, portrait/landscape, a count of solid blobs; its "
+        "`x-emulator-note` header says which) and puts placeholders everywhere else, so on anything but such "
+        "fields its score means nothing. Token counts, costs from your price table, caching, failures and the "
+        "statistics work the same. Use a labelled set drawn from your real images, a few hundred rows if you can, "
+        "and keep it: re-scoring after a prompt change costs only the new prompt's requests."
+    ),
+]
 
 
 def hosted_ready(name: str, cells: list) -> list:
@@ -973,6 +1127,7 @@ NOTEBOOKS = {
     "panel.ipynb": PANEL,
     "batch.ipynb": BATCH,
     "documents.ipynb": DOCUMENTS,
+    "evaluate.ipynb": EVALUATE,
 }
 
 #: The label the executed quickstart opens with (tests/test_notebooks.py checks it is there).

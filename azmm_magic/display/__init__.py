@@ -1,5 +1,5 @@
 """display layer of azmm_magic: every mimebundle (results, live streams, dry-run previews, galleries, compare
-grids, usage, jobs), one module per job.
+grids, evaluations, usage, jobs), one module per job.
 
 The classes of the lower layers render through :mod:`azmm_magic.core.views`; importing this package registers
 their renderers (:func:`install`). Classes are named by dotted path, so registering imports none of them.
@@ -8,7 +8,7 @@ their renderers (:func:`install`). Classes are named by dotted path, so register
 from __future__ import annotations
 
 from azmm_magic.core import views
-from azmm_magic.display import compare, gallery, jobs, result, usage
+from azmm_magic.display import compare, evaluation, gallery, jobs, result, usage
 
 RENDERERS = (
     ("azmm_magic.core.result.VisionResult", views.MIMEBUNDLE, result.result_bundle),
@@ -18,6 +18,10 @@ RENDERERS = (
     ("azmm_magic.features.batch.BatchResult", views.PLAIN, gallery.batch_plain),
     ("azmm_magic.features.compare.Comparison", views.MIMEBUNDLE, compare.comparison_bundle),
     ("azmm_magic.features.compare.Comparison", views.PLAIN, compare.comparison_plain),
+    ("azmm_magic.features.evaluation.scores.Evaluation", views.MIMEBUNDLE, evaluation.evaluation_bundle),
+    ("azmm_magic.features.evaluation.scores.Evaluation", views.PLAIN, evaluation.evaluation_plain),
+    ("azmm_magic.features.evaluation.variants.EvaluationTable", views.MIMEBUNDLE, evaluation.table_bundle),
+    ("azmm_magic.features.evaluation.variants.EvaluationTable", views.PLAIN, evaluation.table_plain),
     ("azmm_magic.features.batch_api.BatchJob", views.MIMEBUNDLE, jobs.job_bundle),
     ("azmm_magic.features.batch_api.JobList", views.MIMEBUNDLE, jobs.jobs_table),
     ("azmm_magic.store.ledger.UsageLedger", views.MIMEBUNDLE, usage.usage_table),

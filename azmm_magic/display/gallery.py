@@ -70,6 +70,11 @@ def _thumb_src(outcome: Outcome, source: str) -> str | None:
     return None
 
 
+def thumbnail_src(outcome: Outcome, source: str) -> str | None:
+    """The data URL of an item's thumbnail (the kept thumbnail, else one made from the source file), or None."""
+    return _thumb_src(outcome, source)
+
+
 _ANSWER = "max-height: 9.5em; overflow: hidden;"
 _COMPACT = (("<p>", '<p style="margin: 0.15em 0;">'), ("<ul>", '<ul style="margin: 0.15em 0; padding-left: 1.1em;">'),
             ("<ol>", '<ol style="margin: 0.15em 0; padding-left: 1.3em;">'),
@@ -271,4 +276,5 @@ def batch_bundle(result: BatchResult) -> dict[str, str]:
     }
 
 
-__all__ = ["BatchProgress", "batch_bundle", "batch_plain", "tile_html", "tile_markdown_html", "tile_plain"]
+__all__ = ["BatchProgress", "batch_bundle", "batch_plain", "thumbnail_src", "tile_html", "tile_markdown_html",
+           "tile_plain"]

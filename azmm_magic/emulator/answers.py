@@ -48,6 +48,7 @@ class Answer:
     logprobs: bool = False
     top_logprobs: int = 0
     tool_calls: tuple[dict[str, Any], ...] = field(default=())
+    note: str = ""  # what the answer is made of, when worth saying (sent as the ``x-emulator-note`` header)
 
     @property
     def deployment(self) -> str:

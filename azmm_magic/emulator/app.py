@@ -289,6 +289,9 @@ async def _chat(request: Request, deployment: str | None, *, v1: bool) -> Respon
     malformed = fault is not None and fault.kind == "malformed_json"
     answer = make_answer(body, facts, prepared, malformed=malformed)
     headers = limited or _service_headers(answer.usage["total_tokens"], config)
+    if answer.note:
+        headers = {**headers, "x-emulator-note": answer.note}
+        entry["note"] = answer.note
     streamed = bool(body.get("stream"))
     chunks = (
         stream_chunks(answer, include_usage=include_usage, async_filter=config.async_content_filter)

@@ -11,7 +11,7 @@ from typing import Any
 from .answers import Answer, completion_id, forced_tool_calls, with_n
 from .models import ModelProfile, profile_for
 from .report import ChatFacts, apply_token_cap, check_messages, render_report, usage_for
-from .structured import structured_content
+from .structured import pixel_note, structured_content
 from .validation import check_images, context_for, token_cap, validate_chat
 
 __all__ = ["Prepared", "make_answer", "prepare"]
@@ -48,11 +48,12 @@ def make_answer(body: Mapping[str, Any], facts: ChatFacts, prepared: Prepared, *
         arguments = "".join(c["function"]["arguments"] for c in calls)
         usage = with_n(usage_for(facts, arguments), n)
         return Answer(answer_id, int(time.time()), prepared.profile.model, "", finish, usage, n=n, tool_calls=calls)
-    content = structured_content(body, facts, deployment=deployment, malformed=malformed)
+    from_pixels: list[str] = []
+    content = structured_content(body, facts, deployment=deployment, malformed=malformed, from_pixels=from_pixels)
     if content is None:
         content = render_report(facts, deployment=deployment)
     content, finish = apply_token_cap(content, prepared.cap)
     logprobs = body.get("logprobs") is True
     return Answer(answer_id, int(time.time()), prepared.profile.model, content, finish,
                   with_n(usage_for(facts, content), n), n=n, logprobs=logprobs,
-                  top_logprobs=int(body.get("top_logprobs") or 0) if logprobs else 0)
+                  top_logprobs=int(body.get("top_logprobs") or 0) if logprobs else 0, note=pixel_note(from_pixels))

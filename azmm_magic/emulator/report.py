@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .pixels import dominant
+
 __all__ = [
     "ChatFacts",
     "ImageFacts",
@@ -40,31 +42,6 @@ DETAILS = ("low", "high", "auto")
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 MAX_QUOTE_CHARS = 2000
 REMOTE_IMAGE_TOKENS = 85  # a URL is never downloaded; usage counts it as one low-detail image
-
-# A small fixed table: every pixel is mapped to its nearest entry (RGB distance), then counted.
-COLOUR_NAMES: tuple[tuple[str, tuple[int, int, int]], ...] = (
-    ("black", (0, 0, 0)),
-    ("dark grey", (64, 64, 64)),
-    ("grey", (128, 128, 128)),
-    ("light grey", (192, 192, 192)),
-    ("white", (255, 255, 255)),
-    ("red", (255, 0, 0)),
-    ("dark red", (139, 0, 0)),
-    ("orange", (255, 140, 0)),
-    ("yellow", (255, 255, 0)),
-    ("olive", (128, 128, 0)),
-    ("green", (0, 200, 0)),
-    ("dark green", (0, 100, 0)),
-    ("cyan", (0, 255, 255)),
-    ("teal", (0, 128, 128)),
-    ("blue", (0, 0, 255)),
-    ("navy", (0, 0, 128)),
-    ("purple", (128, 0, 128)),
-    ("magenta", (255, 0, 255)),
-    ("pink", (255, 182, 193)),
-    ("brown", (139, 69, 19)),
-    ("tan", (210, 180, 140)),
-)
 
 _DATA_URL = re.compile(r"^data:(?P<mime>[^;,]*)(?P<params>(?:;[^;,]*)*?);base64,(?P<data>.*)$", re.DOTALL | re.I)
 
@@ -109,6 +86,8 @@ class ImageFacts:
     brightness: int | None = None
     tokens: int = REMOTE_IMAGE_TOKENS
     url: str | None = None
+    #: the decoded image, at most 128 px a side (RGB array): what :mod:`.pixels` reads fields from
+    pixels: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -151,20 +130,6 @@ def brightness_label(mean: float) -> str:
     return "bright"
 
 
-def _dominant_colours(rgb: Any, top: int = 3) -> tuple[tuple[str, int], ...]:
-    """Name the ``top`` most frequent colours (nearest entry of :data:`COLOUR_NAMES`) with whole percentages."""
-    import numpy as np
-
-    pixels = np.asarray(rgb, dtype=np.int32).reshape(-1, 3)
-    table = np.array([value for _, value in COLOUR_NAMES], dtype=np.int32)
-    distances = ((pixels[:, None, :] - table[None, :, :]) ** 2).sum(axis=2)
-    counts = np.bincount(distances.argmin(axis=1), minlength=len(table))
-    order = sorted(range(len(table)), key=lambda i: (-int(counts[i]), i))
-    total = int(counts.sum()) or 1
-    named = [(COLOUR_NAMES[i][0], round(100 * int(counts[i]) / total)) for i in order[:top]]
-    return tuple((name, pct) for name, pct in named if pct >= 1)
-
-
 def describe_image(
     data: bytes, *, detail: str = "auto", index: int = 1, message_index: int = 0, decode: bool = True
 ) -> ImageFacts:
@@ -172,6 +137,7 @@ def describe_image(
 
     ``decode=False`` reads only the image's header (format, size, mode: what the usage needs) and leaves out
     the colours and brightness, so answering costs next to no CPU (for benchmarks of the client side)."""
+    import numpy as np
     from PIL import Image, ImageStat
 
     try:
@@ -213,9 +179,10 @@ def describe_image(
         mode=mode,
         frames=frames,
         has_alpha=has_alpha,
-        colours=_dominant_colours(rgb),
+        colours=dominant(rgb),
         brightness=brightness,
         tokens=_tile_tokens(width, height, detail),
+        pixels=np.asarray(rgb),
     )
 
 

@@ -4,7 +4,11 @@
   same facts the Markdown report gives.
 - ``json_schema``: the answer is an instance of the schema built deterministically from it (types, enums,
   ``const``, arrays, nested objects, ``$ref``/``$defs``, ``anyOf``; every property filled), with strings and
-  numbers taken from the request's facts where the property name suggests one (``colour``, ``width``...).
+  numbers taken from the request's facts where the property name suggests one (``width``, ``format``...).
+  Fields that can be known from pixels are read from the first image (:mod:`.pixels`): a colour (among an enum's
+  colour names, the one people would say), light/dark, portrait/landscape, the count of distinct solid blobs;
+  the answer then says so in its ``x-emulator-note`` header and the request log. Everything else is a
+  placeholder of the right type.
 - The ``malformed_json`` fault (:mod:`azmm_magic.emulator.faults`: header ``x-emulator-fault: malformed-json``,
   the control endpoint or ``--fault``) makes the answer invalid JSON, so the client's error path is tested.
 """
@@ -15,6 +19,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from . import pixels
 from .report import HEADER, ChatFacts, RequestError, brightness_label
 
 MALFORMED = '{"answer": "this JSON object is cut off on purpose by the emulator\'s malformed-json fault", "items": [1, 2'
@@ -72,13 +77,39 @@ def _facts_object(facts: ChatFacts, deployment: str) -> dict[str, Any]:
     }
 
 
+_COLOUR_WORDS = ("colour", "color")
+_TONE_WORDS = ("light", "dark", "tone", "bright", "shade")
+_ORIENTATION_WORDS = ("orientation", "portrait", "landscape", "aspect", "layout")
+_BLOB_WORDS = ("count", "number", "blobs", "shapes", "objects", "regions", "spots", "items")
+
+
+def _pixel_hint(name: str, facts: ChatFacts, options: list[Any] | None, kind: str) -> Any:
+    """A value read from the first image's pixels for a property whose name asks for one (a colour, light/dark,
+    portrait/landscape, a count of blobs), or None. With ``options`` (an enum), only one of them."""
+    low = name.lower()
+    first = next((i for i in facts.images if i.url is None and i.pixels is not None), None)
+    if first is None or "image" in low:
+        return None
+    if any(w in low for w in _COLOUR_WORDS) and kind == "string":
+        return pixels.object_colour(first.colours, options)
+    if options is not None and any(w in low for w in _TONE_WORDS):
+        wanted = pixels.tone(first.brightness or 0)
+        return wanted if wanted in options else None
+    if options is not None and any(w in low for w in _ORIENTATION_WORDS):
+        wanted = pixels.orientation(first.width or 0, first.height or 0)
+        if wanted not in options and wanted == "square":
+            return None
+        return wanted if wanted in options else None
+    if kind == "integer" and any(w in low for w in _BLOB_WORDS):
+        return pixels.blob_count(first.pixels)
+    return None
+
+
 def _hint(name: str, facts: ChatFacts, deployment: str) -> Any:
-    """A value from the facts for a property name, or None."""
+    """A value from the request's facts (not its pixels) for a property name, or None."""
     low = name.lower()
     first = next((i for i in facts.images if i.url is None), None)
     if first is not None:
-        if "colour" in low or "color" in low:
-            return first.colours[0][0] if first.colours else None
         if "width" in low:
             return first.width
         if "height" in low:
@@ -98,9 +129,17 @@ def _hint(name: str, facts: ChatFacts, deployment: str) -> Any:
     return None
 
 
-def instance_for(schema: Mapping[str, Any], facts: ChatFacts, deployment: str) -> Any:
-    """A deterministic instance of ``schema`` (root of ``$ref`` lookups is ``schema`` itself)."""
+def instance_for(schema: Mapping[str, Any], facts: ChatFacts, deployment: str,
+                 from_pixels: list[str] | None = None) -> Any:
+    """A deterministic instance of ``schema`` (root of ``$ref`` lookups is ``schema`` itself). The names of the
+    properties filled from the image's pixels (see :func:`_pixel_hint`) are appended to ``from_pixels``."""
     root = schema
+
+    def read(name: str, options: list[Any] | None, kind: str) -> Any:
+        value = _pixel_hint(name, facts, options, kind)
+        if value is not None and from_pixels is not None and name not in from_pixels:
+            from_pixels.append(name)
+        return value
 
     def resolve(node: Mapping[str, Any]) -> Mapping[str, Any]:
         ref = node.get("$ref")
@@ -118,6 +157,10 @@ def instance_for(schema: Mapping[str, Any], facts: ChatFacts, deployment: str) -
         if "const" in node:
             return node["const"]
         if isinstance(node.get("enum"), list) and node["enum"]:
+            kind = "string" if all(isinstance(o, str) for o in node["enum"]) else "other"
+            value = read(name, node["enum"], kind)
+            if value is not None:
+                return value
             hint = _hint(name, facts, deployment)
             return hint if hint in node["enum"] else node["enum"][0]
         for key in ("anyOf", "oneOf", "allOf"):
@@ -140,10 +183,11 @@ def instance_for(schema: Mapping[str, Any], facts: ChatFacts, deployment: str) -
             item = node.get("items", {})
             return [build(item, name, depth + 1) for _ in range(count)]
         if kind == "string":
-            hint = _hint(name, facts, deployment)
+            hint = read(name, None, "string") or _hint(name, facts, deployment)
             return hint if isinstance(hint, str) else f"emulator {name or 'text'}"
         if kind in ("integer", "number"):
-            hint = _hint(name, facts, deployment)
+            hint = read(name, None, "integer") if kind == "integer" else None
+            hint = hint if hint is not None else _hint(name, facts, deployment)
             value = hint if isinstance(hint, int | float) and not isinstance(hint, bool) else 1
             if node.get("minimum") is not None:
                 value = max(value, node["minimum"])
@@ -158,11 +202,13 @@ def instance_for(schema: Mapping[str, Any], facts: ChatFacts, deployment: str) -
 
 
 def structured_content(
-    body: Mapping[str, Any], facts: ChatFacts, *, deployment: str, malformed: bool = False
+    body: Mapping[str, Any], facts: ChatFacts, *, deployment: str, malformed: bool = False,
+    from_pixels: list[str] | None = None,
 ) -> str | None:
     """The answer text for a structured request, or None for a normal (Markdown report) answer.
 
     ``malformed`` (the ``malformed_json`` fault) answers with invalid JSON so the client's error path is tested.
+    The names of the schema's properties read from the image's pixels are appended to ``from_pixels``.
     """
     fmt = check_response_format(body)
     if fmt is None or fmt.get("type") == "text":
@@ -172,8 +218,16 @@ def structured_content(
     if fmt["type"] == "json_object":
         value = _facts_object(facts, deployment)
     else:
-        value = instance_for(fmt["json_schema"]["schema"], facts, deployment)
+        value = instance_for(fmt["json_schema"]["schema"], facts, deployment, from_pixels)
     return json.dumps(value, ensure_ascii=False, indent=2)
 
 
-__all__ = ["check_response_format", "instance_for", "structured_content"]
+def pixel_note(names: list[str]) -> str:
+    """What the emulator says (header ``x-emulator-note``) when it filled schema fields from the pixels."""
+    if not names:
+        return ""
+    return (f"fields read from the image's pixels: {', '.join(names)}; every other field is a placeholder "
+            "(the emulator is not a model)")
+
+
+__all__ = ["check_response_format", "instance_for", "pixel_note", "structured_content"]

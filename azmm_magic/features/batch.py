@@ -66,6 +66,7 @@ from azmm_magic.service.send import WaitEvent, asend
 
 if TYPE_CHECKING:  # pragma: no cover
     from azmm_magic.features.client import VisionClient
+    from azmm_magic.features.evaluation import Evaluation
 
 WINDOW_MARGIN = 0.03  # seconds added to the service's rate-limit window (clock jitter)
 #: and this share of a long window: a burst of sends reaches the service over a few hundred milliseconds (new
@@ -105,6 +106,7 @@ class BatchResult(Sequence[Outcome]):
         self.frame: Any = None  # the input DataFrame of a batch over its rows
         self.rows: list[Any] | None = None  # each item's row index label (a batch over DataFrame rows)
         self.prompts: list[str] | None = None  # each item's prompt, when it differs per item
+        self.prices: Any = None  # the client ledger's price table when the batch ran (for evaluate's cost)
         for i, outcome in enumerate(outcomes):
             self.put(i, outcome)
         self.total = total if total is not None else len(self._by_index)
@@ -230,6 +232,22 @@ class BatchResult(Sequence[Outcome]):
         from azmm_magic.features.rows import answer_columns
 
         return answer_columns(self.frame, {i: o for i, o in zip(self.indices(), self, strict=True)})
+
+    def evaluate(self, truth: Any, *, field: str | None = None, match: Any = None, tolerance: float = 0.0,
+                 prices: Any = None, name: str = "") -> Evaluation:
+        """Score the answers against labels: an :class:`~azmm_magic.features.evaluation.Evaluation` (accuracy with
+        a 95 % Wilson interval, confusion matrix, per-class precision/recall, mistakes, failures apart, cost).
+
+        ``truth``: a column of the input DataFrame (by name), or a sequence of labels in input order. ``field``: a
+        field of a structured answer to compare (``--schema``/``--json``; dotted for nested), else the answer text
+        (or the structured answer's field named like the truth column). ``match``: ``"exact"`` after normalising
+        case, spacing and punctuation (default), ``"contains"``, ``"number"`` (within ``tolerance``) or a function
+        ``match(answer, truth) -> bool``. ``prices`` (per 1M tokens, as for the usage ledger) defaults to the
+        client's ledger prices.
+        """
+        from azmm_magic.features.evaluation import evaluate_batch
+
+        return evaluate_batch(self, truth, field=field, match=match, tolerance=tolerance, prices=prices, name=name)
 
     # ----- display ---------------------------------------------------------------------------------------------
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
@@ -955,6 +973,7 @@ def _new_run(client: VisionClient, prompt: str, images: Iterable[object] | objec
     result = BatchResult(total=len(plan.leaves), prompt=prompt)
     result.stats = plan.stats
     result.frame, result.rows, result.prompts = plan.frame, plan.rows, plan.prompts
+    result.prices = client.ledger.prices
     return plan, result
 
 

@@ -31,6 +31,7 @@ from azmm_magic.store.ledger import UsageLedger
 if TYPE_CHECKING:  # pragma: no cover
     from azmm_magic.features.batch import BatchResult
     from azmm_magic.features.batch_api import BatchJob
+    from azmm_magic.features.evaluation import EvaluationTable
 
 
 class VisionClient:
@@ -248,6 +249,33 @@ class VisionClient:
         from azmm_magic.features.batch import abatch
 
         return await abatch(self, prompt, images, progress=progress, **options)
+
+    def evaluate(self, variants: Sequence[str | Mapping[str, Any]], images: Any, *, truth: Any,
+                 prompt: str | None = None, field: str | None = None, match: Any = None, tolerance: float = 0.0,
+                 prices: Mapping[str, Any] | None = None, progress: bool = False, **options: Any) -> EvaluationTable:
+        """Run a batch per variant on the same rows and score each against ``truth``: an
+        :class:`~azmm_magic.features.evaluation.EvaluationTable` (accuracy with its interval, cost per 1,000
+        images and per correct answer, median latency, failures; McNemar's test of each against the first).
+
+        ``variants``: prompts (strings) or dicts of what differs (``prompt``, ``deployment``, ``detail``,
+        ``system``, ``response_format``, ``field``, ``name``)::
+
+            client.evaluate([{"deployment": "gpt-4o"}, {"deployment": "gpt-4o-mini"}], df,
+                            prompt="Which colour is the swatch?", truth="label", response_format=Swatch)
+            client.evaluate(["Name the colour.", "Which colour dominates? One word."], df, truth="label")
+
+        ``truth``, ``field``, ``match``, ``tolerance``: as for
+        :meth:`~azmm_magic.features.batch.BatchResult.evaluate`; ``prices`` (per 1M tokens) defaults to the
+        ledger's; other ``options`` go to :meth:`batch`. The cache makes a re-run of the same rows free.
+        """
+        from azmm_magic.features.evaluation import evaluate_variants
+
+        def run(prompt: str, images: Any, **chosen: Any) -> BatchResult:
+            return self.batch(prompt, images, progress=progress, **chosen)
+
+        return evaluate_variants(run, variants, images, truth=truth, prompt=prompt, field=field, match=match,
+                                 tolerance=tolerance, prices=prices if prices is not None else self.ledger.prices,
+                                 **options)
 
     def submit_batch(
         self,

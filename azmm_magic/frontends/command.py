@@ -128,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--column", metavar="NAME",
                    help="with -i DATAFRAME --each: the column holding the images (default: found). {name} in the "
                         "prompt is filled per row from the row's column name; columns win over notebook variables")
+    p.add_argument("--expect", metavar="COLUMN[=FIELD]",
+                   help="with -i DATAFRAME --each: score each answer against the label in column COLUMN (with "
+                        "--schema/--json: =FIELD compares that field) and show the evaluation under the gallery; "
+                        "with --deployment a,b every deployment answers every row, side by side")
     p.add_argument("--via", choices=("requests", "batch-api"),
                    help="with --each: 'batch-api' submits an Azure OpenAI Batch API job (24 h, half price) instead")
     return p
@@ -162,6 +166,8 @@ class VisionCommand:
     chat: str | None = None
     response_format: Any = field(default=None, compare=False)  # "json", a pydantic class or a JSON Schema dict
     schema_name: str | None = None
+    expect: str | None = None  # --expect COLUMN: the DataFrame column holding each row's label
+    expect_field: str | None = None  # --expect COLUMN=FIELD: the structured answer's field to compare
     unresolved: tuple[str, ...] = field(default=(), compare=False)  # {name}s in the prompt with no such variable
 
     def object_names(self) -> tuple[str | None, ...]:
@@ -270,6 +276,7 @@ def parse_cell(line: str, cell: str, namespace: Mapping[str, Any]) -> VisionComm
         check_name(args.chat, "--chat")
     if args.concurrency is not None and args.concurrency < 1:
         raise ConfigError(f"--concurrency {args.concurrency}: give a number of requests of at least 1.")
+    expect, expect_field = _expectation(args, images, by_row, response_format)
     return VisionCommand(
         prompt=prompt,
         images=images,
@@ -290,6 +297,8 @@ def parse_cell(line: str, cell: str, namespace: Mapping[str, Any]) -> VisionComm
         chat=args.chat,
         response_format=response_format,
         schema_name=schema_name,
+        expect=expect,
+        expect_field=expect_field,
         unresolved=unresolved_names(cell, namespace),
     )
 
@@ -333,6 +342,30 @@ def _sources(images: tuple[Any, ...], args: argparse.Namespace, namespace: Mappi
         message = str(e).replace("choose one with column=", "choose one with --column NAME")
         raise ConfigError(message.replace("column=", "--column ") + ".") from None
     return (Rows(images[0], args.column, namespace),), True
+
+
+def _expectation(args: argparse.Namespace, images: tuple[Any, ...], by_row: bool,
+                 response_format: Any) -> tuple[str | None, str | None]:
+    """``--expect COLUMN[=FIELD]``: checked against the DataFrame (its column must exist) and the answer format."""
+    if args.expect is None:
+        return None, None
+    column, _, field_name = args.expect.partition("=")
+    column, field_name = column.strip(), field_name.strip()
+    if not column:
+        raise ConfigError("--expect COLUMN: give the DataFrame column that holds each row's label, e.g. --expect label.")
+    if not by_row:
+        raise ConfigError(f"--expect {args.expect}: compares each row's answer with a column of a DataFrame; use "
+                          "-i DATAFRAME --each.")
+    if args.via == "batch-api":
+        raise ConfigError(f"--expect {args.expect}: score a Batch API job's results with job.results().evaluate(...).")
+    frame = images[0].frame
+    if column not in [str(c) for c in frame.columns]:
+        raise ConfigError(f"--expect {column}: the DataFrame has no such column; its columns: "
+                          f"{', '.join(map(str, frame.columns))}.")
+    if field_name and response_format is None:
+        raise ConfigError(f"--expect {column}={field_name}: FIELD is a field of a structured answer; add --schema NAME "
+                          "(or --json), or give only --expect COLUMN to compare the answer text.")
+    return column, field_name or None
 
 
 def _response_format(args: argparse.Namespace, namespace: Mapping[str, Any]) -> tuple[Any, str | None]:

@@ -42,8 +42,13 @@ class CellMagic:
         command = parse_cell(line, cell, ns)
         client = self.client()
         if command.each:
-            if command.chat is not None or len(command.deployments) > 1:
-                raise ConfigError("--each asks about each image on its own: drop --chat and give one --deployment.")
+            if command.chat is not None:
+                raise ConfigError("--each asks about each image on its own: drop --chat.")
+            if len(command.deployments) > 1:
+                if command.expect is None or command.dry_run:
+                    raise ConfigError("--each with several deployments compares them on labelled rows: add "
+                                      "--expect COLUMN (and no --dry-run), or give one --deployment.")
+                return self._evaluate_deployments(client, command, ns)
             return self._each(client, command, ns)
         if len(command.deployments) > 1:
             return self._compare(command, client, ns)
@@ -122,8 +127,44 @@ class CellMagic:
         if in_terminal(self.shell):  # each line was printed live: print the summary, not every line again
             keep = f"; the BatchResult is in {command.out}" if command.out else "; -o NAME keeps the BatchResult"
             print(f"{result.summary()}{keep}.")
-            return None
+            return None if command.expect is None else self._evaluation(result, command)
+        if command.expect is not None:  # the gallery, then the evaluation under it
+            from IPython.display import display
+
+            display(result)
+            return self._evaluation(result, command)
         return result
+
+    def _evaluation(self, result: Any, command: Any) -> Any:
+        """``--expect COLUMN[=FIELD]``: the batch scored against the column (prices from the prices trait)."""
+        return result.evaluate(command.expect, field=command.expect_field, prices=self.price_table(),
+                               name=result.results[0].deployment if result.results else "")
+
+    def _evaluate_deployments(self, client: Any, command: Any, ns: dict[str, Any]) -> Any:
+        """``--each --expect COLUMN --deployment a,b``: every deployment answers every row (the cache makes a
+        re-run free); the evaluations side by side, with McNemar's test against the first."""
+        from azmm_magic.features.evaluation import evaluate_variants
+
+        names = list(dict.fromkeys(command.deployments))
+        options = {k: v for k, v in command.options().items() if k != "deployment"}
+
+        def run(prompt: str, images: Any, **chosen: Any) -> Any:
+            return client.batch(prompt, images, progress=_is_kernel(self.shell), concurrency=command.concurrency,
+                                use_cache=command.use_cache, refresh=command.refresh, **chosen)
+
+        from azmm_magic.features.batch import BatchInterrupted
+
+        try:
+            table = evaluate_variants(run, [{"deployment": d, "name": d} for d in names], command.images,
+                                      prompt=command.prompt, truth=command.expect, field=command.expect_field,
+                                      prices=self.price_table(), **options)
+        except BatchInterrupted as e:
+            print(f"Interrupted: {e.result.summary()}. Finished answers are cached: re-run the cell to send only the "
+                  "rest.", file=sys.stderr)
+            raise KeyboardInterrupt from None
+        if command.out:
+            ns[command.out] = table
+        return table
 
 
 class _StatusLine:

@@ -23,7 +23,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("model", ("deployment", "system", "max_tokens", "temperature", "json", "schema", "chat")),
     ("output", ("out", "no_stream", "dry_run")),
     ("cache", ("no_cache", "refresh")),
-    ("batch", ("each", "concurrency", "via")),
+    ("batch", ("each", "concurrency", "expect", "via")),
 )
 
 SYNOPSIS = """\
