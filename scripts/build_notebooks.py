@@ -32,7 +32,7 @@ LOAD = "%load_ext azmm_magic"
 REPOSITORY = "azmm-magic/azmm_magic"
 BRANCH = "main"
 #: the extra each notebook needs beyond the core install (the README's notebook table says the same)
-EXTRAS = {"batch.ipynb": "[notebooks]", "documents.ipynb": "[notebooks]"}
+EXTRAS = {"batch.ipynb": "[notebooks]", "documents.ipynb": "[notebooks]", "evaluate.ipynb": "[notebooks]"}
 #: On Colab, Kaggle or any fresh environment the first cell installs the package where it is missing. Installing it
 #: moves nothing the runtime already has (scripts/test-hosted.sh checks that), so no restart is needed.
 INSTALL = """\
@@ -1116,6 +1116,11 @@ def write(name: str, cells: list) -> Path:
     nb.metadata["language_info"] = {"name": "python"}
     ROOT.mkdir(exist_ok=True)
     path = ROOT / name
+    if path.exists():  # keep the cell ids of the notebook written before (a rebuild then changes only what changed)
+        old = nbformat.read(path, as_version=4).cells
+        if len(old) == len(nb.cells):
+            for cell, before in zip(nb.cells, old, strict=True):
+                cell.id = before.get("id", cell.id)
     nbformat.write(nb, path)
     return path
 
