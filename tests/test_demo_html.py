@@ -43,8 +43,9 @@ def offline_page_report(html: Path) -> dict[str, list[str]]:
 
 
 def _external_refs(body: str) -> list[str]:
-    """URLs the page would load: src/href attributes, CSS url(...) and @import, ES module imports."""
-    patterns = [r'\b(?:src|href)\s*=\s*["\']?((?:https?:)?//[^"\'\s>]+)', r"url\(\s*[\"']?((?:https?:)?//[^)\"']+)",
+    """URLs the page would load: src attributes, <link href>, CSS url(...) and @import, ES module imports (a link
+    a reader may follow, <a href>, loads nothing)."""
+    patterns = [r'\bsrc\s*=\s*["\']?((?:https?:)?//[^"\'\s>]+)', r'<link\b[^>]*\bhref\s*=\s*["\']?((?:https?:)?//[^"\'\s>]+)', r"url\(\s*[\"']?((?:https?:)?//[^)\"']+)",
                 r"@import\s+[\"']((?:https?:)?//[^\"']+)", r"\bimport\s*\(?\s*[\"']((?:https?:)?//[^\"']+)"]
     return [m for pattern in patterns for m in re.findall(pattern, body)]
 

@@ -244,3 +244,25 @@ def test_demo_says_which_nbconvert_cannot_export(monkeypatch, nbconvert, mistune
             demo.check_nbconvert()
     else:
         demo.check_nbconvert()
+
+
+def test_every_notebook_opens_in_colab_and_installs_where_missing():
+    """Each shipped notebook: an "Open in Colab" link to itself (README too), and a first code cell that installs
+    the package (with the extra it needs) only where it is missing, then loads the extension."""
+    import nbformat
+
+    from scripts.build_notebooks import EXTRAS, NOTEBOOKS, colab_url
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name in NOTEBOOKS:
+        nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+        first_md = next(c for c in nb.cells if c.cell_type == "markdown")
+        first_code = next(c for c in nb.cells if c.cell_type == "code")
+        assert f"[Open in Colab]({colab_url(name)})" in first_md.source, name
+        assert colab_url(name) in readme, f"README has no Colab link for {name}"
+        assert 'if importlib.util.find_spec("azmm_magic") is None:' in first_code.source, name
+        assert f'%pip install -q "azmm_magic{EXTRAS.get(name, "")}"' in first_code.source, name
+        assert first_code.source.rstrip().endswith("%load_ext azmm_magic"), name
+    with_pandas = [n for n in NOTEBOOKS if "pandas" in (ROOT / "notebooks" / n).read_text(encoding="utf-8")]
+    assert sorted(n for n in with_pandas if "import pandas" in (ROOT / "notebooks" / n).read_text(encoding="utf-8")) \
+        == sorted(n for n, extra in EXTRAS.items() if extra == "[notebooks]")
