@@ -118,7 +118,7 @@ class PreparedImage:
 
     def __repr__(self) -> str:
         size = f"{self.width}x{self.height}" if self.width else "size unknown"
-        payload = f"url={self.url!r}" if self.data is None else f"{len(self.data)} B"
+        payload = f"url={redact_url(self.url or '')!r}" if self.data is None else f"{len(self.data)} B"
         return (
             f"PreparedImage(source={self.source!r}, {self.media_type}, {size}, {payload}, sha256={self.sha256[:12]}...)"
         )

@@ -54,6 +54,7 @@ def parse_duration(raw: object, *, unit: float = 1.0) -> float | None:
     text = str(raw).strip() if raw is not None else ""
     if not text or len(text) > 64:
         return None
+    value: float | None
     try:
         value = float(text) * unit
     except ValueError:
@@ -77,7 +78,7 @@ def _duration_or_date(text: str) -> float | None:
         return None
     import datetime
 
-    return max(0.0, (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds())
+    return max(0.0, (when - datetime.datetime.now(datetime.UTC)).total_seconds())
 
 
 def wait_words(seconds: float) -> str:

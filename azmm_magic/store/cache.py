@@ -477,8 +477,8 @@ def import_jsonl(cache: Any, path: str | os.PathLike[str]) -> ImportReport:
     if hasattr(cache, "put_many"):
         imported = cache.put_many(good)
     else:
-        for key, entry, _ in good:
-            cache.put(key, entry)
+        for key, kept, _ in good:
+            cache.put(key, kept)
         imported = len(good)
     if not good and skipped:
         raise ConfigError(f"cache import: {path} has no usable answers ({'; '.join(problems)}).")
