@@ -1,20 +1,20 @@
 """The trust boundary: what a server, a file or a model sends never becomes a path, a credential sent elsewhere, a
 live tag, a terminal command or an unbounded wait. Hostile replies come over real HTTP from a loopback server
-(tests/hostile.py) to the real SDK; the emulator is the real one."""
+(HostileServer below) to the real SDK; the emulator is the real one."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import math
-import os
-import re
 import stat
+import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from html.parser import HTMLParser
-from pathlib import Path
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -31,7 +31,68 @@ from azmm_magic.service.errors import parse_duration
 from azmm_magic.service.limits import RateLimits
 from azmm_magic.store.cache import MemoryCache, SQLiteCache, export_jsonl, import_jsonl
 from tests.conftest import CANARY_KEY, Emulator, _start, make_png
-from tests.hostile import HostileServer, completion, json_reply
+
+# ----- a hostile OpenAI-compatible server on loopback: answers each route with whatever a test sets -----------------
+Reply = tuple[int, dict[str, str], bytes]
+
+
+def json_reply(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
+    return status, {"content-type": "application/json", **(headers or {})}, json.dumps(body).encode()
+
+
+class HostileServer:
+    """``routes``: ``(method, path prefix) -> reply or callable(path, body) -> reply``; first match wins.
+    ``seen``: (method, path, headers) of every request."""
+
+    def __init__(self) -> None:
+        self.routes: list[tuple[str, str, Reply | Callable[[str, bytes], Reply]]] = []
+        self.seen: list[tuple[str, str, dict[str, str]]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _any(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else b""
+                outer.seen.append((self.command, self.path, {k.lower(): v for k, v in self.headers.items()}))
+                for method, prefix, reply in outer.routes:
+                    if method == self.command and self.path.split("?")[0].startswith(prefix):
+                        status, headers, data = reply(self.path, body) if callable(reply) else reply
+                        break
+                else:
+                    status, headers, data = json_reply({"error": {"message": "no route"}}, 404)
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_DELETE = _any
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def route(self, method: str, prefix: str, reply: Reply | Callable[[str, bytes], Reply]) -> None:
+        self.routes.append((method, prefix, reply))
+
+    def __enter__(self) -> HostileServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def completion(text: str, model: str = "gpt-4o") -> dict[str, Any]:
+    return {"id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}}
+
 
 SAS = "https://acct.blob.core.windows.net/photos/cat.png?sv=2024-08-04&se=2030-01-01&sp=r&sig=SECRETsig%3D"
 EVIL = '<img src=x onerror="alert(1)">'
@@ -205,9 +266,9 @@ def test_terminal_text_has_no_control_sequences():
 def test_no_surface_prints_control_sequences(emulator, red_png, capsys):
     hostile = f"answer{ESCAPES} done"
     result = VisionResult(hostile, deployment=f"d{ESCAPES}", notices=(f"notice{ESCAPES}",))
+    from azmm_magic.features.batch import BatchResult
     from azmm_magic.features.compare import Comparison
     from azmm_magic.features.outcomes import BatchFailure
-    from azmm_magic.features.batch import BatchResult
 
     batch = BatchResult(total=2, prompt="p")
     batch.put(0, result, f"img{ESCAPES}.png")
