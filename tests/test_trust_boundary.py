@@ -27,7 +27,6 @@ from azmm_magic.core.images import prepare_images
 from azmm_magic.core.result import VisionResult
 from azmm_magic.display.untrusted import label, markdown_html, markdown_text, terminal
 from azmm_magic.features.batch_api import BatchJob
-from azmm_magic.service.errors import parse_duration
 from azmm_magic.service.limits import RateLimits
 from azmm_magic.store.cache import MemoryCache, SQLiteCache, export_jsonl, import_jsonl
 from tests.conftest import CANARY_KEY, Emulator, _start, make_png
@@ -283,11 +282,13 @@ def test_no_surface_prints_control_sequences(emulator, red_png, capsys):
 
 
 # ----- 5. inert Markdown -----------------------------------------------------------------------------------------
-def test_markdown_output_is_inert_in_a_renderer_that_allows_raw_html():
+def test_markdown_output_is_inert_in_a_renderer_that_allows_raw_html(tmp_path):
+    named = make_png(tmp_path / "x<img src=x onerror=alert(1)>.png")  # a file name is untrusted text too
     answer = (f"`{EVIL}` and ``spans\n\nacross`` <b>x</b> {EVIL}\n\n<div onclick=x>block</div>\n\n"
               "[a](javascript:alert(1)) ![t](https://tracker.example/p.png) <https://auto.link>")
     assert "<img" in _raw_html(answer)  # the identity sanitiser would fail this test
-    result = VisionResult(answer, images=tuple(prepare_images(_png_bytes())), notices=(EVIL,))
+    result = VisionResult(answer, images=(*prepare_images(_png_bytes()), *prepare_images(str(named))),
+                          notices=(EVIL,))
     for mimetype, text in result._repr_mimebundle_().items():
         if mimetype == "text/markdown":
             text = _raw_html(text)
@@ -392,6 +393,8 @@ def test_unusable_waits_fall_back_to_backoff(red_png, value):
 
 
 def test_openai_durations_are_understood(red_png):
+    from azmm_magic.service.errors import parse_duration
+
     assert parse_duration("20ms") == pytest.approx(0.02) and parse_duration("6m0s") == 360
     assert parse_duration("1h2m3.5s") == pytest.approx(3723.5) and parse_duration("inf") == math.inf
     assert parse_duration("nan") is None and parse_duration("-1") is None and parse_duration("6 minutes") is None
