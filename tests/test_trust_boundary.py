@@ -151,6 +151,8 @@ def test_a_batch_id_that_is_a_path_is_refused_and_nothing_is_written(tmp_path, r
         with pytest.raises(AzureVisionError, match="Unusable batch id '../../pwn'"):
             _client(server.url).submit_batch("colour?", [str(red_png)], manifest_dir=str(manifests))
     assert not list(tmp_path.rglob("*.json")), "a file was written from the server's id"
+    with pytest.raises(AzureVisionError, match="Unusable batch id"):  # a handle rebuilt from an id checks it too
+        BatchJob(_client("http://127.0.0.1:9"), ["batch_1", "../../pwn"])
 
 
 def test_manifests_are_private(emulator, tmp_path, red_png):

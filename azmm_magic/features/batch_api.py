@@ -481,7 +481,7 @@ class BatchJob:
     def __init__(self, client: VisionClient, ids: Sequence[str], *, directory: Path | None = None,
                  total: int | None = None) -> None:
         self.client = client
-        self.ids = list(ids)
+        self.ids = [checked_id(i) for i in ids]  # an id goes into URLs and a manifest's file name
         self.directory = directory or manifest_directory()
         self.total = total
 
