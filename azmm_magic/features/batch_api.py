@@ -51,7 +51,6 @@ MAX_FILE_BYTES = 200 * 1000 * 1000
 MAX_FILE_LINES = 100_000
 DEFAULT_POLL_INTERVAL = 60.0
 TERMINAL_STATUSES = ("completed", "failed", "expired", "cancelled")
-BAD_LINE = " bad line "  # the key of an output line with no usable custom_id (no real custom_id has a space)
 CHAT_URL = "/chat/completions"
 FILE_PROCESSING_TIMEOUT = 600.0  # seconds to wait for an uploaded input file to be processed
 
@@ -348,10 +347,12 @@ def cancel_jobs(client: VisionClient, ids: Sequence[str]) -> list[Any]:
     return [_call(client, client.sdk_client().batches.cancel, i) for i in ids]
 
 
-def _download(client: VisionClient, file_id: str | None) -> dict[str, dict[str, Any]]:
-    """``custom_id -> line`` of an output or error file."""
+def _download(client: VisionClient, file_id: str | None) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """``custom_id -> line`` of an output or error file, and what was said of the lines that were skipped (not
+    a JSON object, or no usable ``custom_id``: no item to give them to; that item fails as "no line for it")."""
+    skipped: list[str] = []
     if not file_id:
-        return {}
+        return {}, skipped
     content = _call(client, client.sdk_client().files.content, checked_id(file_id, "file id"))
     lines: dict[str, dict[str, Any]] = {}
     for number, raw in enumerate(content.content.splitlines(), 1):
@@ -364,11 +365,9 @@ def _download(client: VisionClient, file_id: str | None) -> dict[str, dict[str, 
         custom_id = line.get("custom_id") if isinstance(line, dict) else None
         if isinstance(custom_id, str) and _SERVER_ID.fullmatch(custom_id):
             lines[custom_id] = line
-        else:  # no item to match it to (that item fails as "no line for it"); reported with the results
-            lines[f"{BAD_LINE}{number:09d}"] = {
-                "unreadable": f"line {number} of output file {file_id} was skipped: not a JSON object with a usable "
-                              "custom_id"}
-    return lines
+        else:
+            skipped.append(f"line {number} of file {file_id} was skipped: not a JSON object with a usable custom_id")
+    return lines, skipped
 
 
 def _outcome(client: VisionClient, line: dict[str, Any] | None, item: dict[str, Any], manifest: Manifest | None,
@@ -398,12 +397,15 @@ def _outcome(client: VisionClient, line: dict[str, Any] | None, item: dict[str, 
         return client.pipeline.settle(request, result, policy, key=item.get("key"),
                                       count_once=f"batch-api {job.id} {item['custom_id']}")
     if response:
-        status = response.get("status_code")
-        err = (response.get("body") or {}).get("error") or {}
+        status = response.get("status_code") if type(response.get("status_code")) is int else None
+        body = response.get("body")
+        err = body.get("error") if isinstance(body, dict) else None
+        err = err if isinstance(err, dict) else {}
         code, message = err.get("code"), str(err.get("message") or "request failed").splitlines()[0][:300]
         if code == "content_filter":
-            inner = err.get("innererror") or {}
-            blocked = content_filter_error(inner.get("content_filter_result"), where="prompt")
+            inner = err.get("innererror")
+            blocked = content_filter_error(inner.get("content_filter_result") if isinstance(inner, dict) else None,
+                                           where="prompt")
             return BatchFailure(index, source, str(blocked), "ContentFilterError", status, code)
         return BatchFailure(index, source, f"The service rejected this item ({status}): {message}",
                             "BadRequestError" if status == 400 else "ServiceError", status, code)
@@ -442,13 +444,11 @@ def fetch_results(
                 f"(BatchJob.wait())."
             )
         manifest = Manifest.load(where, batch_id)
-        lines = {**_download(client, job.output_file_id), **_download(client, job.error_file_id)}
-        bad = sorted(k for k in lines if k.startswith(BAD_LINE))
-        notices += [lines.pop(k)["unreadable"] for k in bad[:3]]
-        if len(bad) > 3:
-            notices.append(f"{len(bad) - 3} more unreadable output line(s) in batch {batch_id}")
-        for k in bad[3:]:
-            lines.pop(k)
+        (output, bad_output), (errors, bad_errors) = _download(client, job.output_file_id), _download(
+            client, job.error_file_id)
+        lines, skipped = {**output, **errors}, bad_output + bad_errors
+        notices += skipped[:3] + ([f"{len(skipped) - 3} more unreadable line(s) in batch {batch_id}"]
+                                  if len(skipped) > 3 else [])
         if manifest is None:
             notices.append(f"no manifest for {batch_id} in {where}: items named by custom_id, answers not cached")
             # a label, never a path: the gallery opens no file for a source in <...>
