@@ -385,6 +385,20 @@ def test_a_long_server_wait_fails_at_once(red_png, header, value, words):
     assert f"the service asked to wait {words}" in failure.error and len(calls) == 1
 
 
+def test_a_long_wait_on_a_server_error_is_not_waited_either(red_png):
+    calls = []
+
+    def reply(path: str, body: bytes):
+        calls.append(path)
+        return json_reply({"error": {"code": "503", "message": "busy"}}, 503, {"retry-after": "1h0m0s"})
+
+    with HostileServer() as server:
+        server.route("POST", "/v1/chat/completions", reply)
+        with pytest.raises(AzureVisionError, match="answered 503; the service asked to wait 1 h"):
+            _client(server.url, max_retries=3).ask("colour?", str(red_png))
+    assert len(calls) == 1
+
+
 @pytest.mark.parametrize("value", ["nan", "-5", "soon"])
 def test_unusable_waits_fall_back_to_backoff(red_png, value):
     reply, calls = _limited({"retry-after": value}, then_ok=True)

@@ -89,7 +89,7 @@ def wait_words(seconds: float) -> str:
         return f"{seconds * 1000:.0f} ms"
     if seconds < 120:
         return f"{seconds:.3g} s"
-    if seconds < 7200:
+    if seconds < 3600:
         return f"{seconds / 60:.3g} min"
     return f"{seconds / 3600:.3g} h"
 
@@ -333,6 +333,9 @@ def map_sdk_error(error: BaseException, settings: Settings, deployment: str | No
     if isinstance(error, openai.APIStatusError):
         tried = attempts if is_retryable_status(status) else 1
         same = not statuses or all(s == status for s in statuses)
+        wait = server_wait(getattr(error, "response", None))
+        if wait is not None and not wait.honoured and is_retryable_status(status):  # not sent again: say why
+            return ServiceError(f"{host} answered {status}; {wait.words()}{rid}.", remedy="retry", **common)
         return _status_error(settings, host, status, message, rid, tried, same, request, common)
     if isinstance(error, openai.OpenAIError):
         return ConfigError(f"The openai SDK refused the settings: {describe(error)}")
