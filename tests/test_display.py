@@ -18,7 +18,7 @@ from azmm_magic.core import views
 from azmm_magic.core.errors import ServiceError
 from azmm_magic.core.images import prepare_image, small_copy, small_thumbnail
 from azmm_magic.core.result import Usage, VisionResult
-from azmm_magic.display.bundle import inert_markdown, markdown_to_html
+from azmm_magic.display.untrusted import markdown_html, markdown_text
 from azmm_magic.features.batch import BatchFailure, BatchResult
 from azmm_magic.features.batch_api import BatchJob, JobList, jobs_table
 from azmm_magic.features.compare import Comparison
@@ -149,7 +149,14 @@ def test_lower_layer_objects_render_through_their_display_module():
     assert UsageView(ledger)._repr_mimebundle_() == ledger.table()
 
 
-@pytest.mark.parametrize("render", [markdown_to_html, lambda t: markdown_to_html(inert_markdown(t))])
+def _raw_html_renderer(text: str) -> str:
+    """A Markdown renderer that ALLOWS raw HTML (as some notebook frontends do)."""
+    from markdown_it import MarkdownIt
+
+    return str(MarkdownIt("commonmark", {"html": True}).render(text))
+
+
+@pytest.mark.parametrize("render", [markdown_html, lambda t: _raw_html_renderer(markdown_text(t))])
 def test_answers_render_inert(render):
     answer = ('![pixel](https://tracker.example/p.png) <img src=x onerror="alert(1)"> [j](javascript:alert(1)) '
               "`List<int>`\n\n```html\n<div>kept</div>\n```\n")
@@ -161,9 +168,10 @@ def test_answers_render_inert(render):
 
 def test_inert_markdown_keeps_code_as_written():
     answer = "Use `a<b>` here\n\n    <i>indented</i> ![x](y)\n\n```\n![z](https://e/z.png)\n```\n<b>bold</b> \\![w](v)"
-    out = inert_markdown(answer)
-    assert "`a<b>`" in out and "    <i>indented</i> ![x](y)" in out and "```\n![z](https://e/z.png)\n```" in out
-    assert "&lt;b>bold" in out and "\\![w](v)" in out and "\\\\![w]" not in out
+    out = _raw_html_renderer(markdown_text(answer))
+    assert "<code>a&lt;b&gt;</code>" in out and "&lt;i&gt;indented&lt;/i&gt; ![x](y)" in out
+    assert "![z](https://e/z.png)" in out and "&lt;b&gt;bold&lt;/b&gt;" in out and "![w](v)" in out
+    assert "<b>" not in out and "<i>" not in out and "<img" not in out
 
 
 def _png(size: tuple[int, int], mode: str) -> bytes:

@@ -580,7 +580,7 @@ def test_fault_matrix_panel(case: FaultCase, frontend: str, faults, shell, red_p
         assert panel.result is not None and panel.result.incomplete and len(panel.history) == 1
         partial = panel.result.text
         assert partial and "INCOMPLETE" in panel.answer.value
-        from azmm_magic.display.bundle import markdown_to_html
+        from azmm_magic.display.untrusted import markdown_html as markdown_to_html
 
         assert _plain(markdown_to_html(partial)) in _plain(panel.answer.value)
     else:  # no answer at all: nothing half-shown, nothing in the history

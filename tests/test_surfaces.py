@@ -38,7 +38,10 @@ def test_untrusted_answer_is_inert_on_every_surface():
     result = VisionResult(text=EVIL, deployment="d", usage=Usage(1, 1, 2))
     bundle = result_bundle(result)
     _inert(bundle["text/html"])
-    assert "<script" not in bundle["text/markdown"] and "<img" not in bundle["text/markdown"]
+    from markdown_it import MarkdownIt
+
+    markdown = MarkdownIt("commonmark", {"html": True}).render(bundle["text/markdown"])  # a renderer allowing HTML
+    assert "<script" not in markdown and "<img" not in markdown and "<iframe" not in markdown
     _inert(tile_html(0, result, "a.png"))  # gallery tile, which now keeps the answer's Markdown
     assert "<ul" in tile_html(0, result, "a.png") and "<strong>Done.</strong>" in tile_html(0, result, "a.png")
     _inert(batch_bundle(BatchResult([result]))["text/html"])

@@ -71,11 +71,14 @@ class DeploymentNotFoundError(ServiceError):
 
 
 class RateLimitError(ServiceError):
-    """429 after the SDK's retries were used up. ``retry_after``: seconds the service asked to wait (or None)."""
+    """429 after the SDK's retries were used up. ``retry_after``: seconds the service asked to wait (or None);
+    ``too_long``: it asked for a wait longer than is ever waited (the request is not sent again)."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None, too_long: bool = False,
+                 **kwargs: object) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
         self.retry_after = retry_after
+        self.too_long = too_long
 
 
 class ContentFilterError(ServiceError):

@@ -50,6 +50,7 @@ from azmm_magic.core.tokens import (
     max_useful_size,
     token_rule,
 )
+from azmm_magic.core.urls import redact_url, redact_urls
 from azmm_magic.core.video import VideoFrame, VideoFrames
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -117,7 +118,7 @@ class PreparedImage:
 
     def __repr__(self) -> str:
         size = f"{self.width}x{self.height}" if self.width else "size unknown"
-        payload = f"url={self.url!r}" if self.data is None else f"{len(self.data)} B"
+        payload = f"url={redact_url(self.url or '')!r}" if self.data is None else f"{len(self.data)} B"
         return (
             f"PreparedImage(source={self.source!r}, {self.media_type}, {size}, {payload}, sha256={self.sha256[:12]}...)"
         )
@@ -262,8 +263,11 @@ def small_copy(image: PreparedImage, max_side: int = SMALL_THUMBNAIL_SIDE) -> Pr
 
 
 def short_source(source: str) -> str:
-    """A file path's base name; other sources (``<array>``, URLs, data URLs) as they are."""
-    if source.startswith(("<", "http://", "https://", "data:")):
+    """A file path's base name; other sources (``<array>``, data URLs) as they are; a URL without its query
+    string or userinfo (a SAS signature is a credential: see :mod:`azmm_magic.core.urls`)."""
+    if source.startswith(("http://", "https://")):
+        return redact_url(source)
+    if source.startswith(("<", "data:")):
         return source
     return source.replace("\\", "/").rsplit("/", 1)[-1]
 
@@ -524,7 +528,11 @@ def prepare_leaf(leaf: Any, opts: ImageOptions) -> PreparedImage:
         return _from_bytes_memo(leaf.data, leaf.label, opts)
     if isinstance(leaf, _UrlRef):
         if opts.inline_urls:
-            return _from_bytes_memo(_fetch_url(leaf.url), leaf.url, opts)
+            try:
+                data = _fetch_url(leaf.url)
+            except ImageInputError as e:  # its message names the URL: never with its signature
+                raise ImageInputError(redact_urls(str(e))) from None
+            return _from_bytes_memo(data, redact_url(leaf.url), opts)
         return _url_image(leaf.url)
     if _is_figure(leaf):
         return _from_bytes_memo(_figure_png(leaf), _figure_label(leaf), opts)
@@ -694,7 +702,7 @@ def _url_image(url: str) -> PreparedImage:
         width=0,
         height=0,
         sha256=hashlib.sha256(url.encode("utf-8")).hexdigest(),
-        source=url,
+        source=redact_url(url),  # the label; the real URL (sent to the service) is ``url``
         url=url,
     )
 
@@ -1164,7 +1172,7 @@ def leaf_label(leaf: object) -> str:
     if isinstance(leaf, (_FileRef, _BytesRef, PdfPage, VideoFrame)):
         return leaf.label
     if isinstance(leaf, _UrlRef):
-        return leaf.url
+        return redact_url(leaf.url)
     if isinstance(leaf, PreparedImage):
         return leaf.source
     size = getattr(leaf, "size", None)

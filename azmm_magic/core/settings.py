@@ -393,7 +393,40 @@ class Settings:
             )
         if self.resolved_auth == "key" and not self.api_key:
             raise _invalid("auth is 'key' but no API key is set", SCHEMA["api_key"], remedy="credentials")
+        self._check_credential_host()
         return self
+
+    def _check_credential_host(self) -> None:
+        """Credentials only where they belong: never over plain http to another machine; a key from the
+        environment only to hosts of its own kind (Azure hosts for ``AZURE_OPENAI_API_KEY``, OpenAI's for
+        ``OPENAI_API_KEY``; this machine for either) unless given for this endpoint (``api_key=``,
+        ``%azure_vision login``) or sent on purpose (``auth='key'``)."""
+        mode = self.resolved_auth
+        if mode == "none":
+            return
+        parts = urlsplit(self.endpoint or "")
+        host = (parts.hostname or "").lower()
+        if is_loopback_host(host):
+            return
+        what = "API key" if mode == "key" else "Entra ID token"
+        if parts.scheme != "https":
+            raise ConfigError(
+                f"Refusing to send the {what} over plain http to {host}: use an https:// endpoint, or auth='none' "
+                "(AZMM_AUTH=none) for a server that needs no credential.",
+                settings=("endpoint", "auth"), remedy="credentials",
+            )
+        source = self.sources.get("api_key", "")
+        if mode != "key" or self.auth == "key" or not source.startswith("env "):
+            return
+        variable = source[len("env "):]
+        kind, hosts = KEY_HOSTS.get(variable, ("Azure", AZURE_KEY_HOST_SUFFIXES))
+        if host in hosts or host.endswith(hosts):
+            return
+        raise ConfigError(
+            f"The key in {variable} is only sent to {kind} hosts, not to {host}: pass api_key= for this endpoint, "
+            "set auth='key' (AZMM_AUTH=key) to send it anyway, or auth='none' if the server needs no key.",
+            settings=("api_key", "auth"), remedy="credentials",
+        )
 
     def describe(self) -> list[tuple[str, str, str]]:
         """Rows of (setting, value shown to the user, source) with secrets masked."""
@@ -603,6 +636,18 @@ def _coerce(info: SettingInfo, value: Any, origin: str) -> Any:
     if problem:
         raise ConfigError(f"{where} {problem}, got {value}.", settings=(info.name,))
     return value
+
+
+#: Hosts an environment key is sent to without being told: Azure OpenAI / AI Services / AI Foundry / Azure ML /
+#: API Management hosts for the Azure key, OpenAI's API host for the OpenAI key (loopback always).
+AZURE_KEY_HOST_SUFFIXES = (
+    *AZURE_HOST_SUFFIXES, ".models.ai.azure.com", ".inference.ml.azure.com", ".azure-api.net",
+    ".cognitive.microsoft.com",
+)
+KEY_HOSTS: Mapping[str, tuple[str, tuple[str, ...]]] = {
+    "AZURE_OPENAI_API_KEY": ("Azure", AZURE_KEY_HOST_SUFFIXES),
+    "OPENAI_API_KEY": ("OpenAI", ("api.openai.com",)),
+}
 
 
 def is_loopback_host(host: str | None) -> bool:

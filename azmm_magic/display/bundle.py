@@ -1,8 +1,8 @@
-"""The parts every view is built from: safe Markdown, shared inline styles, tables, boxed messages, ``Bundle``.
+"""The parts every view is built from: shared inline styles, tables, boxed messages, JSON, ``Bundle``.
 
-Model output is rendered from Markdown with raw HTML disabled, so an answer can never inject markup or script
-into the notebook. Styles are inline and theme-neutral (grey borders with alpha, inherited colours), so the
-output reads well in light and dark themes.
+Untrusted text (answers, server messages, file names, URLs) goes through :mod:`azmm_magic.display.untrusted`.
+Styles are inline and theme-neutral (grey borders with alpha, inherited colours), so the output reads well in
+light and dark themes.
 """
 
 from __future__ import annotations
@@ -10,87 +10,15 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 from typing import Any
+
+from azmm_magic.display.untrusted import html_text, one_line, terminal
 
 BOX_STYLE = "font-family: var(--jp-content-font-family, inherit); line-height: 1.45;"
 FOOTER_STYLE = (
     "font-size: 0.82em; opacity: 0.68; margin-top: 0.5em; font-family: var(--jp-ui-font-family, inherit);"
 )
 ERROR_BORDER = "rgba(220,50,50,0.85)"
-
-
-def _image_as_link(renderer: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
-    """An image in an answer is never loaded (it could be a tracking pixel): a link to it (plain text for a
-    ``data:`` image), labelled with its alt text."""
-    token = tokens[idx]
-    label = html.escape("image: " + (renderer.renderInlineAsText(token.children or [], options, env) or "untitled"))
-    src = str(token.attrGet("src") or "")
-    if not src.lower().startswith(("http://", "https://")):
-        return f"[{label}]"
-    return f'<a href="{html.escape(src, quote=True)}" rel="noopener noreferrer nofollow">[{label}]</a>'
-
-
-@lru_cache(maxsize=1)
-def _markdown() -> Any:
-    from markdown_it import MarkdownIt
-
-    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "breaks": False}).enable("table")
-    md.add_render_rule("image", _image_as_link)
-    return md
-
-
-def markdown_to_html(text: str) -> str:
-    """Markdown to inert HTML: raw HTML escaped, images shown as links (never loaded); markdown-it refuses
-    ``javascript:``-style links. Answers are untrusted text."""
-    return str(_markdown().render(text))
-
-
-_CODE_SPAN = re.compile(r"(`+).+?(?<!`)\1(?!`)", re.DOTALL)
-_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
-_IMAGE_START = re.compile(r"(\\*)!\[")  # an even number of backslashes before it leaves the image syntax live
-
-
-def _escape_prose(text: str) -> str:
-    text = _TAG_START.sub("&lt;", text)
-    return _IMAGE_START.sub(lambda m: m.group(1) + ("" if len(m.group(1)) % 2 else "\\") + "![", text)
-
-
-def _inert_prose(text: str) -> str:
-    """Outside code spans: ``<tag`` escaped (shown as text) and ``![`` escaped (a link, not an image)."""
-    parts, pos = [], 0
-    for span in _CODE_SPAN.finditer(text):
-        parts += [_escape_prose(text[pos : span.start()]), span.group(0)]
-        pos = span.end()
-    return "".join(parts) + _escape_prose(text[pos:])
-
-
-def inert_markdown(text: str) -> str:
-    """The answer as Markdown for a Markdown-rendering frontend, made inert like :func:`markdown_to_html`: raw
-    HTML and image syntax outside code are escaped; code blocks and code spans are kept as written."""
-    lines = text.splitlines(keepends=True)
-    code: set[int] = set()
-    for token in _markdown().parse(text):
-        if token.type in ("fence", "code_block") and token.map:
-            code.update(range(*token.map))
-    out: list[str] = []
-    prose: list[str] = []
-    for number, line in enumerate(lines):
-        if number in code:
-            out.append(_inert_prose("".join(prose)))
-            prose.clear()
-            out.append(line)
-        else:
-            prose.append(line)
-    out.append(_inert_prose("".join(prose)))
-    return "".join(out)
-
-
-@lru_cache(maxsize=64)
-def answer_html(text: str) -> str:
-    """:func:`markdown_to_html` of a finished answer, memoized: re-displaying a result (a cache hit, a re-run
-    cell, ``display(answer)``) does not parse the Markdown again. Live streams call the uncached function."""
-    return markdown_to_html(text)
 
 
 _JSON_TOKEN = re.compile(r'("(?:[^"\\]|\\.)*")(\s*:)?|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)|\b(true|false|null)\b')
@@ -130,8 +58,8 @@ def message_bundle(text: str, *, kind: str = "error") -> dict[str, str]:
     """A short boxed message (used by the panel and for notices)."""
     colour = ERROR_BORDER if kind == "error" else "rgba(128,128,128,0.6)"
     return {
-        "text/plain": text,
-        "text/html": f'<div style="border-left: 3px solid {colour}; padding: 4px 10px;">{html.escape(text)}</div>',
+        "text/plain": terminal(text),
+        "text/html": f'<div style="border-left: 3px solid {colour}; padding: 4px 10px;">{html_text(text)}</div>',
     }
 
 
@@ -143,7 +71,7 @@ CODE_STYLE = (
 
 def text_bundle(text: str) -> dict[str, str]:
     """Preformatted plain text (help, listings): as it is in a terminal, monospaced and wrapped in a notebook."""
-    return {"text/plain": text, "text/html": f'<pre style="{CODE_STYLE}">{html.escape(text)}</pre>'}
+    return {"text/plain": terminal(text), "text/html": f'<pre style="{CODE_STYLE}">{html_text(text)}</pre>'}
 
 
 def join_lines(rows: Iterable[tuple[str, ...]], headers: tuple[str, ...]) -> str:
@@ -156,7 +84,8 @@ def join_lines(rows: Iterable[tuple[str, ...]], headers: tuple[str, ...]) -> str
 
 
 def table_bundle(rows: Sequence[tuple[str, ...]], headers: tuple[str, ...], *, title: str = "") -> dict[str, str]:
-    """A small table as HTML and plain text."""
+    """A small table as HTML and plain text (cells are one line each, terminal-safe)."""
+    rows = [tuple(one_line(c) for c in row) for row in rows]
     head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in headers)
     body = "".join(
         "<tr>" + "".join(f"<td style='text-align:left'>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
@@ -185,7 +114,6 @@ class Bundle:
 
 
 __all__ = [
-    "BOX_STYLE", "CODE_STYLE", "ERROR_BORDER", "FOOTER_STYLE", "Bundle", "answer_html", "inert_markdown",
-    "join_lines", "json_html", "json_text", "markdown_to_html", "message_bundle", "table_bundle",
-    "text_bundle",
+    "BOX_STYLE", "CODE_STYLE", "ERROR_BORDER", "FOOTER_STYLE", "Bundle", "join_lines", "json_html", "json_text",
+    "message_bundle", "table_bundle", "text_bundle",
 ]

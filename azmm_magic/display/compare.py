@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import html
 from typing import TYPE_CHECKING
 
-from azmm_magic.display.bundle import ERROR_BORDER, markdown_to_html
+from azmm_magic.display.bundle import ERROR_BORDER
 from azmm_magic.display.result import footer_html, footer_text
 from azmm_magic.display.thumbnails import thumbnails_html
+from azmm_magic.display.untrusted import html_label, html_text, label, markdown_html, terminal
 
 if TYPE_CHECKING:  # pragma: no cover
     from azmm_magic.features.compare import Comparison
@@ -16,14 +16,14 @@ _COLUMN = "border:1px solid rgba(128,128,128,0.35); border-radius:6px; padding:8
 
 
 def _column(comparison: Comparison, deployment: str) -> str:
-    head = f"<div style='font-weight:600; margin-bottom:0.4em'>{html.escape(deployment)}</div>"
+    head = f"<div style='font-weight:600; margin-bottom:0.4em'>{html_label(deployment)}</div>"
     if deployment in comparison:
         result = comparison[deployment]
-        body = markdown_to_html(result.text)
+        body = markdown_html(result.text)
         foot = footer_text(result)
     else:
         body = (f"<div style='border-left:3px solid {ERROR_BORDER}; padding:4px 8px'>"
-                f"{html.escape(str(comparison.errors[deployment]))}</div>")
+                f"{html_text(str(comparison.errors[deployment]))}</div>")
         foot = "failed"
     return f"<div style='{_COLUMN}'>{head}{body}{footer_html(foot)}</div>"
 
@@ -40,9 +40,9 @@ def comparison_plain(comparison: Comparison) -> str:
     blocks = []
     for d in comparison.order:
         if d in comparison:
-            blocks.append(f"=== {d} ===\n{comparison[d].text}\n— {footer_text(comparison[d])}")
+            blocks.append(f"=== {label(d)} ===\n{terminal(comparison[d].text)}\n— {footer_text(comparison[d])}")
         else:
-            blocks.append(f"=== {d} ===\nFAILED: {comparison.errors[d]}")
+            blocks.append(f"=== {label(d)} ===\nFAILED: {label(str(comparison.errors[d]))}")
     return "\n\n".join(blocks)
 
 

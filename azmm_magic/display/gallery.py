@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from azmm_magic.core.images import short_source, small_thumbnail
 from azmm_magic.core.result import VisionResult
-from azmm_magic.display.bundle import ERROR_BORDER, markdown_to_html
+from azmm_magic.core.urls import has_secret_parts
+from azmm_magic.display.bundle import ERROR_BORDER
+from azmm_magic.display.untrusted import html_label, html_text, label, markdown_html
 from azmm_magic.features.outcomes import item_source, item_status
 from azmm_magic.features.progress import ProgressBar
 
@@ -47,9 +49,9 @@ _MARKS = re.compile(r"\*\*|`|^#+\s*|^>\s*", re.MULTILINE)
 
 
 def _one_line(text: str, limit: int = SNIPPET) -> str:
-    """The first ``limit`` characters on one line, without Markdown emphasis/code/heading marks."""
-    flat = " ".join(_MARKS.sub("", text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    """The first ``limit`` characters on one line, without Markdown emphasis/code/heading marks, terminal-safe
+    and with URL query strings redacted (:func:`azmm_magic.display.untrusted.label`)."""
+    return label(_MARKS.sub("", text), limit)
 
 
 def _thumb_src(outcome: Outcome, source: str) -> str | None:
@@ -58,9 +60,9 @@ def _thumb_src(outcome: Outcome, source: str) -> str | None:
         image = outcome.images[0]
         if image.data:
             return f"data:{image.media_type};base64," + base64.b64encode(image.data).decode("ascii")
-        if image.url:
+        if image.url and not has_secret_parts(image.url):
             return image.url
-    if source and not source.startswith("<") and os.path.isfile(source):
+    if source and not source.startswith(("<", "http://", "https://")) and os.path.isfile(source):
         try:
             with open(source, "rb") as f:
                 data, media_type = small_thumbnail(f.read(), label=source)
@@ -90,7 +92,7 @@ def tile_markdown_html(text: str, limit: int = TILE_CHARS) -> str:
     if len(text) > limit:
         cut = text.rfind("\n", 0, limit)
         text = (text[:cut] if cut > limit // 3 else text[:limit]) + " …"
-    out = markdown_to_html(text)
+    out = markdown_html(text)
     for tag, styled in _COMPACT:  # tags made by the renderer: raw HTML in the answer is escaped, never matched
         out = out.replace(tag, styled)
     return out
@@ -106,34 +108,34 @@ def tile_html(index: int, outcome: Outcome, source: str | None = None, *, row: A
     failed = not isinstance(outcome, VisionResult)
     src = _thumb_src(outcome, source)
     img = (
-        f'<img src="{html.escape(src, quote=True)}" alt="{html.escape(short_source(source))}" style="{_THUMB}"/>'
+        f'<img src="{html.escape(src, quote=True)}" alt="{html_label(short_source(source))}" style="{_THUMB}"/>'
         if src
         else f'<div style="{_THUMB}"></div>'
     )
     if not isinstance(outcome, VisionResult):
         body = f'<div style="color: rgb(200,40,40);">✗ {html.escape(_one_line(outcome.error))}</div>'
-        tip = outcome.error
+        tip = label(outcome.error)
     else:
         body = f'<div class="azmm-tile-answer" style="{_ANSWER}">{tile_markdown_html(outcome.text)}</div>'
         tip = outcome.text[:1000]
     mark = {"cached": " · cached", "ok": ""}.get(status, f" · {status}")
     head = f"{f'row {row}' if row is not None else f'#{index}'} {short_source(source)}{mark}"
     asked = (
-        f'<div style="opacity: 0.6; font-style: italic;" title="{html.escape(prompt)}">'
+        f'<div style="opacity: 0.6; font-style: italic;" title="{html_text(prompt)}">'
         f"{html.escape(_one_line(prompt, 100))}</div>"
         if prompt
         else ""
     )
     return (
-        f'<div style="{_TILE.format(border=_FAIL_BORDER if failed else _OK_BORDER)}" title="{html.escape(tip)}">'
+        f'<div style="{_TILE.format(border=_FAIL_BORDER if failed else _OK_BORDER)}" title="{html_text(tip)}">'
         f'{img}<div style="opacity: 0.7; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;">'
-        f"{html.escape(head)}</div>{body}{asked}</div>"
+        f"{html_label(head)}</div>{body}{asked}</div>"
     )
 
 
 def tile_plain(index: int, outcome: Outcome, source: str | None = None) -> str:
 
-    source = short_source(source if source is not None else item_source(outcome))
+    source = label(short_source(source if source is not None else item_source(outcome)))
     if isinstance(outcome, VisionResult):
         mark = " (cached)" if outcome.cached else ""
         return f"✓ #{index} {source}{mark}: {_one_line(outcome.text, 100)}"
@@ -200,7 +202,7 @@ class BatchProgress:
 
     def status(self, waiting: str) -> None:
         """What the batch waits for now, shown in the bar's postfix."""
-        self.bar.status(waiting)
+        self.bar.status(label(waiting))
 
     def add(self, index: int, outcome: Outcome) -> None:
         self.bar.add(index, outcome)
@@ -222,8 +224,8 @@ class BatchProgress:
         tiles = "".join(reversed(self.tiles))
         more = f" (latest {len(self.tiles)} shown)" if done > len(self.tiles) else ""
         return {
-            "text/plain": head,
-            "text/html": f'<div style="font-size: 0.85em; opacity: 0.75;">{html.escape(head + more)}</div>'
+            "text/plain": label(head),
+            "text/html": f'<div style="font-size: 0.85em; opacity: 0.75;">{html_label(head + more)}</div>'
             f'<div style="{_GRID}">{tiles}</div>',
         }
 
@@ -248,7 +250,7 @@ class BatchProgress:
 # ----- a finished batch ------------------------------------------------------------------------------------------
 def batch_plain(result: BatchResult) -> str:
     pairs = list(zip(result.indices(), result, strict=False))
-    lines = [result.summary()]
+    lines = [label(result.summary())]
     lines += [tile_plain(i, o, result.source_of(i)) for i, o in pairs[:PLAIN_LINES]]
     if len(pairs) > PLAIN_LINES:
         lines.append(f"… {len(pairs) - PLAIN_LINES} more (see .to_records() or .to_dataframe())")
@@ -271,7 +273,7 @@ def batch_bundle(result: BatchResult) -> dict[str, str]:
     )
     return {
         "text/plain": batch_plain(result),
-        "text/html": f'<div class="azmm-batch"><div style="font-size: 0.9em;">{html.escape(result.summary())}</div>'
+        "text/html": f'<div class="azmm-batch"><div style="font-size: 0.9em;">{html_label(result.summary())}</div>'
         f'<div style="{_GRID}">{tiles}</div>{more}</div>',
     }
 

@@ -15,11 +15,23 @@ if TYPE_CHECKING:  # pragma: no cover
 HEADERS = ("job", "status", "created", "done", "failed")
 
 
+def _count(value: Any) -> int:
+    return value if type(value) is int and value >= 0 else 0
+
+
 def _counts(job: Any) -> tuple[int, int, int]:
-    """(total, completed, failed) from an SDK ``Batch``'s ``request_counts`` (zeros when it has none)."""
+    """(total, completed, failed) from an SDK ``Batch``'s ``request_counts`` (zeros when it has none or when the
+    server sent something other than counts)."""
     counts = getattr(job, "request_counts", None)
-    return (int(getattr(counts, "total", 0) or 0), int(getattr(counts, "completed", 0) or 0),
-            int(getattr(counts, "failed", 0) or 0))
+    return (_count(getattr(counts, "total", 0)), _count(getattr(counts, "completed", 0)),
+            _count(getattr(counts, "failed", 0)))
+
+
+def _created(value: Any) -> str:
+    try:
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(value)) if value else ""
+    except (TypeError, ValueError, OverflowError, OSError):  # a server's number that is no time
+        return ""
 
 
 def jobs_table(jobs: Sequence[Any]) -> dict[str, str]:
@@ -27,8 +39,7 @@ def jobs_table(jobs: Sequence[Any]) -> dict[str, str]:
     rows = []
     for j in jobs:
         total, completed, failed = _counts(j)
-        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(j.created_at)) if j.created_at else ""
-        rows.append((j.id, j.status, created, f"{completed + failed}/{total}", str(failed)))
+        rows.append((str(j.id), str(j.status), _created(j.created_at), f"{completed + failed}/{total}", str(failed)))
     return table_bundle(rows, HEADERS, title="Azure OpenAI Batch API jobs")
 
 

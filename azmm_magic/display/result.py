@@ -6,14 +6,14 @@ the extension loaded.
 
 from __future__ import annotations
 
-import html
 import pprint
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from azmm_magic.display.bundle import BOX_STYLE, FOOTER_STYLE, answer_html, inert_markdown, json_html, json_text
+from azmm_magic.display.bundle import BOX_STYLE, FOOTER_STYLE, json_html, json_text
 from azmm_magic.display.terminal import terminal_text
 from azmm_magic.display.thumbnails import image_caption, thumbnails_html, thumbnails_markdown
+from azmm_magic.display.untrusted import answer_html, html_label, label, markdown_label, markdown_text, terminal
 
 if TYPE_CHECKING:  # pragma: no cover
     from azmm_magic.core.images import PreparedImage
@@ -48,7 +48,7 @@ def footer_text(result: VisionResult) -> str:
         parts.append("stopped by Azure's content filter")
     parts.extend(result.notices)
     parts.extend(_image_notices(result.images))
-    return " · ".join(parts)
+    return label(" · ".join(parts))
 
 
 def _image_notices(images: Sequence[PreparedImage]) -> list[str]:
@@ -64,7 +64,7 @@ def _image_notices(images: Sequence[PreparedImage]) -> list[str]:
 
 def footer_html(text: str) -> str:
     """The small grey line under an answer."""
-    return f'<div class="azmm-footer" style="{FOOTER_STYLE}">{html.escape(text)}</div>'
+    return f'<div class="azmm-footer" style="{FOOTER_STYLE}">{html_label(text)}</div>'
 
 
 def answer_body_html(result: VisionResult) -> str:
@@ -89,7 +89,7 @@ def result_html(result: VisionResult, *, live: bool = False) -> str:
 def answer_plain(result: VisionResult) -> str:
     """The answer as text for a terminal: the parsed value's repr for a JSON answer, else tidy text."""
     if result.parsed is not None:
-        return pprint.pformat(result.parsed, width=100, sort_dicts=False)
+        return terminal(pprint.pformat(result.parsed, width=100, sort_dicts=False))
     return terminal_text(result.text).rstrip("\n")
 
 
@@ -100,8 +100,8 @@ def result_plain(result: VisionResult) -> str:
 def result_markdown(result: VisionResult) -> str:
     thumbs = thumbnails_markdown(result.images)
     head = f"{thumbs}\n\n" if thumbs else ""
-    body = f"```json\n{json_text(result.text)}\n```" if result.parsed is not None else inert_markdown(result.text)
-    return f"{head}{body}\n\n*{footer_text(result)}*"
+    body = markdown_text(f"```json\n{json_text(result.text)}\n```" if result.parsed is not None else result.text)
+    return f"{head}{body}\n\n*{markdown_label(footer_text(result))}*"
 
 
 def result_bundle(result: VisionResult) -> dict[str, str]:

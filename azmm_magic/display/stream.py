@@ -7,10 +7,11 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from azmm_magic.display.bundle import BOX_STYLE, markdown_to_html
+from azmm_magic.display.bundle import BOX_STYLE
 from azmm_magic.display.result import footer_html
 from azmm_magic.display.terminal import TerminalMarkdown
 from azmm_magic.display.thumbnails import images_line, thumbnails_html
+from azmm_magic.display.untrusted import label, markdown_html
 
 if TYPE_CHECKING:  # pragma: no cover
     from azmm_magic.core.images import PreparedImage
@@ -51,7 +52,7 @@ class StreamView:
         self._pending = ""  # terminal: the text after the last newline, written once its line is complete
 
     def _bundle(self) -> dict[str, str]:
-        body = markdown_to_html(self.text) if self.text else WAITING_HTML
+        body = markdown_html(self.text) if self.text else WAITING_HTML
         return {
             "text/plain": self.text or "…",
             "text/html": f'<div style="{BOX_STYLE}">{thumbnails_html(self.images)}<div>{body}</div>'
@@ -110,7 +111,7 @@ class StreamView:
         else:
             self._write_lines(final=True)
             self.updates += 1
-            self.stream.write(f"[{note}]\n" if note and keep else "")
+            self.stream.write(f"[{label(note)}]\n" if note and keep else "")
             self.stream.flush()
 
 

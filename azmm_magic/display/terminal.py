@@ -3,16 +3,18 @@
 A terminal shows no HTML, so an answer's Markdown would otherwise come out raw (``**bold**``, ``- item``, code
 fences). Here headings and bold become bold (ANSI, only on a real terminal) or plain text, list markers become
 bullets, code blocks are indented, links show their address after the text and images are never loaded: they
-show as ``[image: alt] (url)``. Answers are untrusted text, so ANSI escapes in the answer itself are removed.
+show as ``[image: alt] (url)``. Answers are untrusted text, so escape sequences and control characters in the answer
+itself are removed (:func:`azmm_magic.display.untrusted.terminal`).
 """
 
 from __future__ import annotations
 
 import re
 
+from azmm_magic.display.untrusted import terminal
+
 BOLD, RESET = "\x1b[1m", "\x1b[0m"
 
-_ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|[\x00-\x08\x0b-\x1f\x7f]")
 _FENCE = re.compile(r"^\s*(```+|~~~+)")
 _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
 _BULLET = re.compile(r"^(\s*)[-*+]\s+")
@@ -45,7 +47,7 @@ class TerminalMarkdown:
 
     def line(self, raw: str) -> str:
         """One line of Markdown (without its newline) as terminal text; a code fence line becomes ''."""
-        raw = _ESCAPES.sub("", raw)
+        raw = terminal(raw)
         if _FENCE.match(raw):
             self.in_code = not self.in_code
             return ""

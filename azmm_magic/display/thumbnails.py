@@ -1,7 +1,10 @@
 """The images sent with a request, as a row of captioned thumbnails (HTML) or Markdown images.
 
 A thumbnail is an inline ``data:`` URL made locally from the prepared image; only an image the user passed by
-URL is shown by that URL (it is the user's own input, not model output).
+URL is shown by that URL (it is the user's own input, not model output), and only when the URL carries no
+query string or userinfo: a signed URL (an Azure Blob SAS) is a credential, so it is never written into the
+notebook; a placeholder stands in for its thumbnail. Captions and tooltips are labels
+(:func:`azmm_magic.display.untrusted.label`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from azmm_magic.core.images import caption as image_caption
+from azmm_magic.core.urls import has_secret_parts
+from azmm_magic.display.untrusted import html_label, label, markdown_label
 
 if TYPE_CHECKING:  # pragma: no cover
     from azmm_magic.core.images import PreparedImage
@@ -27,12 +32,17 @@ _IMG = (
 _CAPTION = "font-size: 0.75em; opacity: 0.7; margin-top: 2px; max-width: 160px; display: flex; white-space: nowrap;"
 _NAME = "overflow: hidden; text-overflow: ellipsis; min-width: 0;"
 _SIZE = "flex: none;"
+_PLACEHOLDER = (
+    "width: 96px; height: 64px; display: flex; align-items: center; justify-content: center; text-align: center; "
+    "font-size: 0.7em; opacity: 0.6; border: 1px dashed rgba(128,128,128,0.5); border-radius: 4px;"
+)
 
 
-def thumbnail_src(image: PreparedImage) -> str:
-    """The ``src`` of an image's thumbnail: a data URL (JPEG for photos, PNG otherwise), or the image's URL."""
+def thumbnail_src(image: PreparedImage) -> str | None:
+    """The ``src`` of an image's thumbnail: a data URL (JPEG for photos, PNG otherwise), or the image's URL
+    (None for a signed URL: it is never written into the notebook)."""
     if image.url is not None and image.data is None:
-        return image.url
+        return None if has_secret_parts(image.url) else image.url
     media_type, data = image.thumbnail()  # made with the image, cached on it
     return f"data:{media_type};base64," + base64.b64encode(data).decode("ascii")
 
@@ -43,14 +53,20 @@ def thumbnails_html(images: Sequence[PreparedImage]) -> str:
         return ""
     figs = []
     for image in images:
-        cap = html.escape(image_caption(image))
-        tip = html.escape(f"{image.source} · {image.width}×{image.height}" if image.width else image.source)
+        cap = html_label(image_caption(image))
+        tip = html_label(f"{image.source} · {image.width}×{image.height}" if image.width else image.source)
         name, _, size = image_caption(image).rpartition(" · ")
+        src = thumbnail_src(image)
+        picture = (
+            f'<img src="{html.escape(src, quote=True)}" alt="{cap}" title="{tip}" '
+            f'style="{_IMG.format(side=THUMB_SIDE)}"/>'
+            if src is not None
+            else f'<div title="{tip}" style="{_PLACEHOLDER}">signed URL<br/>not shown</div>'
+        )
         figs.append(
-            f'<figure style="{_FIG}"><img src="{html.escape(thumbnail_src(image), quote=True)}" alt="{cap}" '
-            f'title="{tip}" style="{_IMG.format(side=THUMB_SIDE)}"/>'
-            f'<figcaption style="{_CAPTION}"><span style="{_NAME}">{html.escape(name)}</span>'
-            f'<span style="{_SIZE}">&nbsp;· {html.escape(size)}</span></figcaption></figure>'
+            f'<figure style="{_FIG}">{picture}'
+            f'<figcaption style="{_CAPTION}"><span style="{_NAME}">{html_label(name)}</span>'
+            f'<span style="{_SIZE}">&nbsp;· {html_label(size)}</span></figcaption></figure>'
         )
     return f'<div style="display: flex; flex-wrap: wrap; gap: 8px; margin-bottom: 0.6em;">{"".join(figs)}</div>'
 
@@ -58,11 +74,18 @@ def thumbnails_html(images: Sequence[PreparedImage]) -> str:
 def images_line(images: Sequence[PreparedImage]) -> str:
     """The images sent, on one line for a terminal: ``sent 2 images: chart_fig · 640×480, cat.jpg · 512×384``."""
     count = "1 image" if len(images) == 1 else f"{len(images)} images"
-    return f"[sent {count}: {', '.join(image_caption(i) for i in images)}]"
+    return f"[sent {count}: {', '.join(label(image_caption(i)) for i in images)}]"
 
 
 def thumbnails_markdown(images: Sequence[PreparedImage]) -> str:
-    return " ".join(f"![{image_caption(i)}]({thumbnail_src(i)})" for i in images)
+    """The images as Markdown: an image per data-URL thumbnail (a local copy, never a remote load), its caption
+    escaped; a URL image is named, not shown."""
+    parts = []
+    for image in images:
+        src = thumbnail_src(image)
+        name = markdown_label(image_caption(image))
+        parts.append(f"![{name}](<{src}>)" if src is not None and src.startswith("data:") else f"\\[{name}\\]")
+    return " ".join(parts)
 
 
 __all__ = ["THUMB_SIDE", "image_caption", "images_line", "thumbnail_src", "thumbnails_html", "thumbnails_markdown"]

@@ -133,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         print(line, file=sys.stderr, flush=True)
     if not _is_loopback(args.host):
         print(
-            f"warning: {args.host} is not a loopback address; the emulator is reachable from the network",
+            f"warning: {args.host} is not a loopback address; the emulator is reachable from the network "
+            "(its /_emulator/ control endpoints answer other machines only with --api-key)",
             file=sys.stderr,
             flush=True,
         )

@@ -7,9 +7,14 @@ Routes (same paths, headers, auth and error bodies as Azure OpenAI):
 - ``GET /openai/v1/models`` (the configured deployments)
 - ``POST /v1/chat/completions``, ``GET /v1/models`` (the same, for clients given a plain OpenAI-style ``.../v1``)
 - the Batch API's Files and Batches routes under the same prefixes (see :mod:`.batches`)
-- ``GET|DELETE /_emulator/requests``, ``GET /_emulator/health`` (control endpoints, no auth)
+- ``GET|DELETE /_emulator/requests``, ``GET /_emulator/health`` (control endpoints)
 - ``GET|POST|DELETE /_emulator/faults`` and the ``x-emulator-fault`` request header: fault injection
   (:mod:`azmm_magic.emulator.faults`)
+
+The control endpoints (but ``health``) answer clients on this machine only; from another machine (an emulator
+bound to a non-loopback address) they need the ``api-key`` the emulator was started with, and without one they
+answer 403. Every request body is limited (``max_request_bytes``; Files uploads ``max_upload_bytes``): a
+larger one is answered 413 before it is read whole.
 
 Requests are validated as strictly as Azure does (:mod:`.validation`: the spec-derived schema plus rules,
 :mod:`.versions`, :mod:`.models`); optional RPM/TPM limits answer 429 with ``Retry-After`` like Azure (see
@@ -114,6 +119,8 @@ class EmulatorConfig:
     max_image_bytes: int = MAX_IMAGE_BYTES
     async_content_filter: bool = False
     decode_images: bool = True
+    max_request_bytes: int = 64 * 1024 * 1024
+    max_upload_bytes: int = 201 * 1000 * 1000  # a Batch API input file is at most 200 MB
 
     def __post_init__(self) -> None:
         for assignment in self.faults:
@@ -430,6 +437,57 @@ async def _on_crash(request: Request, exc: Exception) -> Response:
     return JSONResponse(body, status_code=500)
 
 
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, {"error": {"code": "RequestEntityTooLarge",
+                                    "message": f"The request body is larger than {limit:,} bytes."}})
+
+
+class _Guard:
+    """Control endpoints for this machine's clients (or the emulator's key); a size limit on every body."""
+
+    def __init__(self, app: ASGIApp, config: EmulatorConfig) -> None:
+        self.app = app
+        self.config = config
+
+    def _control_allowed(self, scope: Scope) -> bool:
+        from azmm_magic.core.settings import is_loopback_host
+
+        client = scope.get("client") or ("", 0)
+        if is_loopback_host(str(client[0])):
+            return True
+        key = self.config.api_key
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        return bool(key) and headers.get("api-key") == key
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if path.startswith("/_emulator/") and path != "/_emulator/health" and not self._control_allowed(scope):
+            body = {"error": {"code": "Forbidden", "message": "The emulator's control endpoints answer clients on "
+                              "its own machine only (or with its api-key)."}}
+            await JSONResponse(body, status_code=403)(scope, receive, send)
+            return
+        limit = self.config.max_upload_bytes if path.rstrip("/").endswith("/files") else self.config.max_request_bytes
+        length = dict(scope.get("headers", [])).get(b"content-length", b"")
+        if length.isdigit() and int(length) > limit:
+            error = _too_large(limit)
+            await JSONResponse(error.body, status_code=error.status)(scope, receive, send)
+            return
+        seen = 0
+
+        async def bounded() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _too_large(limit)
+            return message
+
+        await self.app(scope, bounded, send)
+
+
 class _EmulatorApp(Starlette):
     """Starlette that remembers the server's transport for the request (so a fault can drop the connection)."""
 
@@ -455,7 +513,7 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
     ]
     app = _EmulatorApp(
         routes=routes,
-        middleware=[Middleware(_RecordingMiddleware, log=log)],
+        middleware=[Middleware(_Guard, config=config), Middleware(_RecordingMiddleware, log=log)],
         exception_handlers={
             ApiError: _on_api_error,
             RequestError: _on_request_error,

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from azmm_magic.core.urls import redact_url
+
 from .pixels import dominant
 
 __all__ = [
@@ -363,7 +365,8 @@ def _image_lines(image: ImageFacts, message_count: int) -> list[str]:
     if image.url is not None:
         return [
             f"**Image {image.index}**{where} — a URL, received as given (the emulator does not download it): "
-            f"`{image.url}`, detail `{image.detail}` requested",
+            f"`{redact_url(image.url)}`, detail `{image.detail}` requested"
+            + (" (its query string is not repeated: it may be a signature)" if redact_url(image.url) != image.url else ""),
             f"- Estimated image tokens: {image.tokens} (size unknown; counted as one low-detail image)",
         ]
     head = f"**Image {image.index}**{where} — {image.width}×{image.height} px, {image.format}, mode {image.mode}"

@@ -808,7 +808,7 @@ async def _send_adaptive_once(
             limit.release(success=False)
             throttled += 1
             plan.stats.throttled += 1
-            if throttled > MAX_THROTTLED_ATTEMPTS:
+            if throttled > MAX_THROTTLED_ATTEMPTS or e.too_long:  # a wait over the cap fails the item at once
                 raise _recount(e, twin, request, throttled + retried - 1) from None
             pause = e.retry_after if e.retry_after is not None else _backoff(throttled)
             plan.stats.waiting = WaitEvent.for_error(e, pause, throttled, MAX_THROTTLED_ATTEMPTS).message()

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import stat
 import sys
 import tempfile
 import time
@@ -36,6 +38,7 @@ from azmm_magic.core.errors import AzureVisionError, ConfigError, ServiceError
 from azmm_magic.core.images import image_options, prepare_leaf
 from azmm_magic.core.request import VisionRequest
 from azmm_magic.core.settings import is_loopback_host
+from azmm_magic.core.urls import redact_urls
 from azmm_magic.features.batch import BatchResult, expand_sources
 from azmm_magic.features.outcomes import BatchFailure, Outcome, failure_of
 from azmm_magic.service.errors import content_filter_error
@@ -50,6 +53,29 @@ DEFAULT_POLL_INTERVAL = 60.0
 TERMINAL_STATUSES = ("completed", "failed", "expired", "cancelled")
 CHAT_URL = "/chat/completions"
 FILE_PROCESSING_TIMEOUT = 600.0  # seconds to wait for an uploaded input file to be processed
+
+
+# ----- server ids ------------------------------------------------------------------------------------------------
+_SERVER_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+def checked_id(value: object, what: str = "batch id") -> str:
+    """A server-chosen id (a batch id, a file id, a ``custom_id``) checked before any use as a file name or a
+    label: 1 to 128 letters, digits, ``_`` or ``-``; anything else is one clear line, never a path."""
+    text = value if isinstance(value, str) else ""
+    if not _SERVER_ID.fullmatch(text):
+        shown = repr(value)[:60]
+        raise ServiceError(f"Unusable {what} {shown}: an id is 1-128 letters, digits, _ or - (ids come from the "
+                           "service; this one is never used as a file name).")
+    return text
+
+
+def manifest_path(directory: Path, batch_id: str) -> Path:
+    """``directory/<batch_id>.json`` for a checked id, and never outside ``directory``."""
+    path = directory / f"{checked_id(batch_id)}.json"
+    if path.resolve().parent != directory.resolve():
+        raise ServiceError(f"The manifest of batch {batch_id} would not be inside {directory}.")
+    return path
 
 
 # ----- manifests -----------------------------------------------------------------------------------------------
@@ -78,19 +104,29 @@ class Manifest:
     local_failures: list[dict[str, Any]] = field(default_factory=list)  # index, source, error, kind
 
     def save(self, directory: Path) -> Path:
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"{self.batch_id}.json"
+        """Write the manifest (0600, in a 0700 folder) as ``<batch id>.json``; the id is checked first."""
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if stat.S_IMODE(directory.stat().st_mode) & 0o077:
+            directory.chmod(0o700)
+        path = manifest_path(directory, self.batch_id)
         tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(asdict(self), ensure_ascii=False), encoding="utf-8")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(asdict(self), ensure_ascii=False))
         os.replace(tmp, path)
         return path
 
     @classmethod
     def load(cls, directory: Path, batch_id: str) -> Manifest | None:
-        path = directory / f"{batch_id}.json"
+        """The manifest saved for ``batch_id`` (None when there is none; an unreadable one is one clear line)."""
+        path = manifest_path(directory, batch_id)
         if not path.is_file():
             return None
-        return cls(**json.loads(path.read_text(encoding="utf-8")))
+        try:
+            return cls(**json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError) as e:
+            raise ConfigError(f"The manifest {path} cannot be read ({type(e).__name__}); delete it to fetch the "
+                              "results without it (items are then named by custom_id).") from None
 
 
 # ----- submitting ------------------------------------------------------------------------------------------------
@@ -166,7 +202,8 @@ def submit_batch(
             raise client.map_error(e) from None
         finally:
             chunk.file.close()
-        chunk.manifest.input_file_id, chunk.manifest.batch_id = uploaded.id, job.id
+        chunk.manifest.input_file_id = checked_id(uploaded.id, "file id")
+        chunk.manifest.batch_id = checked_id(job.id)
         chunk.manifest.total = chunk.lines + len(chunk.manifest.local_failures)
         chunk.manifest.save(directory)
         jobs.append(job.id)
@@ -187,7 +224,7 @@ def submit_batch(
                 raise ConfigError(f"this image's request is {len(line):,} bytes, over the {max_file_bytes:,}-byte "
                                   "batch file limit; use a lower detail", settings=("detail",))
         except AzureVisionError as e:
-            chunk.manifest.local_failures.append({"index": index, "source": label, "error": str(e),
+            chunk.manifest.local_failures.append({"index": index, "source": label, "error": redact_urls(str(e)),
                                                   "kind": type(e).__name__})
             continue
         if not chunk.fits(len(line), max_file_bytes, max_file_lines):
@@ -310,17 +347,27 @@ def cancel_jobs(client: VisionClient, ids: Sequence[str]) -> list[Any]:
     return [_call(client, client.sdk_client().batches.cancel, i) for i in ids]
 
 
-def _download(client: VisionClient, file_id: str | None) -> dict[str, dict[str, Any]]:
-    """``custom_id -> line`` of an output or error file."""
+def _download(client: VisionClient, file_id: str | None) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """``custom_id -> line`` of an output or error file, and what was said of the lines that were skipped (not
+    a JSON object, or no usable ``custom_id``: no item to give them to; that item fails as "no line for it")."""
+    skipped: list[str] = []
     if not file_id:
-        return {}
-    content = _call(client, client.sdk_client().files.content, file_id)
+        return {}, skipped
+    content = _call(client, client.sdk_client().files.content, checked_id(file_id, "file id"))
     lines: dict[str, dict[str, Any]] = {}
-    for raw in content.content.splitlines():
-        if raw.strip():
+    for number, raw in enumerate(content.content.splitlines(), 1):
+        if not raw.strip():
+            continue
+        try:
             line = json.loads(raw)
-            lines[str(line.get("custom_id"))] = line
-    return lines
+        except ValueError:
+            line = None
+        custom_id = line.get("custom_id") if isinstance(line, dict) else None
+        if isinstance(custom_id, str) and _SERVER_ID.fullmatch(custom_id):
+            lines[custom_id] = line
+        else:
+            skipped.append(f"line {number} of file {file_id} was skipped: not a JSON object with a usable custom_id")
+    return lines, skipped
 
 
 def _outcome(client: VisionClient, line: dict[str, Any] | None, item: dict[str, Any], manifest: Manifest | None,
@@ -332,8 +379,12 @@ def _outcome(client: VisionClient, line: dict[str, Any] | None, item: dict[str, 
         reason = _job_errors(job) if status == "failed" else f"the job is {status} and returned no line for it"
         return BatchFailure(index, source, f"No result from batch {job.id}: {reason}.", kind)
     response, error = line.get("response"), line.get("error")
+    if not isinstance(response, dict | None) or not isinstance(error, dict | None):
+        return BatchFailure(index, source, "Unreadable output line: response/error is not an object.", "failed")
     if response and response.get("status_code") == 200:
         body = response.get("body") or {}
+        if not isinstance(body, dict):
+            return BatchFailure(index, source, "Unreadable output line: its body is not an object.", "failed")
         # the deployment is the one the job was sent to: Azure's ``model`` names the model version behind it
         deployment = manifest.deployment if manifest and manifest.deployment else str(body.get("model", ""))
         request = VisionRequest(prompt=manifest.prompt if manifest else "", deployment=deployment)
@@ -348,12 +399,15 @@ def _outcome(client: VisionClient, line: dict[str, Any] | None, item: dict[str, 
         return client.pipeline.settle(request, result, policy, key=item.get("key"),
                                       count_once=f"batch-api {job.id} {item['custom_id']}")
     if response:
-        status = response.get("status_code")
-        err = (response.get("body") or {}).get("error") or {}
+        status = response.get("status_code") if type(response.get("status_code")) is int else None
+        body = response.get("body")
+        err = body.get("error") if isinstance(body, dict) else None
+        err = err if isinstance(err, dict) else {}
         code, message = err.get("code"), str(err.get("message") or "request failed").splitlines()[0][:300]
         if code == "content_filter":
-            inner = err.get("innererror") or {}
-            blocked = content_filter_error(inner.get("content_filter_result"), where="prompt")
+            inner = err.get("innererror")
+            blocked = content_filter_error(inner.get("content_filter_result") if isinstance(inner, dict) else None,
+                                           where="prompt")
             return BatchFailure(index, source, str(blocked), "ContentFilterError", status, code)
         return BatchFailure(index, source, f"The service rejected this item ({status}): {message}",
                             "BadRequestError" if status == 400 else "ServiceError", status, code)
@@ -392,11 +446,16 @@ def fetch_results(
                 f"(BatchJob.wait())."
             )
         manifest = Manifest.load(where, batch_id)
-        lines = {**_download(client, job.output_file_id), **_download(client, job.error_file_id)}
+        (output, bad_output), (errors, bad_errors) = _download(client, job.output_file_id), _download(
+            client, job.error_file_id)
+        lines, skipped = {**output, **errors}, bad_output + bad_errors
+        notices += skipped[:3] + ([f"{len(skipped) - 3} more unreadable line(s) in batch {batch_id}"]
+                                  if len(skipped) > 3 else [])
         if manifest is None:
             notices.append(f"no manifest for {batch_id} in {where}: items named by custom_id, answers not cached")
-            items: list[dict[str, Any]] = [{"custom_id": cid, "index": total + n, "source": cid, "key": None}
-                     for n, cid in enumerate(sorted(lines))]
+            # a label, never a path: the gallery opens no file for a source in <...>
+            items: list[dict[str, Any]] = [{"custom_id": cid, "index": total + n, "source": f"<custom_id {cid}>",
+                                            "key": None} for n, cid in enumerate(sorted(lines))]
         else:
             items = manifest.items
             prompt = prompt or manifest.prompt
@@ -424,7 +483,7 @@ class BatchJob:
     def __init__(self, client: VisionClient, ids: Sequence[str], *, directory: Path | None = None,
                  total: int | None = None) -> None:
         self.client = client
-        self.ids = list(ids)
+        self.ids = [checked_id(i) for i in ids]  # an id goes into URLs and a manifest's file name
         self.directory = directory or manifest_directory()
         self.total = total
 

@@ -22,13 +22,14 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("emulator", help="run the local Azure-OpenAI-compatible emulator (see `azmm emulator --help`)")
     args = parser.parse_args(argv)
     if args.command == "demo":
+        from azmm_magic.display.untrusted import label
         from azmm_magic.frontends.demo import run_demo
 
         try:
             return run_demo(args.out, args.notebook)
         except Exception as e:  # a failing cell: say which, without a wall of traceback
-            print(f"azmm demo failed: {type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}",
-                  file=sys.stderr)
+            last = str(e).strip().splitlines()[-1] if str(e).strip() else ""
+            print(label(f"azmm demo failed: {type(e).__name__}: {last}"), file=sys.stderr)
             return 1
     return 2  # pragma: no cover
 

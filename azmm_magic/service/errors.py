@@ -6,7 +6,9 @@ error's ``settings`` and ``remedy`` let each frontend add its own hint.
 
 from __future__ import annotations
 
+import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from azmm_magic.core.errors import (
@@ -38,17 +40,91 @@ def header(response: Any, name: str) -> str | None:
     return headers.get(name) if headers is not None else None
 
 
-def retry_after(response: Any) -> float | None:
-    """Seconds a 429/503 asks to wait: ``retry-after-ms`` first, then ``retry-after`` (seconds), else None."""
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        raw = header(response, name)
-        try:
-            value = float(raw) * scale if raw is not None else None
-        except ValueError:
-            value = None
-        if value is not None and value >= 0:
-            return value
-    return None
+#: The longest wait a server may ask for that is waited (single calls and batches alike); a longer one fails the
+#: item at once ("the service asked to wait 24 h") instead of pausing the kernel or a whole batch.
+MAX_SERVER_WAIT = 120.0
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(h|ms|m|s|us|µs|ns)")
+_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+
+
+def parse_duration(raw: object, *, unit: float = 1.0) -> float | None:
+    """Seconds in a header value: a number (times ``unit``: ``retry-after-ms`` is in milliseconds), an
+    OpenAI-style duration (``20ms``, ``6m0s``, ``1h2m3.5s``) or an HTTP date; ``inf`` for an infinite number;
+    None for anything else (text, NaN, a negative number, an empty value)."""
+    text = str(raw).strip() if raw is not None else ""
+    if not text or len(text) > 64:
+        return None
+    value: float | None
+    try:
+        value = float(text) * unit
+    except ValueError:
+        value = _duration_or_date(text)
+    if value is None or math.isnan(value) or value < 0:
+        return None
+    return value
+
+
+def _duration_or_date(text: str) -> float | None:
+    parts = _DURATION_PART.findall(text)
+    if parts and "".join(n + u for n, u in parts) == text:
+        return sum(float(n) * _UNITS[u] for n, u in parts)
+    try:
+        from email.utils import parsedate_to_datetime
+
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    import datetime
+
+    return max(0.0, (when - datetime.datetime.now(datetime.UTC)).total_seconds())
+
+
+def wait_words(seconds: float) -> str:
+    """A wait in words: ``20 ms``, ``30 s``, ``6 min``, ``24 h``, ``forever``."""
+    if math.isinf(seconds):
+        return "forever"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 120:
+        return f"{seconds:.3g} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds / 3600:.3g} h"
+
+
+@dataclass(frozen=True)
+class ServerWait:
+    """A wait a server asked for: ``seconds`` (may be ``inf``); ``honoured`` when it is at most
+    :data:`MAX_SERVER_WAIT` (else the request is not sent again: it fails at once)."""
+
+    seconds: float
+
+    @property
+    def honoured(self) -> bool:
+        return self.seconds <= MAX_SERVER_WAIT
+
+    def words(self) -> str:
+        """``the service asked to wait 24 h`` (and, when not honoured, that it is not waited)."""
+        text = f"the service asked to wait {wait_words(self.seconds)}"
+        if not self.honoured:
+            text += f", longer than the {wait_words(MAX_SERVER_WAIT)} waited at most: try again later"
+        return text
+
+
+def server_wait(response: Any) -> ServerWait | None:
+    """THE reading of a server-requested wait, used by single calls and batches alike: ``retry-after-ms``, then
+    ``retry-after`` (seconds or an HTTP date), else the ``x-ratelimit-reset-*`` of an exhausted budget
+    (``x-ratelimit-remaining-* == 0``; durations such as ``6m0s``). None: the server asked for nothing usable."""
+    for name, unit in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = parse_duration(header(response, name), unit=unit)
+        if value is not None:
+            return ServerWait(value)
+    resets = [parse_duration(header(response, f"x-ratelimit-reset-{kind}")) for kind in ("requests", "tokens")
+              if (header(response, f"x-ratelimit-remaining-{kind}") or "").strip() == "0"]
+    known = [r for r in resets if r is not None]
+    return ServerWait(max(known)) if known else None
 
 
 def _times(n: int) -> str:
@@ -234,12 +310,13 @@ def map_sdk_error(error: BaseException, settings: Settings, deployment: str | No
             settings=names, **common,
         )
     if isinstance(error, openai.RateLimitError):
-        wait = retry_after(getattr(error, "response", None))
-        wait_text = f"; the service asked to wait {wait:.3g} s" if wait is not None else ""
+        wait = server_wait(getattr(error, "response", None))
+        wait_text = f"; {wait.words()}" if wait is not None else ""
         return RateLimitError(
             f"Deployment '{deployment}' is rate limited (429) after {_retries(attempts - 1)}{wait_text}. "
             f"Wait and try again, send fewer/smaller images, or raise the deployment's quota{rid}.",
-            retry_after=wait, remedy="retry", **common,
+            retry_after=wait.seconds if wait is not None and wait.honoured else None,
+            too_long=wait is not None and not wait.honoured, remedy="retry", **common,
         )
     if isinstance(error, openai.BadRequestError):
         if code == "content_filter":
@@ -256,6 +333,9 @@ def map_sdk_error(error: BaseException, settings: Settings, deployment: str | No
     if isinstance(error, openai.APIStatusError):
         tried = attempts if is_retryable_status(status) else 1
         same = not statuses or all(s == status for s in statuses)
+        wait = server_wait(getattr(error, "response", None))
+        if wait is not None and not wait.honoured and is_retryable_status(status):  # not sent again: say why
+            return ServiceError(f"{host} answered {status}; {wait.words()}{rid}.", remedy="retry", **common)
         return _status_error(settings, host, status, message, rid, tried, same, request, common)
     if isinstance(error, openai.OpenAIError):
         return ConfigError(f"The openai SDK refused the settings: {describe(error)}")
@@ -263,7 +343,9 @@ def map_sdk_error(error: BaseException, settings: Settings, deployment: str | No
 
 
 __all__ = [
+    "MAX_SERVER_WAIT",
     "TOKEN_PARAMS",
+    "ServerWait",
     "content_filter_error",
     "describe",
     "filtered_categories",
@@ -271,5 +353,7 @@ __all__ = [
     "is_retryable_status",
     "map_sdk_error",
     "other_token_param",
-    "retry_after",
+    "parse_duration",
+    "server_wait",
+    "wait_words",
 ]

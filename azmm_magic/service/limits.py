@@ -10,10 +10,13 @@ only counts and durations.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass, replace
 from typing import Any
+
+from azmm_magic.service.errors import MAX_SERVER_WAIT, parse_duration
 
 #: what is remembered is forgotten after this long (a quota can change; other clients share it)
 KEEP_SECONDS = 15 * 60.0
@@ -41,16 +44,18 @@ class RateLimits:
         def number(name: str) -> float | None:
             try:
                 value = headers.get(name)
-                return None if value in (None, "") else float(str(value).strip().rstrip("s"))
+                parsed = None if value in (None, "") else float(str(value).strip())
             except (AttributeError, TypeError, ValueError):
                 return None
+            return parsed if parsed is not None and math.isfinite(parsed) and parsed >= 0 else None
 
         remaining_requests, remaining_tokens = number("x-ratelimit-remaining-requests"), number(
             "x-ratelimit-remaining-tokens")
         if remaining_requests is None and remaining_tokens is None:
             return None
         limit_requests, limit_tokens = number("x-ratelimit-limit-requests"), number("x-ratelimit-limit-tokens")
-        reset = max(number("x-ratelimit-reset-requests") or 0.0, number("x-ratelimit-reset-tokens") or 0.0)
+        resets = [parse_duration(headers.get(f"x-ratelimit-reset-{kind}")) for kind in ("requests", "tokens")]
+        reset = max((r for r in resets if r is not None and r <= MAX_SERVER_WAIT), default=0.0)
         return cls(
             remaining_requests=None if remaining_requests is None else int(remaining_requests),
             remaining_tokens=None if remaining_tokens is None else int(remaining_tokens),

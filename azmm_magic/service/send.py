@@ -31,15 +31,15 @@ from azmm_magic.service.errors import (
     is_retryable_status,
     map_sdk_error,
     other_token_param,
-    retry_after,
+    server_wait,
 )
 from azmm_magic.service.limits import remember
 from azmm_magic.service.sdk import SdkClients
 
 log = logging.getLogger("azmm_magic")
 
-# the SDK's own bounds (openai/_constants.py): server-directed waits up to two minutes, else 0.5 s doubling to 8 s
-MAX_RETRY_AFTER = 120.0
+# the SDK's own backoff (openai/_constants.py): 0.5 s doubling to 8 s; a server-directed wait is capped by
+# service.errors.MAX_SERVER_WAIT (server_wait: one reading for single calls and batches)
 INITIAL_RETRY_DELAY = 0.5
 MAX_RETRY_DELAY = 8.0
 TICK = 1.0  # seconds between two on_wait calls during a wait
@@ -106,19 +106,20 @@ def is_wait_notice(notice: str) -> bool:
 def _retry_delay(error: BaseException, retry: int) -> tuple[float, bool] | None:
     """(seconds to wait, whether the server asked for them) before retry number ``retry`` after ``error``, or
     None when the SDK would not retry it: its rules (statuses 408/409/429/5xx, ``x-should-retry``, timeouts and
-    connection errors) and bounds (Retry-After honoured up to two minutes, else 0.5 s doubling to 8 s)."""
+    connection errors) and bounds (a server-requested wait up to ``MAX_SERVER_WAIT``: a longer one is not waited,
+    the error is raised at once; else 0.5 s doubling to 8 s)."""
     import openai
 
     if isinstance(error, openai.APIStatusError):
         response = getattr(error, "response", None)
-        asked = retry_after(response)
+        asked = server_wait(response)
         should = header(response, "x-should-retry")
-        if asked is not None and asked > MAX_RETRY_AFTER:
+        if asked is not None and not asked.honoured:
             return None
         if should == "false" or (should != "true" and not is_retryable_status(error.status_code)):
             return None
-        if asked is not None and 0 < asked <= MAX_RETRY_AFTER:
-            return asked, True
+        if asked is not None and asked.seconds > 0:
+            return asked.seconds, True
     elif not isinstance(error, (openai.APITimeoutError, openai.APIConnectionError)):
         return None
     backoff = min(INITIAL_RETRY_DELAY * 2.0 ** (retry - 1), MAX_RETRY_DELAY)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import sqlite3
 import threading
@@ -155,15 +156,75 @@ def _meta(entry: Mapping[str, Any]) -> tuple[str, str, str, str]:
     )
 
 
+#: What an imported entry may hold: field -> (types, longest text); anything else in an entry is dropped.
+_TEXT_FIELDS: Mapping[str, tuple[int, bool]] = {  # field -> (longest, may be null)
+    "text": (2_000_000, False), "deployment": (256, False), "model": (256, False), "finish_reason": (64, True),
+    "request_id": (256, True), "prompt": (1_000, False), "endpoint_host": (512, False),
+}
+_USAGE_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens", "reasoning_tokens")
+MAX_NOTICES, MAX_NOTICE_CHARS, MAX_FILTER_CHARS = 50, 1_000, 20_000
+#: Timestamps an import accepts (1970 to 2100): ``cache list`` shows them as dates.
+LATEST_CREATED = 4_102_444_800.0
+
+
+def _finite_json(value: Any, depth: int = 0) -> bool:
+    """Only JSON values with finite numbers, at most 8 levels deep."""
+    if depth > 8:
+        return False
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, Mapping):
+        return all(isinstance(k, str) and _finite_json(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_finite_json(v, depth + 1) for v in value)
+    return value is None or isinstance(value, str | int | bool)
+
+
 def _check_entry(key: Any, entry: Any) -> str | None:
-    """Why ``(key, entry)`` is not a valid cache entry, or None."""
+    """Why ``(key, entry)`` is not a valid cache entry, or None: every field's type, size and range (an entry
+    that passes can be shown and looked up; one that does not is never stored)."""
     if not isinstance(key, str) or len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
         return "the key is not a 64-character hex sha256"
     if not isinstance(entry, Mapping) or not isinstance(entry.get("text"), str):
         return "the entry has no answer text"
-    if not isinstance(entry.get("usage", {}), Mapping):
-        return "the entry's usage is not an object"
+    for name, (longest, nullable) in _TEXT_FIELDS.items():
+        value = entry.get(name, "" if not nullable else None)
+        if not (isinstance(value, str) or (nullable and value is None)):
+            return f"the entry's {name} is not a string"
+        if isinstance(value, str) and len(value) > longest:
+            return f"the entry's {name} is longer than {longest:,} characters"
+    usage = entry.get("usage", {})
+    if not isinstance(usage, Mapping) or set(usage) - set(_USAGE_FIELDS):
+        return "the entry's usage is not an object of token counts"
+    if not all(type(v) is int and 0 <= v <= 10**9 for v in usage.values()):
+        return "the entry's usage counts are not whole numbers from 0 to 1e9"
+    elapsed = entry.get("elapsed", 0.0)
+    if type(elapsed) not in (int, float) or not math.isfinite(elapsed) or not 0 <= elapsed <= 86_400:
+        return "the entry's elapsed is not a number of seconds from 0 to 86400"
+    notices = entry.get("notices", [])
+    if not isinstance(notices, list) or len(notices) > MAX_NOTICES or not all(
+            isinstance(n, str) and len(n) <= MAX_NOTICE_CHARS for n in notices):
+        return f"the entry's notices are not a list of at most {MAX_NOTICES} short strings"
+    filters = entry.get("content_filter", {})
+    if not isinstance(filters, Mapping) or not _finite_json(filters) or len(canonical_json(filters)) > MAX_FILTER_CHARS:
+        return "the entry's content_filter is not a small JSON object"
+    replay = entry.get("replay_key")
+    if replay is not None and (not isinstance(replay, str) or len(replay) != 64
+                               or any(c not in "0123456789abcdef" for c in replay)):
+        return "the entry's replay_key is not a 64-character hex sha256"
     return None
+
+
+def _check_created(created: Any) -> str | None:
+    if created is None:
+        return None
+    if type(created) not in (int, float) or not math.isfinite(created) or not 0 <= created <= LATEST_CREATED:
+        return "created is not a time from 1970 to 2100 (seconds)"
+    return None
+
+
+#: The fields an entry keeps (see VisionResult.to_cache); others in an imported entry are dropped.
+ENTRY_FIELDS = (*_TEXT_FIELDS, "usage", "elapsed", "notices", "content_filter", "replay_key")
 
 
 class SQLiteCache:
@@ -356,7 +417,8 @@ def export_jsonl(cache: Any, path: str | os.PathLike[str]) -> int:
     path = Path(path)
     rows = cache_rows(cache)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # answers are as private as the cache
+    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
         for row in rows:
             record = {"v": EXPORT_VERSION, "key": row["key"], "created": row["created"], "entry": row["entry"]}
             f.write(canonical_json(record) + "\n")
@@ -403,19 +465,20 @@ def import_jsonl(cache: Any, path: str | os.PathLike[str]) -> ImportReport:
         if why is None and record.get("v") != EXPORT_VERSION:
             why = f"unknown export version {record.get('v')!r}"
         if why is None:
-            why = _check_entry(record.get("key"), record.get("entry"))
+            why = _check_entry(record.get("key"), record.get("entry")) or _check_created(record.get("created"))
         if why is not None:
             skipped += 1
             if len(problems) < 3:
                 problems.append(f"line {n}: {why}")
             continue
         created = record.get("created")
-        good.append((record["key"], record["entry"], float(created) if isinstance(created, int | float) else None))
+        entry = {name: record["entry"][name] for name in ENTRY_FIELDS if name in record["entry"]}
+        good.append((record["key"], entry, float(created) if created is not None else None))
     if hasattr(cache, "put_many"):
         imported = cache.put_many(good)
     else:
-        for key, entry, _ in good:
-            cache.put(key, entry)
+        for key, kept, _ in good:
+            cache.put(key, kept)
         imported = len(good)
     if not good and skipped:
         raise ConfigError(f"cache import: {path} has no usable answers ({'; '.join(problems)}).")

@@ -11,6 +11,7 @@ from IPython.core.error import UsageError
 
 from azmm_magic.core.errors import AzureVisionError, Remedy
 from azmm_magic.core.settings import SCHEMA, example_value
+from azmm_magic.display.untrusted import label
 
 LOGIN = "%azure_vision login"
 
@@ -51,6 +52,7 @@ def magic_hint(error: BaseException) -> str:
 
 
 def usage_error(error: AzureVisionError) -> UsageError:
-    """The ``UsageError`` the magic raises for ``error``: its message, then the notebook hint."""
+    """The ``UsageError`` the magic raises for ``error``: its message, then the notebook hint (one line, without
+    control characters or URL query strings: it may quote a server)."""
     hint = magic_hint(error)
-    return UsageError(f"{error} {hint}" if hint else str(error))
+    return UsageError(label(f"{error} {hint}" if hint else str(error)))

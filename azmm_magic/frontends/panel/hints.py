@@ -9,6 +9,7 @@ any other one in a cell with ``%config``.
 from __future__ import annotations
 
 from azmm_magic.core.errors import AzureVisionError
+from azmm_magic.display.untrusted import label
 
 #: settings the panel has a control for, and how to change them there
 CONTROLS = {
@@ -60,7 +61,8 @@ def panel_hint(error: BaseException) -> str:
 
 def panel_message(error: BaseException) -> str:
     """``str(error)`` and the panel's hint, as the one line the panel shows."""
-    text = str(error) if isinstance(error, AzureVisionError) else f"Unexpected error: {type(error).__name__}: {error}"
+    text = label(str(error) if isinstance(error, AzureVisionError)
+                 else f"Unexpected error: {type(error).__name__}: {error}")
     hint = panel_hint(error)
     if not hint:
         return text

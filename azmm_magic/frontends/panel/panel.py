@@ -304,10 +304,10 @@ class VisionPanel(w.VBox):
 
     # ----- showing answers -------------------------------------------------------------------------------------------
     def _show_live(self, exchange: ClientExchange, text: str) -> None:
-        from azmm_magic.display.bundle import markdown_to_html
         from azmm_magic.display.thumbnails import thumbnails_html
+        from azmm_magic.display.untrusted import markdown_html
 
-        body = markdown_to_html(text) if text else "<p style='opacity:0.6'>waiting for the first words…</p>"
+        body = markdown_html(text) if text else "<p style='opacity:0.6'>waiting for the first words…</p>"
         images = exchange.request.images
         thumbs = "" if self._in_image_row(images) else thumbnails_html(images)
         self.answer.value = (f"<div class='azmm-result azmm-answer-frame'>{thumbs}<div class='azmm-answer'>{body}</div>"
@@ -368,12 +368,11 @@ class VisionPanel(w.VBox):
 def answer_html(result: VisionResult, with_images: bool) -> str:
     """The answer as the magic shows it (thumbnails, answer, footer), without the thumbnails if not ``with_images``."""
     from azmm_magic.display.bundle import BOX_STYLE
-    from azmm_magic.display.bundle import answer_html as markdown_answer
-    from azmm_magic.display.result import NO_TEXT_HTML, footer_html, footer_text, result_html
+    from azmm_magic.display.result import answer_body_html, footer_html, footer_text, result_html
 
     if with_images:
         return result_html(result)
-    body = markdown_answer(result.text) if result.text else NO_TEXT_HTML
+    body = answer_body_html(result)
     return (f'<div class="azmm-result" style="{BOX_STYLE}"><div class="azmm-answer">{body}</div>'
             f"{footer_html(footer_text(result))}</div>")
 

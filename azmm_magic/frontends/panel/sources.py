@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from azmm_magic.core.errors import AzureVisionError, ConfigError, ImageInputError
+from azmm_magic.core.urls import redact_url
 from azmm_magic.frontends.panel.compat import chosen_files, show_uploads, shown_count, tooltip, uploads_shown
 from azmm_magic.frontends.panel.dropzone import DropZone
 
@@ -126,7 +127,8 @@ class ImageSources:
         elif isinstance(source, str) and not looks_like_image(source):
             for image in prepared:  # a glob (or a PDF, a video) becomes one entry per file (page, frame)
                 ref = image.ref or image.url or image.source
-                new.append(ImageEntry(image.source, ref, shlex.quote(ref), prepared={key: image}))
+                # the equivalent cell names a signed URL without its signature (a credential, never saved)
+                new.append(ImageEntry(image.source, ref, shlex.quote(redact_url(ref)), prepared={key: image}))
         else:
             if len(prepared) != 1:
                 raise ConfigError("Add one image at a time from a variable (this one holds several).")
@@ -285,16 +287,19 @@ class ImageSources:
 
 def chooser_thumb(image: PreparedImage) -> str:
     """A small fixed-size thumbnail with its caption (styled by .azmm-chosen in panel.css)."""
-    from azmm_magic.display.thumbnails import image_caption
+    from azmm_magic.display.thumbnails import image_caption, thumbnail_src
+    from azmm_magic.display.untrusted import html_label
 
     if image.data is None and image.url:
-        src = image.url
+        src = thumbnail_src(image)  # None for a signed URL: never written into the widget's state
     else:
         src = "data:image/png;base64," + base64.b64encode(image.thumbnail_png(2 * THUMB_WIDTH)).decode("ascii")
-    cap = html.escape(image_caption(image))
+    cap = html_label(image_caption(image))
+    picture = (f"<img src='{html.escape(src, quote=True)}' alt='{cap}' title='{cap}'/>" if src is not None
+               else f"<span title='{cap}'>signed URL</span>")
     return (
-        f"<div class='azmm-chosen'><div class='azmm-chosen-frame'><img src='{html.escape(src, quote=True)}' "
-        f"alt='{cap}' title='{cap}'/></div><div class='azmm-chosen-caption'>{cap}</div></div>"
+        f"<div class='azmm-chosen'><div class='azmm-chosen-frame'>{picture}</div>"
+        f"<div class='azmm-chosen-caption'>{cap}</div></div>"
     )
 
 
