@@ -326,6 +326,7 @@ def _line(entry: dict, created: object = 1.0, key: str = "a" * 64) -> str:
 
 @pytest.mark.parametrize(("entry", "created", "why"), [
     ({"text": "t", "usage": {"prompt_tokens": "many"}}, 1.0, "usage"),
+    ({"text": "t", "usage": {"prompt_tokens": 1, "reported": "yes"}}, 1.0, "usage.reported"),
     ({"text": "t", "notices": [{"x": 1}]}, 1.0, "notices"),
     ({"text": "t", "notices": "abc"}, 1.0, "notices"),
     ({"text": "t"}, 1e300, "created"),

@@ -194,9 +194,11 @@ def _check_entry(key: Any, entry: Any) -> str | None:
         if isinstance(value, str) and len(value) > longest:
             return f"the entry's {name} is longer than {longest:,} characters"
     usage = entry.get("usage", {})
-    if not isinstance(usage, Mapping) or set(usage) - set(_USAGE_FIELDS):
+    if not isinstance(usage, Mapping) or set(usage) - {*_USAGE_FIELDS, "reported"}:
         return "the entry's usage is not an object of token counts"
-    if not all(type(v) is int and 0 <= v <= 10**9 for v in usage.values()):
+    if type(usage.get("reported", True)) is not bool:
+        return "the entry's usage.reported is not true or false"
+    if not all(type(v) is int and 0 <= v <= 10**9 for k, v in usage.items() if k != "reported"):
         return "the entry's usage counts are not whole numbers from 0 to 1e9"
     elapsed = entry.get("elapsed", 0.0)
     if type(elapsed) not in (int, float) or not math.isfinite(elapsed) or not 0 <= elapsed <= 86_400:
