@@ -31,6 +31,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 import nbformat
@@ -107,7 +108,18 @@ class FrontEnd:
     def run_all(self) -> str:
         if self.lab:
             return "() => window.jupyterapp.commands.execute('notebook:run-all-cells')"
-        return "() => Jupyter.notebook.execute_all_cells()"
+        return "() => Jupyter.notebook.execute_cell_range(1, Jupyter.notebook.ncells())"  # cell 0 ran in settle()
+
+    def settle(self, page: Any) -> None:
+        """Classic Notebook: its widget manager loads the kernel's widgets when the kernel connects (a comm round
+        trip); widgets made while that runs can be lost. Run the first cell alone and wait for its answer: the
+        kernel answers in order, so the manager's load is done by then. (JupyterLab and Notebook 7 have not shown
+        this race.)"""
+        if self.lab:
+            return
+        page.wait_for_function("() => !!(Jupyter.notebook.kernel && Jupyter.notebook.kernel.widget_manager)")
+        page.evaluate("() => Jupyter.notebook.execute_cells([0])")
+        page.wait_for_function("() => Jupyter.notebook.get_cell(0).input_prompt_number === 1")
 
     @property
     def cell_sources(self) -> str:
@@ -229,6 +241,7 @@ def test_panel_with_chromium(jupyter):
             page.wait_for_selector(fe.cell_selector)
             page.wait_for_function(fe.app_ready)
             page.wait_for_function(fe.kernel_ready)  # wait until the kernel is up, then run every cell
+            fe.settle(page)
             page.evaluate(fe.run_all)
             panel = page.locator(".azmm-panel")
             expect(panel).to_have_count(1)
@@ -316,6 +329,11 @@ def test_panel_with_chromium(jupyter):
                 page.wait_for_selector("body[data-jp-theme-light='false']", state="attached")
                 page.wait_for_timeout(500)
                 panel.screenshot(path=str(ARTIFACTS / f"{prefix}panel-dark.png"))
+        except Exception:  # what the page showed when a step failed (CI keeps test-artifacts/)
+            for context in browser.contexts:
+                for open_page in context.pages:
+                    open_page.screenshot(path=str(ARTIFACTS / f"{prefix}failure.png"), full_page=True)
+            raise
         finally:
             browser.close()
     if UPDATE_DOCS and not prefix:  # refresh the README's picture (JupyterLab's) on request only
