@@ -319,7 +319,7 @@ def _bad_cases(tmp: Path, media: dict[str, Path]) -> list[tuple[str, str]]:
         ("-i df --each --column nope", r"--column 'nope': the DataFrame has no such column"),
         ("-i df", r"-i df is a pandas DataFrame: add --each"),
         ("-i df --via batch-api", r"its rows go through --each \(requests\), not --via batch-api"),
-        (f"-i '{media['mp4']}' --frames 0", r"--frames 0: give a number of at least 1"),
+        (f"-i '{media['mp4']}' --frames 0", r"--frames 0: give a number from 1 to 1000"),
         (f"-i '{media['mp4']}' --frames-per-request 2", r"--frames-per-request K splits a video .*add --each"),
         (f"-i '{media['pdf']}' --column path --each", r"--column path: -i must name a pandas DataFrame"),
     ]

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from azmm_magic.core.documents import PdfPage
 from azmm_magic.core.errors import ConfigError, ImageInputError
+from azmm_magic.core.files import check_regular, read_bounded
 from azmm_magic.core.media import media_leaves, split_fragment, too_many_images
 from azmm_magic.core.photos import register_heif
 from azmm_magic.core.settings import Detail
@@ -379,13 +380,24 @@ _GLOB_CHARS = frozenset("*?[")
 _CURRENT_FIGURE = {"plt.gcf()", "pyplot.gcf()", "matplotlib.pyplot.gcf()"}
 
 
-def _expand(source: object, sampling: VideoFrames | None = None) -> list[object]:
+#: At most this many sources in one list (or iterable), and lists nested at most this deep.
+MAX_SOURCES = 10_000
+MAX_NESTING = 16
+
+
+def _expand(source: object, sampling: VideoFrames | None = None, depth: int = 0) -> list[object]:
     """Flatten ``source`` into leaves: PreparedImage, _FileRef, _BytesRef, _UrlRef, PdfPage, VideoFrame, PIL image,
     array, Figure. ``sampling`` says how many frames a video gives (:class:`VideoFrames`)."""
     if isinstance(source, VideoFrames):
-        return _expand(source.source, source)
+        return _expand(source.source, source, depth)
     if isinstance(source, (list, tuple)):
-        return [leaf for item in source for leaf in _expand(item, sampling)]
+        if depth >= MAX_NESTING:
+            raise ImageInputError(f"image sources nested more than {MAX_NESTING} lists deep; give a flat list")
+        if len(source) > MAX_SOURCES:
+            raise ImageInputError(
+                f"{len(source):,} sources given: over {MAX_SOURCES:,} sources; give a glob or fewer items per batch"
+            )
+        return [leaf for item in source for leaf in _expand(item, sampling, depth + 1)]
     if isinstance(source, (PreparedImage, PdfPage, VideoFrame)):
         return [source]
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -443,38 +455,128 @@ def _short(text: str, limit: int = 60) -> str:
 
 def _expand_path(raw: str, label: str, fragment: str = "", sampling: VideoFrames | None = None) -> list[object]:
     """A path (``~`` expanded) or, if it has glob characters and is no existing file, a glob."""
+    if "\0" in raw:
+        raise ImageInputError(f"{_short(label)!r}: a file name cannot contain a NUL character")
     expanded = os.path.expanduser(raw)
     if not os.path.lexists(expanded) and _GLOB_CHARS.intersection(raw):
         return _expand_glob(expanded, label, fragment, sampling)
     path = Path(expanded)
+    try:
+        path.stat()
+    except FileNotFoundError:
+        pass
+    except OSError as e:  # a name too long, a loop of links, no permission on a folder
+        if not os.path.islink(expanded):
+            raise ImageInputError(f"cannot read {_short(label)}: {e.strerror or type(e).__name__}") from None
     if path.is_dir():
         hint = os.path.join(label.rstrip("/\\") or label, "*.png")
         raise ImageInputError(
             f"{label} is a directory, not an image; to send the images in it use a glob like {hint!r}"
         )
     if not path.exists():
-        raise ImageInputError(f"image file not found: {label}{_close_files(path)}")
+        if os.path.islink(expanded):
+            raise ImageInputError(f"image file not found: {label} is a symbolic link whose target is missing or loops")
+        raise ImageInputError(f"image file not found: {label}{_close_files(path, label)}")
+    check_regular(path, label)  # a pipe or a device (/dev/zero) is refused before anything reads it
     return media_leaves(path, None, label, fragment, sampling) or [_FileRef(path, label)]
 
 
-def _close_files(path: Path) -> str:
-    """`` (did you mean red.png?)``: up to two files in the same folder whose names are close to the missing one."""
+#: Names looked at in a folder for a "did you mean" suggestion (a huge folder is not listed whole).
+_CLOSE_SCAN = 5000
+
+
+def _close_files(path: Path, label: str = "") -> str:
+    """`` (did you mean imgs/red.png?)``: up to two files in the same folder whose names are close to the missing
+    one, given with the folder as it was written."""
     import difflib
+    import itertools
 
     try:
-        names = [f.name for f in path.parent.iterdir() if f.is_file() and not f.name.startswith(".")]
+        with os.scandir(path.parent) as entries:
+            names = [e.name for e in itertools.islice(entries, _CLOSE_SCAN)
+                     if not e.name.startswith(".") and e.is_file()]
     except OSError:
         return ""
     close = difflib.get_close_matches(path.name, names, n=2, cutoff=0.7)
-    return f" (did you mean {' or '.join(close)}?)" if close else ""
+    written = label or str(path)
+    folder = written[: len(written) - len(os.path.basename(written))] if os.path.basename(written) == path.name else ""
+    return f" (did you mean {' or '.join(folder + name for name in close)}?)" if close else ""
+
+
+#: A glob may match at most this many files and walk at most this many folders (``**``); past either it is
+#: refused with a hint to narrow it, so a huge tree or a symlink cycle cannot make it run without end.
+MAX_GLOB_MATCHES = 10_000
+MAX_GLOB_FOLDERS = 10_000
 
 
 def _expand_glob(pattern: str, label: str, fragment: str = "", sampling: VideoFrames | None = None) -> list[object]:
-    """Files matching ``pattern`` (``**`` recursive), sorted; directories are skipped."""
-    matches = sorted(m for m in _glob.glob(pattern, recursive=True) if not os.path.isdir(m))
+    """Files matching ``pattern`` (``**`` recursive), sorted; directories, pipes and devices are skipped."""
+    matches = sorted(glob_files(pattern, label))
     if not matches:
         raise ImageInputError(f"no image file matches the pattern {label!r}")
     return [leaf for m in matches for leaf in media_leaves(Path(m), None, m, fragment, sampling) or [_FileRef(Path(m), m)]]
+
+
+def glob_files(pattern: str, label: str | None = None) -> list[str]:
+    """The regular files matching ``pattern`` (``**`` as a whole path component: any depth of folders). Each real
+    folder is walked once, however many symlinks lead to it (a symlink cycle ends), hidden folders are skipped as
+    :func:`glob.glob` does, and at most :data:`MAX_GLOB_MATCHES` files and :data:`MAX_GLOB_FOLDERS` folders are
+    looked at before :class:`ImageInputError` asks to narrow the pattern."""
+    label = pattern if label is None else label
+    found: list[str] = []
+    _glob_into(pattern, label, found, [0])
+    return found
+
+
+def _glob_into(pattern: str, label: str, found: list[str], walked: list[int]) -> None:
+    parts = re.split(r"[\\/]", pattern) if os.altsep else pattern.split(os.sep)
+    if "**" not in parts:
+        for match in _glob.iglob(pattern):
+            if os.path.isfile(match):
+                found.append(match)
+                if len(found) > MAX_GLOB_MATCHES:
+                    raise ImageInputError(
+                        f"the pattern {label!r} matches over {MAX_GLOB_MATCHES:,} files; narrow it (a smaller "
+                        "folder, a more specific name) or batch the folders one by one"
+                    )
+        return
+    cut = parts.index("**")
+    base = os.sep.join(parts[:cut]) or (os.sep if cut else "")
+    rest = os.sep.join(p for p in parts[cut + 1:]) or "*"
+    bases = [b for b in _glob.iglob(base) if os.path.isdir(b)] if _GLOB_CHARS.intersection(base) else [base]
+    for start in bases:
+        for folder in _walk_folders(start, label, walked):
+            _glob_into(os.path.join(_glob.escape(folder), rest) if folder else rest, label, found, walked)
+
+
+def _walk_folders(start: str, label: str, walked: list[int]) -> Iterator[str]:
+    """``start`` and every folder under it (symlinks followed, each real folder once, hidden ones skipped);
+    ``walked[0]`` counts the folders of every walk of one pattern."""
+    visited: set[tuple[int, int]] = set()
+    stack = [start]
+    while stack:
+        folder = stack.pop()
+        try:
+            st = os.stat(folder or ".")
+        except OSError:
+            continue
+        key = (st.st_dev, st.st_ino)
+        if key in visited:
+            continue
+        visited.add(key)
+        walked[0] += 1
+        if walked[0] > MAX_GLOB_FOLDERS:
+            raise ImageInputError(
+                f"the pattern {label!r} walks over {MAX_GLOB_FOLDERS:,} folders; start it in a smaller folder or "
+                "drop the ** (any depth)"
+            )
+        yield folder
+        try:
+            with os.scandir(folder or ".") as entries:
+                subs = [os.path.join(folder, e.name) for e in entries if not e.name.startswith(".") and e.is_dir()]
+        except OSError:
+            continue
+        stack.extend(sorted(subs, reverse=True))
 
 
 def _decode_data_url(url: str) -> bytes:
@@ -527,9 +629,15 @@ def prepare_leaf(leaf: Any, opts: ImageOptions) -> PreparedImage:
             return _from_bytes_memo(_fetch_url(leaf.url), leaf.url, opts)
         return _url_image(leaf.url)
     if _is_figure(leaf):
+        width, height = (leaf.get_size_inches() * leaf.get_dpi()).tolist()
+        _check_pixels(int(width), int(height), f"{_figure_label(leaf)} ({width:.0f}×{height:.0f} pixels)",
+                      "use a smaller figsize or dpi")
         return _from_bytes_memo(_figure_png(leaf), _figure_label(leaf), opts)
     if _is_ndarray(leaf):
         label = f"<numpy {tuple(leaf.shape)} {leaf.dtype}>"
+        if leaf.ndim >= 2:
+            _check_pixels(int(leaf.shape[1]), int(leaf.shape[0]), f"numpy array of shape {tuple(leaf.shape)}",
+                          "downscale it first")
         key = _array_key(leaf)
         build = lambda: _from_pil(_array_to_pil(leaf, label), label, opts)  # noqa: E731
         return build() if key is None else _MEMO.get_or_build(("array", key, label, opts), build)
@@ -665,10 +773,7 @@ def _pil_key(img: Any, label: str) -> Hashable | None:
 
 
 def _read_file(ref: _FileRef) -> bytes:
-    try:
-        return ref.path.read_bytes()
-    except OSError as e:
-        raise ImageInputError(f"cannot read image file {ref.label}: {e.strerror or e}") from e
+    return read_bounded(ref.path, ref.label)
 
 
 _URL_MEDIA_TYPES = {
@@ -732,6 +837,14 @@ def _fetch_url(url: str, *, timeout: float = FETCH_TIMEOUT, max_size: int = FETC
 def _figure_label(fig: Any) -> str:
     number = getattr(fig, "number", None)
     return f"<matplotlib Figure {number}>" if number is not None else "<matplotlib Figure>"
+
+
+def _check_pixels(width: int, height: int, what: str, fix: str) -> None:
+    """Refuse an in-memory image over Pillow's pixel limit before a copy of it is made (hashing, converting,
+    rendering): a view such as ``np.broadcast_to`` can claim gigabytes it does not hold."""
+    limit = _pil().MAX_IMAGE_PIXELS
+    if limit and width * height > limit:
+        raise ImageInputError(f"{what} is too large to use ({width * height:,} pixels, over {limit:,}); {fix}")
 
 
 def _figure_png(fig: Any) -> bytes:
@@ -1155,7 +1268,12 @@ def expand_sources(sources: Iterable[object] | object) -> list[object]:
     if looks_like_image(sources) or _is_ndarray(sources) or isinstance(sources, (str, os.PathLike, bytes, bytearray, list, tuple)):
         return _expand(sources)
     if isinstance(sources, Iterable) and not isinstance(sources, Mapping) and not _is_dataframe(sources):
-        return _expand(list(sources))
+        import itertools
+
+        items = list(itertools.islice(sources, MAX_SOURCES + 1))  # an endless generator is cut, not exhausted
+        if len(items) > MAX_SOURCES:
+            raise ImageInputError(f"over {MAX_SOURCES:,} sources given; give a glob or fewer items per batch")
+        return _expand(items)
     return _expand(sources)
 
 
@@ -1230,7 +1348,7 @@ def prepare_images(
     opts = image_options(detail, rule, inline_urls, max_bytes)
     leaves = expand_sources(sources)
     if len(leaves) > max_images:
-        raise ImageInputError(too_many_images(leaves, max_images), settings=("max_images",))
+        raise ImageInputError(too_many_images(leaves, max_images), settings=("max_images",), remedy="each")
     return [prepare_leaf(leaf, opts) for leaf in leaves]
 
 

@@ -16,8 +16,10 @@ import re
 import time
 from collections import deque
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from azmm_magic.core.files import read_bounded
 from azmm_magic.core.images import short_source, small_thumbnail
 from azmm_magic.core.result import VisionResult
 from azmm_magic.display.bundle import ERROR_BORDER, markdown_to_html
@@ -52,6 +54,10 @@ def _one_line(text: str, limit: int = SNIPPET) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+#: A failed item's tile reads its file for a picture only when it is at most this large.
+_TILE_FILE_BYTES = 32 * 1024 * 1024
+
+
 def _thumb_src(outcome: Outcome, source: str) -> str | None:
     """A data URL for the tile: the result's kept thumbnail, else a thumbnail of the source file if it exists."""
     if isinstance(outcome, VisionResult) and outcome.images:
@@ -62,8 +68,7 @@ def _thumb_src(outcome: Outcome, source: str) -> str | None:
             return image.url
     if source and not source.startswith("<") and os.path.isfile(source):
         try:
-            with open(source, "rb") as f:
-                data, media_type = small_thumbnail(f.read(), label=source)
+            data, media_type = small_thumbnail(read_bounded(Path(source), source, _TILE_FILE_BYTES), label=source)
             return f"data:{media_type};base64," + base64.b64encode(data).decode("ascii")
         except Exception:  # noqa: BLE001 - a tile without a picture is fine
             return None

@@ -585,7 +585,7 @@ def batch_items(
     if rows is not None:
         return [BatchItem(r.leaves, r.label, r.prompt, r.row) for r in row_items(rows, prompt)], rows.frame
     if frames is not None or frames_per_request is not None:
-        images = VideoFrames(images, frames or DEFAULT_FRAMES, frames_per_request)
+        images = VideoFrames(images, DEFAULT_FRAMES if frames is None else frames, frames_per_request)
     items: list[BatchItem] = []
     window: list[Any] = []
     for leaf in expand_leaves(images):

@@ -93,6 +93,12 @@ def _is_missing(value: object) -> bool:
 def image_column(frame: Any, column: str | None = None) -> str:
     """The column of ``frame`` that holds the images (``column`` if given: it must exist)."""
     columns = [str(c) for c in frame.columns]
+    twice = sorted({c for c in columns if columns.count(c) > 1}) if len(set(columns)) < len(columns) else []
+    if twice:
+        raise ConfigError(
+            f"the DataFrame has duplicate column names ({', '.join(twice[:5])}), as concat/merge can leave; rename "
+            "them (df.columns = [...]) or keep the first of each (df.loc[:, ~df.columns.duplicated()])"
+        )
     if column is not None:
         if column not in list(frame.columns):
             raise ConfigError(f"column={column!r}: the DataFrame has no such column; its columns: {', '.join(columns)}")

@@ -306,9 +306,12 @@ def _sources(images: tuple[Any, ...], args: argparse.Namespace, namespace: Mappi
     from azmm_magic.features.rows import Rows, image_column, is_dataframe
 
     each = args.each or args.via is not None
-    for flag, value in (("--frames", args.frames), ("--frames-per-request", args.frames_per_request)):
-        if value is not None and value < 1:
-            raise ConfigError(f"{flag} {value}: give a number of at least 1.")
+    from azmm_magic.core.video import DEFAULT_FRAMES, MAX_FRAMES, VideoFrames
+
+    if args.frames is not None and not 1 <= args.frames <= MAX_FRAMES:
+        raise ConfigError(f"--frames {args.frames}: give a number from 1 to {MAX_FRAMES}.")
+    if args.frames_per_request is not None and args.frames_per_request < 1:
+        raise ConfigError(f"--frames-per-request {args.frames_per_request}: give a number of at least 1.")
     if args.frames_per_request is not None and not each:
         raise ConfigError("--frames-per-request K splits a video over several requests: add --each.")
     frames = [i for i, image in enumerate(images) if is_dataframe(image)]
@@ -316,9 +319,8 @@ def _sources(images: tuple[Any, ...], args: argparse.Namespace, namespace: Mappi
         if args.column is not None:
             raise ConfigError(f"--column {args.column}: -i must name a pandas DataFrame (one request per row).")
         if args.frames is not None or args.frames_per_request is not None:
-            from azmm_magic.core.video import DEFAULT_FRAMES, VideoFrames
-
-            images = tuple(VideoFrames(i, args.frames or DEFAULT_FRAMES, args.frames_per_request) for i in images)
+            count = DEFAULT_FRAMES if args.frames is None else args.frames
+            images = tuple(VideoFrames(i, count, args.frames_per_request) for i in images)
         return images, False
     label = args.image[frames[0]]
     if not each:

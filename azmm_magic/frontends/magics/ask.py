@@ -247,7 +247,7 @@ def _prepare(client: Any, command: Any, **options: Any) -> Any:
     try:
         request = client.prepare(command.prompt, command.images, **options)
     except ImageInputError as e:
-        raise ImageInputError(_name_the_input(str(e), command)) from None
+        raise ImageInputError(_name_the_input(str(e), command), settings=e.settings, remedy=e.remedy) from None
     names = command.object_names()
     if names and len(names) == len(request.images):
         request = request.with_(images=tuple(
