@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from adversarial_cases import CASES  # tests/ is on sys.path (rootdir conftest)
+from tests.adversarial_cases import CASES
 
 CHILD = Path(__file__).with_name("adversarial_cases.py")
 ROOT = Path(__file__).resolve().parent.parent

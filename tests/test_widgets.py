@@ -29,6 +29,7 @@ def _ask(panel, prompt: str) -> VisionResult:
 
 def test_upload_send_history_and_variable(shell, emulator, red_png):
     panel = _panel(shell)
+    assert "input tokens" not in panel.estimate.value and "add images and a question" in panel.estimate.value
     panel.upload.set_state(upload_state(("red.png", red_png.read_bytes())))
     assert len(panel.images) == 1 and panel.images[0].source == "red.png"
     # the button reads "Choose files (N)", N = len(value): one placeholder (no content) per chosen upload

@@ -23,6 +23,7 @@ from azmm_magic.core.files import read_bounded
 from azmm_magic.core.images import short_source, small_thumbnail
 from azmm_magic.core.result import VisionResult
 from azmm_magic.display.bundle import ERROR_BORDER, markdown_to_html
+from azmm_magic.display.thumbnails import caption_html
 from azmm_magic.features.outcomes import item_source, item_status
 from azmm_magic.features.progress import ProgressBar
 
@@ -117,7 +118,8 @@ def tile_html(index: int, outcome: Outcome, source: str | None = None, *, row: A
         body = f'<div class="azmm-tile-answer" style="{_ANSWER}">{tile_markdown_html(outcome.text)}</div>'
         tip = outcome.text[:1000]
     mark = {"cached": " · cached", "ok": ""}.get(status, f" · {status}")
-    head = f"{f'row {row}' if row is not None else f'#{index}'} {short_source(source)}{mark}"
+    head = caption_html(f"{f'row {row}' if row is not None else f'#{index}'} {short_source(source)}",
+                        html.escape(mark), "opacity: 0.7;")
     asked = (
         f'<div style="opacity: 0.6; font-style: italic;" title="{html.escape(prompt)}">'
         f"{html.escape(_one_line(prompt, 100))}</div>"
@@ -126,8 +128,7 @@ def tile_html(index: int, outcome: Outcome, source: str | None = None, *, row: A
     )
     return (
         f'<div style="{_TILE.format(border=_FAIL_BORDER if failed else _OK_BORDER)}" title="{html.escape(tip)}">'
-        f'{img}<div style="opacity: 0.7; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;">'
-        f"{html.escape(head)}</div>{body}{asked}</div>"
+        f"{img}{head}{body}{asked}</div>"
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,25 @@ _NAME = "overflow: hidden; text-overflow: ellipsis; min-width: 0;"
 _SIZE = "flex: none;"
 
 
+#: What tells apart the images of one file: a video frame's `` @ 01:02.5`` or a PDF page's `` p.7``.
+_MARK = re.compile(r"^(?P<name>.*?)(?P<mark> @ \d[\d:.]*(?: to \d[\d:.]*)?| p\.\d+)$")
+
+
+def caption_parts(name: str) -> tuple[str, str]:
+    """``clip.mp4 @ 00:01.5`` -> (``clip.mp4``, `` @ 00:01.5``): the part that may be cut with an ellipsis and
+    the part always shown (the timestamp or page number is what differs between the images of one file)."""
+    m = _MARK.match(name)
+    return (m["name"], m["mark"]) if m else (name, "")
+
+
+def caption_html(name: str, tail_html: str = "", style: str = "") -> str:
+    """One line: ``name`` cut with an ellipsis when short of room, then its mark and ``tail_html`` (escaped
+    already) always shown."""
+    cut, mark = caption_parts(name)
+    return (f'<div style="display: flex; white-space: nowrap; {style}"><span style="{_NAME}">{html.escape(cut)}</span>'
+            f'<span style="{_SIZE}">{html.escape(mark)}{tail_html}</span></div>')
+
+
 def thumbnail_src(image: PreparedImage) -> str:
     """The ``src`` of an image's thumbnail: a data URL (JPEG for photos, PNG otherwise), or the image's URL."""
     if image.url is not None and image.data is None:
@@ -46,11 +66,12 @@ def thumbnails_html(images: Sequence[PreparedImage]) -> str:
         cap = html.escape(image_caption(image))
         tip = html.escape(f"{image.source} · {image.width}×{image.height}" if image.width else image.source)
         name, _, size = image_caption(image).rpartition(" · ")
+        cut, mark = caption_parts(name)
         figs.append(
             f'<figure style="{_FIG}"><img src="{html.escape(thumbnail_src(image), quote=True)}" alt="{cap}" '
             f'title="{tip}" style="{_IMG.format(side=THUMB_SIDE)}"/>'
-            f'<figcaption style="{_CAPTION}"><span style="{_NAME}">{html.escape(name)}</span>'
-            f'<span style="{_SIZE}">&nbsp;· {html.escape(size)}</span></figcaption></figure>'
+            f'<figcaption style="{_CAPTION}"><span style="{_NAME}">{html.escape(cut)}</span>'
+            f'<span style="{_SIZE}">{html.escape(mark)}&nbsp;· {html.escape(size)}</span></figcaption></figure>'
         )
     return f'<div style="display: flex; flex-wrap: wrap; gap: 8px; margin-bottom: 0.6em;">{"".join(figs)}</div>'
 
@@ -65,4 +86,5 @@ def thumbnails_markdown(images: Sequence[PreparedImage]) -> str:
     return " ".join(f"![{image_caption(i)}]({thumbnail_src(i)})" for i in images)
 
 
-__all__ = ["THUMB_SIDE", "image_caption", "images_line", "thumbnail_src", "thumbnails_html", "thumbnails_markdown"]
+__all__ = ["THUMB_SIDE", "caption_html", "caption_parts", "image_caption", "images_line", "thumbnail_src",
+           "thumbnails_html", "thumbnails_markdown"]

@@ -64,7 +64,10 @@ class LineParser(argparse.ArgumentParser):
         if not self._actions and message.startswith("unrecognized arguments"):
             message = f"takes no arguments ({message})"
         elif message.startswith("unrecognized arguments: "):
-            message += did_you_mean(message.split(": ", 1)[1].split(), self.option_names())
+            words = message.split(": ", 1)[1].split()
+            message += did_you_mean(words, self.option_names())
+            if self.prog == "%%azure_vision":
+                message += stray_words_hint(words)
         raise ConfigError(f"{self.prog}: {message}. {self.hint}".strip())
 
     def option_names(self) -> list[str]:
@@ -88,6 +91,21 @@ def did_you_mean(words: Sequence[str], known: Sequence[str]) -> str:
     if len(guesses) == 1:
         return f" (did you mean {guesses[0].split(' for ')[0]}?)"
     return f" (did you mean {', '.join(guesses)}?)"
+
+
+_PATHLIKE = re.compile(r"^[\w.~{}*?\[\]/\\:-]+$")
+
+
+def stray_words_hint(words: Sequence[str]) -> str:
+    """For words on the cell's options line that are no options: one word that looks like a file or a variable is
+    probably a forgotten ``-i``; several words are probably the question, which goes in the cell body."""
+    plain = [w for w in words if not w.startswith("-")]
+    if not plain or len(plain) != len(words):
+        return ""
+    if len(plain) == 1 and _PATHLIKE.match(plain[0]) and not plain[0].endswith("?"):
+        return f" (did you mean -i {plain[0]}?)"
+    return (" (the question goes in the cell body, on the lines below the %%azure_vision options line, "
+            "not on the options line)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,6 +27,7 @@ class CellMagic:
     if TYPE_CHECKING:  # provided by AzureVision
         shell: Any
         conversations: Any
+        noted: set[str]
 
         def client(self, settings: Any = None) -> Any: ...
 
@@ -41,6 +42,7 @@ class CellMagic:
         ns = self.shell.user_ns if self.shell is not None else {}
         command = parse_cell(line, cell, ns)
         client = self.client()
+        self._note_once(deployment_notes(client.settings, command.deployments, getattr(self, "emulator", None)))
         if command.each:
             if command.chat is not None or len(command.deployments) > 1:
                 raise ConfigError("--each asks about each image on its own: drop --chat and give one --deployment.")
@@ -57,16 +59,30 @@ class CellMagic:
 
             return RequestPreview(request, client.settings, self.price_table())
         live = _LiveAnswer(request, kernel=self.in_kernel)
-        result = live.run(client, request, client.policy(use_cache=command.use_cache, refresh=command.refresh))
-        result = turn.finish(request, result)
-        if command.notices():
-            result = result.with_(notices=(*result.notices, *command.notices()))
+        try:
+            result = live.run(client, request, client.policy(use_cache=command.use_cache, refresh=command.refresh))
+            result = turn.finish(request, result)
+            if command.notices():
+                result = result.with_(notices=(*result.notices, *command.notices()))
+        except BaseException:
+            live.close()
+            raise
+        shown = live.finish(result)
         if command.out:
             ns[command.out] = result
+        if shown:  # the live view became the answer: showing the returned value too would show it twice
+            return None
         if live.printed:
             print(f"— {result.footer()}")  # the text was printed live in the terminal; do not print it twice
             return None
         return result
+
+    def _note_once(self, notes: list[str]) -> None:
+        """Print each note the first time this session meets it (a re-run cell does not repeat it)."""
+        for note in notes:
+            if note not in self.noted and len(self.noted) < 1000:
+                self.noted.add(note)
+                print(note)
 
     def _compare(self, command: Any, client: Any, ns: dict[str, Any]) -> Any:
         """``--deployment a,b``: the same request to each deployment, answers side by side."""
@@ -200,18 +216,40 @@ class _LiveAnswer:
         except BaseException:
             self.close()
             raise
-        self.close()
-        return result
+        return result  # the live view stays until finish(): it becomes the answer
 
     def add(self, text: str) -> None:
         if self.view is not None:
             self.view.add(text)
+
+    def finish(self, result: Any) -> bool:
+        """End the live view; in a kernel it becomes ``result``'s display. True when it did (the cell then
+        returns nothing, so the answer is not shown twice)."""
+        shown = self.view is not None and self.kernel and result is not None
+        self.close(final=result._repr_mimebundle_() if shown else None)
+        return shown
 
     def close(self, **kwargs: Any) -> None:
         self.status.clear()
         if self.view is not None:
             self.view.close(**kwargs)
             self.view = None
+
+
+def deployment_notes(settings: Any, deployments: Any, emulator: Any) -> list[str]:
+    """What the user may not expect about the deployment a cell asks: the session's emulator answers any name (a
+    typo is not caught there), and a deployment named in a pasted endpoint URL that another setting overrides."""
+    notes = []
+    if emulator is not None and settings.endpoint == getattr(emulator, "url", None):
+        for name in list(deployments) or [settings.deployment]:
+            if name and name != "emulator":
+                notes.append(f"Note: the local emulator answers any deployment name, so {name!r} is not checked here; "
+                             "on Azure only a deployment you created answers (a misspelt name gives DeploymentNotFound).")
+    conflict = settings.understood.get("deployment")
+    if conflict and not deployments:
+        notes.append(f"Note: deployment {settings.deployment!r} is used, not the one in the endpoint URL ({conflict}); "
+                     "%azure_vision config shows where each setting comes from.")
+    return notes
 
 
 def _name_the_input(message: str, command: Any) -> str:

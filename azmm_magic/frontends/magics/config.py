@@ -25,7 +25,8 @@ from azmm_magic.frontends.magics.subcommand import Session, Subcommand
 
 PRICES_HELP = (
     "Price table for cost estimates: {deployment or '*': (input, output)} in your currency per 1M tokens, "
-    "e.g. {'gpt-4o': (2.5, 10.0)}. Used by `%azure_vision usage` and --dry-run."
+    "e.g. {'gpt-4o': (2.5, 10.0), 'currency': 'USD'} ('currency' names it in the estimates). Used by "
+    "`%azure_vision usage` and --dry-run."
 )
 _TRAITS: dict[type, type[TraitType[Any, Any]]] = {str: Unicode, int: Int, float: Float, bool: Bool}
 
