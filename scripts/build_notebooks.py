@@ -72,8 +72,8 @@ Everything above runs the same against an Azure OpenAI deployment; only the sett
    around 2.50 USD per million input tokens and 10 USD per million output tokens (gpt-4o, global standard,
    2025; check the Azure pricing page for your region and deployment type), a one-photo question costs a fraction
    of a US cent; 5,000 photos with one-line answers about 3 USD at `low` and 12 USD at `high`. Put your prices in
-   `%config AzureVision.prices = {"vision": (2.50, 10.00)}`; then `--dry-run` shows the cost ceiling before
-   anything is sent and `%azure_vision usage` the estimate so far. The Batch API (`--via batch-api`, a Global Batch deployment) costs half, within 24 hours.
+   `%config AzureVision.prices = {"vision": (2.50, 10.00), "currency": "USD"}`; then `--dry-run` shows the cost
+   (the input's estimate and the output's ceiling, apart) before anything is sent and `%azure_vision usage` the estimate so far. The Batch API (`--via batch-api`, a Global Batch deployment) costs half, within 24 hours.
 """
 
 #: What the emulator can and cannot show: said once per notebook, where it matters.

@@ -235,15 +235,22 @@ class BatchProgress:
             self._dirty = False
 
     def close(self, *, keep: bool = False) -> None:
-        """Close the bar; in a kernel the live gallery is removed (the result shows its own) unless ``keep``."""
+        """Close the bar. In a kernel, with ``keep`` (an interrupt) the live gallery is drawn one last time and
+        kept; otherwise it waits for :meth:`finish` to become the finished batch's display."""
         self.bar.close()
-        if self._handle is not None:
-            if keep:
-                self._dirty = True
-                self.flush()
-            else:
-                self._handle.update({"text/plain": ""}, raw=True)
+        if self._handle is not None and keep:
+            self._dirty = True
+            self.flush()
             self._handle = None
+
+    def finish(self, bundle: dict[str, Any] | None) -> bool:
+        """The live gallery becomes ``bundle`` (the finished batch's display: a saved notebook then holds it once,
+        and no empty output); None removes it. True when a live gallery became ``bundle``."""
+        handle, self._handle = self._handle, None
+        if handle is None:
+            return False
+        handle.update(bundle if bundle is not None else {"text/plain": ""}, raw=True)
+        return bundle is not None
 
 
 # ----- a finished batch ------------------------------------------------------------------------------------------

@@ -121,10 +121,15 @@ class CellMagic:
             estimate = estimate_batch(client, command.prompt, command.images, **command.options())
             return BatchPreview(estimate, client.settings, self.price_table())
         kernel = _is_kernel(self.shell)
+        views: list[BatchProgress] = []
+
+        def progress(labels: Any) -> BatchProgress:
+            views.append(BatchProgress(labels, kernel=kernel))
+            return views[-1]
+
         try:
             result = run_batch(client, command.prompt, command.images, concurrency=command.concurrency,
-                               use_cache=command.use_cache, refresh=command.refresh,
-                               view_factory=lambda labels: BatchProgress(labels, kernel=kernel),
+                               use_cache=command.use_cache, refresh=command.refresh, view_factory=progress,
                                **command.options())
         except BatchInterrupted as e:
             if command.out:
@@ -133,8 +138,14 @@ class CellMagic:
             print(f"Interrupted: {e.result.summary()}{where}. Finished answers are cached: re-run the cell to send "
                   f"only the rest.", file=sys.stderr)
             raise KeyboardInterrupt from None
+        except BaseException:
+            for view in views:
+                view.finish(None)
+            raise
         if command.out:
             ns[command.out] = result
+        if views and views[-1].finish(result._repr_mimebundle_()):
+            return None  # the live gallery became the result: returning it too would show it twice
         if in_terminal(self.shell):  # each line was printed live: print the summary, not every line again
             keep = f"; the BatchResult is in {command.out}" if command.out else "; -o NAME keeps the BatchResult"
             print(f"{result.summary()}{keep}.")
