@@ -175,10 +175,10 @@ def _(c): _cycle(); return c.ask("q", "tree/**/*.png")
 def _(s): _cycle(); cell(s, "-i 'tree/**/*.png' --dry-run")
 @case("glob-symlink-cycle-no-match", "api", r"no image file matches the pattern 'tree/\*\*/\*\.webp'")
 def _(c): _cycle(); return c.ask("q", "tree/**/*.webp")
-@case("glob-over-10000-files", "api", r"matches over 10,000 files; narrow it")
+@case("glob-over-100000-files", "api", r"matches over 100,000 files; narrow it")
 def _(c):
     os.mkdir("many")
-    for i in range(10_001):
+    for i in range(100_001):
         open(f"many/{i}.png", "wb").close()
     return c.batch("q", "many/*.png", progress=False)
 @case("glob-over-10000-folders", "api", r"walks over 10,000 folders")
@@ -316,9 +316,9 @@ def _(c):
     for _ in range(5000):
         nest = [nest]
     return c.ask("q", nest)
-@case("list-of-a-million", "api", r"over 10,000 sources")
+@case("list-of-a-million", "api", r"over 100,000 sources")
 def _(c): return c.batch("q", [png()] * 1_000_000, progress=False)
-@case("endless-generator", "api", r"over 10,000 sources")
+@case("endless-generator", "api", r"over 100,000 sources")
 def _(c): return c.batch("q", itertools.repeat(png()), progress=False)
 @case("empty-bytes", "api", r"<bytes 0 B>.*empty")
 def _(c): return c.ask("q", b"")
@@ -356,6 +356,8 @@ def _(c):
 def _(c): os.symlink("/dev/zero", "zero.png"); return c.batch("q", frame(path=[png(), "zero.png"]), progress=False)
 @case("dataframe-to-ask", "api", r"a pandas DataFrame holds one image per row")
 def _(c): return c.ask("q", frame(path=[png()]))
+@case("dataframe-200000-rows", "api", r"the DataFrame has 200,000 rows, over the 100,000 one batch takes")
+def _(c): return c.batch("q", frame(path=[png()] * 200_000), progress=False)
 @case("dataframe-missing-value", "api", r"row 0 \(column 'path'\) has no image")
 def _(c): return c.batch("q", frame(path=[None, png()]), column="path", progress=False)
 

@@ -381,7 +381,7 @@ _CURRENT_FIGURE = {"plt.gcf()", "pyplot.gcf()", "matplotlib.pyplot.gcf()"}
 
 
 #: At most this many sources in one list (or iterable), and lists nested at most this deep.
-MAX_SOURCES = 10_000
+MAX_SOURCES = 100_000
 MAX_NESTING = 16
 
 
@@ -505,7 +505,7 @@ def _close_files(path: Path, label: str = "") -> str:
 
 #: A glob may match at most this many files and walk at most this many folders (``**``); past either it is
 #: refused with a hint to narrow it, so a huge tree or a symlink cycle cannot make it run without end.
-MAX_GLOB_MATCHES = 10_000
+MAX_GLOB_MATCHES = 100_000
 MAX_GLOB_FOLDERS = 10_000
 
 
@@ -1353,6 +1353,11 @@ def prepare_images(
 
 
 __all__ = [
+    "MAX_GLOB_FOLDERS",
+    "MAX_GLOB_MATCHES",
+    "MAX_NESTING",
+    "MAX_SOURCES",
+    "glob_files",
     "leaf_bytes",
     "probe_size",
     "ImageOptions",

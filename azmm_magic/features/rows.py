@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from azmm_magic.core.errors import ConfigError, ImageInputError
-from azmm_magic.core.images import expand_sources, leaf_label, looks_like_image
+from azmm_magic.core.images import MAX_SOURCES, expand_sources, leaf_label, looks_like_image
 
 _PLACEHOLDER = re.compile(r"\{\{([^{}]*)\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _MEDIA_SUFFIXES = (
@@ -142,6 +142,9 @@ def fill_prompt(template: str, row: Mapping[str, Any], namespace: Mapping[str, A
 def row_items(rows: Rows, template: str) -> list[RowItem]:
     """One :class:`RowItem` per row of ``rows.frame``, in order (sources expanded, nothing decoded)."""
     frame = rows.frame
+    if len(frame) > MAX_SOURCES:  # checked before any row is looked at
+        raise ConfigError(f"the DataFrame has {len(frame):,} rows, over the {MAX_SOURCES:,} one batch takes; "
+                          "ask about a slice at a time (df.iloc[:50000], then the rest)")
     column = image_column(frame, rows.column)
     names = [str(c) for c in frame.columns]
     items = []
