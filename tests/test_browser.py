@@ -1,14 +1,16 @@
 """The panel in a real browser: JupyterLab 4 and Notebook 7 (each headless, loopback, token) + Playwright driving
 Debian's Chromium. The same test runs in both front ends (the server fixture is parametrized over them).
 
-A notebook that loads the extension, starts the emulator and shows the panel is opened and run; an image is
+A notebook that loads the extension, starts the emulator, asks a streamed %%azure_vision cell (its live view must
+become the answer: one output with both thumbnails, none left empty) and shows the panel is opened and run; an image is
 chosen through the upload button's file chooser (its label counts the files chosen) and another dropped on the
 drop zone; the variable picker offers the image variable and says why the others are not offered; a prompt is
 typed, Send clicked, and the emulator's answer must appear under the thumbnails (shown once, in the image row); a
 second question goes with Ctrl+Enter; "to new cell" inserts the equivalent cell right below the panel's cell. The
 panel never overflows sideways (no horizontal scrollbar), at two widths.
 Screenshots go to test-artifacts/ (Notebook 7's with a "notebook7-" prefix); with AZMM_UPDATE_DOCS=1 JupyterLab's
-light one is also copied to docs/panel.png (the README's picture).
+light one is also copied to docs/panel.png (the panel page's picture) and its streamed cell to docs/quickstart-cell.png
+(the README's first picture).
 
 Nothing here skips: a missing Chromium, JupyterLab, Notebook or Playwright fails the test (scripts/install-browser.sh
 installs Chromium; the dev extra installs the rest).
@@ -41,6 +43,8 @@ ARTIFACTS = ROOT / "test-artifacts"
 WAIT_MS = 180_000  # generous: kernel start and first import on a busy 2-core machine
 # read at import: the autouse _clean_env fixture removes every AZMM_* variable before the test runs
 UPDATE_DOCS = os.environ.get("AZMM_UPDATE_DOCS") == "1"
+#: A streamed cell run in the browser before the panel (its picture is the README's first one).
+CELL = "%%azure_vision -i red.png -i gradient --detail low\nWhat is in these two images? One line each."
 # each front end: its module (python -m), the config class of its app (window.jupyterapp), the URL path that opens a
 # notebook, its own extra options, and the prefix of its screenshots. Both expose `window.jupyterapp` (a
 # JupyterFrontEnd: commands, shell.currentWidget is the notebook panel) and share the notebook command ids.
@@ -76,6 +80,7 @@ def jupyter(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict]:
         new_code_cell("import numpy as np\nimport matplotlib.pyplot as plt\n"
                       "gradient = np.linspace(0, 1, 64 * 96 * 3).reshape(64, 96, 3)\n"
                       "counts = np.zeros((20, 30), dtype=np.int64)"),
+        new_code_cell(CELL),
         new_code_cell("%azure_vision panel"),
         new_markdown_cell("The end of the notebook."),
     ])
@@ -157,6 +162,12 @@ def test_panel_with_chromium(jupyter):
                 " && w.sessionContext.session.kernel.connectionStatus === 'connected'); }"
             )
             page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            # the streamed cell: its live view became the answer (one output, none left empty), with both thumbnails
+            cell = page.locator(".jp-Notebook .jp-Cell").nth(3)
+            expect(cell.locator(".jp-OutputArea-output").first).to_contain_text("Azure OpenAI emulator")
+            expect(cell.locator(".jp-OutputArea-output")).to_have_count(1)
+            expect(cell.locator(".jp-OutputArea-output figure img")).to_have_count(2)
+            expect(cell.locator(".jp-OutputArea-output")).to_contain_text("gradient")
             panel = page.locator(".azmm-panel")
             expect(panel).to_have_count(1)
             expect(panel.locator(".azmm-send")).to_be_visible()
@@ -225,8 +236,8 @@ def test_panel_with_chromium(jupyter):
                 "() => window.jupyterapp.shell.currentWidget.content.model.sharedModel.cells"
                 ".map(c => [c.cell_type, c.getSource()])"
             )
-            assert sources[3] == ["code", "%azure_vision panel"] and sources[4] == ["code", expected], sources
-            assert sources[5] == ["markdown", "The end of the notebook."] and len(sources) == 6, sources
+            assert sources[4] == ["code", "%azure_vision panel"] and sources[5] == ["code", expected], sources
+            assert sources[6] == ["markdown", "The end of the notebook."] and len(sources) == 7, sources
             assert len(list((root / "panel_uploads").glob("*.png"))) == 2
 
             # 6. no horizontal overflow (it showed a permanent scrollbar), wide and narrow
@@ -240,6 +251,7 @@ def test_panel_with_chromium(jupyter):
 
             page.wait_for_timeout(300)  # let the last layout settle before the picture (not an assertion)
             panel.screenshot(path=str(ARTIFACTS / f"{prefix}panel.png"))
+            cell.screenshot(path=str(ARTIFACTS / f"{prefix}quickstart-cell.png"))
             page.screenshot(path=str(ARTIFACTS / f"{prefix}panel-page.png"), full_page=True)
             # the same panel in the dark theme (to check it reads well in both)
             page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
@@ -251,6 +263,7 @@ def test_panel_with_chromium(jupyter):
     if UPDATE_DOCS and jupyter["name"] == "jupyterlab":  # refresh the README's picture (JupyterLab's) on request only
         (ROOT / "docs").mkdir(exist_ok=True)
         shutil.copyfile(ARTIFACTS / "panel.png", ROOT / "docs" / "panel.png")
+        shutil.copyfile(ARTIFACTS / "quickstart-cell.png", ROOT / "docs" / "quickstart-cell.png")
     assert "Traceback" not in jupyter["log"].read_text()
 
 
