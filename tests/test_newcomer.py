@@ -168,6 +168,10 @@ def test_high_and_low_detail_cost_shows_input_and_output_apart_in_a_currency(she
     assert float(high_in) > 3 * float(low_in)  # the input is what detail changes
     assert high_out == low_out
     assert emulator.count() == 0
+    shell.run_cell_magic("azure_vision", "-i img --detail low --no-stream", "Describe it.")
+    table = shell.run_line_magic("azure_vision", "usage")._repr_mimebundle_()
+    table = table[0] if isinstance(table, tuple) else table
+    assert "(est. cost in USD)" in table["text/plain"]
 
 
 # ----- 8. notebooks: HEIC cell, no empty outputs, no files left beside the notebooks -----------------------------------
