@@ -20,7 +20,6 @@ or the string ``"plt.gcf()"`` (the current figure), a :class:`PreparedImage`, an
 from __future__ import annotations
 
 import base64
-import glob as _glob
 import hashlib
 import io
 import os
@@ -38,7 +37,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from azmm_magic.core.documents import PdfPage
 from azmm_magic.core.errors import ConfigError, ImageInputError
-from azmm_magic.core.files import check_regular, read_bounded
+from azmm_magic.core.files import GLOB_CHARS, check_regular, glob_files, read_bounded
 from azmm_magic.core.media import media_leaves, split_fragment, too_many_images
 from azmm_magic.core.photos import register_heif
 from azmm_magic.core.settings import Detail
@@ -376,7 +375,6 @@ class _UrlRef:
 
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
-_GLOB_CHARS = frozenset("*?[")
 _CURRENT_FIGURE = {"plt.gcf()", "pyplot.gcf()", "matplotlib.pyplot.gcf()"}
 
 
@@ -458,7 +456,7 @@ def _expand_path(raw: str, label: str, fragment: str = "", sampling: VideoFrames
     if "\0" in raw:
         raise ImageInputError(f"{_short(label)!r}: a file name cannot contain a NUL character")
     expanded = os.path.expanduser(raw)
-    if not os.path.lexists(expanded) and _GLOB_CHARS.intersection(raw):
+    if not os.path.lexists(expanded) and GLOB_CHARS.intersection(raw):
         return _expand_glob(expanded, label, fragment, sampling)
     path = Path(expanded)
     try:
@@ -503,80 +501,12 @@ def _close_files(path: Path, label: str = "") -> str:
     return f" (did you mean {' or '.join(folder + name for name in close)}?)" if close else ""
 
 
-#: A glob may match at most this many files and walk at most this many folders (``**``); past either it is
-#: refused with a hint to narrow it, so a huge tree or a symlink cycle cannot make it run without end.
-MAX_GLOB_MATCHES = 100_000
-MAX_GLOB_FOLDERS = 10_000
-
-
 def _expand_glob(pattern: str, label: str, fragment: str = "", sampling: VideoFrames | None = None) -> list[object]:
     """Files matching ``pattern`` (``**`` recursive), sorted; directories, pipes and devices are skipped."""
     matches = sorted(glob_files(pattern, label))
     if not matches:
         raise ImageInputError(f"no image file matches the pattern {label!r}")
     return [leaf for m in matches for leaf in media_leaves(Path(m), None, m, fragment, sampling) or [_FileRef(Path(m), m)]]
-
-
-def glob_files(pattern: str, label: str | None = None) -> list[str]:
-    """The regular files matching ``pattern`` (``**`` as a whole path component: any depth of folders). Each real
-    folder is walked once, however many symlinks lead to it (a symlink cycle ends), hidden folders are skipped as
-    :func:`glob.glob` does, and at most :data:`MAX_GLOB_MATCHES` files and :data:`MAX_GLOB_FOLDERS` folders are
-    looked at before :class:`ImageInputError` asks to narrow the pattern."""
-    label = pattern if label is None else label
-    found: list[str] = []
-    _glob_into(pattern, label, found, [0])
-    return found
-
-
-def _glob_into(pattern: str, label: str, found: list[str], walked: list[int]) -> None:
-    parts = re.split(r"[\\/]", pattern) if os.altsep else pattern.split(os.sep)
-    if "**" not in parts:
-        for match in _glob.iglob(pattern):
-            if os.path.isfile(match):
-                found.append(match)
-                if len(found) > MAX_GLOB_MATCHES:
-                    raise ImageInputError(
-                        f"the pattern {label!r} matches over {MAX_GLOB_MATCHES:,} files; narrow it (a smaller "
-                        "folder, a more specific name) or batch the folders one by one"
-                    )
-        return
-    cut = parts.index("**")
-    base = os.sep.join(parts[:cut]) or (os.sep if cut else "")
-    rest = os.sep.join(p for p in parts[cut + 1:]) or "*"
-    bases = [b for b in _glob.iglob(base) if os.path.isdir(b)] if _GLOB_CHARS.intersection(base) else [base]
-    for start in bases:
-        for folder in _walk_folders(start, label, walked):
-            _glob_into(os.path.join(_glob.escape(folder), rest) if folder else rest, label, found, walked)
-
-
-def _walk_folders(start: str, label: str, walked: list[int]) -> Iterator[str]:
-    """``start`` and every folder under it (symlinks followed, each real folder once, hidden ones skipped);
-    ``walked[0]`` counts the folders of every walk of one pattern."""
-    visited: set[tuple[int, int]] = set()
-    stack = [start]
-    while stack:
-        folder = stack.pop()
-        try:
-            st = os.stat(folder or ".")
-        except OSError:
-            continue
-        key = (st.st_dev, st.st_ino)
-        if key in visited:
-            continue
-        visited.add(key)
-        walked[0] += 1
-        if walked[0] > MAX_GLOB_FOLDERS:
-            raise ImageInputError(
-                f"the pattern {label!r} walks over {MAX_GLOB_FOLDERS:,} folders; start it in a smaller folder or "
-                "drop the ** (any depth)"
-            )
-        yield folder
-        try:
-            with os.scandir(folder or ".") as entries:
-                subs = [os.path.join(folder, e.name) for e in entries if not e.name.startswith(".") and e.is_dir()]
-        except OSError:
-            continue
-        stack.extend(sorted(subs, reverse=True))
 
 
 def _decode_data_url(url: str) -> bytes:
@@ -1353,11 +1283,8 @@ def prepare_images(
 
 
 __all__ = [
-    "MAX_GLOB_FOLDERS",
-    "MAX_GLOB_MATCHES",
     "MAX_NESTING",
     "MAX_SOURCES",
-    "glob_files",
     "leaf_bytes",
     "probe_size",
     "ImageOptions",
