@@ -28,6 +28,12 @@ def one_line(text: str) -> str:
     return _BREAKS.sub(" ", text).strip() if isinstance(text, str) else text
 
 
+def library_text(error: BaseException, limit: int = 200) -> str:
+    """A library's error message to quote inside ours: one line, at most ``limit`` characters (the cut marked)."""
+    text = one_line(str(error)) or type(error).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class AzureVisionError(Exception):
     """Base class: a clear, one-line, secret-free message for the user.
 
@@ -122,6 +128,7 @@ class IncompleteAnswerError(ServiceError):
 __all__ = [
     "REMEDIES",
     "one_line",
+    "library_text",
     "Remedy",
     "AzureVisionError",
     "ConfigError",

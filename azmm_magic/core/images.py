@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from azmm_magic.core.documents import PdfPage
-from azmm_magic.core.errors import ConfigError, ImageInputError
+from azmm_magic.core.errors import ConfigError, ImageInputError, library_text
 from azmm_magic.core.files import GLOB_CHARS, check_regular, glob_files, read_bounded
 from azmm_magic.core.media import media_leaves, split_fragment, too_many_images
 from azmm_magic.core.photos import register_heif
@@ -758,7 +758,7 @@ def _fetch_url(url: str, *, timeout: float = FETCH_TIMEOUT, max_size: int = FETC
     except urllib.error.URLError as e:
         raise ImageInputError(f"could not fetch {url}: {e.reason}") from e
     except (OSError, ValueError) as e:  # timeouts, resets, malformed URLs
-        raise ImageInputError(f"could not fetch {url}: {e}") from e
+        raise ImageInputError(f"could not fetch {url}: {library_text(e)}") from e
     if len(data) > max_size:
         raise ImageInputError(f"{url} is over the {max_size}-byte download cap")
     return data
@@ -783,7 +783,7 @@ def _figure_png(fig: Any) -> bytes:
     try:
         fig.savefig(buf, format="png", dpi="figure", bbox_inches="tight")
     except Exception as e:  # any drawing error is the figure's: reported as an input error
-        raise ImageInputError(f"could not render {_figure_label(fig)} to PNG: {e}") from e
+        raise ImageInputError(f"could not render {_figure_label(fig)} to PNG: {library_text(e)}") from e
     return buf.getvalue()
 
 
@@ -872,12 +872,12 @@ def _decode_error(label: str, data: bytes | None, exc: Exception) -> ImageInputE
     elif b"<svg" in head.lower():
         reason = "it is an SVG (vector) image: render it to PNG first (e.g. with cairosvg)"
     elif head[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypmsf1", b"ftyphevc", b"ftypavif"):
-        reason = (f"it is HEIC/AVIF but its data is truncated or corrupt ({exc})" if register_heif() else
+        reason = (f"it is HEIC/AVIF but its data is truncated or corrupt ({library_text(exc)})" if register_heif() else
                   "it is HEIC/AVIF, which this Pillow cannot open (pip install pillow-heif, or convert to JPEG)")
     elif isinstance(exc, Image.UnidentifiedImageError):
         reason = "Pillow does not recognise its format"
     else:
-        reason = f"the image data is truncated or corrupt ({exc})"
+        reason = f"the image data is truncated or corrupt ({library_text(exc)})"
     return ImageInputError(f"cannot read {label} as an image: {reason}; {ACCEPTED_FORMATS}")
 
 

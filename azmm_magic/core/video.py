@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from azmm_magic.core.errors import ConfigError, ImageInputError
+from azmm_magic.core.errors import ConfigError, ImageInputError, library_text
 
 DEFAULT_FRAMES = 8
 #: The most frames sampled from one video (one request per frame in a batch: more is never what was meant).
@@ -152,7 +152,7 @@ class VideoFrame:
                     if frame.time - base >= self.time - 1e-3:
                         break
         except (av.FFmpegError, OSError) as e:
-            raise ImageInputError(f"cannot decode {self.label}: {e}") from None
+            raise ImageInputError(f"cannot decode {self.label}: {library_text(e)}") from None
         if chosen is None:
             raise ImageInputError(f"cannot decode {self.label}: no frame at that time")
         return chosen.to_image(width=width, height=height)
@@ -260,7 +260,7 @@ def video_frames(
                 times = _distinct_frames(
                     [_snap(container, stream, first + (i + 0.5) * step, step / 4) for i in range(frames)], stream)
     except (av.FFmpegError, OSError) as e:
-        raise ImageInputError(f"cannot read {label} as a video: it is damaged or not a video ({e})") from None
+        raise ImageInputError(f"cannot read {label} as a video: it is damaged or not a video ({library_text(e)})") from None
     if isinstance(source, Path):
         st = source.stat()
         stamp: Hashable = (str(source.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
