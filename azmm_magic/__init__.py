@@ -21,6 +21,7 @@ _LAZY = {
     "Settings": "azmm_magic.core.settings",
     "PreparedImage": "azmm_magic.core.images",
     "prepare_images": "azmm_magic.core.images",
+    "VideoFrames": "azmm_magic.core.video",
     "EmulatorServer": "azmm_magic.emulator.server",
     "Conversation": "azmm_magic.features.chat",
     "SQLiteCache": "azmm_magic.store.cache",
@@ -39,6 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .core.images import PreparedImage, prepare_images
     from .core.result import VisionResult
     from .core.settings import Settings
+    from .core.video import VideoFrames
     from .emulator.server import EmulatorServer
     from .features.batch import BatchFailure, BatchInterrupted, BatchResult
     from .features.batch_api import BatchJob
@@ -77,4 +79,4 @@ def unload_ipython_extension(ipython: Any) -> None:
 
 
 __all__ = ["VisionClient", "VisionResult", "Settings", "PreparedImage", "prepare_images", "EmulatorServer", "VisionPanel"]
-__all__ += ["BatchResult", "BatchFailure", "BatchInterrupted", "BatchJob", "session", "NotebookSession"]
+__all__ += ["VideoFrames", "BatchResult", "BatchFailure", "BatchInterrupted", "BatchJob", "session", "NotebookSession"]

@@ -95,8 +95,8 @@ Everything above runs the same against an Azure OpenAI deployment; only the sett
    around 2.50 USD per million input tokens and 10 USD per million output tokens (gpt-4o, global standard,
    2025; check the Azure pricing page for your region and deployment type), a one-photo question costs a fraction
    of a US cent; 5,000 photos with one-line answers about 3 USD at `low` and 12 USD at `high`. Put your prices in
-   `%config AzureVision.prices = {"vision": (2.50, 10.00)}`; then `--dry-run` shows the cost ceiling before
-   anything is sent and `%azure_vision usage` the estimate so far. The Batch API (`--via batch-api`, a Global Batch deployment) costs half, within 24 hours.
+   `%config AzureVision.prices = {"vision": (2.50, 10.00), "currency": "USD"}`; then `--dry-run` shows the cost
+   (the input's estimate and the output's ceiling, apart) before anything is sent and `%azure_vision usage` the estimate so far. The Batch API (`--via batch-api`, a Global Batch deployment) costs half, within 24 hours.
 """
 
 #: What the emulator can and cannot show: said once per notebook, where it matters.
@@ -182,11 +182,12 @@ QUICKSTART = [
         "each image separately, see the batch notebook.)"
     ),
     new_code_cell(
-        "Path('swatches').mkdir(exist_ok=True)\n"
+        "import tempfile\n\n"
+        "swatches = tempfile.mkdtemp(prefix='swatches-')   # a scratch folder: nothing is left next to the notebook\n"
         "for name, rgb in {'red': (220, 30, 30), 'green': (30, 160, 60), 'blue': (40, 80, 220)}.items():\n"
-        "    Image.new('RGB', (64, 64), rgb).save(f'swatches/{name}.png')"
+        "    Image.new('RGB', (64, 64), rgb).save(f'{swatches}/{name}.png')"
     ),
-    new_code_cell('%%azure_vision -i "swatches/*.png" --detail low\nWhich of these swatches is the brightest?'),
+    new_code_cell('%%azure_vision -i "{swatches}/*.png" --detail low\nWhich of these swatches is the brightest?'),
     new_markdown_cell(
         "## Braces are safe\n\n`{name}` is filled in only when `name` is a variable; JSON and other braces are sent as written."
     ),
@@ -198,11 +199,11 @@ QUICKSTART = [
     new_markdown_cell(
         "## See the request, and its cost, before paying for it\n\n`--dry-run` shows what would be sent and the "
         "token estimate; nothing is sent. With a price table (illustrative gpt-4o list prices here, USD per million "
-        "input / output tokens) it adds the cost ceiling: the input plus the whole output-token limit. Compare "
-        "`high` with the `low` used above."
+        "input / output tokens) it adds the cost: the input's estimate and the output's ceiling (the whole "
+        "output-token limit), apart. Compare `high` with the `low` used above: the input is what changes."
     ),
     new_code_cell(
-        "%config AzureVision.prices = {'*': (2.50, 10.00)}"
+        "%config AzureVision.prices = {'*': (2.50, 10.00), 'currency': 'USD'}"
     ),
     new_code_cell("%%azure_vision -i {photo} -i chart_fig --detail high --dry-run\nWhat is in these two images?"),
     new_code_cell("%%azure_vision -i {photo} -i chart_fig --detail low --dry-run\nWhat is in these two images?"),
@@ -422,12 +423,12 @@ TEACHING = [
     new_code_cell(
         "PRICES = {'gpt-4o': (2.50, 10.00), 'gpt-4o-mini': (0.15, 0.60)}   # USD per 1M input / output tokens\n"
         "%config AzureVision.token_rule = 'gpt-4o'\n"
-        "%config AzureVision.prices = {'*': PRICES['gpt-4o']}"
+        "%config AzureVision.prices = {'*': PRICES['gpt-4o'], 'currency': 'USD'}"
     ),
     new_code_cell("%%azure_vision -i {photo} --detail high --max-tokens 300 --dry-run\nDescribe this photo."),
     new_code_cell(
         "%config AzureVision.token_rule = 'gpt-4o-mini'\n"
-        "%config AzureVision.prices = {'*': PRICES['gpt-4o-mini']}"
+        "%config AzureVision.prices = {'*': PRICES['gpt-4o-mini'], 'currency': 'USD'}"
     ),
     new_code_cell("%%azure_vision -i {photo} --detail high --max-tokens 300 --dry-run\nDescribe this photo."),
     new_code_cell(
@@ -911,6 +912,21 @@ DOCUMENTS = [
     new_code_cell("[image.source.rsplit('/', 1)[-1] for image in motion.images]"),
     new_markdown_cell("With `--each`, `--frames-per-request 2` sends the frames two at a time."),
     new_code_cell('%%azure_vision -i {clip} --frames 4 --each --frames-per-request 2 -o windows\nWhat changes between these frames?'),
+    new_markdown_cell(
+        "## A phone photo (HEIC)\n\niPhones save photos as HEIC (`IMG_0001.HEIC`). azmm_magic opens them with "
+        "pillow-heif (installed with it) like any JPEG: turned upright, downscaled to what the detail keeps, and sent "
+        "as JPEG (the service does not take HEIC). Here a HEIC file is written from matplotlib's sample photo."
+    ),
+    new_code_cell(
+        "from PIL import Image\n"
+        "from pillow_heif import register_heif_opener\n\n"
+        "register_heif_opener()   # lets Pillow write HEIC here; azmm_magic reads HEIC without this line\n"
+        "phone = str(work / 'IMG_0001.HEIC')\n"
+        "Image.open(cbook.get_sample_data('grace_hopper.jpg', asfileobj=False)).save(phone, quality=80)\n"
+        "print(phone, f'{Path(phone).stat().st_size / 1e3:.0f} kB')"
+    ),
+    new_code_cell('%%azure_vision -i {phone} --detail low --no-stream -o heic_answer\nWhat is in this photo?'),
+    new_code_cell("sent = heic_answer.images[0]\nsent.media_type, f'{sent.width}x{sent.height}', sent.notices"),
     new_markdown_cell(
         "## A DataFrame of images with labels\n\n`-i df --each`: the image column is found (or chosen with "
         "`--column NAME`), one request per row, and `{label}` is filled in from each row's `label` column "

@@ -135,6 +135,24 @@ def dispose_shell(sh: Any) -> None:
     InteractiveShell.clear_instance()
 
 
+def write_video(path: Path | str, count: int, paint: Any, *, size: tuple[int, int] = (320, 240), fps: int = 10,
+                codec: str = "libx264", options: dict[str, str] | None = None) -> Path:
+    """A video of ``count`` frames written with PyAV; ``paint(i)`` gives frame i as an HxWx3 uint8 array."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        if options:
+            stream.options = options
+        for i in range(count):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(paint(i), format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return Path(path)
+
+
 def make_png(path: Path, size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (220, 20, 20)) -> Path:
     from PIL import Image
 

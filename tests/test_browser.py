@@ -4,14 +4,16 @@ JupyterLab 4 and Notebook 7 in the dev environment; classic Notebook 6.5 with ip
 JupyterLab 3.6 with ipywidgets 8.1.5 (Kaggle's) in the hosted-runtime environments (scripts/test-hosted.sh sets
 AZMM_FRONT_ENDS to the one it checks).
 
-A notebook that loads the extension, starts the emulator and shows the panel is opened and run; an image is
+A notebook that loads the extension, starts the emulator, asks a streamed %%azure_vision cell (its live view must
+become the answer: one output with both thumbnails, none left empty) and shows the panel is opened and run; an image is
 chosen through the upload button's file chooser (its label counts the files chosen) and another dropped on the
 drop zone; the variable picker offers the image variable and says why the others are not offered; a prompt is
 typed, Send clicked, and the emulator's answer must appear under the thumbnails (shown once, in the image row); a
 second question goes with Ctrl+Enter; "to new cell" inserts the equivalent cell right below the panel's cell. The
 panel never overflows sideways (no horizontal scrollbar), at two widths.
 Screenshots go to test-artifacts/, named by front end and version (JupyterLab 4's without a prefix); with
-AZMM_UPDATE_DOCS=1 JupyterLab 4's light one is also copied to docs/panel.png (the README's picture).
+AZMM_UPDATE_DOCS=1 JupyterLab 4's light one is also copied to docs/panel.png (the panel page's picture) and its
+streamed cell to docs/quickstart-cell.png (the README's first picture).
 
 Nothing here skips: a missing Chromium, JupyterLab, Notebook or Playwright fails the test (scripts/install-browser.sh
 installs Chromium; the dev extra installs the rest).
@@ -46,6 +48,8 @@ ARTIFACTS = ROOT / "test-artifacts"
 WAIT_MS = 180_000  # generous: kernel start and first import on a busy 2-core machine
 # read at import: the autouse _clean_env fixture removes every AZMM_* variable before the test runs
 UPDATE_DOCS = os.environ.get("AZMM_UPDATE_DOCS") == "1"
+#: A streamed cell run in the browser before the panel (its picture is the README's first one).
+CELL = "%%azure_vision -i red.png -i gradient --detail low\nWhat is in these two images? One line each."
 FRONT_END_NAMES = [n for n in os.environ.get("AZMM_FRONT_ENDS", "jupyterlab,notebook").split(",") if n]
 
 
@@ -89,6 +93,11 @@ class FrontEnd:
     @property
     def cell_selector(self) -> str:
         return ".jp-Notebook .jp-Cell" if self.lab else "#notebook-container .cell"
+
+    @property
+    def output_selector(self) -> str:
+        """One output of a cell."""
+        return ".jp-OutputArea-output" if self.lab else ".output_subarea"
 
     @property
     def app_ready(self) -> str:
@@ -172,6 +181,7 @@ def jupyter(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict]:
         new_code_cell("import numpy as np\nimport matplotlib.pyplot as plt\n"
                       "gradient = np.linspace(0, 1, 64 * 96 * 3).reshape(64, 96, 3)\n"
                       "counts = np.zeros((20, 30), dtype=np.int64)"),
+        new_code_cell(CELL),
         new_code_cell("%azure_vision panel"),
         new_markdown_cell("The end of the notebook."),
     ])
@@ -243,6 +253,13 @@ def test_panel_with_chromium(jupyter):
             page.wait_for_function(fe.kernel_ready)  # wait until the kernel is up, then run every cell
             fe.settle(page)
             page.evaluate(fe.run_all)
+            # the streamed cell: its live view became the answer (one output, none left empty), with both thumbnails
+            cell = page.locator(fe.cell_selector).nth(3)
+            outputs = cell.locator(fe.output_selector)
+            expect(outputs.first).to_contain_text("Azure OpenAI emulator")
+            expect(outputs).to_have_count(1)
+            expect(outputs.locator("figure img")).to_have_count(2)
+            expect(outputs).to_contain_text("gradient")
             panel = page.locator(".azmm-panel")
             expect(panel).to_have_count(1)
             expect(panel.locator(".azmm-send")).to_be_visible()
@@ -308,8 +325,8 @@ def test_panel_with_chromium(jupyter):
             expect(panel.locator(".azmm-cell-source textarea")).to_have_value(expected)
             expect(panel.locator(".azmm-cell-note")).to_contain_text("Inserted the equivalent cell below the panel")
             sources = page.evaluate(fe.cell_sources)
-            assert sources[3] == ["code", "%azure_vision panel"] and sources[4] == ["code", expected], sources
-            assert sources[5] == ["markdown", "The end of the notebook."] and len(sources) == 6, sources
+            assert sources[4] == ["code", "%azure_vision panel"] and sources[5] == ["code", expected], sources
+            assert sources[6] == ["markdown", "The end of the notebook."] and len(sources) == 7, sources
             assert len(list((root / "panel_uploads").glob("*.png"))) == 2
 
             # 6. no horizontal overflow (it showed a permanent scrollbar), wide and narrow
@@ -323,6 +340,7 @@ def test_panel_with_chromium(jupyter):
 
             page.wait_for_timeout(300)  # let the last layout settle before the picture (not an assertion)
             panel.screenshot(path=str(ARTIFACTS / f"{prefix}panel.png"))
+            cell.screenshot(path=str(ARTIFACTS / f"{prefix}quickstart-cell.png"))
             page.screenshot(path=str(ARTIFACTS / f"{prefix}panel-page.png"), full_page=True)
             if fe.lab:  # the same panel in the dark theme (to check it reads well in both); classic Notebook has none
                 page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
@@ -339,6 +357,7 @@ def test_panel_with_chromium(jupyter):
     if UPDATE_DOCS and not prefix:  # refresh the README's picture (JupyterLab's) on request only
         (ROOT / "docs").mkdir(exist_ok=True)
         shutil.copyfile(ARTIFACTS / "panel.png", ROOT / "docs" / "panel.png")
+        shutil.copyfile(ARTIFACTS / "quickstart-cell.png", ROOT / "docs" / "quickstart-cell.png")
     assert "Traceback" not in jupyter["log"].read_text()
 
 

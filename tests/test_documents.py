@@ -23,7 +23,7 @@ from azmm_magic.core.images import caption, prepare_images
 from azmm_magic.core.video import VideoFrames, format_time, parse_time
 from azmm_magic.display.gallery import batch_bundle
 from azmm_magic.features.batch import BatchResult
-from tests.conftest import Emulator, choose_files, make_png
+from tests.conftest import Emulator, choose_files, make_png, write_video
 
 PAGES = 3
 SECONDS = 5.0
@@ -100,20 +100,13 @@ def encrypted_pdf(path: Path, user_password: bytes = b"secret") -> Path:
 
 def _mp4(path: Path) -> Path:
     """5 s at 10 fps, 320x240; frame i is red level 5*i (so a frame's time can be read back from its colour)."""
-    import av
+    def paint(i: int) -> np.ndarray:
+        arr = np.zeros((240, 320, 3), np.uint8)
+        arr[:, :, 0] = i * 5
+        return arr
 
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
-        stream.options = {"g": "20"}  # a keyframe every 2 s: frames are found by seeking, then decoding forward
-        for i in range(int(SECONDS * FPS)):
-            arr = np.zeros((240, 320, 3), np.uint8)
-            arr[:, :, 0] = i * 5
-            for packet in stream.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+    # a keyframe every 2 s: frames are found by seeking, then decoding forward
+    return write_video(path, int(SECONDS * FPS), paint, fps=FPS, options={"g": "20"})
 
 
 def _heic(path: Path) -> Path:
@@ -318,7 +311,7 @@ def _bad_cases(tmp: Path, media: dict[str, Path]) -> list[tuple[str, str]]:
         ("-i df --each --column nope", r"--column 'nope': the DataFrame has no such column"),
         ("-i df", r"-i df is a pandas DataFrame: add --each"),
         ("-i df --via batch-api", r"its rows go through --each \(requests\), not --via batch-api"),
-        (f"-i '{media['mp4']}' --frames 0", r"--frames 0: give a number of at least 1"),
+        (f"-i '{media['mp4']}' --frames 0", r"--frames 0: give a number from 1 to 1000"),
         (f"-i '{media['mp4']}' --frames-per-request 2", r"--frames-per-request K splits a video .*add --each"),
         (f"-i '{media['pdf']}' --column path --each", r"--column path: -i must name a pandas DataFrame"),
     ]

@@ -84,7 +84,13 @@ def test_dry_run_shows_estimated_cost(shell, emulator, red_png):
     preview = shell.run_cell_magic("azure_vision", "-i img --dry-run", "How much?")
     expected = preview.estimated_prompt_tokens / 1e6 * 2.5 + 1000 / 1e6 * 10.0
     assert preview.estimated_cost == pytest.approx(expected)
-    assert f"Estimated cost ≤ {expected:.4f}" in repr(preview)
+    pin, pout = preview.estimated_prompt_tokens / 1e6 * 2.5, 1000 / 1e6 * 10.0
+    shown = repr(preview)
+    assert (f"Estimated cost in your price table's currency: input ≈ {pin:.4f} + output ≤ {pout:.4f} "
+            f"(at most {expected:.4f})") in shown and "trait" not in shown
+    shell.run_line_magic("config", "AzureVision.prices = {'vision-test': (2.5, 10.0), 'currency': 'USD'}")
+    shown = repr(shell.run_cell_magic("azure_vision", "-i img --dry-run", "How much?"))
+    assert f"Estimated cost: input ≈ {pin:.4f} USD + output ≤ {pout:.4f} USD (at most {expected:.4f} USD)." in shown
     assert emulator.count() == 0
 
 

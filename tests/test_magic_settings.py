@@ -1,4 +1,4 @@
-"""The magic's settings and hints, derived from the one settings schema: traits, `%config`, the README table,
+"""The magic's settings and hints, derived from the one settings schema: traits, `%config`, the docs' settings table,
 the hint wording, and line subcommands parsed like the cell (one clear line per mistake)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from azmm_magic.frontends.magics import SUBCOMMANDS, AzureVision
 from azmm_magic.frontends.magics.config import settings_table_markdown
 from azmm_magic.frontends.magics.hints import magic_hint, usage_error
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+SETTINGS_PAGE = Path(__file__).resolve().parent.parent / "docs" / "settings.md"
 
 
 def test_every_setting_but_the_key_is_a_trait_with_its_help_env_and_choices():
@@ -50,9 +50,9 @@ def test_config_traits_reach_the_settings_and_are_listed_with_help(shell, capsys
     assert all(name in config_view for name in SCHEMA) and "77" in config_view
 
 
-def test_readme_settings_table_is_the_rendered_schema():
+def test_docs_settings_table_is_the_rendered_schema():
     table = settings_table_markdown()
-    assert table in README.read_text(encoding="utf-8")
+    assert table in SETTINGS_PAGE.read_text(encoding="utf-8")
     rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| setting")]
     assert len(rows) == len(SCHEMA) + 1  # every setting, then prices
     for info in SCHEMA.values():

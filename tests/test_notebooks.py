@@ -46,6 +46,8 @@ def test_notebook_executes(name, tmp_path):
             data = o.get("data", {})
             if data.get("text/plain", "").startswith("<Figure size"):
                 assert "image/png" in data, (name, cell.source)
+            if o.get("output_type") in ("display_data", "execute_result"):  # no empty output (a live stream view
+                assert any(str(v).strip() for v in data.values()), (name, cell.source)  # becomes the answer)
     # the failing-on-purpose cell is the last code cell (VS Code's Run All stops at it, ignoring the tag)
     tagged = [i for i, c in enumerate(code) if "raises-exception" in c.metadata.get("tags", [])]
     assert tagged in ([], [len(code) - 1]), (name, tagged)
@@ -53,6 +55,7 @@ def test_notebook_executes(name, tmp_path):
     assert code[0].source.endswith("\n%load_ext azmm_magic") and not code[0].outputs, (name, code[0].outputs)
     assert "already loaded" not in json.dumps(_outputs(nb))
     assert html.exists() and html.stat().st_size > 10_000
+    assert not (ROOT / "notebooks" / "swatches").exists()  # nothing written next to the notebooks
 
 
 def test_quickstart_shows_images_answer_and_cache(tmp_path):

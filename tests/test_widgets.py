@@ -30,6 +30,7 @@ def _ask(panel, prompt: str) -> VisionResult:
 
 def test_upload_send_history_and_variable(shell, emulator, red_png):
     panel = _panel(shell)
+    assert "input tokens" not in panel.estimate.value and "add images and a question" in panel.estimate.value
     choose_files(panel.upload, ("red.png", red_png.read_bytes()))
     assert len(panel.images) == 1 and panel.images[0].source == "red.png"
     # the button reads "Choose files (1)"; the widget keeps no bytes (they are not sent back to the page)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from azmm_magic.core.errors import ImageInputError
+from azmm_magic.core.errors import ImageInputError, library_text
 
 #: Largest scale a page is rendered at (300 dpi); the token rule's size limit is usually far below it.
 MAX_DPI = 300
@@ -83,7 +83,7 @@ class PdfPage:
                 finally:
                     page.close()
             except pdfium.PdfiumError as e:
-                raise ImageInputError(f"cannot render {self.label}: {e}") from e
+                raise ImageInputError(f"cannot render {self.label}: {library_text(e)}") from e
             finally:
                 pdf.close()
         return image

@@ -9,13 +9,29 @@ options and ``%config``; the panel: its controls), never by rewording the messag
 
 from __future__ import annotations
 
+import re
 from typing import Literal
+
+_BREAKS = re.compile(r"\s*[\r\n\v\f\x85\u2028\u2029]+\s*")
 
 #: What, besides changing a setting, gets the user past an error:
 #: ``retry`` (sending again may work), ``credentials`` (give a key or sign in), ``emulator`` (use the local
-#: emulator instead), ``record`` (replay mode lacks a recorded answer: import recordings or leave replay mode).
-Remedy = Literal["retry", "credentials", "emulator", "record"]
-REMEDIES: tuple[Remedy, ...] = ("retry", "credentials", "emulator", "record")
+#: emulator instead), ``record`` (replay mode lacks a recorded answer: import recordings or leave replay mode),
+#: ``each`` (too much for one request: ask about each image in its own request, a batch).
+Remedy = Literal["retry", "credentials", "emulator", "record", "each"]
+REMEDIES: tuple[Remedy, ...] = ("retry", "credentials", "emulator", "record", "each")
+
+
+def one_line(text: str) -> str:
+    """``text`` with its line breaks (and the spaces around them) made one space: a library's several-line message
+    (libheif, FFmpeg, pandas) quoted in ours stays one line."""
+    return _BREAKS.sub(" ", text).strip() if isinstance(text, str) else text
+
+
+def library_text(error: BaseException, limit: int = 200) -> str:
+    """A library's error message to quote inside ours: one line, at most ``limit`` characters (the cut marked)."""
+    text = one_line(str(error)) or type(error).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class AzureVisionError(Exception):
@@ -26,7 +42,7 @@ class AzureVisionError(Exception):
     """
 
     def __init__(self, message: str = "", *, settings: tuple[str, ...] = (), remedy: Remedy | None = None) -> None:
-        super().__init__(message)
+        super().__init__(one_line(message))
         self.settings = tuple(settings)
         self.remedy: Remedy | None = remedy
 
@@ -114,6 +130,8 @@ class IncompleteAnswerError(ServiceError):
 
 __all__ = [
     "REMEDIES",
+    "one_line",
+    "library_text",
     "Remedy",
     "AzureVisionError",
     "ConfigError",

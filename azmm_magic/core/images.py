@@ -20,7 +20,6 @@ or the string ``"plt.gcf()"`` (the current figure), a :class:`PreparedImage`, an
 from __future__ import annotations
 
 import base64
-import glob as _glob
 import hashlib
 import io
 import os
@@ -37,7 +36,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from azmm_magic.core.documents import PdfPage
-from azmm_magic.core.errors import ConfigError, ImageInputError
+from azmm_magic.core.errors import ConfigError, ImageInputError, library_text
+from azmm_magic.core.files import GLOB_CHARS, check_regular, glob_files, read_bounded
 from azmm_magic.core.media import media_leaves, split_fragment, too_many_images
 from azmm_magic.core.photos import register_heif
 from azmm_magic.core.settings import Detail
@@ -379,17 +379,27 @@ class _UrlRef:
 
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
-_GLOB_CHARS = frozenset("*?[")
 _CURRENT_FIGURE = {"plt.gcf()", "pyplot.gcf()", "matplotlib.pyplot.gcf()"}
 
 
-def _expand(source: object, sampling: VideoFrames | None = None) -> list[object]:
+#: At most this many sources in one list (or iterable), and lists nested at most this deep.
+MAX_SOURCES = 100_000
+MAX_NESTING = 16
+
+
+def _expand(source: object, sampling: VideoFrames | None = None, depth: int = 0) -> list[object]:
     """Flatten ``source`` into leaves: PreparedImage, _FileRef, _BytesRef, _UrlRef, PdfPage, VideoFrame, PIL image,
     array, Figure. ``sampling`` says how many frames a video gives (:class:`VideoFrames`)."""
     if isinstance(source, VideoFrames):
-        return _expand(source.source, source)
+        return _expand(source.source, source, depth)
     if isinstance(source, (list, tuple)):
-        return [leaf for item in source for leaf in _expand(item, sampling)]
+        if depth >= MAX_NESTING:
+            raise ImageInputError(f"image sources nested more than {MAX_NESTING} lists deep; give a flat list")
+        if len(source) > MAX_SOURCES:
+            raise ImageInputError(
+                f"{len(source):,} sources given: over {MAX_SOURCES:,} sources; give a glob or fewer items per batch"
+            )
+        return [leaf for item in source for leaf in _expand(item, sampling, depth + 1)]
     if isinstance(source, (PreparedImage, PdfPage, VideoFrame)):
         return [source]
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -447,35 +457,57 @@ def _short(text: str, limit: int = 60) -> str:
 
 def _expand_path(raw: str, label: str, fragment: str = "", sampling: VideoFrames | None = None) -> list[object]:
     """A path (``~`` expanded) or, if it has glob characters and is no existing file, a glob."""
+    if "\0" in raw:
+        raise ImageInputError(f"{_short(label)!r}: a file name cannot contain a NUL character")
     expanded = os.path.expanduser(raw)
-    if not os.path.lexists(expanded) and _GLOB_CHARS.intersection(raw):
+    if not os.path.lexists(expanded) and GLOB_CHARS.intersection(raw):
         return _expand_glob(expanded, label, fragment, sampling)
     path = Path(expanded)
+    try:
+        path.stat()
+    except FileNotFoundError:
+        pass
+    except OSError as e:  # a name too long, a loop of links, no permission on a folder
+        if not os.path.islink(expanded):
+            raise ImageInputError(f"cannot read {_short(label)}: {e.strerror or type(e).__name__}") from None
     if path.is_dir():
         hint = os.path.join(label.rstrip("/\\") or label, "*.png")
         raise ImageInputError(
             f"{label} is a directory, not an image; to send the images in it use a glob like {hint!r}"
         )
     if not path.exists():
-        raise ImageInputError(f"image file not found: {label}{_close_files(path)}")
+        if os.path.islink(expanded):
+            raise ImageInputError(f"image file not found: {label} is a symbolic link whose target is missing or loops")
+        raise ImageInputError(f"image file not found: {label}{_close_files(path, label)}")
+    check_regular(path, label)  # a pipe or a device (/dev/zero) is refused before anything reads it
     return media_leaves(path, None, label, fragment, sampling) or [_FileRef(path, label)]
 
 
-def _close_files(path: Path) -> str:
-    """`` (did you mean red.png?)``: up to two files in the same folder whose names are close to the missing one."""
+#: Names looked at in a folder for a "did you mean" suggestion (a huge folder is not listed whole).
+_CLOSE_SCAN = 5000
+
+
+def _close_files(path: Path, label: str = "") -> str:
+    """`` (did you mean imgs/red.png?)``: up to two files in the same folder whose names are close to the missing
+    one, given with the folder as it was written."""
     import difflib
+    import itertools
 
     try:
-        names = [f.name for f in path.parent.iterdir() if f.is_file() and not f.name.startswith(".")]
+        with os.scandir(path.parent) as entries:
+            names = [e.name for e in itertools.islice(entries, _CLOSE_SCAN)
+                     if not e.name.startswith(".") and e.is_file()]
     except OSError:
         return ""
     close = difflib.get_close_matches(path.name, names, n=2, cutoff=0.7)
-    return f" (did you mean {' or '.join(close)}?)" if close else ""
+    written = label or str(path)
+    folder = written[: len(written) - len(os.path.basename(written))] if os.path.basename(written) == path.name else ""
+    return f" (did you mean {' or '.join(folder + name for name in close)}?)" if close else ""
 
 
 def _expand_glob(pattern: str, label: str, fragment: str = "", sampling: VideoFrames | None = None) -> list[object]:
-    """Files matching ``pattern`` (``**`` recursive), sorted; directories are skipped."""
-    matches = sorted(m for m in _glob.glob(pattern, recursive=True) if not os.path.isdir(m))
+    """Files matching ``pattern`` (``**`` recursive), sorted; directories, pipes and devices are skipped."""
+    matches = sorted(glob_files(pattern, label))
     if not matches:
         raise ImageInputError(f"no image file matches the pattern {label!r}")
     return [leaf for m in matches for leaf in media_leaves(Path(m), None, m, fragment, sampling) or [_FileRef(Path(m), m)]]
@@ -535,9 +567,15 @@ def prepare_leaf(leaf: Any, opts: ImageOptions) -> PreparedImage:
             return _from_bytes_memo(data, redact_url(leaf.url), opts)
         return _url_image(leaf.url)
     if _is_figure(leaf):
+        width, height = (leaf.get_size_inches() * leaf.get_dpi()).tolist()
+        _check_pixels(int(width), int(height), f"{_figure_label(leaf)} ({width:.0f}×{height:.0f} pixels)",
+                      "use a smaller figsize or dpi")
         return _from_bytes_memo(_figure_png(leaf), _figure_label(leaf), opts)
     if _is_ndarray(leaf):
         label = f"<numpy {tuple(leaf.shape)} {leaf.dtype}>"
+        if leaf.ndim >= 2:
+            _check_pixels(int(leaf.shape[1]), int(leaf.shape[0]), f"numpy array of shape {tuple(leaf.shape)}",
+                          "downscale it first")
         key = _array_key(leaf)
         build = lambda: _from_pil(_array_to_pil(leaf, label), label, opts)  # noqa: E731
         return build() if key is None else _MEMO.get_or_build(("array", key, label, opts), build)
@@ -673,10 +711,7 @@ def _pil_key(img: Any, label: str) -> Hashable | None:
 
 
 def _read_file(ref: _FileRef) -> bytes:
-    try:
-        return ref.path.read_bytes()
-    except OSError as e:
-        raise ImageInputError(f"cannot read image file {ref.label}: {e.strerror or e}") from e
+    return read_bounded(ref.path, ref.label)
 
 
 _URL_MEDIA_TYPES = {
@@ -731,7 +766,7 @@ def _fetch_url(url: str, *, timeout: float = FETCH_TIMEOUT, max_size: int = FETC
     except urllib.error.URLError as e:
         raise ImageInputError(f"could not fetch {url}: {e.reason}") from e
     except (OSError, ValueError) as e:  # timeouts, resets, malformed URLs
-        raise ImageInputError(f"could not fetch {url}: {e}") from e
+        raise ImageInputError(f"could not fetch {url}: {library_text(e)}") from e
     if len(data) > max_size:
         raise ImageInputError(f"{url} is over the {max_size}-byte download cap")
     return data
@@ -742,13 +777,21 @@ def _figure_label(fig: Any) -> str:
     return f"<matplotlib Figure {number}>" if number is not None else "<matplotlib Figure>"
 
 
+def _check_pixels(width: int, height: int, what: str, fix: str) -> None:
+    """Refuse an in-memory image over Pillow's pixel limit before a copy of it is made (hashing, converting,
+    rendering): a view such as ``np.broadcast_to`` can claim gigabytes it does not hold."""
+    limit = _pil().MAX_IMAGE_PIXELS
+    if limit and width * height > limit:
+        raise ImageInputError(f"{what} is too large to use ({width * height:,} pixels, over {limit:,}); {fix}")
+
+
 def _figure_png(fig: Any) -> bytes:
     """The figure as PNG at its own dpi, cropped to its content (``bbox_inches="tight"``)."""
     buf = io.BytesIO()
     try:
         fig.savefig(buf, format="png", dpi="figure", bbox_inches="tight")
     except Exception as e:  # any drawing error is the figure's: reported as an input error
-        raise ImageInputError(f"could not render {_figure_label(fig)} to PNG: {e}") from e
+        raise ImageInputError(f"could not render {_figure_label(fig)} to PNG: {library_text(e)}") from e
     return buf.getvalue()
 
 
@@ -837,12 +880,12 @@ def _decode_error(label: str, data: bytes | None, exc: Exception) -> ImageInputE
     elif b"<svg" in head.lower():
         reason = "it is an SVG (vector) image: render it to PNG first (e.g. with cairosvg)"
     elif head[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypmsf1", b"ftyphevc", b"ftypavif"):
-        reason = (f"it is HEIC/AVIF but its data is truncated or corrupt ({exc})" if register_heif() else
+        reason = (f"it is HEIC/AVIF but its data is truncated or corrupt ({library_text(exc)})" if register_heif() else
                   "it is HEIC/AVIF, which this Pillow cannot open (pip install pillow-heif, or convert to JPEG)")
     elif isinstance(exc, Image.UnidentifiedImageError):
         reason = "Pillow does not recognise its format"
     else:
-        reason = f"the image data is truncated or corrupt ({exc})"
+        reason = f"the image data is truncated or corrupt ({library_text(exc)})"
     return ImageInputError(f"cannot read {label} as an image: {reason}; {ACCEPTED_FORMATS}")
 
 
@@ -1163,7 +1206,12 @@ def expand_sources(sources: Iterable[object] | object) -> list[object]:
     if looks_like_image(sources) or _is_ndarray(sources) or isinstance(sources, (str, os.PathLike, bytes, bytearray, list, tuple)):
         return _expand(sources)
     if isinstance(sources, Iterable) and not isinstance(sources, Mapping) and not _is_dataframe(sources):
-        return _expand(list(sources))
+        import itertools
+
+        items = list(itertools.islice(sources, MAX_SOURCES + 1))  # an endless generator is cut, not exhausted
+        if len(items) > MAX_SOURCES:
+            raise ImageInputError(f"over {MAX_SOURCES:,} sources given; give a glob or fewer items per batch")
+        return _expand(items)
     return _expand(sources)
 
 
@@ -1238,11 +1286,13 @@ def prepare_images(
     opts = image_options(detail, rule, inline_urls, max_bytes)
     leaves = expand_sources(sources)
     if len(leaves) > max_images:
-        raise ImageInputError(too_many_images(leaves, max_images), settings=("max_images",))
+        raise ImageInputError(too_many_images(leaves, max_images), settings=("max_images",), remedy="each")
     return [prepare_leaf(leaf, opts) for leaf in leaves]
 
 
 __all__ = [
+    "MAX_NESTING",
+    "MAX_SOURCES",
     "leaf_bytes",
     "probe_size",
     "ImageOptions",

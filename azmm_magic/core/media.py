@@ -56,8 +56,8 @@ def too_many_images(leaves: list[object], max_images: int) -> str:
         return (f"{len(leaves)} images given ({len(frames)} video frames) but at most {max_images} go in one "
                 f"request; sample fewer frames (VideoFrames(source, frames={min(max_images, DEFAULT_FRAMES)})), "
                 "send one request per frame (a batch), or raise the max_images setting")
-    return (f"{len(leaves)} images given but at most {max_images} are allowed per request; "
-            "narrow the glob or list, or raise the max_images setting")
+    return (f"{len(leaves)} images given but at most {max_images} are allowed per request; ask about each image "
+            "in its own request (VisionClient.batch), narrow the glob or list, or raise the max_images setting")
 
 
 __all__ = ["media_leaves", "split_fragment", "too_many_images"]

@@ -164,6 +164,8 @@ def build_request(
     """
     if not isinstance(prompt, str) or not prompt.strip():
         raise ConfigError("The prompt is empty: write the question (prompt='...').")
+    if system is not None and not isinstance(system, str):
+        raise ConfigError(f"system must be text (system='You are ...'); got {type(system).__name__}.")
     s = settings
     prepared = prepare_images(
         images,

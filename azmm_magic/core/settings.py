@@ -4,7 +4,7 @@ Each setting is defined once, as a field of :class:`Settings`: its type (the ann
 choices), its default, and a :class:`SettingSpec` (environment variables, check, help, label, cell option).
 Everything else is derived from those fields through :data:`SCHEMA`: resolution and environment parsing,
 validation, :meth:`Settings.describe`, and in the magic frontend the ``%config AzureVision`` traits, the
-``%azure_vision config`` view and the README's settings table.
+``%azure_vision config`` view and the settings table of docs/settings.md.
 
 Resolution order, highest first: explicit argument > ``%config AzureVision.<name>`` trait (or any other
 "session" layer the caller passes) > environment variable > default. The API key is never a trait and never a

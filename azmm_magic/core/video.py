@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from azmm_magic.core.errors import ConfigError, ImageInputError
+from azmm_magic.core.errors import ConfigError, ImageInputError, library_text
 
 DEFAULT_FRAMES = 8
+#: The most frames sampled from one video (one request per frame in a batch: more is never what was meant).
+MAX_FRAMES = 1000
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".mpg", ".mpeg", ".3gp", ".ogv"})
 #: ISO-BMFF brands of still images (HEIC/HEIF/AVIF): an ``ftyp`` file with any other brand is a video.
 _IMAGE_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1", b"hevc", b"hevx", b"avif", b"avis"})
@@ -47,10 +49,19 @@ class VideoFrames:
     per_request: int | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.frames, int) or self.frames < 1:
-            raise ConfigError(f"frames must be a whole number of at least 1; got {self.frames!r}")
-        if self.per_request is not None and (not isinstance(self.per_request, int) or self.per_request < 1):
-            raise ConfigError(f"frames_per_request must be a whole number of at least 1; got {self.per_request!r}")
+        check_frames(self.frames, self.per_request)
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_frames(frames: object, per_request: object = None) -> None:
+    """Refuse a frame count outside 1..:data:`MAX_FRAMES` (and a ``frames_per_request`` below 1) before any work."""
+    if not _whole(frames) or not 1 <= frames <= MAX_FRAMES:  # type: ignore[operator]
+        raise ConfigError(f"frames must be a whole number from 1 to {MAX_FRAMES}; got {frames!r}")
+    if per_request is not None and (not _whole(per_request) or per_request < 1):  # type: ignore[operator]
+        raise ConfigError(f"frames_per_request must be a whole number of at least 1; got {per_request!r}")
 
 
 def format_time(seconds: float) -> str:
@@ -141,7 +152,7 @@ class VideoFrame:
                     if frame.time - base >= self.time - 1e-3:
                         break
         except (av.FFmpegError, OSError) as e:
-            raise ImageInputError(f"cannot decode {self.label}: {e}") from None
+            raise ImageInputError(f"cannot decode {self.label}: {library_text(e)}") from None
         if chosen is None:
             raise ImageInputError(f"cannot decode {self.label}: no frame at that time")
         return chosen.to_image(width=width, height=height)
@@ -194,6 +205,22 @@ def _snap(container: Any, stream: Any, time: float, tolerance: float) -> float:
     return time
 
 
+def _distinct_frames(times: list[float], stream: Any) -> list[float]:
+    """The times that fall on different frames (a one-frame video, or more samples than a short range has frames,
+    would otherwise send the same picture several times, each billed)."""
+    rate = stream.average_rate or stream.guessed_rate
+    if not rate or rate <= 0:
+        return times
+    seen: set[int] = set()
+    kept = []
+    for t in times:
+        index = int(t * float(rate) + 1e-6)
+        if index not in seen:
+            seen.add(index)
+            kept.append(t)
+    return kept
+
+
 def video_frames(
     source: Path | bytes,
     label: str,
@@ -204,6 +231,7 @@ def video_frames(
     ref: str | None = None,
 ) -> list[VideoFrame]:
     """``frames`` frames sampled evenly (the middles of ``frames`` equal slices) over the video or ``#t=`` range."""
+    check_frames(frames, per_request)
     av = _av()
     start, end = _time_range(fragment, label)
     data = source if isinstance(source, bytes) else None
@@ -229,9 +257,10 @@ def video_frames(
                 times = [first]
             else:
                 step = (last - first) / frames
-                times = [_snap(container, stream, first + (i + 0.5) * step, step / 4) for i in range(frames)]
+                times = _distinct_frames(
+                    [_snap(container, stream, first + (i + 0.5) * step, step / 4) for i in range(frames)], stream)
     except (av.FFmpegError, OSError) as e:
-        raise ImageInputError(f"cannot read {label} as a video: it is damaged or not a video ({e})") from None
+        raise ImageInputError(f"cannot read {label} as a video: it is damaged or not a video ({library_text(e)})") from None
     if isinstance(source, Path):
         st = source.stat()
         stamp: Hashable = (str(source.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
@@ -248,5 +277,6 @@ def video_frames(
     ]
 
 
-__all__ = ["DEFAULT_FRAMES", "VideoFrame", "VideoFrames", "format_time", "looks_like_video", "parse_time",
+__all__ = ["DEFAULT_FRAMES", "MAX_FRAMES", "check_frames", "VideoFrame", "VideoFrames", "format_time", "looks_like_video",
+           "parse_time",
            "video_frames"]

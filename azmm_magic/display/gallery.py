@@ -16,13 +16,16 @@ import re
 import time
 from collections import deque
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from azmm_magic.core.files import read_bounded
 from azmm_magic.core.images import short_source, small_thumbnail
 from azmm_magic.core.result import VisionResult
 from azmm_magic.core.urls import has_secret_parts
 from azmm_magic.display.bundle import ERROR_BORDER
-from azmm_magic.display.untrusted import html_label, html_text, label, markdown_html
+from azmm_magic.display.thumbnails import caption_html
+from azmm_magic.display.untrusted import html_text, label, markdown_html
 from azmm_magic.features.outcomes import item_source, item_status
 from azmm_magic.features.progress import ProgressBar
 
@@ -54,6 +57,10 @@ def _one_line(text: str, limit: int = SNIPPET) -> str:
     return label(_MARKS.sub("", text), limit)
 
 
+#: A failed item's tile reads its file for a picture only when it is at most this large.
+_TILE_FILE_BYTES = 32 * 1024 * 1024
+
+
 def _thumb_src(outcome: Outcome, source: str) -> str | None:
     """A data URL for the tile: the result's kept thumbnail, else a thumbnail of the source file if it exists."""
     if isinstance(outcome, VisionResult) and outcome.images:
@@ -64,8 +71,7 @@ def _thumb_src(outcome: Outcome, source: str) -> str | None:
             return image.url
     if source and not source.startswith(("<", "http://", "https://")) and os.path.isfile(source):
         try:
-            with open(source, "rb") as f:
-                data, media_type = small_thumbnail(f.read(), label=source)
+            data, media_type = small_thumbnail(read_bounded(Path(source), source, _TILE_FILE_BYTES), label=source)
             return f"data:{media_type};base64," + base64.b64encode(data).decode("ascii")
         except Exception:  # noqa: BLE001 - a tile without a picture is fine
             return None
@@ -119,7 +125,8 @@ def tile_html(index: int, outcome: Outcome, source: str | None = None, *, row: A
         body = f'<div class="azmm-tile-answer" style="{_ANSWER}">{tile_markdown_html(outcome.text)}</div>'
         tip = outcome.text[:1000]
     mark = {"cached": " · cached", "ok": ""}.get(status, f" · {status}")
-    head = f"{f'row {row}' if row is not None else f'#{index}'} {short_source(source)}{mark}"
+    head = caption_html(f"{f'row {row}' if row is not None else f'#{index}'} {short_source(source)}",
+                        html.escape(mark), "opacity: 0.7;")
     asked = (
         f'<div style="opacity: 0.6; font-style: italic;" title="{html_text(prompt)}">'
         f"{html.escape(_one_line(prompt, 100))}</div>"
@@ -128,8 +135,7 @@ def tile_html(index: int, outcome: Outcome, source: str | None = None, *, row: A
     )
     return (
         f'<div style="{_TILE.format(border=_FAIL_BORDER if failed else _OK_BORDER)}" title="{html_text(tip)}">'
-        f'{img}<div style="opacity: 0.7; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;">'
-        f"{html_label(head)}</div>{body}{asked}</div>"
+        f"{img}{head}{body}{asked}</div>"
     )
 
 
@@ -236,15 +242,22 @@ class BatchProgress:
             self._dirty = False
 
     def close(self, *, keep: bool = False) -> None:
-        """Close the bar; in a kernel the live gallery is removed (the result shows its own) unless ``keep``."""
+        """Close the bar. In a kernel, with ``keep`` (an interrupt) the live gallery is drawn one last time and
+        kept; otherwise it waits for :meth:`finish` to become the finished batch's display."""
         self.bar.close()
-        if self._handle is not None:
-            if keep:
-                self._dirty = True
-                self.flush()
-            else:
-                self._handle.update({"text/plain": ""}, raw=True)
+        if self._handle is not None and keep:
+            self._dirty = True
+            self.flush()
             self._handle = None
+
+    def finish(self, bundle: dict[str, Any] | None) -> bool:
+        """The live gallery becomes ``bundle`` (the finished batch's display: a saved notebook then holds it once,
+        and no empty output); None removes it. True when a live gallery became ``bundle``."""
+        handle, self._handle = self._handle, None
+        if handle is None:
+            return False
+        handle.update(bundle if bundle is not None else {"text/plain": ""}, raw=True)
+        return bundle is not None
 
 
 # ----- a finished batch ------------------------------------------------------------------------------------------

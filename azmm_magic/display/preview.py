@@ -9,7 +9,21 @@ from typing import Any
 from azmm_magic.display.bundle import BOX_STYLE, CODE_STYLE
 from azmm_magic.display.result import footer_html
 from azmm_magic.display.thumbnails import thumbnails_html
-from azmm_magic.store.ledger import cost
+from azmm_magic.store.ledger import cost, currency_of
+
+
+def cost_text(prices: Any, deployment: str, input_tokens: int, output_tokens: int) -> str:
+    """`` Estimated cost: input ≈ 0.0019 USD + output ≤ 0.0100 USD (at most 0.0119 USD).`` ("" without a price):
+    the input and the output ceiling apart, in the price table's currency (named when it has a ``currency``)."""
+    pin = cost(prices, deployment, input_tokens, 0)
+    pout = cost(prices, deployment, 0, output_tokens)
+    if pin is None or pout is None:
+        return ""
+    unit = currency_of(prices)
+    unit = f" {unit}" if unit else ""
+    where = "" if unit else " in your price table's currency"
+    return (f" Estimated cost{where}: input ≈ {pin:.4f}{unit} + output ≤ {pout:.4f}{unit} "
+            f"(at most {pin + pout:.4f}{unit}).")
 
 
 class RequestPreview:
@@ -25,6 +39,7 @@ class RequestPreview:
         self.body = request.preview()
         self.estimated_prompt_tokens = request.estimate_prompt_tokens(settings.token_rule)
         self.estimated_cost = cost(prices, request.deployment, self.estimated_prompt_tokens, request.max_tokens)
+        self.cost_text = cost_text(prices, request.deployment, self.estimated_prompt_tokens, request.max_tokens)
 
     def summary(self) -> str:
         r, s = self.request, self.settings
@@ -33,7 +48,7 @@ class RequestPreview:
             f"DRY RUN — nothing sent. {r.deployment} at {s.endpoint_host or '(no endpoint set)'} "
             f"({s.resolved_api_style}): ≈ {self.estimated_prompt_tokens:,} input tokens "
             f"(image tokens: {per_image}; detail={r.detail}, rule={s.token_rule}), up to {r.max_tokens:,} output tokens."
-        ) + (f" Estimated cost ≤ {self.estimated_cost:.4f} (prices trait)." if self.estimated_cost is not None else "")
+        ) + self.cost_text
 
     def _json(self) -> str:
         return json.dumps(self.body, indent=2, ensure_ascii=False)
@@ -62,11 +77,12 @@ class BatchPreview:
         self.first = RequestPreview(estimate.first, settings, prices)
         deployment = estimate.first.deployment
         self.estimated_cost = cost(prices, deployment, estimate.input_tokens, estimate.output_ceiling)
+        self.cost_text = cost_text(prices, deployment, estimate.input_tokens, estimate.output_ceiling)
 
     def summary(self) -> str:
         e = self.estimate
         unknown = f" ({e.unknown} image(s) of unknown size not counted)" if e.unknown else ""
-        price = f" Estimated cost ≤ {self.estimated_cost:.4f}." if self.estimated_cost is not None else ""
+        price = self.cost_text
         return (
             f"DRY RUN — nothing sent. --each: {e.count:,} image(s), one request each: ≈ {e.input_tokens:,} input "
             f"tokens in all{unknown}, at most {e.output_ceiling:,} output tokens.{price} The first request:"
@@ -84,4 +100,4 @@ class BatchPreview:
         return self.summary()
 
 
-__all__ = ["BatchPreview", "RequestPreview"]
+__all__ = ["BatchPreview", "RequestPreview", "cost_text"]

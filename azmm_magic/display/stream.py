@@ -97,14 +97,18 @@ class StreamView:
             self.stream.write("".join(self._markdown.line(line) + "\n" for line in lines))
             self.stream.flush()
 
-    def close(self, *, keep: bool = False, note: str | None = None) -> None:
-        """End the live view. In a kernel it is cleared unless ``keep`` (e.g. after an interrupt); ``note``
-        replaces the "writing…" footer of a kept view (terminal: printed on its own line after the text)."""
+    def close(self, *, keep: bool = False, note: str | None = None, final: dict[str, Any] | None = None) -> None:
+        """End the live view. In a kernel it becomes ``final`` (the finished answer's mimebundle: a saved notebook
+        then holds the answer once, and no empty output), is kept as it is with ``keep`` (e.g. after an
+        interrupt), and is otherwise cleared; ``note`` replaces the "writing…" footer of a kept view (terminal:
+        printed on its own line after the text)."""
         if note:
             self.status = note
         if self.kernel:
             if self._handle is not None:
-                if keep:
+                if final is not None:
+                    self._handle.update(final, raw=True)
+                elif keep:
                     self.flush()
                 else:
                     self._handle.update({"text/plain": ""}, raw=True)

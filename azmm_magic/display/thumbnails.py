@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -38,6 +39,25 @@ _PLACEHOLDER = (
 )
 
 
+#: What tells apart the images of one file: a video frame's `` @ 01:02.5`` or a PDF page's `` p.7``.
+_MARK = re.compile(r"^(?P<name>.*?)(?P<mark> @ \d[\d:.]*(?: to \d[\d:.]*)?| p\.\d+)$")
+
+
+def caption_parts(name: str) -> tuple[str, str]:
+    """``clip.mp4 @ 00:01.5`` -> (``clip.mp4``, `` @ 00:01.5``): the part that may be cut with an ellipsis and
+    the part always shown (the timestamp or page number is what differs between the images of one file)."""
+    m = _MARK.match(name)
+    return (m["name"], m["mark"]) if m else (name, "")
+
+
+def caption_html(name: str, tail_html: str = "", style: str = "") -> str:
+    """One line: ``name`` (a label: one line, URL query strings redacted) cut with an ellipsis when short of room,
+    then its mark and ``tail_html`` (escaped already) always shown."""
+    cut, mark = caption_parts(label(name))
+    return (f'<div style="display: flex; white-space: nowrap; {style}"><span style="{_NAME}">{html.escape(cut)}</span>'
+            f'<span style="{_SIZE}">{html.escape(mark)}{tail_html}</span></div>')
+
+
 def thumbnail_src(image: PreparedImage) -> str | None:
     """The ``src`` of an image's thumbnail: a data URL (JPEG for photos, PNG otherwise), or the image's URL
     (None for a signed URL: it is never written into the notebook)."""
@@ -63,10 +83,11 @@ def thumbnails_html(images: Sequence[PreparedImage]) -> str:
             if src is not None
             else f'<div title="{tip}" style="{_PLACEHOLDER}">signed URL<br/>not shown</div>'
         )
+        cut, mark = caption_parts(label(name))
         figs.append(
             f'<figure style="{_FIG}">{picture}'
-            f'<figcaption style="{_CAPTION}"><span style="{_NAME}">{html_label(name)}</span>'
-            f'<span style="{_SIZE}">&nbsp;· {html_label(size)}</span></figcaption></figure>'
+            f'<figcaption style="{_CAPTION}"><span style="{_NAME}">{html.escape(cut)}</span>'
+            f'<span style="{_SIZE}">{html.escape(mark)}&nbsp;· {html_label(size)}</span></figcaption></figure>'
         )
     return f'<div style="display: flex; flex-wrap: wrap; gap: 8px; margin-bottom: 0.6em;">{"".join(figs)}</div>'
 
@@ -88,4 +109,5 @@ def thumbnails_markdown(images: Sequence[PreparedImage]) -> str:
     return " ".join(parts)
 
 
-__all__ = ["THUMB_SIDE", "image_caption", "images_line", "thumbnail_src", "thumbnails_html", "thumbnails_markdown"]
+__all__ = ["THUMB_SIDE", "caption_html", "caption_parts", "image_caption", "images_line", "thumbnail_src",
+           "thumbnails_html", "thumbnails_markdown"]

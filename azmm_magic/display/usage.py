@@ -19,7 +19,11 @@ NO_PRICES_HINT = " (no prices given: UsageLedger(prices=...) adds cost estimates
 def usage_table(ledger: UsageLedger, *, hint: str | None = None) -> dict[str, str]:
     """The ledger's rows (per deployment, and a total) as an HTML and plain-text table; ``hint`` replaces
     :data:`NO_PRICES_HINT` in the title when the ledger has no prices."""
-    title = TITLE if ledger.prices else TITLE + (NO_PRICES_HINT if hint is None else hint)
+    from azmm_magic.store.ledger import currency_of
+
+    unit = currency_of(ledger.prices)
+    title = (TITLE + (f" (est. cost in {unit})" if unit else "")) if ledger.prices else (
+        TITLE + (NO_PRICES_HINT if hint is None else hint))
     return table_bundle(ledger.rows(), ledger.HEADERS, title=title)
 
 

@@ -218,20 +218,24 @@ class BatchResult(Sequence[Outcome]):
     def to_dataframe(self) -> Any:
         """A pandas DataFrame of :meth:`to_records` (pandas is an optional dependency).
 
-        For a batch over DataFrame rows: the input rows (same index, all input columns) plus ``answer``, the
-        structured answer's fields as columns (``--schema`` / ``response_format=``), ``error``, ``cached``,
-        ``prompt_tokens`` and ``completion_tokens`` (a row not run, after an interrupt, has empty cells). An output
-        name that is already an input column gets an ``answer_`` prefix.
+        One schema for every batch: ``source``, ``status``, ``answer``, the structured answer's fields as columns
+        (``--schema`` / ``response_format=``), ``error``, ``cached``, ``prompt_tokens``, ``completion_tokens``,
+        ``finish_reason``, ``deployment`` and ``elapsed`` (:data:`~azmm_magic.features.rows.ANSWER_COLUMNS`). Over a
+        folder, a glob or a list: one row per item, indexed by its position. Over DataFrame rows: the input rows
+        (same index, all input columns) with those columns added (an item not run, after an interrupt, has empty
+        cells; a name that is already an input column gets an ``answer_`` prefix).
         """
         try:
-            import pandas as pd  # type: ignore[import-untyped]
+            import pandas  # type: ignore[import-untyped]  # noqa: F401
         except ImportError as e:
             raise ConfigError("to_dataframe() needs pandas: pip install pandas (or use to_records()).") from e
-        if self.frame is None:
-            return pd.DataFrame.from_records(self.to_records())
-        from azmm_magic.features.rows import answer_columns
+        from azmm_magic.features.rows import answer_columns, answer_table
 
-        return answer_columns(self.frame, {i: o for i, o in zip(self.indices(), self, strict=True)})
+        outcomes = dict(zip(self.indices(), self, strict=True))
+        sources = {i: self.source_of(i) for i in outcomes}
+        if self.frame is None:
+            return answer_table(outcomes, sources)
+        return answer_columns(self.frame, outcomes, sources)
 
     def evaluate(self, truth: Any, *, field: str | None = None, match: Any = None, tolerance: float = 0.0,
                  prices: Any = None, name: str = "") -> Evaluation:
@@ -603,7 +607,7 @@ def batch_items(
     if rows is not None:
         return [BatchItem(r.leaves, r.label, r.prompt, r.row) for r in row_items(rows, prompt)], rows.frame
     if frames is not None or frames_per_request is not None:
-        images = VideoFrames(images, frames or DEFAULT_FRAMES, frames_per_request)
+        images = VideoFrames(images, DEFAULT_FRAMES if frames is None else frames, frames_per_request)
     items: list[BatchItem] = []
     window: list[Any] = []
     for leaf in expand_leaves(images):

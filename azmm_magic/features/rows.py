@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from azmm_magic.core.errors import ConfigError, ImageInputError
-from azmm_magic.core.images import expand_sources, leaf_label, looks_like_image
+from azmm_magic.core.images import MAX_SOURCES, expand_sources, leaf_label, looks_like_image
 
 _PLACEHOLDER = re.compile(r"\{\{([^{}]*)\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _MEDIA_SUFFIXES = (
@@ -93,6 +93,12 @@ def _is_missing(value: object) -> bool:
 def image_column(frame: Any, column: str | None = None) -> str:
     """The column of ``frame`` that holds the images (``column`` if given: it must exist)."""
     columns = [str(c) for c in frame.columns]
+    twice = sorted({c for c in columns if columns.count(c) > 1}) if len(set(columns)) < len(columns) else []
+    if twice:
+        raise ConfigError(
+            f"the DataFrame has duplicate column names ({', '.join(twice[:5])}), as concat/merge can leave; rename "
+            "them (df.columns = [...]) or keep the first of each (df.loc[:, ~df.columns.duplicated()])"
+        )
     if column is not None:
         if column not in list(frame.columns):
             raise ConfigError(f"column={column!r}: the DataFrame has no such column; its columns: {', '.join(columns)}")
@@ -136,6 +142,9 @@ def fill_prompt(template: str, row: Mapping[str, Any], namespace: Mapping[str, A
 def row_items(rows: Rows, template: str) -> list[RowItem]:
     """One :class:`RowItem` per row of ``rows.frame``, in order (sources expanded, nothing decoded)."""
     frame = rows.frame
+    if len(frame) > MAX_SOURCES:  # checked before any row is looked at
+        raise ConfigError(f"the DataFrame has {len(frame):,} rows, over the {MAX_SOURCES:,} one batch takes; "
+                          "ask about a slice at a time (df.iloc[:50000], then the rest)")
     column = image_column(frame, rows.column)
     names = [str(c) for c in frame.columns]
     items = []
@@ -169,30 +178,61 @@ def _fields(parsed: Any) -> dict[str, Any]:
     return dict(parsed) if isinstance(parsed, Mapping) else {"parsed": parsed}
 
 
-def answer_columns(frame: Any, outcomes: Mapping[int, Any]) -> Any:
-    """A copy of ``frame`` (same index, all columns) with each row's answer columns added; ``outcomes`` maps row
-    positions to a ``VisionResult`` or a ``BatchFailure`` (rows without one get empty cells)."""
-    from azmm_magic.core.result import VisionResult
+#: The columns every batch table has (``BatchResult.to_dataframe()``, over a folder or over DataFrame rows), in
+#: this order; a structured answer's fields come right after ``answer``.
+ANSWER_COLUMNS = ("source", "status", "answer", "error", "cached", "prompt_tokens", "completion_tokens",
+                  "finish_reason", "deployment", "elapsed")
 
-    records: list[dict[str, Any]] = []
-    for position in range(len(frame)):
-        o = outcomes.get(position)
-        if o is None:
-            records.append({"answer": None, "error": None, "cached": None, "prompt_tokens": None,
-                            "completion_tokens": None})
-        elif isinstance(o, VisionResult):
-            records.append({"answer": o.text, **_fields(o.parsed), "error": None, "cached": o.cached,
-                            "prompt_tokens": o.usage.prompt_tokens, "completion_tokens": o.usage.completion_tokens})
-        else:
-            records.append({"answer": None, "error": o.error, "cached": False, "prompt_tokens": None,
-                            "completion_tokens": None})
+
+def answer_record(outcome: Any, source: str | None) -> dict[str, Any]:
+    """One item's :data:`ANSWER_COLUMNS` (and its structured fields) from a ``VisionResult``, a ``BatchFailure``
+    or None (an item not run, after an interrupt: empty cells)."""
+    from azmm_magic.core.result import VisionResult
+    from azmm_magic.features.outcomes import item_status
+
+    record: dict[str, Any] = dict.fromkeys(ANSWER_COLUMNS)
+    record["source"] = source
+    if outcome is None:
+        return record
+    record["status"] = item_status(outcome)
+    if isinstance(outcome, VisionResult):
+        fields = _fields(outcome.parsed)
+        head = {"source": source, "status": record["status"], "answer": outcome.text, **fields}
+        record = {**head, **{k: v for k, v in record.items() if k not in head}}
+        record.update(error=None, cached=outcome.cached, prompt_tokens=outcome.usage.prompt_tokens,
+                      completion_tokens=outcome.usage.completion_tokens, finish_reason=outcome.finish_reason,
+                      deployment=outcome.deployment, elapsed=outcome.elapsed)
+    else:
+        record.update(error=outcome.error, cached=False)
+    return record
+
+
+def answer_table(outcomes: Mapping[int, Any], sources: Mapping[int, str]) -> Any:
+    """The table of a batch over a folder, a glob or a list: one row per item (indexed by its position) with the
+    :data:`ANSWER_COLUMNS`, the same columns :func:`answer_columns` adds to a DataFrame's rows."""
+    import pandas as pd  # type: ignore[import-untyped]
+
+    positions = sorted(outcomes)
+    records = [answer_record(outcomes[i], sources.get(i)) for i in positions]
+    return pd.DataFrame.from_records(records, index=positions, columns=_column_order(records) or list(ANSWER_COLUMNS))
+
+
+def _column_order(records: list[dict[str, Any]]) -> list[str]:
+    return list(dict.fromkeys(k for r in records for k in r))
+
+
+def answer_columns(frame: Any, outcomes: Mapping[int, Any], sources: Mapping[int, str] | None = None) -> Any:
+    """A copy of ``frame`` (same index, all columns) with each row's :data:`ANSWER_COLUMNS` added; ``outcomes``
+    maps row positions to a ``VisionResult`` or a ``BatchFailure`` (rows without one get empty cells)."""
+    sources = sources or {}
+    records = [answer_record(outcomes.get(p), sources.get(p)) for p in range(len(frame))]
     out = frame.copy()
     taken = {str(c) for c in out.columns}
-    names: list[str] = list(dict.fromkeys(k for r in records for k in r))
-    for name in names:
+    for name in _column_order(records):
         target = name if name not in taken else f"answer_{name}"
         out[target] = [r.get(name) for r in records]
     return out
 
 
-__all__ = ["RowItem", "answer_columns", "Rows", "as_rows", "fill_prompt", "image_column", "is_dataframe", "row_items"]
+__all__ = ["ANSWER_COLUMNS", "RowItem", "answer_columns", "answer_record", "answer_table", "Rows", "as_rows",
+           "fill_prompt", "image_column", "is_dataframe", "row_items"]

@@ -3,7 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def failure_line(error: BaseException) -> str:
+    """The last line of a failing cell's report, without terminal colour codes; a missing module names the
+    ``notebooks`` extra."""
+    text = _ANSI.sub("", str(error)).strip()
+    last = text.splitlines()[-1].strip() if text else ""
+    line = f"{type(error).__name__}: {last}" if last else type(error).__name__
+    if "ModuleNotFoundError" in text:
+        line += " (the batch and documents notebooks need the notebooks extra: pip install 'azmm_magic[notebooks]')"
+    return line
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,13 +37,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "demo":
         from azmm_magic.display.untrusted import label
-        from azmm_magic.frontends.demo import run_demo
+        from azmm_magic.frontends.demo import DemoError, run_demo
 
         try:
             return run_demo(args.out, args.notebook)
+        except (DemoError, FileNotFoundError) as e:
+            print(f"azmm demo: {e}", file=sys.stderr)
+            return 1
         except Exception as e:  # a failing cell: say which, without a wall of traceback
-            last = str(e).strip().splitlines()[-1] if str(e).strip() else ""
-            print(label(f"azmm demo failed: {type(e).__name__}: {last}"), file=sys.stderr)
+            print(label(f"azmm demo failed: {failure_line(e)}"), file=sys.stderr)
             return 1
     return 2  # pragma: no cover
 

@@ -64,7 +64,10 @@ class LineParser(argparse.ArgumentParser):
         if not self._actions and message.startswith("unrecognized arguments"):
             message = f"takes no arguments ({message})"
         elif message.startswith("unrecognized arguments: "):
-            message += did_you_mean(message.split(": ", 1)[1].split(), self.option_names())
+            words = message.split(": ", 1)[1].split()
+            message += did_you_mean(words, self.option_names())
+            if self.prog == "%%azure_vision":
+                message += stray_words_hint(words)
         raise ConfigError(f"{self.prog}: {message}. {self.hint}".strip())
 
     def option_names(self) -> list[str]:
@@ -88,6 +91,21 @@ def did_you_mean(words: Sequence[str], known: Sequence[str]) -> str:
     if len(guesses) == 1:
         return f" (did you mean {guesses[0].split(' for ')[0]}?)"
     return f" (did you mean {', '.join(guesses)}?)"
+
+
+_PATHLIKE = re.compile(r"^[\w.~{}*?\[\]/\\:-]+$")
+
+
+def stray_words_hint(words: Sequence[str]) -> str:
+    """For words on the cell's options line that are no options: one word that looks like a file or a variable is
+    probably a forgotten ``-i``; several words are probably the question, which goes in the cell body."""
+    plain = [w for w in words if not w.startswith("-")]
+    if not plain or len(plain) != len(words):
+        return ""
+    if len(plain) == 1 and _PATHLIKE.match(plain[0]) and not plain[0].endswith("?"):
+        return f" (did you mean -i {plain[0]}?)"
+    return (" (the question goes in the cell body, on the lines below the %%azure_vision options line, "
+            "not on the options line)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -315,9 +333,12 @@ def _sources(images: tuple[Any, ...], args: argparse.Namespace, namespace: Mappi
     from azmm_magic.features.rows import Rows, image_column, is_dataframe
 
     each = args.each or args.via is not None
-    for flag, value in (("--frames", args.frames), ("--frames-per-request", args.frames_per_request)):
-        if value is not None and value < 1:
-            raise ConfigError(f"{flag} {value}: give a number of at least 1.")
+    from azmm_magic.core.video import DEFAULT_FRAMES, MAX_FRAMES, VideoFrames
+
+    if args.frames is not None and not 1 <= args.frames <= MAX_FRAMES:
+        raise ConfigError(f"--frames {args.frames}: give a number from 1 to {MAX_FRAMES}.")
+    if args.frames_per_request is not None and args.frames_per_request < 1:
+        raise ConfigError(f"--frames-per-request {args.frames_per_request}: give a number of at least 1.")
     if args.frames_per_request is not None and not each:
         raise ConfigError("--frames-per-request K splits a video over several requests: add --each.")
     frames = [i for i, image in enumerate(images) if is_dataframe(image)]
@@ -325,9 +346,8 @@ def _sources(images: tuple[Any, ...], args: argparse.Namespace, namespace: Mappi
         if args.column is not None:
             raise ConfigError(f"--column {args.column}: -i must name a pandas DataFrame (one request per row).")
         if args.frames is not None or args.frames_per_request is not None:
-            from azmm_magic.core.video import DEFAULT_FRAMES, VideoFrames
-
-            images = tuple(VideoFrames(i, args.frames or DEFAULT_FRAMES, args.frames_per_request) for i in images)
+            count = DEFAULT_FRAMES if args.frames is None else args.frames
+            images = tuple(VideoFrames(i, count, args.frames_per_request) for i in images)
         return images, False
     label = args.image[frames[0]]
     if not each:

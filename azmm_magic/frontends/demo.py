@@ -51,6 +51,36 @@ def find_notebook(name: str) -> Path:
     raise FileNotFoundError(f"{name} is not one of the shipped notebooks ({shipped}).")
 
 
+#: Modules a shipped notebook may import that a plain install does not bring, and the extra that brings them.
+EXTRAS = {"pandas": "notebooks"}
+
+
+class DemoError(Exception):
+    """A demo that cannot run as asked; its message is one line that says what to do."""
+
+
+def missing_modules(path: Path) -> list[str]:
+    """The modules of :data:`EXTRAS` that the notebook at ``path`` imports and this Python cannot import."""
+    import importlib.util
+
+    import nbformat
+
+    code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+    needed = [m for m in EXTRAS if re.search(rf"^\s*(?:import|from)\s+{m}\b", code, re.M)]
+    return [m for m in needed if importlib.util.find_spec(m) is None]
+
+
+def require_modules(path: Path) -> None:
+    """Refuse, before a kernel starts, a notebook that needs a module this install lacks (naming the extra)."""
+    missing = missing_modules(path)
+    if missing:
+        extras = ",".join(sorted({EXTRAS[m] for m in missing}))
+        raise DemoError(
+            f"{path.name} needs {', '.join(missing)}, which is not installed: pip install 'azmm_magic[{extras}]' "
+            f"(in a source checkout: .venv/bin/pip install -e '.[{extras}]'), then run the demo again."
+        )
+
+
 def uses_azure(env: os._Environ[str] | dict[str, str] | None = None) -> bool:
     """True when the environment names an Azure endpoint and deployment (then the demo asks real Azure)."""
     from azmm_magic.core.settings import Settings
@@ -136,6 +166,7 @@ def run_demo(out_dir: str | Path = "demo-output", notebook: str = "quickstart.ip
     import tempfile
 
     source = find_notebook(notebook)
+    require_modules(source)
     target = "Azure (AZURE_OPENAI_ENDPOINT is set)" if uses_azure() else "the local emulator (no Azure settings found)"
     print(f"azmm demo: running {source.name} against {target} ...", flush=True)
     started = time.perf_counter()

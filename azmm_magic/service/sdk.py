@@ -82,16 +82,30 @@ def _identity_error(error: BaseException, host: str) -> AuthError | None:
     _LAST_IDENTITY_ERROR[:] = [f"{type(error).__name__}: {text}"]
     first = text.splitlines()[0] if text else type(error).__name__
     key = "set an API key (AZURE_OPENAI_API_KEY, or api_key=)"
-    ways = f"{key}, sign in with the Azure CLI (az login), or run where a managed identity is available"
+    ways = f"{key}, {_sign_in_ways()}"
+    report = "azure-identity's full report: %azure_vision config --debug (in Python: the error's __cause__)"
     unavailable = type(error).__name__ == "CredentialUnavailableError" or first.startswith(
         "DefaultAzureCredential failed to retrieve a token from the included credentials")
     if unavailable:
         message = (f"No Microsoft Entra ID credential was found to call {host} (no API key is set, so Entra ID is "
-                   f"used): {ways}. azure-identity's report is this error's __cause__.")
+                   f"used): {ways}. {report}.")
     else:
         message = (f"Microsoft Entra ID sign-in failed for {host} ({first[:160].rstrip('.')}): sign in again (az "
-                   f"login) or {key}. azure-identity's report is this error's __cause__.")
+                   f"login) or {key}. {report}.")
     return AuthError(message, settings=("api_key",), remedy="credentials", code="entra_credential")
+
+
+def _sign_in_ways() -> str:
+    """The Entra ID sign-ins azure-identity will try here: ``AZURE_TOKEN_CREDENTIALS=dev`` leaves only developer
+    sign-ins (no managed identity), ``prod`` only deployed ones (environment, workload and managed identity)."""
+    import os
+
+    chosen = os.environ.get("AZURE_TOKEN_CREDENTIALS", "").strip().lower()
+    if chosen == "dev":
+        return "or sign in with the Azure CLI (az login)"
+    if chosen == "prod":
+        return "or run where a managed identity is available (AZURE_TOKEN_CREDENTIALS=prod rules out az login)"
+    return "sign in with the Azure CLI (az login), or run where a managed identity is available"
 
 
 def guard_provider(provider: TokenProvider, host: str) -> TokenProvider:

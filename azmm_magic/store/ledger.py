@@ -40,7 +40,7 @@ def price_of(prices: Prices | None, deployment: str) -> tuple[float, float] | No
     """(input, output) price per 1M tokens of ``deployment`` from a price table, or None when it has none.
 
     A table maps a deployment (or ``"*"``) to ``(input, output)``, ``[input, output]`` or
-    ``{"input": x, "output": y}``.
+    ``{"input": x, "output": y}``; an optional ``"currency"`` entry names its currency (:func:`currency_of`).
     """
     if not prices:
         return None
@@ -57,6 +57,13 @@ def price_of(prices: Prices | None, deployment: str) -> tuple[float, float] | No
             f"The price of {deployment!r} must be (input, output) per 1M tokens or {{'input': x, 'output': y}}; "
             f"got {entry!r}."
         ) from None
+
+
+def currency_of(prices: Prices | None) -> str:
+    """The currency a price table names with its ``"currency"`` entry (``{"*": (2.5, 10.0), "currency": "USD"}``),
+    or "" when it names none."""
+    value = prices.get("currency") if prices else None
+    return value.strip()[:12] if isinstance(value, str) else ""
 
 
 def cost(prices: Prices | None, deployment: str, input_tokens: int, output_tokens: int) -> float | None:

@@ -12,6 +12,7 @@ deliberately no ``api_key`` trait (a key typed into a cell is saved with the not
 from __future__ import annotations
 
 import difflib
+import re
 import threading
 from typing import Any
 
@@ -64,6 +65,7 @@ class AzureVision(CellMagic, SettingTraits):
         #: traits a subcommand set, and which one (``%azure_vision emulator``): the config view says so while
         #: the trait still has the value it set
         self.set_by: dict[str, tuple[Any, str]] = {}
+        self.noted: set[str] = set()  # notes printed once per session (see CellMagic._note_once)
         self._clients_lock = threading.RLock()  # the warm-up thread builds the first client too
 
     def _part(self, name: str, make: Any) -> Any:
@@ -188,6 +190,12 @@ class AzureVision(CellMagic, SettingTraits):
                 f"the question in the cell body below the options line. %azure_vision (one %) takes a subcommand: "
                 f"{', '.join(SUBCOMMANDS)}."
             )
+        if sub is None and len(words) > 1:
+            raise ConfigError(
+                f"%azure_vision {line.strip()}: to ask a question use a %%azure_vision cell (two %): the options "
+                "(-i IMAGE) on its first line, the question in the cell body below. %azure_vision (one %) takes a "
+                f"subcommand: {', '.join(SUBCOMMANDS)}."
+            )
         if sub is None:
             guess = difflib.get_close_matches(words[0], list(SUBCOMMANDS), n=1)
             maybe = f" (did you mean {guess[0]}?)" if guess else ""
@@ -210,20 +218,42 @@ def empty_body_transform(lines: list[str]) -> list[str]:
 # the options line of a cell must still get a continuation line for the prompt, not a run.
 empty_body_transform.has_side_effects = True  # type: ignore[attr-defined]
 
+_LINE_QUESTION = re.compile(r"^(\s*)%azure_vision\s+(.*\S)\s*$")
+
+
+def question_line_transform(lines: list[str]) -> list[str]:
+    """An input transformer: a one-line ``%azure_vision -i x.png What is this?`` (one %, a question ending in
+    ``?``) reaches the magic, which says to use a ``%%azure_vision`` cell, instead of IPython's help lookup
+    (``Object `this` not found``). ``%azure_vision?`` (the magic's help) is left alone."""
+    if len(lines) != 1:
+        return lines
+    m = _LINE_QUESTION.match(lines[0])
+    if m is None or not m.group(2).endswith("?"):
+        return lines
+    words = m.group(2).rstrip("?").strip()
+    if not words or (" " not in words and not words.startswith("-")):
+        return lines
+    return [f"{m.group(1)}get_ipython().run_line_magic('azure_vision', {m.group(2)!r})\n"]
+
 
 def add_empty_body_transform(shell: Any) -> None:
-    """Install :func:`empty_body_transform` on this shell (once; removed when the extension is unloaded)."""
+    """Install :func:`empty_body_transform` and :func:`question_line_transform` on this shell (once; removed
+    when the extension is unloaded)."""
     transforms = getattr(shell, "input_transformers_cleanup", None)
-    if isinstance(transforms, list) and empty_body_transform not in transforms:
-        transforms.append(empty_body_transform)
+    if isinstance(transforms, list):
+        for transform in (empty_body_transform, question_line_transform):
+            if transform not in transforms:
+                transforms.append(transform)
 
 
 def shutdown_session_emulator(ipython: Any) -> None:
     """Unload hook: stop the emulator started by ``%azure_vision emulator`` in this shell, and remove the input
     transformer the magic installed."""
     transforms = getattr(ipython, "input_transformers_cleanup", None)
-    if isinstance(transforms, list) and empty_body_transform in transforms:
-        transforms.remove(empty_body_transform)
+    if isinstance(transforms, list):
+        for transform in (empty_body_transform, question_line_transform):
+            if transform in transforms:
+                transforms.remove(transform)
     magics = ipython.magics_manager.registry.get("AzureVision")
     if magics is not None:
         shutdown_emulator(magics)

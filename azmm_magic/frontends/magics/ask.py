@@ -27,6 +27,7 @@ class CellMagic:
     if TYPE_CHECKING:  # provided by AzureVision
         shell: Any
         conversations: Any
+        noted: set[str]
 
         def client(self, settings: Any = None) -> Any: ...
 
@@ -41,6 +42,7 @@ class CellMagic:
         ns = self.shell.user_ns if self.shell is not None else {}
         command = parse_cell(line, cell, ns)
         client = self.client()
+        self._note_once(deployment_notes(client.settings, command.deployments, getattr(self, "emulator", None)))
         if command.each:
             if command.chat is not None:
                 raise ConfigError("--each asks about each image on its own: drop --chat.")
@@ -62,16 +64,30 @@ class CellMagic:
 
             return RequestPreview(request, client.settings, self.price_table())
         live = _LiveAnswer(request, kernel=self.in_kernel)
-        result = live.run(client, request, client.policy(use_cache=command.use_cache, refresh=command.refresh))
-        result = turn.finish(request, result)
-        if command.notices():
-            result = result.with_(notices=(*result.notices, *command.notices()))
+        try:
+            result = live.run(client, request, client.policy(use_cache=command.use_cache, refresh=command.refresh))
+            result = turn.finish(request, result)
+            if command.notices():
+                result = result.with_(notices=(*result.notices, *command.notices()))
+        except BaseException:
+            live.close()
+            raise
+        shown = live.finish(result)
         if command.out:
             ns[command.out] = result
+        if shown:  # the live view became the answer: showing the returned value too would show it twice
+            return None
         if live.printed:
             print(f"— {result.footer()}")  # the text was printed live in the terminal; do not print it twice
             return None
         return result
+
+    def _note_once(self, notes: list[str]) -> None:
+        """Print each note the first time this session meets it (a re-run cell does not repeat it)."""
+        for note in notes:
+            if note not in self.noted and len(self.noted) < 1000:
+                self.noted.add(note)
+                print(note)
 
     def _compare(self, command: Any, client: Any, ns: dict[str, Any]) -> Any:
         """``--deployment a,b``: the same request to each deployment, answers side by side."""
@@ -110,10 +126,15 @@ class CellMagic:
             estimate = estimate_batch(client, command.prompt, command.images, **command.options())
             return BatchPreview(estimate, client.settings, self.price_table())
         kernel = _is_kernel(self.shell)
+        views: list[BatchProgress] = []
+
+        def progress(labels: Any) -> BatchProgress:
+            views.append(BatchProgress(labels, kernel=kernel))
+            return views[-1]
+
         try:
             result = run_batch(client, command.prompt, command.images, concurrency=command.concurrency,
-                               use_cache=command.use_cache, refresh=command.refresh,
-                               view_factory=lambda labels: BatchProgress(labels, kernel=kernel),
+                               use_cache=command.use_cache, refresh=command.refresh, view_factory=progress,
                                **command.options())
         except BatchInterrupted as e:
             if command.out:
@@ -122,8 +143,14 @@ class CellMagic:
             print(f"Interrupted: {e.result.summary()}{where}. Finished answers are cached: re-run the cell to send "
                   f"only the rest.", file=sys.stderr)
             raise KeyboardInterrupt from None
+        except BaseException:
+            for view in views:
+                view.finish(None)
+            raise
         if command.out:
             ns[command.out] = result
+        if views and views[-1].finish(result._repr_mimebundle_()):
+            return None  # the live gallery became the result: returning it too would show it twice
         if in_terminal(self.shell):  # each line was printed live: print the summary, not every line again
             keep = f"; the BatchResult is in {command.out}" if command.out else "; -o NAME keeps the BatchResult"
             print(f"{result.summary()}{keep}.")
@@ -241,18 +268,40 @@ class _LiveAnswer:
         except BaseException:
             self.close()
             raise
-        self.close()
-        return result
+        return result  # the live view stays until finish(): it becomes the answer
 
     def add(self, text: str) -> None:
         if self.view is not None:
             self.view.add(text)
+
+    def finish(self, result: Any) -> bool:
+        """End the live view; in a kernel it becomes ``result``'s display. True when it did (the cell then
+        returns nothing, so the answer is not shown twice)."""
+        shown = self.view is not None and self.kernel and result is not None
+        self.close(final=result._repr_mimebundle_() if shown else None)
+        return shown
 
     def close(self, **kwargs: Any) -> None:
         self.status.clear()
         if self.view is not None:
             self.view.close(**kwargs)
             self.view = None
+
+
+def deployment_notes(settings: Any, deployments: Any, emulator: Any) -> list[str]:
+    """What the user may not expect about the deployment a cell asks: the session's emulator answers any name (a
+    typo is not caught there), and a deployment named in a pasted endpoint URL that another setting overrides."""
+    notes = []
+    if emulator is not None and settings.endpoint == getattr(emulator, "url", None):
+        for name in list(deployments) or [settings.deployment]:
+            if name and name != "emulator":
+                notes.append(f"Note: the local emulator answers any deployment name, so {name!r} is not checked here; "
+                             "on Azure only a deployment you created answers (a misspelt name gives DeploymentNotFound).")
+    conflict = settings.understood.get("deployment")
+    if conflict and not deployments:
+        notes.append(f"Note: deployment {settings.deployment!r} is used, not the one in the endpoint URL ({conflict}); "
+                     "%azure_vision config shows where each setting comes from.")
+    return notes
 
 
 def _name_the_input(message: str, command: Any) -> str:
@@ -288,7 +337,7 @@ def _prepare(client: Any, command: Any, **options: Any) -> Any:
     try:
         request = client.prepare(command.prompt, command.images, **options)
     except ImageInputError as e:
-        raise ImageInputError(_name_the_input(str(e), command)) from None
+        raise ImageInputError(_name_the_input(str(e), command), settings=e.settings, remedy=e.remedy) from None
     names = command.object_names()
     if names and len(names) == len(request.images):
         request = request.with_(images=tuple(

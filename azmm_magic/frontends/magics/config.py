@@ -5,7 +5,7 @@
 * ``%azure_vision config``: the resolved settings and where each came from (secrets masked), how a pasted
   endpoint was read and the URL requests go to; ``config --debug`` adds azure-identity's report of the latest
   Entra ID token requests (kept out of the cells that failed);
-* :func:`settings_table_markdown`: the README's settings table (a test checks the README contains it).
+* :func:`settings_table_markdown`: the settings table of docs/settings.md (a test checks the page contains it).
 
 ``prices`` is the one setting of the magic alone (the cost column of ``usage`` and ``--dry-run``); it is
 declared here, next to the traits derived from the schema.
@@ -25,7 +25,8 @@ from azmm_magic.frontends.magics.subcommand import Session, Subcommand
 
 PRICES_HELP = (
     "Price table for cost estimates: {deployment or '*': (input, output)} in your currency per 1M tokens, "
-    "e.g. {'gpt-4o': (2.5, 10.0)}. Used by `%azure_vision usage` and --dry-run."
+    "e.g. {'gpt-4o': (2.5, 10.0), 'currency': 'USD'} ('currency' names it in the estimates). Used by "
+    "`%azure_vision usage` and --dry-run."
 )
 _TRAITS: dict[type, type[TraitType[Any, Any]]] = {str: Unicode, int: Int, float: Float, bool: Bool}
 
@@ -50,7 +51,7 @@ def setting_traits() -> dict[str, TraitType[Any, Any]]:
     return traits
 
 
-# ----- the README's settings table -----------------------------------------------------------------------------
+# ----- the docs' settings table ---------------------------------------------------------------------------------
 def _code(items: Any) -> str:
     return ", ".join(f"`{item}`" for item in items)
 
@@ -66,7 +67,7 @@ def _default(info: SettingInfo) -> str:
 
 
 def settings_table_markdown() -> str:
-    """The README's settings table, rendered from the schema (one row per setting, then ``prices``)."""
+    """The settings table of docs/settings.md, rendered from the schema (one row per setting, then ``prices``)."""
     rows = ["| setting | `%config` trait | cell option | environment | default |", "|---|---|---|---|---|"]
     for name, info in SCHEMA.items():
         trait = f"`AzureVision.{name}`" if info.trait else "none, on purpose"

@@ -37,8 +37,9 @@ Ask an Azure OpenAI vision deployment about images.
 The options on the first line name the images and tune the request; the cell body is the prompt.
 {name} in the prompt is replaced by the value of the variable name when it is defined (anything else in
 braces, such as JSON, is sent as written; {{name}} gives a literal {name}). Answers stream while the model
-writes and are cached for the session: re-running a cell is instant and sends nothing. The cell's value
-is a VisionResult (-o NAME also stores it in a variable)."""
+writes and are cached for the session: re-running a cell is instant and sends nothing. The answer is a
+VisionResult: -o NAME keeps it in a variable (a streamed answer stays where it was written, as the cell's
+output; an answer that did not stream is also the cell's value)."""
 
 EXAMPLES = """\
 Examples:

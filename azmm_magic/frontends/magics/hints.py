@@ -21,6 +21,7 @@ REMEDY_HINTS: dict[Remedy, str] = {
     "credentials": LOGIN,
     "emulator": "%azure_vision emulator",
     "record": "%azure_vision cache import FILE, or %config AzureVision.cache = 'sqlite'",
+    "each": "add --each to ask about each image in its own request",
 }
 
 

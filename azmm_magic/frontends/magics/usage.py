@@ -33,5 +33,5 @@ def run(magics: Session, args: argparse.Namespace) -> Any:
 
 USAGE = Subcommand(
     "usage", ("usage", "usage --plot", "usage reset"),
-    "calls, tokens, cache hits, seconds (and cost, with the prices trait) per deployment", run, arguments,
+    "calls, tokens, cache hits, seconds (and cost, with %config AzureVision.prices) per deployment", run, arguments,
 )

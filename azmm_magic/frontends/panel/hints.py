@@ -25,6 +25,7 @@ REMEDIES = {
     "emulator": "run %azure_vision emulator in a cell to use the local emulator",
     "record": ("import the recorded answers in a cell with %azure_vision cache import FILE, "
                "or leave replay mode there with %config AzureVision.cache = 'sqlite'"),
+    "each": "send fewer images at a time, or ask about each one in a cell with %%azure_vision --each",
 }
 
 

@@ -91,6 +91,9 @@ class RequestOptions:
         try:
             s = settings()
             chosen = images()
+            if not chosen and not self.prompt.value.strip():  # nothing asked yet: no figure to show
+                self.estimate.value = "<span class='azmm-note'>add images and a question to see the token estimate</span>"
+                return
             request = VisionRequest(prompt=self.prompt.value, images=tuple(chosen), detail=detail,
                                     system=s.system_prompt)
             total = request.estimate_prompt_tokens(s.token_rule)
