@@ -25,7 +25,7 @@ from azmm_magic.core.result import VisionResult
 from azmm_magic.core.urls import has_secret_parts
 from azmm_magic.display.bundle import ERROR_BORDER
 from azmm_magic.display.thumbnails import caption_html
-from azmm_magic.display.untrusted import html_text, label, markdown_html
+from azmm_magic.display.untrusted import html_label, html_text, label, markdown_html
 from azmm_magic.features.outcomes import item_source, item_status
 from azmm_magic.features.progress import ProgressBar
 
