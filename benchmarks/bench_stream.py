@@ -5,7 +5,8 @@ A real ipykernel (jupyter_client, IPC sockets) runs ``%%azure_vision -i img --no
 other processes whose answers stream in ~8-character chunks. Every ``update_display_data`` message on IOPub is
 counted. In the kernel, ``Pipeline.stream`` (every streamed answer goes through it) is wrapped to timestamp the text chunks as they arrive (the
 only instrumentation); the kernel stamps each IOPub message's header when it creates it, so "last token → final
-display" is the ``execute_result`` time minus the time the last text chunk reached the magic.
+display" is the time of the final display (the live view's last update, which is the answer) minus the time the
+last text chunk reached the magic.
 """
 
 from __future__ import annotations
@@ -89,10 +90,12 @@ def _stream_once(kc: Any, url: str, words: int) -> dict[str, float]:
         _stamp(m) for m in messages
         if m["msg_type"] == "update_display_data" and "text/html" in m["content"]["data"]
     ]
-    final = next(_stamp(m) for m in messages if m["msg_type"] == "execute_result")
+    # the final display: the live view becomes the answer (its last update); an execute_result where one is shown
+    results = [_stamp(m) for m in messages if m["msg_type"] == "execute_result"]
+    final = results[-1] if results else updates[-1]
     return {
         "chunks": marks["chunks"],
-        "updates": len(updates),
+        "updates": len(updates) - (0 if results else 1),
         "window": marks["last_text"] - start,
         "last_token": final - marks["last_text"],
         "wait": marks["result"] - marks["last_text"],
