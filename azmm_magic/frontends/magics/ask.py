@@ -8,6 +8,7 @@ session state these methods use (``shell``, ``conversations``, ``client()``, ``p
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -196,13 +197,15 @@ class CellMagic:
 
 class _StatusLine:
     """A one-line status under the cell while the request waits to be sent again (e.g. "rate limited (429):
-    retrying in 59 s (1 of 3)"): one display handle in a kernel, updated as the wait counts down and cleared
-    when the answer is there; in a terminal one line on stderr per wait."""
+    retrying in 59 s (1 of 3)"): one display handle in a kernel, updated as the wait counts down and, when the
+    answer is there, left as a record of what happened ("rate limited (429): retried (1 of 3)"), so a saved
+    notebook has no empty output; in a terminal one line on stderr per wait."""
 
     def __init__(self, *, kernel: bool) -> None:
         self.kernel = kernel
         self.handle: Any = None
         self.shown: set[int] = set()
+        self.last = ""
 
     def show(self, text: str, retry: int) -> None:
         if not self.kernel:
@@ -212,6 +215,7 @@ class _StatusLine:
             return
         from azmm_magic.display.result import footer_html
 
+        self.last = text
         bundle = {"text/plain": text, "text/html": footer_html(text)}
         if self.handle is None:
             from IPython.display import display
@@ -222,7 +226,10 @@ class _StatusLine:
 
     def clear(self) -> None:
         if self.handle is not None:
-            self.handle.update({"text/plain": ""}, raw=True)
+            from azmm_magic.display.result import footer_html
+
+            done = re.sub(r"retrying (?:in [^(]*?|now) \(", "retried (", self.last)
+            self.handle.update({"text/plain": done, "text/html": footer_html(done)}, raw=True)
             self.handle = None
 
 
