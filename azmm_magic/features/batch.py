@@ -979,6 +979,34 @@ async def abatch(client: VisionClient, prompt: str, images: Iterable[object] | o
             view.close(keep=result.interrupted)
 
 
+#: after Ctrl-C, how long a batch waits for its requests in flight to be cancelled (a second Ctrl-C stops waiting)
+STOP_WAIT = 10.0
+
+
+def _cancel_run(state: dict[str, Any], ready: threading.Event, thread: threading.Thread,
+                drain: Callable[[], None]) -> None:
+    """Cancel a batch's event loop task (no new request is sent; those in flight are cancelled) and wait, at most
+    :data:`STOP_WAIT` seconds, for its thread; a second Ctrl-C ends the wait (the result keeps what finished)."""
+
+    def cancel() -> None:
+        loop, task = state.get("loop"), state.get("task")
+        if loop is not None and task is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(task.cancel)
+            except RuntimeError:  # the loop closed meanwhile: nothing left to cancel
+                pass
+
+    deadline = time.monotonic() + STOP_WAIT
+    try:
+        ready.wait(min(5.0, STOP_WAIT))
+        cancel()
+        while thread.is_alive() and time.monotonic() < deadline:
+            thread.join(0.05)
+            drain()
+    except KeyboardInterrupt:
+        cancel()
+
+
 def run_batch(client: VisionClient, prompt: str, images: Iterable[object] | object, *,
               on_item: Callable[[int, Outcome], None] | None = None, progress: bool = True,
               view_factory: Callable[[Sequence[str]], Any] | None = None, **plan_options: Any) -> BatchResult:
@@ -1038,11 +1066,7 @@ def run_batch(client: VisionClient, prompt: str, images: Iterable[object] | obje
                 if view is not None and hasattr(view, "status"):
                     view.status(plan.stats.waiting)  # a pause the service asked for shows in the bar
         except KeyboardInterrupt:
-            ready.wait(5)
-            loop, task = state.get("loop"), state.get("task")
-            if loop is not None and task is not None and not loop.is_closed():
-                loop.call_soon_threadsafe(task.cancel)
-            thread.join()
+            _cancel_run(state, ready, thread, drain)
             drain()
             result.interrupted = True
             if view is not None:

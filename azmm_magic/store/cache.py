@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from azmm_magic.core.errors import AzureVisionError, ConfigError
+from azmm_magic.core.files import replaced_atomically
 
 
 def canonical_json(payload: Any) -> str:
@@ -352,15 +353,13 @@ def cache_rows(cache: Any) -> list[dict[str, Any]]:
 
 
 def export_jsonl(cache: Any, path: str | os.PathLike[str]) -> int:
-    """Write every entry of ``cache`` to ``path`` as JSON lines (written to a temp file, then renamed)."""
+    """Write every entry of ``cache`` to ``path`` as JSON lines (written to a temp file, then renamed; removed on failure)."""
     path = Path(path)
     rows = cache_rows(cache)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+    with replaced_atomically(path, "w", encoding="utf-8", newline="\n") as f:  # no temp file left on failure
         for row in rows:
             record = {"v": EXPORT_VERSION, "key": row["key"], "created": row["created"], "entry": row["entry"]}
             f.write(canonical_json(record) + "\n")
-    os.replace(tmp, path)
     return len(rows)
 
 
