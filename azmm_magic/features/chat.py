@@ -65,6 +65,9 @@ class Turn:
             return {"role": "user", "content": user_parts(self.prompt, self.images, self.detail)}
         labels = iter(self.image_labels)
         note = lambda _image: f"[image from an earlier turn, not sent again: {next(labels, 'image')}]"  # noqa: E731
+        if not self.images:  # let go (KEEP_IMAGE_TURNS): a note per image named
+            return {"role": "user", "content": [{"type": "text", "text": self.prompt},
+                                                *({"type": "text", "text": note(None)} for _ in self.image_labels)]}
         return {"role": "user", "content": user_parts(self.prompt, self.images, self.detail, note)}
 
 

@@ -235,7 +235,7 @@ class SdkClients:
 
         Its connections belong to that loop, so it is closed there: when the loop shuts down (``asyncio.run``
         closes its async generators, one of which closes the client) or, for a loop still running elsewhere, on
-        that loop when another loop takes over."""
+        that loop when another loop takes over. A client built on an ``http_client`` you passed is left open."""
         loop = asyncio.get_running_loop()
         with self._lock:
             if self._async is None or self._async_loop is not loop:
@@ -243,8 +243,9 @@ class SdkClients:
                 self._async = self.build(asynchronous=True)
                 self._async_loop = loop
                 self._chat_async = None
-                self._closer = _close_with_loop(self._async)
-                if old is not None:
+                # an http_client given by the caller is theirs to close
+                self._closer = _close_with_loop(self._async) if self.http_client is None else None
+                if old is not None and self.http_client is None:
                     _close_on(old, old_loop)
             return self._async
 
