@@ -71,13 +71,15 @@ def open_files() -> int:
 
 
 def open_loops_and_transports() -> tuple[int, int]:
-    """Event loops not closed, and transports not closing, among the objects alive."""
+    """Event loops not closed, and transports not closing, among the objects alive. ``type(obj)``, not
+    ``isinstance``: that reads ``__class__``, which makes lazy proxies (the openai SDK's) import their module."""
     loops = transports = 0
     for obj in gc.get_objects():
+        kind = type(obj)
         try:
-            if isinstance(obj, asyncio.AbstractEventLoop):
+            if issubclass(kind, asyncio.AbstractEventLoop):
                 loops += not obj.is_closed()
-            elif isinstance(obj, asyncio.BaseTransport):
+            elif issubclass(kind, asyncio.BaseTransport):
                 transports += not obj.is_closing()
         except Exception:  # noqa: BLE001 - an object half torn down
             continue
@@ -88,9 +90,10 @@ def checkpoint(name: str) -> dict[str, Any]:
     from azmm_magic.frontends.panel.compat import live_widget_count
 
     gc.collect()
+    rss, widgets, threads, files = rss_mb(), live_widget_count(), threading.active_count(), open_files()
     loops, transports = open_loops_and_transports()
-    return {"checkpoint": name, "rss": rss_mb(), "widgets": live_widget_count(), "threads": threading.active_count(),
-            "files": open_files(), "loops": loops, "transports": transports}
+    return {"checkpoint": name, "rss": rss, "widgets": widgets, "threads": threads, "files": files, "loops": loops,
+            "transports": transports}
 
 
 class Session:
@@ -100,6 +103,7 @@ class Session:
         from azmm_magic import VisionClient
 
         self.sh = shell(url)
+        self.sh.run_line_magic("config", "AzureVision.chat_image_turns = 3")  # the deployment takes 10 images
         self.ns = self.sh.user_ns
         self.counts = counts
         self.photos = [make_photo(tmp / f"p{i:03d}.jpg", 320 + i % 7, 240, seed=i) for i in range(counts.photos)]
@@ -157,7 +161,7 @@ class Session:
         for b in range(n):
             seen: list[int] = []
 
-            def on_item(index: int, outcome: Any, stop: bool = interrupt_one and b == 0) -> None:
+            def on_item(index: int, outcome: Any, stop: bool = interrupt_one and b == 0, seen: list[int] = seen) -> None:
                 seen.append(index)
                 if stop and len(seen) == 2:
                     raise KeyboardInterrupt  # what Ctrl-C does while the batch runs

@@ -10,7 +10,6 @@ import gc
 import logging
 import threading
 import warnings
-from pathlib import Path
 from typing import Any
 
 import httpx

@@ -78,13 +78,13 @@ def run_interruptible(make: Callable[[], Awaitable[T]], *, name: str = "azmm-req
         while thread.is_alive():
             thread.join(0.05)
     except KeyboardInterrupt:
-        scope.cancel()
-        deadline = time.monotonic() + STOP_WAIT
         try:
+            scope.cancel()
+            deadline = time.monotonic() + STOP_WAIT
             while thread.is_alive() and time.monotonic() < deadline:
                 thread.join(0.05)
-        except KeyboardInterrupt:
-            pass
+        except KeyboardInterrupt:  # a second Ctrl-C: stop waiting
+            scope.cancel()
         raise
     if "error" in outcome:
         raise outcome["error"]
