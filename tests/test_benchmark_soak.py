@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.test_benchmark_batch import quick_run
 
 
 def test_quick_soak_prints_the_table():
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "soak.py"), "--quick"], capture_output=True,
-                         text=True, timeout=600, cwd=ROOT)
-    assert out.returncode == 0, out.stderr[-2000:]
+    out = quick_run("soak.py")
     lines = out.stdout.splitlines()
     header = "| checkpoint | RSS (MB) | live widgets | threads | open files | open event loops | open transports |"
     assert header in lines

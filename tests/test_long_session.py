@@ -25,25 +25,11 @@ from azmm_magic.features.compare import compare
 from azmm_magic.frontends.panel.compat import live_widget_count
 from azmm_magic.frontends.panel.history import FULL_IMAGES, HISTORY_LIMIT
 from tests.conftest import Emulator, _start, choose_files, make_png, uploaded_bytes
-from tests.test_batch import folder
+from tests.test_batch import folder, slow, slow_server  # noqa: F401 - fixtures
 
 
 def client_for(emu: Emulator, **kw: Any) -> VisionClient:
     return VisionClient(endpoint=emu.url, deployment="vision-test", auth="none", **kw)
-
-
-@pytest.fixture(scope="module")
-def slow_server():
-    server = _start(latency=0.15)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def slow(slow_server) -> Emulator:
-    emu = Emulator(slow_server)
-    emu.reset()
-    return emu
 
 
 def _panel(shell):
@@ -172,7 +158,7 @@ def _join_threads(name: str) -> None:
             assert not thread.is_alive()
 
 
-def test_a_second_ctrl_c_during_a_batch_keeps_the_results_and_stops_sending(slow, tmp_path):
+def test_a_second_ctrl_c_during_a_batch_keeps_the_results_and_stops_sending(slow, tmp_path):  # noqa: F811
     d = folder(tmp_path, 30)
     calls = []
 
