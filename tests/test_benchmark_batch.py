@@ -9,10 +9,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_quick_benchmark_prints_the_table():
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "batch.py"), "--quick"], capture_output=True,
+def quick_run(script: str) -> subprocess.CompletedProcess[str]:
+    """``python benchmarks/SCRIPT --quick``, checked to end well."""
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--quick"], capture_output=True,
                          text=True, timeout=600, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
+    return out
+
+
+def test_quick_benchmark_prints_the_table():
+    out = quick_run("batch.py")
     lines = out.stdout.splitlines()
     assert "| measurement | value | notes |" in lines
     text = out.stdout

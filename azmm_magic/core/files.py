@@ -1,4 +1,5 @@
-"""Local files as inputs, bounded before they are read, and globs bounded before they are walked.
+"""Local files: inputs bounded before they are read, globs bounded before they are walked, and outputs written so
+that they are either complete or absent (:func:`replaced_atomically`).
 
 Every file a user names is checked with one ``stat`` before any of it is read: a directory, a FIFO, a device such
 as ``/dev/zero`` or a socket is refused (reading one can block forever or never end), and so is a file over the
@@ -8,12 +9,15 @@ memory either. Messages are one line that names the file and says what to do.
 
 from __future__ import annotations
 
+import contextlib
 import glob as _glob
 import os
 import re
 import stat
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO, Any
 
 from azmm_magic.core.errors import ImageInputError
 
@@ -156,5 +160,22 @@ def _walk_folders(start: str, label: str, walked: list[int]) -> Iterator[str]:
         stack.extend(sorted(subs, reverse=True))
 
 
+@contextlib.contextmanager
+def replaced_atomically(path: str | os.PathLike[str], mode: str = "w", **open_options: Any) -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path`` (``mode`` "w" or "wb", ``open_options`` as for :func:`open`); when
+    the block ends without an exception it replaces ``path``, otherwise it is removed (a full disk, an error while
+    writing, Ctrl-C). The file is readable by its owner only."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, mode, **open_options) as f:
+            yield f
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 __all__ = ["GLOB_CHARS", "MAX_GLOB_FOLDERS", "MAX_GLOB_MATCHES", "MAX_IMAGE_FILE_BYTES", "check_regular", "glob_files",
-           "read_bounded", "size_error"]
+           "read_bounded", "replaced_atomically", "size_error"]

@@ -27,7 +27,6 @@ import re
 import sys
 import threading
 import time
-import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -199,6 +198,7 @@ def _thumbnail(data: bytes, max_side: int, label: str, *, fmt: str = "PNG") -> b
     Image = _pil()
     side = max(1, max_side)
     with _decode_guard(label, data), Image.open(io.BytesIO(data)) as img:
+        _check_pixels(img, label)
         if img.format in ("JPEG", "MPO"):
             img.draft(img.mode, fit_within(img.width, img.height, side))  # decode at 1/2..1/8 scale, never below
         img.load()
@@ -238,6 +238,7 @@ def small_thumbnail(data: bytes, max_side: int = SMALL_THUMBNAIL_SIDE, *, label:
     """
     side = max(1, max_side)
     with _decode_guard(label, data), _pil().open(io.BytesIO(data)) as img:
+        _check_pixels(img, label)
         if img.format in ("JPEG", "MPO"):
             img.draft(img.mode, fit_within(img.width, img.height, side))  # decode at 1/2..1/8 scale, never below
         img.load()
@@ -852,16 +853,22 @@ def _pil() -> Any:
 
 @contextmanager
 def _decode_guard(label: str, data: bytes | None) -> Iterator[None]:
-    """Turn Pillow's decoding failures (and decompression-bomb warnings) into :class:`ImageInputError`."""
-    Image = _pil()
+    """Turn Pillow's decoding failures into :class:`ImageInputError` (the pixel count is checked by
+    :func:`_check_pixels`, not by a warning filter: those are process-wide and not thread-safe)."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            yield
+        yield
     except ImageInputError:
         raise
     except Exception as e:  # Pillow's plugins raise OSError, SyntaxError, ValueError, EOFError, struct.error...
         raise _decode_error(label, data, e) from e
+
+
+def _check_pixels(img: PILImage, label: str) -> None:
+    """Refuse an opened (not yet decoded) image of more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels, a possible
+    decompression bomb, before any work proportional to its size."""
+    limit = _pil().MAX_IMAGE_PIXELS
+    if limit and img.width * img.height > limit:
+        raise _decode_error(label, None, _pil().DecompressionBombError(f"{img.width}x{img.height}"))
 
 
 def _decode_error(label: str, data: bytes | None, exc: Exception) -> ImageInputError:
@@ -905,6 +912,7 @@ def _from_bytes(data: bytes, label: str, opts: ImageOptions) -> PreparedImage:
     Image = _pil()
     with _decode_guard(label, data):
         img = Image.open(io.BytesIO(data))
+        _check_pixels(img, label)
         orientation = _exif_orientation(img)
         stored = img.size
         target = max_useful_size(stored[0], stored[1], opts.detail, opts.rule)

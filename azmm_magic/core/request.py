@@ -7,7 +7,7 @@ goes out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
@@ -26,6 +26,18 @@ class ResponseParser(Protocol):
     def response_format(self) -> dict[str, Any]: ...
 
     def apply(self, result: VisionResult) -> VisionResult: ...
+
+
+def user_parts(prompt: str, images: Sequence[PreparedImage], detail: Detail,
+               image_note: Callable[[PreparedImage], str] | None = None) -> list[dict[str, Any]]:
+    """A user message's content parts: ``prompt``, then each image's text (a video frame's timestamp) and its
+    image part, or with ``image_note`` a text part ``image_note(image)`` in its place (an image not sent again)."""
+    parts: list[dict[str, Any]] = [{"type": "text", "text": prompt}]
+    for image in images:
+        if image.text:
+            parts.append({"type": "text", "text": image.text})
+        parts.append(image.content_part(detail) if image_note is None else {"type": "text", "text": image_note(image)})
+    return parts
 
 
 @dataclass(frozen=True)
@@ -56,12 +68,7 @@ class VisionRequest:
     def user_content(self) -> list[dict[str, Any]]:
         """The user message's content parts: the prompt, then each image (data URL or URL), a video frame preceded by
         its timestamp as a text part (``[clip.mp4 @ 01:02.5]``) so the model can reason about time."""
-        parts: list[dict[str, Any]] = [{"type": "text", "text": self.prompt}]
-        for image in self.images:
-            if image.text:
-                parts.append({"type": "text", "text": image.text})
-            parts.append(image.content_part(self.detail))
-        return parts
+        return user_parts(self.prompt, self.images, self.detail)
 
     def wire_content(self) -> str | list[dict[str, Any]]:
         """The user message's ``content`` as sent: the prompt as a plain string when there is no image (some
@@ -193,4 +200,4 @@ def build_request(
     )
 
 
-__all__ = ["ResponseParser", "TokenParam", "VisionRequest", "build_request"]
+__all__ = ["ResponseParser", "TokenParam", "VisionRequest", "build_request", "user_parts"]

@@ -1002,6 +1002,35 @@ async def abatch(client: VisionClient, prompt: str, images: Iterable[object] | o
             view.close(keep=result.interrupted)
 
 
+#: after Ctrl-C, how long a batch waits for its requests in flight to be cancelled (a second Ctrl-C stops waiting)
+STOP_WAIT = 10.0
+
+
+def _stop_run(state: dict[str, Any]) -> None:
+    """Stop a batch's event loop task: cancel it if it runs (no new request is sent; those in flight are
+    cancelled), else make it stop as soon as it starts (``main`` checks ``state["stop"]``)."""
+    state["stop"] = True
+    loop, task = state.get("loop"), state.get("task")
+    if loop is not None and task is not None and not loop.is_closed():
+        try:
+            loop.call_soon_threadsafe(task.cancel)
+        except RuntimeError:  # the loop closed meanwhile: nothing left to cancel
+            pass
+
+
+def _cancel_run(state: dict[str, Any], thread: threading.Thread, drain: Callable[[], None]) -> None:
+    """After Ctrl-C: stop the batch and wait, at most :data:`STOP_WAIT` seconds, for its thread (drawing what
+    finishes meanwhile); a second Ctrl-C ends the wait (the result keeps what finished)."""
+    try:
+        _stop_run(state)
+        deadline = time.monotonic() + STOP_WAIT
+        while thread.is_alive() and time.monotonic() < deadline:
+            thread.join(0.05)
+            drain()
+    except KeyboardInterrupt:
+        _stop_run(state)
+
+
 def run_batch(client: VisionClient, prompt: str, images: Iterable[object] | object, *,
               on_item: Callable[[int, Outcome], None] | None = None, progress: bool = True,
               view_factory: Callable[[Sequence[str]], Any] | None = None, **plan_options: Any) -> BatchResult:
@@ -1024,12 +1053,12 @@ def run_batch(client: VisionClient, prompt: str, images: Iterable[object] | obje
         view.start()
     events: queue.SimpleQueue[tuple[int, Outcome]] = queue.SimpleQueue()
     state: dict[str, Any] = {}
-    ready = threading.Event()
 
     async def main() -> BatchResult:
         state["loop"] = asyncio.get_running_loop()
         state["task"] = asyncio.current_task()
-        ready.set()
+        if state.get("stop"):  # Ctrl-C came before the loop started
+            raise asyncio.CancelledError
         return await run_plan(client, plan, result, on_item=lambda i, o: events.put((i, o)))
 
     def worker() -> None:
@@ -1037,8 +1066,6 @@ def run_batch(client: VisionClient, prompt: str, images: Iterable[object] | obje
             asyncio.run(main())
         except BaseException as e:  # noqa: BLE001 - handed to the calling thread
             state["error"] = e
-        finally:
-            ready.set()
 
     def drain() -> None:
         while True:
@@ -1061,11 +1088,10 @@ def run_batch(client: VisionClient, prompt: str, images: Iterable[object] | obje
                 if view is not None and hasattr(view, "status"):
                     view.status(plan.stats.waiting)  # a pause the service asked for shows in the bar
         except KeyboardInterrupt:
-            ready.wait(5)
-            loop, task = state.get("loop"), state.get("task")
-            if loop is not None and task is not None and not loop.is_closed():
-                loop.call_soon_threadsafe(task.cancel)
-            thread.join()
+            try:
+                _cancel_run(state, thread, drain)
+            except KeyboardInterrupt:  # a second Ctrl-C before the wait began
+                _stop_run(state)
             drain()
             result.interrupted = True
             if view is not None:

@@ -27,7 +27,7 @@ import stat
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 from azmm_magic.core import views
 from azmm_magic.core.errors import AzureVisionError, ConfigError, ServiceError
+from azmm_magic.core.files import replaced_atomically
 from azmm_magic.core.images import image_options, prepare_leaf
 from azmm_magic.core.request import VisionRequest
 from azmm_magic.core.settings import is_loopback_host
@@ -104,16 +105,14 @@ class Manifest:
     local_failures: list[dict[str, Any]] = field(default_factory=list)  # index, source, error, kind
 
     def save(self, directory: Path) -> Path:
-        """Write the manifest (0600, in a 0700 folder) as ``<batch id>.json``; the id is checked first."""
+        """Write the manifest (0600, in a 0700 folder) as ``<batch id>.json``; the id is checked first, and no
+        temp file is left on failure."""
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         if stat.S_IMODE(directory.stat().st_mode) & 0o077:
             directory.chmod(0o700)
         path = manifest_path(directory, self.batch_id)
-        tmp = path.with_suffix(".json.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with replaced_atomically(path, "w", encoding="utf-8") as f:
             f.write(json.dumps(asdict(self), ensure_ascii=False))
-        os.replace(tmp, path)
         return path
 
     @classmethod
@@ -209,6 +208,32 @@ def submit_batch(
         jobs.append(job.id)
         manifests.append(chunk.manifest)
 
+    try:
+        _write_chunks(client, prompt, leaves, labels, opts, options, new_chunk, flush, max_file_bytes, max_file_lines)
+    except KeyboardInterrupt:
+        if jobs:  # jobs already created run (and bill): keep their ids
+            raise SubmitInterrupted(BatchJob(client, jobs, directory=directory, total=len(labels))) from None
+        raise
+    except AzureVisionError as e:
+        if jobs:
+            e.add_note(f"Batch API job(s) already submitted: {' '.join(jobs)} (%azure_vision jobs lists them).")
+        raise
+    return BatchJob(client, jobs, directory=directory, total=len(labels))
+
+
+class SubmitInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`submit_batch` after some jobs were created: ``job`` is the :class:`BatchJob` of those
+    (they run and bill; ``job.cancel()`` stops them, ``job.wait()`` / ``job.results()`` collect them)."""
+
+    def __init__(self, job: BatchJob) -> None:
+        super().__init__(f"Interrupted after submitting {len(job.ids)} Batch API job(s): {' '.join(job.ids)}")
+        self.job = job
+
+
+def _write_chunks(client: VisionClient, prompt: str, leaves: list[Any], labels: list[str], opts: Any,
+                  options: dict[str, Any], new_chunk: Callable[[], _Chunk], flush: Callable[[_Chunk], None],
+                  max_file_bytes: int, max_file_lines: int) -> None:
+    """Prepare each image into a JSONL line, ``flush`` each full chunk (one job each) and the last one."""
     chunk = new_chunk()
     for index, (leaf, label) in enumerate(zip(leaves, labels, strict=False)):
         leaves[index] = None  # prepared one at a time; nothing kept once written
@@ -233,7 +258,6 @@ def submit_batch(
         chunk.write(line, {"custom_id": custom_id, "index": index, "source": label, "key": key})
         del line
     flush(chunk)
-    return BatchJob(client, jobs, directory=directory, total=len(labels))
 
 
 def _wait_processed(sdk: Any, uploaded: Any, timeout: float = FILE_PROCESSING_TIMEOUT) -> None:
@@ -533,5 +557,5 @@ def jobs_table(jobs: Sequence[Any]) -> JobList:
     return JobList(jobs)
 
 
-__all__ = ["BatchJob", "JobList", "Manifest", "fetch_results", "jobs_table", "list_jobs", "manifest_directory",
+__all__ = ["BatchJob", "JobList", "Manifest", "SubmitInterrupted", "fetch_results", "jobs_table", "list_jobs", "manifest_directory",
            "submit_batch", "wait_jobs"]

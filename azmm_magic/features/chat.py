@@ -13,19 +13,23 @@ own code); there is no module-level state.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from azmm_magic.core.errors import ConfigError
-from azmm_magic.core.images import caption
+from azmm_magic.core.images import PreparedImage, caption
+from azmm_magic.core.request import user_parts
 
 if TYPE_CHECKING:  # pragma: no cover
     from azmm_magic.core.result import Usage, VisionResult
-    from azmm_magic.core.settings import Settings
+    from azmm_magic.core.settings import Detail, Settings
     from azmm_magic.features.client import VisionClient, VisionRequest
 
 DEFAULT = "default"
+#: the newest turns of a conversation that keep their images (older turns keep text and image names only, and
+#: are sent again with a note in place of each image)
+KEEP_IMAGE_TURNS = 50
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 
@@ -38,28 +42,33 @@ def check_name(name: str, where: str = "conversation") -> str:
 
 @dataclass(frozen=True)
 class Turn:
-    """One question and its answer, as they will be sent again."""
+    """One question and its answer, as they will be sent again. The images are kept as prepared images (shared
+    with the result and the image memo); the message with their data URLs is built only when it is sent."""
 
-    user: Mapping[str, Any]  # the wire user message (text part + image parts)
-    answer: str
     prompt: str
+    answer: str
     deployment: str
+    images: tuple[PreparedImage, ...] = ()
+    detail: Detail = "auto"
     image_labels: tuple[str, ...] = ()
     usage: Usage | None = None
     cached: bool = False
 
+    @property
+    def user(self) -> dict[str, Any]:
+        """The wire user message (text part + image parts)."""
+        return self.user_message()
+
     def user_message(self, *, with_images: bool = True) -> dict[str, Any]:
         """The user message; without images each image part becomes a one-line note naming it."""
-        if with_images or not self.image_labels:
-            return {"role": "user", "content": [dict(p) for p in self.user["content"]]}
+        if (with_images and self.images) or not self.image_labels:
+            return {"role": "user", "content": user_parts(self.prompt, self.images, self.detail)}
         labels = iter(self.image_labels)
-        parts = []
-        for part in self.user["content"]:
-            if part.get("type") == "image_url":
-                parts.append({"type": "text", "text": f"[image from an earlier turn, not sent again: {next(labels, 'image')}]"})
-            else:
-                parts.append(dict(part))
-        return {"role": "user", "content": parts}
+        note = lambda _image: f"[image from an earlier turn, not sent again: {next(labels, 'image')}]"  # noqa: E731
+        if not self.images:  # let go (KEEP_IMAGE_TURNS): a note per image named
+            return {"role": "user", "content": [{"type": "text", "text": self.prompt},
+                                                *({"type": "text", "text": note(None)} for _ in self.image_labels)]}
+        return {"role": "user", "content": user_parts(self.prompt, self.images, self.detail, note)}
 
 
 @dataclass
@@ -82,7 +91,7 @@ class Conversation:
         for i, turn in enumerate(selected):
             age = len(selected) - i  # 1 = the newest earlier turn
             keep = image_turns is None or age <= image_turns
-            if not keep and turn.image_labels:
+            if (not keep or not turn.images) and turn.image_labels:
                 turns_without_images += 1
             messages.append(turn.user_message(with_images=keep))
             messages.append({"role": "assistant", "content": turn.answer})
@@ -104,15 +113,20 @@ class Conversation:
         if result.incomplete:
             raise ConfigError("An incomplete answer is not added to the conversation; ask again.", remedy="retry")
         turn = Turn(
-            user={"role": "user", "content": request.user_content()},
-            answer=result.text,
             prompt=request.prompt,
+            answer=result.text,
             deployment=result.deployment,
+            images=tuple(request.images),
+            detail=request.detail,
             image_labels=tuple(caption(i) for i in request.images),
             usage=result.usage,
             cached=result.cached,
         )
         self.turns.append(turn)
+        if len(self.turns) > KEEP_IMAGE_TURNS:  # the turn that just got too old lets its images go
+            old = self.turns[-KEEP_IMAGE_TURNS - 1]
+            if old.images:
+                self.turns[-KEEP_IMAGE_TURNS - 1] = replace(old, images=())
         return turn
 
     def ask(
@@ -227,4 +241,4 @@ class Conversations:
         return len(self._by)
 
 
-__all__ = ["Conversation", "Conversations", "PendingTurn", "Turn", "check_name", "start_turn"]
+__all__ = ["KEEP_IMAGE_TURNS", "Conversation", "Conversations", "PendingTurn", "Turn", "check_name", "start_turn"]

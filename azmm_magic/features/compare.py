@@ -1,18 +1,19 @@
 """Compare deployments: the same request to several deployments, answers side by side.
 
 ``%%azure_vision --deployment a,b`` or :func:`compare`. The images are prepared once; the requests are sent
-concurrently; a deployment that fails shows its error in its column and never loses the others' answers.
-The result is a :class:`Comparison`, a dict ``{deployment: VisionResult}`` that renders as an HTML grid.
+concurrently (Ctrl-C cancels those in flight); a deployment that fails shows its error in its column and never
+loses the others' answers. The result is a :class:`Comparison`, a dict ``{deployment: VisionResult}`` that renders as an HTML grid.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from azmm_magic.core import views
 from azmm_magic.core.errors import AzureVisionError, ConfigError
+from azmm_magic.features.cancel import run_interruptible
 
 if TYPE_CHECKING:  # pragma: no cover
     from azmm_magic.core.result import VisionResult
@@ -72,14 +73,16 @@ def compare_request(
     results: dict[str, VisionResult] = {}
     errors: dict[str, AzureVisionError] = {}
 
-    def one(d: str) -> None:
+    async def one(d: str) -> None:
         try:
-            results[d] = client.send(requests[d], use_cache=use_cache, refresh=refresh)
+            results[d] = await client.asend(requests[d], use_cache=use_cache, refresh=refresh)
         except AzureVisionError as e:
             errors[d] = e
 
-    with ThreadPoolExecutor(max_workers=min(4, len(deployments))) as pool:
-        list(pool.map(one, deployments))
+    async def every() -> None:
+        await asyncio.gather(*(one(d) for d in deployments))
+
+    run_interruptible(every, name="azmm-compare")  # Ctrl-C cancels the requests in flight
     if not results:  # nothing to show side by side: the first error, as one clear line
         raise errors[deployments[0]]
     return Comparison(results, errors, deployments, base)

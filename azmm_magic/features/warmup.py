@@ -238,6 +238,11 @@ def start(
     return warm.start()
 
 
+#: how long the first cell waits for a warm-up still running before it goes on without it (its own imports then
+#: wait only for the module being imported, never for a step that hangs, e.g. a slow credential lookup)
+FIRST_CALL_WAIT = 15.0
+
+
 def wait(timeout: float | None = None) -> bool:
     """Wait for every warm-up still running (the first real call does this before its own imports); True when
     none is left running. Returns at once when nothing was started or the warm-up is off."""
@@ -257,4 +262,4 @@ def running() -> list[WarmUp]:
         return [w for w in _STARTED if not w.done]
 
 
-__all__ = ["MODULES", "WarmUp", "running", "start", "wait"]
+__all__ = ["FIRST_CALL_WAIT", "MODULES", "WarmUp", "running", "start", "wait"]

@@ -89,6 +89,9 @@ class RateLimits:
         return None
 
 
+#: (endpoint host, deployment) pairs remembered at most; per process, shared by every client (a deployment's
+#: budget is shared by every caller too), guarded by a lock
+MAX_DEPLOYMENTS = 256
 _MEMORY: dict[tuple[str, str], RateLimits] = {}
 _LOCK = threading.Lock()
 
@@ -104,7 +107,10 @@ def remember(endpoint_host: str, deployment: str, headers: Any) -> RateLimits | 
                     and (before.limit_requests, before.limit_tokens) == (seen.limit_requests, seen.limit_tokens)):
                 # a response late in a window says how long is left of it: the window itself is the longest seen
                 seen = replace(seen, window=before.window)
-            _MEMORY[key] = seen
+            _MEMORY.pop(key, None)
+            _MEMORY[key] = seen  # the newest last: the oldest goes first past the bound
+            while len(_MEMORY) > MAX_DEPLOYMENTS:
+                del _MEMORY[next(iter(_MEMORY))]
     return seen
 
 
@@ -123,4 +129,4 @@ def forget_rate_limits() -> None:
         _MEMORY.clear()
 
 
-__all__ = ["KEEP_SECONDS", "RateLimits", "forget_rate_limits", "recall", "remember"]
+__all__ = ["KEEP_SECONDS", "MAX_DEPLOYMENTS", "RateLimits", "forget_rate_limits", "recall", "remember"]

@@ -192,6 +192,7 @@ class SdkClients:
         self._async_loop: Any = None
         self._chat_sync: Any = None
         self._chat_async: Any = None
+        self._closer: Any = None  # the async generator that closes the async client when its loop shuts down
         self._lock = threading.Lock()
 
     def derive(self, settings: Settings, *, http_client: Any = None) -> SdkClients:
@@ -244,12 +245,22 @@ class SdkClients:
             return self._sync
 
     def async_(self) -> Any:
-        """The async SDK client of the running event loop (a new loop, e.g. a second ``asyncio.run``, gets its own)."""
+        """The async SDK client of the running event loop (a new loop, e.g. a second ``asyncio.run``, gets its own).
+
+        Its connections belong to that loop, so it is closed there: when the loop shuts down (``asyncio.run``
+        closes its async generators, one of which closes the client) or, for a loop still running elsewhere, on
+        that loop when another loop takes over. A client built on an ``http_client`` you passed is left open."""
         loop = asyncio.get_running_loop()
         with self._lock:
             if self._async is None or self._async_loop is not loop:
+                old, old_loop = self._async, self._async_loop
                 self._async = self.build(asynchronous=True)
                 self._async_loop = loop
+                self._chat_async = None
+                # an http_client given by the caller is theirs to close
+                self._closer = _close_with_loop(self._async) if self.http_client is None else None
+                if old is not None and self.http_client is None:
+                    _close_on(old, old_loop)
             return self._async
 
     def chat_sync(self) -> Any:
@@ -280,10 +291,46 @@ class SdkClients:
     async def aclose(self) -> None:
         """Close the async client's connections (on the loop that owns them)."""
         with self._lock:
-            client, self._async = self._async, None
-            self._chat_async = None
-        if client is not None:
+            client, closer, self._async = self._async, self._closer, None
+            self._chat_async = self._closer = self._async_loop = None
+        if closer is not None:
+            await closer.aclose()  # its ``finally`` closes the client
+        elif client is not None:
             await client.close()
+
+
+def _close_with_loop(client: Any) -> Any:
+    """Close ``client`` when the running loop shuts down: an async generator started here is closed by the loop's
+    ``shutdown_asyncgens()`` (which ``asyncio.run`` calls), and its ``finally`` runs on that loop. Returns the
+    generator, to be kept while the client is in use."""
+
+    async def closer() -> Any:
+        try:
+            yield
+        finally:
+            try:
+                await client.close()
+            except Exception:  # noqa: BLE001 - closing connections must never raise into the loop's shutdown
+                pass
+
+    generator = closer()
+    step = generator.__anext__()  # the loop's first-iteration hook registers it for shutdown_asyncgens()
+    try:
+        step.send(None)  # runs to the yield without suspending
+    except StopIteration:
+        pass
+    return generator
+
+
+def _close_on(client: Any, loop: Any) -> None:
+    """Close an async client of another loop: on that loop while it runs; a loop that is closed already closed
+    it when it shut down (see :func:`_close_with_loop`)."""
+    if loop is None or loop.is_closed() or not loop.is_running():
+        return
+    try:
+        asyncio.run_coroutine_threadsafe(client.close(), loop)
+    except RuntimeError:  # the loop closed meanwhile
+        pass
 
 
 __all__ = ["SdkClients", "TokenProvider", "chat_url", "entra_provider", "fresh_async_http_client", "guard_provider",

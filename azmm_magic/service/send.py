@@ -33,7 +33,7 @@ from azmm_magic.service.errors import (
     other_token_param,
     server_wait,
 )
-from azmm_magic.service.limits import remember
+from azmm_magic.service.limits import MAX_DEPLOYMENTS, remember
 from azmm_magic.service.sdk import SdkClients
 
 log = logging.getLogger("azmm_magic")
@@ -125,7 +125,8 @@ def _retry_delay(error: BaseException, retry: int) -> tuple[float, bool] | None:
     backoff = min(INITIAL_RETRY_DELAY * 2.0 ** (retry - 1), MAX_RETRY_DELAY)
     return backoff * (1 - 0.25 * random.random()), False
 
-# (endpoint host, deployment) -> the output-token parameter that deployment accepted; shared by all clients
+# (endpoint host, deployment) -> the output-token parameter that deployment accepted; per process (a property of
+# the deployment, not of a client), thread-safe, at most MAX_DEPLOYMENTS entries
 _TOKEN_PARAM_MEMORY: dict[tuple[str, str], TokenParam] = {}
 _MEMORY_LOCK = threading.Lock()
 
@@ -140,6 +141,16 @@ def token_param_for(settings: Settings, deployment: str) -> TokenParam:
     if remembered:
         return remembered
     return "max_tokens" if settings.resolved_api_style == "openai" else "max_completion_tokens"
+
+
+def remember_token_param(endpoint_host: str, deployment: str, param: TokenParam) -> None:
+    """Keep the output-token parameter ``deployment`` accepted (the oldest of :data:`MAX_DEPLOYMENTS` goes first)."""
+    key = (endpoint_host, deployment)
+    with _MEMORY_LOCK:
+        _TOKEN_PARAM_MEMORY.pop(key, None)
+        _TOKEN_PARAM_MEMORY[key] = param
+        while len(_TOKEN_PARAM_MEMORY) > MAX_DEPLOYMENTS:
+            del _TOKEN_PARAM_MEMORY[next(iter(_TOKEN_PARAM_MEMORY))]
 
 
 def forget_token_params() -> None:
@@ -184,8 +195,7 @@ class Exchange:
                  getattr(getattr(error, "response", None), "headers", None))
         other = other_token_param(error, self.request.token_param)
         if other and not self._switched and self.settings.token_param == "auto":
-            with _MEMORY_LOCK:
-                _TOKEN_PARAM_MEMORY[(self.settings.endpoint_host, self.request.deployment)] = other  # type: ignore[assignment]
+            remember_token_param(self.settings.endpoint_host, self.request.deployment, other)  # type: ignore[arg-type]
             self._switched = True
             self.notices.append(f"sent {other} (this deployment rejects the other)")
             self.request = self.request.with_(token_param=other)

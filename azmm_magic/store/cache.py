@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from azmm_magic.core.errors import AzureVisionError, ConfigError
+from azmm_magic.core.files import replaced_atomically
 
 
 def canonical_json(payload: Any) -> str:
@@ -415,16 +416,14 @@ def cache_rows(cache: Any) -> list[dict[str, Any]]:
 
 
 def export_jsonl(cache: Any, path: str | os.PathLike[str]) -> int:
-    """Write every entry of ``cache`` to ``path`` as JSON lines (written to a temp file, then renamed)."""
+    """Write every entry of ``cache`` to ``path`` as JSON lines (written to a temp file, then renamed; removed on failure)."""
     path = Path(path)
     rows = cache_rows(cache)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # answers are as private as the cache
-    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+    # a temp file beside it, owner-only (answers are as private as the cache), never left behind on failure
+    with replaced_atomically(path, "w", encoding="utf-8", newline="\n") as f:
         for row in rows:
             record = {"v": EXPORT_VERSION, "key": row["key"], "created": row["created"], "entry": row["entry"]}
             f.write(canonical_json(record) + "\n")
-    os.replace(tmp, path)
     return len(rows)
 
 

@@ -21,6 +21,11 @@ if TYPE_CHECKING:  # pragma: no cover
 Prices = Mapping[str, Any]
 
 
+#: Batch API request ids a ledger remembers having counted (so that fetching a job's results again does not count
+#: them twice); the oldest are forgotten first
+MAX_SEEN_IDS = 100_000
+
+
 @dataclass
 class DeploymentUsage:
     """Counters of one deployment."""
@@ -86,7 +91,7 @@ class UsageLedger:
         self.prices: Prices | None = prices
         self._lock = threading.Lock()
         self._by: dict[str, DeploymentUsage] = {}
-        self._seen: set[str] = set()
+        self._seen: dict[str, None] = {}  # request ids counted once (Batch API lines), the newest MAX_SEEN_IDS
 
     def record(self, result: VisionResult, *, once: str | None = None) -> None:
         """Count one call: a sent request (tokens billed) or a cache hit (tokens saved). With ``once`` (e.g. a
@@ -96,7 +101,9 @@ class UsageLedger:
             if once is not None:
                 if once in self._seen:
                     return
-                self._seen.add(once)
+                self._seen[once] = None
+                if len(self._seen) > MAX_SEEN_IDS:
+                    del self._seen[next(iter(self._seen))]
             row = self._by.setdefault(result.deployment or "?", DeploymentUsage())
             row.calls += 1
             row.seconds += result.elapsed
@@ -214,4 +221,4 @@ class UsageView:
         return views.plain(self)
 
 
-__all__ = ["DeploymentUsage", "UsageLedger", "UsageView", "cost", "price_of"]
+__all__ = ["MAX_SEEN_IDS", "DeploymentUsage", "UsageLedger", "UsageView", "cost", "price_of"]

@@ -176,7 +176,7 @@ class AzureVision(CellMagic, SettingTraits):
                 return self._line(line)
             from azmm_magic.features import warmup
 
-            warmup.wait()  # only what is still running; the cell's own imports then find every module ready
+            warmup.wait(warmup.FIRST_CALL_WAIT)  # only what still runs, and not for ever; imports then find it ready
             return self._cell(line, cell)
         except AzureVisionError as e:
             raise usage_error(e) from e

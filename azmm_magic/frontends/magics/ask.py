@@ -114,7 +114,15 @@ class CellMagic:
         from azmm_magic.features.batch import BatchInterrupted, run_batch
 
         if command.via == "batch-api":
-            job = client.submit_batch(command.prompt, command.images, **command.options())
+            from azmm_magic.features.batch_api import SubmitInterrupted
+
+            try:
+                job = client.submit_batch(command.prompt, command.images, **command.options())
+            except SubmitInterrupted as e:
+                if command.out:
+                    ns[command.out] = e.job
+                print(f"{e}: %azure_vision jobs cancel {' '.join(e.job.ids)} stops them.", file=sys.stderr)
+                raise KeyboardInterrupt from None
             if command.out:
                 ns[command.out] = job
             ids = " ".join(job.ids)

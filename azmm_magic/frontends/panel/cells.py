@@ -10,6 +10,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from azmm_magic.core.files import replaced_atomically
+
 if TYPE_CHECKING:  # pragma: no cover
     from azmm_magic.core.settings import Settings
     from azmm_magic.frontends.panel.sources import ImageEntry
@@ -56,9 +58,8 @@ def save_uploads(entries: Iterable[ImageEntry]) -> int:
         target = Path(UPLOAD_DIR) / upload_filename(entry)
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(target.name + ".part")
-            tmp.write_bytes(entry.source)
-            tmp.replace(target)
+            with replaced_atomically(target, "wb") as f:  # no partial file left on failure
+                f.write(entry.source)
         count += 1
     return count
 

@@ -59,15 +59,6 @@ def tooltip(widget: Any, text: str) -> Any:
     return widget
 
 
-def set_titles(accordion: Any, titles: Sequence[str]) -> None:
-    """Title an Accordion's sections (ipywidgets 8: the ``titles`` trait; 7: ``set_title`` per section)."""
-    if "titles" in accordion.trait_names():
-        accordion.titles = tuple(titles)
-        return
-    for index, title in enumerate(titles):
-        accordion.set_title(index, title)
-
-
 def titles_of(accordion: Any) -> tuple[str, ...]:
     """An Accordion's section titles, on ipywidgets 7 and 8."""
     if "titles" in accordion.trait_names():
@@ -90,10 +81,44 @@ def colab_widget_metadata() -> dict[str, Any]:
     return {"application/vnd.jupyter.widget-view+json": {"colab": {"custom_widget_manager": {"url": url}}}} if url else {}
 
 
+def set_titles(container: Any, titles: Sequence[str]) -> None:
+    """Give an Accordion's (or Tab's) pages ``titles`` in one update (``titles`` on ipywidgets 8; on 7 ``_titles``,
+    keyed by the page index as a string, as its ``set_title`` keys it)."""
+    if "titles" in container.trait_names():
+        container.titles = tuple(titles)
+    else:
+        container._titles = {str(index): title for index, title in enumerate(titles)}
+
+
+def close_tree(widget: Any) -> None:
+    """Close ``widget``, the boxes' children under it and each one's ``layout`` and ``style`` (widgets too): a
+    widget that is only taken out of a box stays alive in the kernel (and in the page's widget manager)."""
+    from ipywidgets import Widget
+
+    for child in getattr(widget, "children", ()) or ():
+        close_tree(child)
+    for name in ("layout", "style"):
+        part = getattr(widget, name, None)
+        if isinstance(part, Widget):
+            part.close()
+    widget.close()
+
+
+def live_widget_count() -> int:
+    """How many widgets are open in this kernel (``Widget.widgets`` on ipywidgets 7, the module's
+    ``_instances`` on 8)."""
+    from ipywidgets.widgets import widget as module
+
+    instances = getattr(module, "_instances", None)
+    if instances is None:
+        instances = module.Widget.widgets
+    return len(instances)
+
+
 def uploads_shown(upload: Any) -> list[str] | None:
     """The names the widget holds for the label (ipywidgets 8), None on ipywidgets 7 (it holds only a count)."""
     return None if is_legacy(upload) else [f["name"] for f in upload.value]
 
 
-__all__ = ["chosen_files", "colab_widget_metadata", "is_legacy", "set_titles", "show_uploads", "shown_count",
-           "titles_of", "tooltip", "uploads_shown"]
+__all__ = ["chosen_files", "close_tree", "colab_widget_metadata", "is_legacy", "live_widget_count", "set_titles",
+           "show_uploads", "shown_count", "titles_of", "tooltip", "uploads_shown"]

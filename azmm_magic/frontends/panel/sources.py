@@ -14,7 +14,7 @@ import ipywidgets as w
 
 from azmm_magic.core.errors import AzureVisionError, ConfigError, ImageInputError
 from azmm_magic.core.urls import redact_url
-from azmm_magic.frontends.panel.compat import chosen_files, show_uploads, shown_count, tooltip, uploads_shown
+from azmm_magic.frontends.panel.compat import chosen_files, close_tree, show_uploads, shown_count, tooltip, uploads_shown
 from azmm_magic.frontends.panel.dropzone import DropZone
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -61,6 +61,7 @@ class ImageSources:
         self._guard = guard
         self._changed = changed
         self.entries: list[ImageEntry] = []
+        self._boxes: dict[ImageEntry, w.VBox] = {}  # each chosen image's thumbnail and remove button
         self._counting = False  # True while upload.value is set to the count of uploads (not a new selection)
 
         # FileUpload draws "Choose files (N)": N follows the uploaded or dropped images chosen (panel/upload.py sets
@@ -171,24 +172,32 @@ class ImageSources:
         return image
 
     def _redraw(self) -> None:
-        items = []
+        """Show the chosen images: a thumbnail for each new entry; a removed entry's widgets are closed."""
+        boxes = {}
         for entry in self.entries:
-            try:
-                pic = chooser_thumb(self.prepared(entry))
-            except AzureVisionError as e:
-                pic = (f"<div class='azmm-note' style='width: {THUMB_WIDTH}px'>{html.escape(entry.label)}: "
-                       f"{html.escape(str(e))}</div>")
-            remove = w.Button(description="remove", icon="times", tooltip=f"Remove {entry.label}",
-                              layout=w.Layout(width=f"{THUMB_WIDTH}px", height="24px", margin="0"))
-            remove.add_class("azmm-remove")
-            remove.on_click(lambda _b, e=entry: self._remove_entry(e))
-            box = w.VBox([w.HTML(pic, layout=w.Layout(margin="0")), remove],
-                         layout=w.Layout(align_items="center", width="auto"))
-            box.add_class("azmm-thumb")
-            items.append(box)
-        self.thumbnails.children = items
+            kept = self._boxes.pop(entry, None)
+            boxes[entry] = kept if kept is not None else self._thumb_box(entry)
+        gone, self._boxes = self._boxes, boxes
+        self.thumbnails.children = tuple(boxes.values())
+        for box in gone.values():
+            close_tree(box)
         self._count_uploads()
         self._changed()
+
+    def _thumb_box(self, entry: ImageEntry) -> w.VBox:
+        try:
+            pic = chooser_thumb(self.prepared(entry))
+        except AzureVisionError as e:
+            pic = (f"<div class='azmm-note' style='width: {THUMB_WIDTH}px'>{html.escape(entry.label)}: "
+                   f"{html.escape(str(e))}</div>")
+        remove = w.Button(description="remove", icon="times", tooltip=f"Remove {entry.label}",
+                          layout=w.Layout(width=f"{THUMB_WIDTH}px", height="24px", margin="0"))
+        remove.add_class("azmm-remove")
+        remove.on_click(lambda _b: self._remove_entry(entry))
+        box = w.VBox([w.HTML(pic, layout=w.Layout(margin="0")), remove],
+                     layout=w.Layout(align_items="center", width="auto"))
+        box.add_class("azmm-thumb")
+        return box
 
     def _count_uploads(self, *, force: bool = False) -> None:
         """Make the upload button read "Choose files (N)", N = the chosen uploads (``force``: even when it already

@@ -9,12 +9,14 @@ request waits to be sent again (429, 5xx), ``on_status`` gets one line saying so
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from azmm_magic.core.errors import IncompleteAnswerError
+from azmm_magic.features.cancel import CancelScope
 from azmm_magic.features.chat import start_turn
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -50,6 +52,11 @@ class ClientExchange:
     def streams(self) -> bool:
         """True when the answer arrives in chunks (the stream setting, fixed when the request was built)."""
         return self.request.stream
+
+    async def answer_async(self, on_wait: Callable[[Any], None] | None = None) -> VisionResult:
+        """The whole answer (not streamed) through the client's pipeline on the running event loop: cancelling
+        the task cancels the request in flight."""
+        return await self.client.pipeline.arun(self.request, self.client.policy(), on_wait=on_wait)
 
     def cached(self) -> VisionResult | None:
         """The session cache's answer to this request, or None (shown at once, without the worker thread)."""
@@ -100,6 +107,7 @@ class Worker:
         self.status = ""  # the current wait, in one line ("" when not waiting)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._scope = CancelScope()  # cancels the request in flight of an answer that is not streamed
 
     @property
     def busy(self) -> bool:
@@ -110,12 +118,15 @@ class Worker:
         """Send ``exchange`` in a new thread; ``done(result, error)`` gets the answer: complete, incomplete after
         Stop (``error`` None) or cut off (``error`` the :class:`IncompleteAnswerError`)."""
         self._stop.clear()
+        self._scope = CancelScope()
         self._thread = threading.Thread(target=self._run, args=(exchange, done), name="azmm-panel", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop a streaming answer after the next chunk, or a wait before a retry within a second."""
+        """Stop a streaming answer after the next chunk, a wait before a retry within a second, and an answer that
+        is not streamed at once (its request is cancelled)."""
         self._stop.set()
+        self._scope.cancel()
 
     def _waiting(self, event: Any) -> None:
         """``on_wait`` of the pipeline: report the wait (a ``WaitEvent``); Stop ends it."""
@@ -136,27 +147,40 @@ class Worker:
             return not thread.is_alive()
         return True
 
+    def _read_stream(self, exchange: ClientExchange) -> tuple[VisionResult | None, str]:
+        """(the result, or None when stopped; the text so far), redrawing at most every ``REDRAW_INTERVAL``."""
+        text, result, last = "", None, 0.0
+        answer = exchange.answer(on_wait=self._waiting)
+        try:
+            for item in answer:
+                if self._stop.is_set():
+                    break
+                if isinstance(item, str):
+                    text += item
+                    now = time.perf_counter()
+                    if now - last >= REDRAW_INTERVAL:
+                        self._on_text(exchange, text)
+                        last = now
+                else:
+                    result = item
+        except IncompleteAnswerError as e:
+            e.partial_text = e.partial_text or text
+            raise
+        finally:
+            answer.close()  # closes the HTTP stream when stopped early
+        return result, text
+
     def _run(self, exchange: ClientExchange, done: Callable[[VisionResult, BaseException | None], None]) -> None:
         started = time.perf_counter()
         text = ""
         try:
-            result = None
-            last = 0.0
-            answer = exchange.answer(on_wait=self._waiting)
-            try:
-                for item in answer:
-                    if self._stop.is_set() and exchange.streams:
-                        break
-                    if isinstance(item, str):
-                        text += item
-                        now = time.perf_counter()
-                        if now - last >= REDRAW_INTERVAL:
-                            self._on_text(exchange, text)
-                            last = now
-                    else:
-                        result = item
-            finally:
-                answer.close()  # closes the HTTP stream when stopped early
+            if exchange.streams:
+                result, text = self._read_stream(exchange)
+            else:  # sent on an event loop, so that Stop cancels the request in flight
+                try:
+                    result = self._scope.run(lambda: exchange.answer_async(on_wait=self._waiting))
+                except asyncio.CancelledError:
+                    result = None
             if result is None:  # stopped
                 result = exchange.partial(text, time.perf_counter() - started)
             done(result, None)
