@@ -198,7 +198,7 @@ def _thumbnail(data: bytes, max_side: int, label: str, *, fmt: str = "PNG") -> b
     Image = _pil()
     side = max(1, max_side)
     with _decode_guard(label, data), Image.open(io.BytesIO(data)) as img:
-        _check_pixels(img, label)
+        _check_opened_pixels(img, label)
         if img.format in ("JPEG", "MPO"):
             img.draft(img.mode, fit_within(img.width, img.height, side))  # decode at 1/2..1/8 scale, never below
         img.load()
@@ -238,7 +238,7 @@ def small_thumbnail(data: bytes, max_side: int = SMALL_THUMBNAIL_SIDE, *, label:
     """
     side = max(1, max_side)
     with _decode_guard(label, data), _pil().open(io.BytesIO(data)) as img:
-        _check_pixels(img, label)
+        _check_opened_pixels(img, label)
         if img.format in ("JPEG", "MPO"):
             img.draft(img.mode, fit_within(img.width, img.height, side))  # decode at 1/2..1/8 scale, never below
         img.load()
@@ -854,7 +854,7 @@ def _pil() -> Any:
 @contextmanager
 def _decode_guard(label: str, data: bytes | None) -> Iterator[None]:
     """Turn Pillow's decoding failures into :class:`ImageInputError` (the pixel count is checked by
-    :func:`_check_pixels`, not by a warning filter: those are process-wide and not thread-safe)."""
+    :func:`_check_opened_pixels`, not by a warning filter: those are process-wide and not thread-safe)."""
     try:
         yield
     except ImageInputError:
@@ -863,7 +863,7 @@ def _decode_guard(label: str, data: bytes | None) -> Iterator[None]:
         raise _decode_error(label, data, e) from e
 
 
-def _check_pixels(img: PILImage, label: str) -> None:
+def _check_opened_pixels(img: PILImage, label: str) -> None:
     """Refuse an opened (not yet decoded) image of more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels, a possible
     decompression bomb, before any work proportional to its size."""
     limit = _pil().MAX_IMAGE_PIXELS
@@ -912,7 +912,7 @@ def _from_bytes(data: bytes, label: str, opts: ImageOptions) -> PreparedImage:
     Image = _pil()
     with _decode_guard(label, data):
         img = Image.open(io.BytesIO(data))
-        _check_pixels(img, label)
+        _check_opened_pixels(img, label)
         orientation = _exif_orientation(img)
         stored = img.size
         target = max_useful_size(stored[0], stored[1], opts.detail, opts.rule)
