@@ -743,6 +743,17 @@ def _preparers(leaves: Sequence[BatchItem], workers: int | None) -> tuple[Thread
     return threads, ProcessPoolExecutor(max_workers=count, mp_context=context), count
 
 
+def preparation_pools(items: Sequence[BatchItem], workers: int | None = None) -> tuple[ThreadPoolExecutor, Any, int]:
+    """The pools that prepare a batch's images (see :func:`_preparers`): a thread pool, a process pool for big
+    image files on a machine with several cores (else None), and the number of workers. Shut both down after."""
+    return _preparers(items, workers)
+
+
+def is_big_item(item: BatchItem) -> bool:
+    """Whether ``item`` is one big image file, best prepared in a worker process (see :func:`_is_big_file`)."""
+    return _is_big_item(item)
+
+
 def _is_small_item(item: BatchItem) -> bool:
     """An item whose images are small files or bytes of few pixels (an icon, a swatch, a small chart): prepared on
     the event loop, where it takes well under a millisecond. A small file of many pixels (a flat screenshot) is

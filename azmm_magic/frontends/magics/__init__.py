@@ -59,6 +59,7 @@ class AzureVision(CellMagic, SettingTraits):
         self._parts: dict[str, Any] = {}
         self._stores: dict[tuple[str, str], Any] = {}  # (kind, path) -> SQLiteCache, opened once per session
         self.emulator: Any = None
+        self.emulator_port = 0
         self.login_key: Secret | None = None  # `%azure_vision login`: in memory only
         self._clients: dict[Settings, Any] = {}
         #: traits a subcommand set, and which one (``%azure_vision emulator``): the config view says so while

@@ -97,11 +97,14 @@ class CellMagic:
         from azmm_magic.features.batch import BatchInterrupted, run_batch
 
         if command.via == "batch-api":
-            job = client.submit_batch(command.prompt, command.images, **command.options())
+            from azmm_magic.frontends.magics.jobs import follow_session, magic_words
+
+            job = client.submit_batch(command.prompt, command.images, kernel=_is_kernel(self.shell),
+                                      **command.options())
+            job.follow = follow_session(self, client)
+            job.next_step = magic_words(job)
             if command.out:
                 ns[command.out] = job
-            ids = " ".join(job.ids)
-            print(f"Next: %azure_vision jobs wait {ids}, then %azure_vision jobs results {ids}")
             return job
         if command.dry_run:
             from azmm_magic.display.preview import BatchPreview
