@@ -62,9 +62,10 @@ def magic_words(job: Any) -> str:
     return f"%azure_vision jobs wait {ids}, then %azure_vision jobs results {ids}"
 
 
-def follow_session(magics: Session, client: Any) -> Callable[[], Any]:
+def follow_session(magics: Any, client: Any) -> Callable[[], Any]:
     """For a job handle made in this session: the session's client for the job's settings, on the endpoint of the
-    session's emulator when the job was sent to it (started again, it may be on another port)."""
+    session's emulator when the job was sent to it (started again, it may be on another port). ``magics``: the
+    magic's session (its ``emulator`` and ``client``)."""
     emulator = magics.emulator
     url = emulator.url if emulator is not None else None
 
