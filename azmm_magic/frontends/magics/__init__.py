@@ -175,7 +175,9 @@ class AzureVision(CellMagic, SettingTraits):
                 return self._line(line)
             from azmm_magic.features import warmup
 
-            warmup.wait()  # only what is still running; the cell's own imports then find every module ready
+            # only what is still running and the cell needs (its imports, its client): the cell's own imports then
+            # find every module ready, and the rest of the warm-up, which the cell does itself, is skipped
+            warmup.wait(hurry=True)
             return self._cell(line, cell)
         except AzureVisionError as e:
             raise usage_error(e) from e
