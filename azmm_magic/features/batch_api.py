@@ -318,7 +318,7 @@ def _wait_processed(sdk: Any, uploaded: Any, timeout: float = FILE_PROCESSING_TI
 # ----- jobs ------------------------------------------------------------------------------------------------------
 #: The next step of a :class:`JobError`, in Python-API words (the magic words its own, from ``step`` and ``ids``).
 PYTHON_STEPS = {
-    "wait": "Wait for it first: job.wait().",
+    "wait": "Wait for it to finish: job.wait().",
     "resubmit": "Submit it again from its manifest: BatchJob(client, [{ids}]).resubmit().",
     "list": "List the jobs with list_jobs(client).",
 }
@@ -373,7 +373,7 @@ def _call(client: VisionClient, fn: Any, *args: Any, job: str | None = None,
             if job is None:
                 raise JobError(f"No such batch job or file at {host}: {said}.", "list", ()) from None
             lost = (f"No batch job {job} at {host} ({said})."
-                    + (" The emulator keeps jobs in memory only: it forgot this one when it stopped."
+                    + (" The emulator keeps jobs in memory only: a job it had before it last stopped is gone."
                        if _is_loopback(client.settings.endpoint) else ""))
             if Manifest.load(manifest_directory(directory), job) is not None:
                 raise JobError(f"{lost} Its manifest says what was submitted.", "resubmit", (job,)) from None
