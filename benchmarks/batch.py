@@ -292,7 +292,7 @@ def _timed_batch(client: Any, files: list[Path], *, cold: bool) -> tuple[float, 
     from azmm_magic.service.limits import forget_rate_limits
 
     if cold:
-        forget_rate_limits()  # first contact: the deployment's budget is unknown, the window starts at 16
+        forget_rate_limits()  # first contact: the deployment's budget is unknown, the window starts at 4
     t0, c0 = time.perf_counter(), time.process_time()
     result = client.batch("What colour is this?", [str(f) for f in files], progress=False)
     took = time.perf_counter() - t0, time.process_time() - c0
@@ -344,7 +344,7 @@ def versus_gather(n: int, latency: float, work: Path, *, repeats: int = 2,
     elif llama_python:
         rows.append(("the same gather through LlamaIndex", "failed", "see stderr"))
     for key, what, goal in (("known", "the deployment's budget known from an earlier answer", "1.05"),
-                            ("cold", "first contact (window starts at 16, opens at the first answer)", "1.2")):
+                            ("cold", "first contact (window starts at 4, opens at the first answer)", "1.2")):
         wall, cpu = min(w for w, _ in runs[key]), min(c for _, c in runs[key])
         rows.append((f"VisionClient.batch, {what}", f"**{wall / raw_wall:.2f}×** raw ({wall:.2f} s)",
                      f"goal ≤ {goal}×; client CPU {cpu:.2f} s = **{cpu / raw_cpu:.1f}×** raw (goal ≤ 2×)"))

@@ -112,6 +112,11 @@ def test_only_a_shown_gallery_makes_thumbnails(emulator, tmp_path, monkeypatch):
     shown = client.batch("What colour?", files, view_factory=Pictures)
     assert sorted(made) == files and all(r.images[0].data for r in shown.results)
 
+    from azmm_magic.display.gallery import BatchProgress
+
+    # the magic's view: a live gallery in a kernel shows pictures; a terminal prints lines
+    assert BatchProgress(files, kernel=True).pictures and not BatchProgress(files, kernel=False).pictures
+
 
 def test_429_backs_off_and_recovers_with_no_failures(limited_server, tmp_path):
     emu = Emulator(limited_server)

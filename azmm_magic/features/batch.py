@@ -74,7 +74,7 @@ WINDOW_MARGIN = 0.03  # seconds added to the service's rate-limit window (clock 
 #: and this share of a long window: a burst of sends reaches the service over a few hundred milliseconds (new
 #: connections, its queue), so it counts them later than we do, and the sends it frees come back at once
 WINDOW_MARGIN_SHARE = 0.02
-INITIAL_WINDOW = 16  # requests in flight when a batch starts (slow start doubles it every round trip)
+INITIAL_WINDOW = 4  # requests in flight when a batch starts (slow start doubles it every round trip)
 INLINE_BYTES = 64 * 1024  # images this small (in bytes and pixels) are prepared on the event loop (no thread hop)
 INLINE_PIXELS = 512 * 512
 BIG_IMAGE_PIXELS = 4_000_000  # image files this big are prepared in worker processes (decoding is the cost)
