@@ -398,8 +398,9 @@ def test_a_paced_refusal_is_not_counted_and_widens_the_margin_instead_of_the_win
 
 
 def test_an_answer_remembers_the_budget_and_the_next_batch_starts_from_it(limited_server, tmp_path):
-    """The limited emulator takes 2 requests per 0.5-s window. A batch on a deployment never seen starts with 16 in
-    flight and is refused; after one answer from the deployment, the batch knows the allowance from its first send."""
+    """The limited emulator takes 2 requests per 0.5-s window. A batch on a deployment never seen starts with 4 in
+    flight and 2 are refused; after one answer from the deployment, the batch knows the allowance from its first
+    send."""
     from azmm_magic.service.limits import recall
 
     emu = Emulator(limited_server)
@@ -407,7 +408,7 @@ def test_an_answer_remembers_the_budget_and_the_next_batch_starts_from_it(limite
     d = folder(tmp_path, 8)
     cold = VisionClient(endpoint=emu.url, deployment="cold", auth="none", cache="off")
     first = cold.batch("Describe", str(d / "*.png"), progress=False)
-    assert not first.failures and first.stats.throttled >= 4  # 8 sent at once, 2 taken
+    assert not first.failures and first.stats.throttled >= 2  # 4 sent at once, 2 taken
 
     warm = VisionClient(endpoint=emu.url, deployment="warm", auth="none", cache="off")
     warm.ask("Describe", [d / "img000.png"])
@@ -415,7 +416,7 @@ def test_an_answer_remembers_the_budget_and_the_next_batch_starts_from_it(limite
     assert known is not None and (known.limit_requests, known.window, known.remaining_requests) == (2, 0.5, 1)
     second = warm.batch("Describe", str(d / "*.png"), progress=False)
     assert not second.failures and len(second.results) == 8
-    assert second.stats.throttled <= 2 < first.stats.throttled  # paced from the start (a late send may slip)
+    assert second.stats.throttled <= 2 <= first.stats.throttled  # paced from the start (a late send may slip)
     assert second.stats.paced >= 5
 
 
