@@ -284,12 +284,14 @@ def keeps_thumbnail(image: PreparedImage, *, thumbnail: bool) -> bool:
 
 def file_thumbnail(path: str, max_side: int = SMALL_THUMBNAIL_SIDE) -> tuple[bytes, str] | None:
     """:func:`small_thumbnail` of the image file at ``path`` (the source of a record kept without pixels), or None
-    when it is not a readable image file."""
+    when it is not a readable image file (or is over :data:`FETCH_MAX_BYTES`)."""
     if path.startswith(("<", "http://", "https://")) or not os.path.isfile(path):
         return None
     try:
+        if os.path.getsize(path) > FETCH_MAX_BYTES:
+            return None
         with open(path, "rb") as f:
-            return small_thumbnail(f.read(), max_side, label=path)
+            return small_thumbnail(f.read(FETCH_MAX_BYTES + 1), max_side, label=path)
     except (OSError, ImageInputError):
         return None
 
