@@ -11,6 +11,7 @@ from IPython.core.error import UsageError
 from azmm_magic import VisionClient
 from azmm_magic.features.batch import BatchResult
 from azmm_magic.features.batch_api import BatchJob, Manifest
+from azmm_magic.core.errors import ConfigError
 from azmm_magic.core.result import VisionResult
 from tests.conftest import Emulator, _start
 from tests.test_batch import folder, garbage_image
@@ -143,8 +144,8 @@ def test_jobs_magic_list_wait_results(shell, bemu, tmp_path, monkeypatch, capsys
     shell.run_line_magic("config", f"AzureVision.endpoint = {bemu.url!r}")
     job = shell.run_cell_magic("azure_vision", f'-i "{d}/*.png" --via batch-api -o job', "Each one?")
     assert isinstance(job, BatchJob) and shell.user_ns["job"] is job
-    assert "Next: .wait(), then .results()" in job.summary()
-    assert f"%azure_vision jobs wait {job.ids[0]}" in capsys.readouterr().out  # the magic words the next step
+    # the magic words the next step itself, never as a Python call
+    assert f"Next: %azure_vision jobs wait {job.ids[0]}" in job.summary() and ".wait()" not in job.summary()
     (job_id,) = job.ids
     listing = shell.run_line_magic("azure_vision", "jobs")
     assert job_id in repr(listing)
@@ -153,8 +154,9 @@ def test_jobs_magic_list_wait_results(shell, bemu, tmp_path, monkeypatch, capsys
     result = shell.run_line_magic("azure_vision", f"jobs results {job_id}")
     assert isinstance(result, BatchResult) and len(result.results) == 4
     assert all(isinstance(r, VisionResult) for r in result)
-    with pytest.raises(UsageError, match="No such batch job"):
+    with pytest.raises(UsageError, match="No batch job batch_nope") as info:
         shell.run_line_magic("azure_vision", "jobs results batch_nope")
+    assert "In this notebook: %azure_vision jobs" in str(info.value) and "(client)" not in str(info.value)
     with pytest.raises(UsageError, match="give the job id"):
         shell.run_line_magic("azure_vision", "jobs wait")
 
@@ -164,7 +166,7 @@ def test_results_before_completion_say_to_wait(bemu, batch_server, tmp_path):
     d = folder(tmp_path, 2)
     client = make_client(bemu)
     job = client.submit_batch("Early", str(d / "*.png"), manifest_dir=tmp_path)
-    with pytest.raises(Exception, match=r"still (validating|in_progress).*wait for it first"):
+    with pytest.raises(Exception, match=r"still (validating|in_progress).*Wait for it to finish: job.wait\(\)"):
         job.results()
     job.cancel()
 
@@ -190,3 +192,182 @@ def test_emulator_files_need_api_version_and_multipart(bemu):
         urllib.request.urlopen(urllib.request.Request(bemu.url + "/openai/v1/files", data=b"{}", method="POST",
                                                       headers={"content-type": "application/json"}))
     assert info.value.code == 400 and "multipart" in info.value.read().decode()
+
+
+# ----- one Python entry, preparation, progress, lost jobs ----------------------------------------------------------
+def test_batch_via_batch_api_returns_the_job_and_splits_files(bemu, tmp_path):
+    d = folder(tmp_path, 5)
+    client = make_client(bemu)
+    job = client.batch("Via?", str(d / "*.png"), via="batch-api", max_file_lines=2, manifest_dir=tmp_path / "m",
+                       progress=False)
+    assert isinstance(job, BatchJob) and len(job.ids) == 3 and job.total == 5
+    assert "Next: .wait(), then .results()" in job.summary()
+    job.wait(interval=0.05, progress=False)
+    result = job.results()
+    assert len(result.results) == 5 and result.sources == [str(p) for p in sorted(d.glob("*.png"))]
+    with pytest.raises(ConfigError, match="via must be 'requests' or 'batch-api'"):
+        client.batch("Via?", str(d / "*.png"), via="batch")
+    with pytest.raises(ConfigError, match="must be positive"):
+        client.batch("Via?", str(d / "*.png"), via="batch-api", max_file_bytes=0)
+
+
+def test_submitting_prepares_off_the_calling_thread_in_order_with_a_progress_bar(bemu, tmp_path, monkeypatch, capsys):
+    import threading
+
+    from azmm_magic.features import batch_api
+
+    d = folder(tmp_path, 12)
+    threads: set[str] = set()
+    original = batch_api.prepare_leaf
+
+    def prepare(leaf, opts):  # type: ignore[no-untyped-def]
+        threads.add(threading.current_thread().name)
+        return original(leaf, opts)
+
+    monkeypatch.setattr(batch_api, "prepare_leaf", prepare)
+    client = make_client(bemu)
+    job = client.submit_batch("Order?", str(d / "*.png"), manifest_dir=tmp_path / "m", workers=3)
+    err = capsys.readouterr().err
+    assert "preparing" in err and "12/12" in err and "1 job(s) created" in err
+    assert threads and all(name.startswith("azmm-batch-prepare") for name in threads)
+    manifest = Manifest.load(tmp_path / "m", job.ids[0])
+    assert [i["index"] for i in manifest.items] == list(range(12))
+    assert [i["path"] for i in manifest.items] == [str(p) for p in sorted(d.glob("*.png"))]
+    sdk = client.sdk_client()
+    lines = sdk.files.content(sdk.batches.retrieve(job.ids[0]).input_file_id).content.splitlines()
+    assert [json.loads(x)["custom_id"] for x in lines] == [f"item-{i:06d}" for i in range(12)]
+
+
+class _Bar:
+    """Records what a progress bar is told (its totals and counts over time)."""
+
+    made: list[_Bar] = []
+
+    def __init__(self, total, desc, unit, kernel):  # type: ignore[no-untyped-def]
+        self.total, self.n, self.seen = total, 0, [(total, 0)]
+        _Bar.made.append(self)
+
+    def update(self, k):  # type: ignore[no-untyped-def]
+        self.n += k
+        self.seen.append((self.total, self.n))
+
+    def set_postfix_str(self, text):  # type: ignore[no-untyped-def]
+        self.seen.append((self.total, self.n))
+
+    def close(self):  # type: ignore[no-untyped-def]
+        pass
+
+
+def test_one_bar_over_several_jobs_has_its_total_from_the_start_and_never_goes_back(bemu, batch_server, tmp_path,
+                                                                                   monkeypatch):
+    from azmm_magic.features import batch_api
+
+    batch_server.config.batch_delay = 2.0  # each job validates for 0.3 s (its request_counts.total is 0 meanwhile)
+    d = folder(tmp_path, 5)
+    client = make_client(bemu)
+    job = client.submit_batch("Bar?", str(d / "*.png"), manifest_dir=tmp_path / "m", max_file_lines=2, progress=False)
+    assert len(job.ids) == 3
+    last = client.sdk_client().batches.retrieve(job.ids[-1])
+    assert last.metadata["items"] == "1"  # the lines written, known while the job validates
+    _Bar.made = []
+    monkeypatch.setattr(batch_api, "progress_bar", _Bar)
+    # the ids alone (another session, no total given): the lines come from the jobs' own metadata
+    BatchJob(client, job.ids, directory=tmp_path / "m").wait(interval=0.05)
+    (bar,) = _Bar.made
+    assert {total for total, _ in bar.seen} == {5}
+    counts = [n for _, n in bar.seen]
+    assert counts == sorted(counts) and counts[-1] == 5
+
+
+def test_a_lost_job_is_explained_and_submitted_again_from_its_manifest(bemu, tmp_path):
+    from azmm_magic.features.batch_api import JobError
+
+    d = folder(tmp_path, 4)
+    job = make_client(bemu).submit_batch("Lost?", str(d / "*.png"), manifest_dir=tmp_path / "m", progress=False,
+                                         detail="low")
+    restarted = _start(batch_delay=0.3)  # an emulator that has never seen the job (as after a restart)
+    try:
+        client = VisionClient(endpoint=restarted.url, deployment="gpt-4o-batch", auth="none")
+        lost = BatchJob(client, job.ids, directory=tmp_path / "m")
+        with pytest.raises(JobError) as info:
+            lost.wait(interval=0.05, progress=False)
+        message = str(info.value)
+        assert f"No batch job {job.ids[0]}" in message and "a job it had before it last stopped is gone" in message
+        assert f"BatchJob(client, ['{job.ids[0]}']).resubmit()" in message and "\n" not in message
+        again = lost.resubmit(progress=False)
+        assert again.ids != job.ids
+        again.wait(interval=0.05, progress=False)
+        result = again.results()
+        assert len(result.results) == 4 and result.sources == [str(p) for p in sorted(d.glob("*.png"))]
+        assert Manifest.load(tmp_path / "m", again.ids[0]).options.get("detail") == "low"  # submitted as before
+    finally:
+        restarted.stop()
+
+
+def test_a_picked_port_can_be_bound_again_at_once():
+    import socket
+
+    from azmm_magic.emulator.server import bind_socket
+
+    listener = bind_socket("127.0.0.1", 0)
+    port = listener.getsockname()[1]
+    peer = socket.create_connection(("127.0.0.1", port))
+    conn, _ = listener.accept()
+    conn.close()  # the server side closes first: its end of the connection waits in TIME_WAIT
+    peer.close()
+    listener.close()
+    again = bind_socket("127.0.0.1", port)
+    assert again.getsockname()[1] == port
+    again.close()
+
+
+def test_jobs_magic_after_the_emulator_restarts(shell, tmp_path, monkeypatch, capsys):
+    """The session's emulator stopped and started again: on the port it had (a job handle still reaches it), the
+    job it forgot is explained in the magic's words and submitted again with $job; on another port (the old one
+    taken meanwhile), a kept handle follows the session."""
+    import socket
+
+    from azmm_magic.features.batch_api import JobError
+
+    monkeypatch.setenv("AZMM_BATCH_DIR", str(tmp_path / "m"))
+    d = folder(tmp_path, 3)
+    shell.run_line_magic("azure_vision", "emulator")
+    shell.run_line_magic("config", "AzureVision.deployment = 'gpt-4o-batch'")
+    url = shell.run_line_magic("config", "AzureVision.endpoint")
+    assert shell.run_line_magic("azure_vision", "jobs") is None
+    assert "No Batch API jobs at 127.0.0.1:" in capsys.readouterr().out
+
+    job = shell.run_cell_magic("azure_vision", f'-i "{d}/*.png" --via batch-api -o job', "Restart?")
+    shell.run_line_magic("azure_vision", "emulator stop")
+    shell.run_line_magic("azure_vision", "emulator")
+    assert shell.run_line_magic("config", "AzureVision.endpoint") == url  # the port it picked, at once
+    with pytest.raises(UsageError) as info:
+        shell.run_line_magic("azure_vision", "jobs wait $job --interval 0.05")
+    message = str(info.value)
+    assert "a job it had before it last stopped is gone" in message
+    assert message.endswith(f"In this notebook: %azure_vision jobs resubmit {job.ids[0]}")
+    assert "resubmit()" not in message and "(client" not in message
+    again = shell.run_line_magic("azure_vision", "jobs resubmit $job")
+    assert isinstance(again, BatchJob) and again.ids != job.ids and "%azure_vision jobs wait" in again.summary()
+    shell.user_ns["ids"] = " ".join(again.ids)
+    shell.run_line_magic("azure_vision", "jobs wait $ids --interval 0.05")
+    result = shell.run_line_magic("azure_vision", "jobs results $ids")
+    assert len(result.results) == 3
+
+    # the old port taken while the emulator is stopped: it starts elsewhere, and the handle follows the session
+    shell.run_line_magic("azure_vision", "emulator stop")
+    port = int(url.rsplit(":", 1)[1])
+    squatter = socket.socket()
+    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    squatter.bind(("127.0.0.1", port))
+    squatter.listen(1)
+    try:
+        shell.run_line_magic("azure_vision", "emulator")
+        moved = shell.run_line_magic("config", "AzureVision.endpoint")
+        assert moved != url
+        assert again.client.settings.endpoint == moved
+        with pytest.raises(JobError, match="a job it had before it last stopped is gone"):  # not a connection error
+            again.wait(interval=0.05, progress=False)
+    finally:
+        squatter.close()
+        shell.run_line_magic("azure_vision", "emulator stop")

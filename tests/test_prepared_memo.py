@@ -200,21 +200,57 @@ def test_a_file_written_just_now_is_checked_by_content_not_by_stat(tmp_path: Pat
     assert [k for k in images._MEMO._data if k[0] == "file"]
 
 
-def test_the_batch_thumbnail_is_made_from_the_render_thumbnail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A prepared photo keeps its render thumbnail (made from the pixels decoded once); the small copy a batch keeps
-    per item decodes that thumbnail, not the image that was sent (a photo prepared in a worker process)."""
-    import pickle
-
+def test_preparing_makes_no_thumbnail_and_a_thumbnail_decodes_at_reduced_scale(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing is rendered for an image until it is shown; when it is, the photo is decoded at a reduced scale
+    (Pillow's draft) and the small copy a batch keeps is a JPEG of the thumbnail size."""
     path = write_jpeg(tmp_path / "big.jpg", photo(1600, 1200))
     [prepared] = prepare_image(path, detail="high")
-    assert prepared.has_thumbnail()
-    prepared = pickle.loads(pickle.dumps(prepared))  # as it comes back from a worker process
-    assert prepared.has_thumbnail()
-    decoded: list[int] = []
-    original = images.small_thumbnail
-    monkeypatch.setattr(images, "small_thumbnail", lambda data, *a, **k: (decoded.append(len(data)), original(data, *a, **k))[1])
+    assert not prepared.has_thumbnail() and not prepared._memo()
+    from PIL import JpegImagePlugin
+
+    drafts: list[tuple[int, int]] = []
+    original = JpegImagePlugin.JpegImageFile.draft
+
+    def draft(self, mode, size):  # type: ignore[no-untyped-def]
+        drafts.append(size)
+        return original(self, mode, size)
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", draft)
     small = images.small_copy(prepared)
-    assert decoded == [len(prepared.thumbnail()[1])] and decoded[0] < len(prepared.data or b"") / 5
+    assert drafts and max(drafts[-1]) <= images.SMALL_THUMBNAIL_SIDE
     with Image.open(io.BytesIO(small.data or b"")) as img:
-        assert max(img.size) == images.SMALL_THUMBNAIL_SIDE
+        assert max(img.size) == images.SMALL_THUMBNAIL_SIDE and img.format == "JPEG"
     assert (small.width, small.height, small.sha256) == (prepared.width, prepared.height, prepared.sha256)
+    media, _ = prepared.thumbnail()
+    assert media == "image/jpeg" and prepared.has_thumbnail()
+
+
+def test_an_opaque_png_thumbnail_is_a_jpeg_and_a_chart_stays_png(tmp_path: Path) -> None:
+    noisy = Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 300, 3), dtype=np.uint8))
+    [photo_png] = prepare_image(noisy)
+    chart = Image.new("RGB", (300, 200), "white")
+    chart.paste((30, 90, 200), (20, 20, 120, 180))
+    [chart_png] = prepare_image(chart)
+    assert photo_png.thumbnail()[0] == "image/jpeg" and chart_png.thumbnail()[0] == "image/png"
+
+
+def test_a_png_sent_as_it_is_is_checked_without_decoding_its_pixels(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 200, 30)).save(buf, "PNG")
+    data = buf.getvalue()
+    from PIL import ImageFile
+
+    loads: list[object] = []
+    original = ImageFile.ImageFile.load
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: (loads.append(self), original(self))[1])
+    [sent] = prepare_image(data)
+    assert sent.data == data and sent.media_type == "image/png" and (sent.width, sent.height) == (64, 48)
+    assert loads == []  # no pixel decoded
+    corrupt = bytearray(data)
+    corrupt[len(data) // 2] ^= 0xFF  # inside the pixel data: its checksum no longer matches
+    with pytest.raises(ImageInputError, match="truncated or corrupt"):
+        prepare_image(bytes(corrupt))
+    with pytest.raises(ImageInputError, match="truncated or corrupt"):
+        prepare_image(data[:-12])

@@ -210,3 +210,50 @@ def test_the_in_process_emulator_is_warmed_up_too(capfd):
     finally:
         shell.run_line_magic("azure_vision", "emulator stop")
         shell.run_line_magic("unload_ext", "azmm_magic")
+
+
+def test_a_waiting_first_call_skips_what_it_does_itself():
+    """Run All: the first cell comes at once. The warm-up finishes the step under way, its imports and the
+    session's client, and skips the steps that only do ahead of time what that cell is about to do."""
+    under_way, release = threading.Event(), threading.Event()
+    ran: list[str] = []
+
+    def first() -> None:
+        under_way.set()
+        release.wait(30)
+        ran.append("import openai")
+
+    warm = warmup.WarmUp([
+        ("import openai", first),
+        ("import PIL.Image", lambda: ran.append("import PIL.Image")),
+        ("ssl context", lambda: ran.append("ssl context")),
+        ("sdk client", lambda: ran.append("sdk client")),
+        ("sdk round trip", lambda: ran.append("sdk round trip")),
+        ("emulator", lambda: ran.append("emulator")),
+    ]).start()
+    assert under_way.wait(30)
+    warm.hurry()
+    release.set()
+    assert warm.wait(30)
+    assert ran == ["import openai", "import PIL.Image", "sdk client"]
+    assert warm.skipped == ["ssl context", "sdk round trip", "emulator"]
+
+
+def test_the_cell_magic_hurries_the_warm_up(monkeypatch, emu):
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(warmup, "wait", lambda *a, **k: calls.append(k) or True)
+    InteractiveShell.clear_instance()
+    cfg = Config()
+    cfg.HistoryManager.enabled = False
+    sh = InteractiveShell.instance(config=cfg)
+    try:
+        sh.run_line_magic("load_ext", "azmm_magic")
+        sh.run_line_magic("config", f"AzureVision.endpoint = {emu.url!r}")
+        sh.run_line_magic("config", "AzureVision.deployment = 'gpt-4o'")
+        sh.run_line_magic("config", "AzureVision.auth = 'none'")
+        sh.user_ns["img"] = Image.new("RGB", (16, 12), (200, 30, 30))
+        sh.run_cell_magic("azure_vision", "-i img --no-stream", "Colour?")
+        assert calls and calls[0] == {"hurry": True}
+    finally:
+        sh.run_line_magic("unload_ext", "azmm_magic") if "azmm_magic" in sh.extension_manager.loaded else None
+        InteractiveShell.clear_instance()

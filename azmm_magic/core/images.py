@@ -149,15 +149,14 @@ class PreparedImage:
         return estimate_image_tokens(self.width, self.height, detail, rule)
 
     def has_thumbnail(self) -> bool:
-        """Whether the render thumbnail was made already (from the decoded pixels, when the image was prepared):
-        then :func:`small_copy` only decodes that thumbnail."""
+        """Whether the render thumbnail was made already (it is, once the image was shown): then
+        :func:`small_copy` only decodes that thumbnail."""
         return self._made_thumbnail() is not None
 
     def _made_thumbnail(self) -> bytes | None:
         """The render thumbnail (:data:`THUMBNAIL_SIDE`) if it was made already, else None."""
-        memo = self._memo()
-        made: bytes | None = memo.get(f"thumb:JPEG:{THUMBNAIL_SIDE}") or memo.get(f"thumb:PNG:{THUMBNAIL_SIDE}")
-        return made
+        made = self._memo().get(f"thumb:{THUMBNAIL_SIDE}:any")
+        return made[1] if made else None
 
     def thumbnail_png(self, max_side: int = 160) -> bytes:
         """A small PNG (longest side <= ``max_side``) for rendering; cached on the instance.
@@ -174,20 +173,22 @@ class PreparedImage:
         return cached
 
     def thumbnail(self, max_side: int = 256) -> tuple[str, bytes]:
-        """``(media type, bytes)`` of a small image for rendering (longest side <= ``max_side``); cached.
+        """``(media type, bytes)`` of a small image for rendering (longest side <= ``max_side``); made when first
+        asked for (a reduced decode), then cached.
 
-        A JPEG for an image sent as JPEG (a photo: ~10x smaller than a PNG of it and far quicker to encode), a
-        PNG otherwise (transparency, charts and screenshots stay crisp). ``("", b"")`` for an image passed by URL.
+        A PNG for an image with transparency or few colours (charts and screenshots stay crisp), a JPEG otherwise
+        (a photo: ~10x smaller than a PNG of it and far quicker to encode). ``("", b"")`` for an image passed by
+        URL or one that keeps no pixels.
         """
         if self.data is None:
             return "", b""
-        fmt = "JPEG" if self.media_type == "image/jpeg" else "PNG"
-        key = f"thumb:{fmt}:{max_side}"
+        key = f"thumb:{max_side}:any"
         cached = self._memo().get(key)
         if cached is None:
-            cached = _thumbnail(self.data, max_side, self.source, fmt=fmt)
+            data, media_type = small_thumbnail(self.data, max_side, label=self.source, crisp=True)
+            cached = (media_type, data)
             self._memo()[key] = cached
-        return f"image/{fmt.lower()}", cached
+        return cached
 
 
 THUMBNAIL_SIDE = 256  # longest side of the thumbnail rendered with answers (128 CSS px at 2x)
@@ -220,21 +221,16 @@ def _thumbnail_of(img: PILImage, side: int, fmt: str) -> bytes:
     return buf.getvalue()
 
 
-def _with_thumbnail(prepared: PreparedImage, img: PILImage) -> PreparedImage:
-    """Make the render-size thumbnail from pixels already decoded, so rendering never decodes the image again."""
-    fmt = "JPEG" if prepared.media_type == "image/jpeg" else "PNG"
-    prepared._memo()[f"thumb:{fmt}:{THUMBNAIL_SIDE}"] = _thumbnail_of(img, THUMBNAIL_SIDE, fmt)
-    return prepared
-
-
 SMALL_THUMBNAIL_SIDE = 160  # longest side of the thumbnail a batch keeps per item (and a gallery tile shows)
 
 
-def small_thumbnail(data: bytes, max_side: int = SMALL_THUMBNAIL_SIDE, *, label: str = "image") -> tuple[bytes, str]:
+def small_thumbnail(data: bytes, max_side: int = SMALL_THUMBNAIL_SIDE, *, label: str = "image",
+                    crisp: bool = False) -> tuple[bytes, str]:
     """``(bytes, media type)`` of a small thumbnail of encoded image ``data`` (longest side <= ``max_side``).
 
-    PNG when the image has transparency, JPEG otherwise. Raises :class:`ImageInputError` for data that does not
-    decode.
+    Decoded at reduced scale (a JPEG at 1/2..1/8 of its size, never below ``max_side``), reduced by whole
+    factors, then resampled. PNG when the image has transparency (or, with ``crisp``, few colours: a chart or a
+    screenshot), JPEG otherwise. Raises :class:`ImageInputError` for data that does not decode.
     """
     side = max(1, max_side)
     with _decode_guard(label, data), _pil().open(io.BytesIO(data)) as img:
@@ -243,8 +239,17 @@ def small_thumbnail(data: bytes, max_side: int = SMALL_THUMBNAIL_SIDE, *, label:
             img.draft(img.mode, fit_within(img.width, img.height, side))  # decode at 1/2..1/8 scale, never below
         img.load()
         work, _ = _working_mode(img, None)
-        fmt = "PNG" if work.mode == "RGBA" else "JPEG"
-        return _thumbnail_of(work, side, fmt), f"image/{fmt.lower()}"
+        if work.mode == "RGBA" and not _has_alpha(work):
+            work = work.convert("RGB")
+        crisp = crisp and img.format not in ("JPEG", "MPO") and _few_colours(work)
+        fmt = "PNG" if work.mode == "RGBA" or crisp else "JPEG"
+        factor = min(work.width // side, work.height // side)
+        if factor >= 2:  # whole-factor box reduction first: far quicker than resampling the full image
+            work = work.reduce(factor)
+        size = fit_within(work.width, work.height, side)
+        if size != work.size:
+            work = work.resize(size, _pil().Resampling.LANCZOS)
+        return _save(work, fmt), f"image/{fmt.lower()}"
 
 
 def small_copy(image: PreparedImage, max_side: int = SMALL_THUMBNAIL_SIDE) -> PreparedImage:
@@ -254,13 +259,39 @@ def small_copy(image: PreparedImage, max_side: int = SMALL_THUMBNAIL_SIDE) -> Pr
     if image.data is None:
         return image
     source = image.data
-    if max_side <= THUMBNAIL_SIDE:  # the render thumbnail made from the decoded pixels, when there is one: far
-        source = image._made_thumbnail() or source  # smaller to decode (a photo prepared in another process)
+    if max_side <= THUMBNAIL_SIDE:  # the render thumbnail, when the image was shown already: far smaller to decode
+        source = image._made_thumbnail() or source
     try:
         thumb, media_type = small_thumbnail(source, max_side, label=image.source)
     except ImageInputError:  # no thumbnail: the record (and the outcome holding it) still counts
         thumb, media_type = b"", image.media_type
     return replace(image, data=thumb or None, media_type=media_type)
+
+
+def light_copy(image: PreparedImage, *, thumbnail: bool) -> PreparedImage:
+    """The record a batch keeps of an image it sent. With ``thumbnail`` (a gallery shows it), or when its pixels
+    cannot be read again (an in-memory image, a download, a PDF page, a video frame): :func:`small_copy`.
+    Otherwise, an image read from a file keeps no pixels at all (nothing is decoded or encoded for it; a view
+    makes its thumbnail from the file, see :func:`file_thumbnail`)."""
+    if keeps_thumbnail(image, thumbnail=thumbnail):
+        return small_copy(image)
+    return image if image.data is None else replace(image, data=None)
+
+
+def keeps_thumbnail(image: PreparedImage, *, thumbnail: bool) -> bool:
+    """Whether :func:`light_copy` makes a thumbnail of ``image`` (else it only drops the pixels: no work)."""
+    return image.data is not None and (thumbnail or image.ref is not None or not os.path.isfile(image.source))
+
+
+def file_thumbnail(path: str, max_side: int = SMALL_THUMBNAIL_SIDE) -> tuple[bytes, str] | None:
+    """:func:`small_thumbnail` of the image file at ``path`` (the source of a record kept without pixels), or None
+    when it is not a readable image file (or is over :data:`FETCH_MAX_BYTES`)."""
+    if path.startswith(("<", "http://", "https://")) or not os.path.isfile(path):
+        return None
+    try:  # a bounded read of a regular file (core/files.py): a pipe or a huge file is no thumbnail
+        return small_thumbnail(read_bounded(Path(path), path, FETCH_MAX_BYTES), max_side, label=path)
+    except (OSError, ImageInputError):
+        return None
 
 
 def short_source(source: str) -> str:
@@ -913,19 +944,41 @@ def _from_bytes(data: bytes, label: str, opts: ImageOptions) -> PreparedImage:
     with _decode_guard(label, data):
         img = Image.open(io.BytesIO(data))
         _check_opened_pixels(img, label)
-        orientation = _exif_orientation(img)
+        png = img.format == "PNG"
+        orientation = _checked_png_orientation(data) if png else _exif_orientation(img)
         stored = img.size
         target = max_useful_size(stored[0], stored[1], opts.detail, opts.rule)
+        if png and _sendable_as_is(img, "PNG", bool(getattr(img, "is_animated", False)), data, orientation, stored,
+                                   target, opts):
+            # every chunk read and its checksum checked (truncation, corruption): the pixels are not needed
+            return _make(data, "image/png", stored, label, stored, [])
         if img.format in ("JPEG", "MPO"):
             # decode at 1/2, 1/4 or 1/8 scale, never below the target; a JPEG sent as it is is decoded only to
-            # check its data (every byte is still read) and to make its thumbnail, so at thumbnail scale
+            # check its data (every byte is still read), so at the smallest scale
             animated = bool(getattr(img, "is_animated", False)) and getattr(img, "n_frames", 1) > 1
             if _sendable_as_is(img, img.format, animated, data, orientation, stored, target, opts):
-                img.draft(img.mode, fit_within(stored[0], stored[1], THUMBNAIL_SIDE))  # check + thumbnail
+                img.draft(img.mode, (1, 1))  # check only
             elif target[0] < stored[0] or target[1] < stored[1]:
                 img.draft(img.mode, target)
         img.load()
     return _process(img, label, opts, original=data, orientation=orientation, stored_size=stored)
+
+
+def _checked_png_orientation(data: bytes) -> int:
+    """Check every chunk of a PNG (length, checksum, the end chunk: a truncated or corrupt file raises) without
+    decompressing its pixels, and return its EXIF orientation (1-8; 1 when it has none)."""
+    with _pil().open(io.BytesIO(data)) as img:
+        img.verify()
+        exif = img.info.get("exif")
+    if not exif:
+        return 1
+    try:
+        tags = _pil().Exif()
+        tags.load(exif)
+        value = tags.get(0x0112, 1)
+    except Exception:  # noqa: BLE001 - broken EXIF must not make a good image unusable
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def _from_rendered(leaf: PdfPage | VideoFrame, opts: ImageOptions) -> PreparedImage:
@@ -964,8 +1017,7 @@ def _process(
     target = max_useful_size(*display_size, opts.detail, opts.rule)
     if _sendable_as_is(img, fmt, animated, original, orientation, display_size, target, opts):
         assert original is not None and fmt is not None  # _sendable_as_is checked both
-        prepared = _make(original, SEND_AS_IS_MEDIA_TYPES[fmt], display_size, label, display_size, notices)
-        return _with_thumbnail(prepared, img)
+        return _make(original, SEND_AS_IS_MEDIA_TYPES[fmt], display_size, label, display_size, notices)
     if orientation != 1:
         img = _apply_orientation(img, orientation)
         notices.append(f"applied EXIF orientation {orientation} (rotated/flipped upright)")
@@ -981,7 +1033,7 @@ def _process(
     data, media_type = _encode(img, fmt)
     if len(data) > opts.max_bytes:
         data, media_type, img = _shrink_to_fit(img, opts.max_bytes, label, notices)
-    return _with_thumbnail(_make(data, media_type, img.size, label, display_size, notices), img)
+    return _make(data, media_type, img.size, label, display_size, notices)
 
 
 def _sendable_as_is(
@@ -1322,5 +1374,8 @@ __all__ = [
     "resolve_name",
     "short_source",
     "small_copy",
+    "light_copy",
+    "keeps_thumbnail",
+    "file_thumbnail",
     "small_thumbnail",
 ]

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import base64
 import html
-import os
 import re
 import time
 from collections import deque
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from azmm_magic.core.files import read_bounded
-from azmm_magic.core.images import short_source, small_thumbnail
+from azmm_magic.core.images import file_thumbnail, short_source
 from azmm_magic.core.result import VisionResult
 from azmm_magic.core.urls import has_secret_parts
 from azmm_magic.display.bundle import ERROR_BORDER
@@ -69,13 +66,8 @@ def _thumb_src(outcome: Outcome, source: str) -> str | None:
             return f"data:{image.media_type};base64," + base64.b64encode(image.data).decode("ascii")
         if image.url and not has_secret_parts(image.url):
             return image.url
-    if source and not source.startswith(("<", "http://", "https://")) and os.path.isfile(source):
-        try:
-            data, media_type = small_thumbnail(read_bounded(Path(source), source, _TILE_FILE_BYTES), label=source)
-            return f"data:{media_type};base64," + base64.b64encode(data).decode("ascii")
-        except Exception:  # noqa: BLE001 - a tile without a picture is fine
-            return None
-    return None
+    made = file_thumbnail(source) if source else None  # a tile without a picture is fine
+    return None if made is None else f"data:{made[1]};base64," + base64.b64encode(made[0]).decode("ascii")
 
 
 def thumbnail_src(outcome: Outcome, source: str) -> str | None:
@@ -180,6 +172,12 @@ class BatchProgress:
         self.labels = list(labels)
         self.rows: Sequence[Any] | None = None
         self.prompts: Sequence[str] | None = None
+
+    @property
+    def pictures(self) -> bool:
+        """Whether each finished item's picture is shown (a live gallery in a kernel): the batch then keeps a small
+        thumbnail per item."""
+        return self.kernel and self.gallery
 
     def describe_rows(self, rows: Sequence[Any] | None, prompts: Sequence[str] | None) -> None:
         """A batch over DataFrame rows: tiles show each row's index label and its filled-in prompt."""

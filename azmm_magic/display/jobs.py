@@ -35,7 +35,9 @@ def _created(value: Any) -> str:
 
 
 def jobs_table(jobs: Sequence[Any]) -> dict[str, str]:
-    """SDK ``Batch`` objects as a table: id, status, created, done/total, failed."""
+    """SDK ``Batch`` objects as a table: id, status, created, done/total, failed (a sentence when there are none)."""
+    if not jobs:
+        return {"text/plain": "No Batch API jobs.", "text/html": "<div>No Batch API jobs.</div>"}
     rows = []
     for j in jobs:
         total, completed, failed = _counts(j)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from azmm_magic.core.images import caption as image_caption
+from azmm_magic.core.images import file_thumbnail
 from azmm_magic.core.urls import has_secret_parts
 from azmm_magic.display.untrusted import html_label, label, markdown_label
 
@@ -60,10 +61,16 @@ def caption_html(name: str, tail_html: str = "", style: str = "") -> str:
 
 def thumbnail_src(image: PreparedImage) -> str | None:
     """The ``src`` of an image's thumbnail: a data URL (JPEG for photos, PNG otherwise), or the image's URL
-    (None for a signed URL: it is never written into the notebook)."""
+    (None for a signed URL: it is never written into the notebook; None for a record kept without pixels whose
+    file is gone)."""
     if image.url is not None and image.data is None:
         return None if has_secret_parts(image.url) else image.url
-    media_type, data = image.thumbnail()  # made with the image, cached on it
+    media_type, data = image.thumbnail()  # made when first shown, cached on it
+    if not data:  # a record kept without pixels (a batch's item read from a file): from the file, if it is there
+        made = file_thumbnail(image.source, 2 * THUMB_SIDE)
+        if made is None:
+            return None
+        data, media_type = made
     return f"data:{media_type};base64," + base64.b64encode(data).decode("ascii")
 
 
@@ -81,7 +88,7 @@ def thumbnails_html(images: Sequence[PreparedImage]) -> str:
             f'<img src="{html.escape(src, quote=True)}" alt="{cap}" title="{tip}" '
             f'style="{_IMG.format(side=THUMB_SIDE)}"/>'
             if src is not None
-            else f'<div title="{tip}" style="{_PLACEHOLDER}">signed URL<br/>not shown</div>'
+            else f'<div title="{tip}" style="{_PLACEHOLDER}">{"signed URL<br/>not shown" if image.url else "no picture kept"}</div>'
         )
         cut, mark = caption_parts(label(name))
         figs.append(

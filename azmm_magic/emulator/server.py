@@ -29,8 +29,9 @@ def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     # which cost ~40 ms of delayed-ACK wait per response)
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
-        if port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # for a picked port too: the emulator can then be started again on the port it picked (its old
+        # connections in TIME_WAIT would otherwise hold that port for a minute)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         sock.listen(128)
     except OSError:

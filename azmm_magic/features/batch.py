@@ -5,7 +5,8 @@
 - **Lazy and bounded.** Globs and lists are expanded to a list of sources first (cheap: paths, not pixels); each
   image is read, decoded and prepared only when its turn comes, in a small thread pool. At most
   ``2 × concurrency`` items are alive at once (being prepared, waiting, or in flight), and a finished item keeps
-  only a small JPEG thumbnail, so memory does not grow with the number of images.
+  at most a small thumbnail (made only when a gallery shows it, or for an image that is not a file), so memory
+  and work do not grow with what is not shown.
 - **Concurrent at the quota.** Requests go out on the SDK's async client, at most ``concurrency`` at a time. The
   SDK's own retries are switched off for batch requests (``max_retries=0``) so that a 429 reaches this module:
   every sender then pauses for the ``retry-after-ms`` / ``Retry-After`` the service gave, and the window is
@@ -45,11 +46,12 @@ from azmm_magic.core.images import (
     ImageOptions,
     PreparedImage,
     image_options,
+    keeps_thumbnail,
     leaf_bytes,
     leaf_label,
+    light_copy,
     prepare_leaf,
     probe_size,
-    small_copy,
 )
 from azmm_magic.core.images import expand_sources as expand_leaves
 from azmm_magic.core.request import VisionRequest
@@ -72,7 +74,7 @@ WINDOW_MARGIN = 0.03  # seconds added to the service's rate-limit window (clock 
 #: and this share of a long window: a burst of sends reaches the service over a few hundred milliseconds (new
 #: connections, its queue), so it counts them later than we do, and the sends it frees come back at once
 WINDOW_MARGIN_SHARE = 0.02
-INITIAL_WINDOW = 16  # requests in flight when a batch starts (slow start doubles it every round trip)
+INITIAL_WINDOW = 4  # requests in flight when a batch starts (slow start doubles it every round trip)
 INLINE_BYTES = 64 * 1024  # images this small (in bytes and pixels) are prepared on the event loop (no thread hop)
 INLINE_PIXELS = 512 * 512
 BIG_IMAGE_PIXELS = 4_000_000  # image files this big are prepared in worker processes (decoding is the cost)
@@ -90,8 +92,9 @@ class BatchResult(Sequence[Outcome]):
     (needs pandas). ``interrupted`` is True when the run was stopped early: then it holds what finished, and
     ``total`` says how many items the run had. ``elapsed`` is the wall time in seconds.
 
-    To keep memory bounded, each result's ``images`` hold a small JPEG thumbnail in ``data``; ``width``,
-    ``height`` and ``sha256`` still describe the image that was sent.
+    To keep memory bounded, each result's ``images`` hold at most a small thumbnail in ``data`` (none for an
+    image read from a file when no gallery showed it: its thumbnail is made from the file when the result is
+    shown); ``width``, ``height`` and ``sha256`` still describe the image that was sent.
     """
 
     def __init__(self, outcomes: Iterable[Outcome] = (), *, total: int | None = None, prompt: str = "") -> None:
@@ -744,6 +747,17 @@ def _preparers(leaves: Sequence[BatchItem], workers: int | None) -> tuple[Thread
     return threads, ProcessPoolExecutor(max_workers=count, mp_context=context), count
 
 
+def preparation_pools(items: Sequence[BatchItem], workers: int | None = None) -> tuple[ThreadPoolExecutor, Any, int]:
+    """The pools that prepare a batch's images (see :func:`_preparers`): a thread pool, a process pool for big
+    image files on a machine with several cores (else None), and the number of workers. Shut both down after."""
+    return _preparers(items, workers)
+
+
+def is_big_item(item: BatchItem) -> bool:
+    """Whether ``item`` is one big image file, best prepared in a worker process (see :func:`_is_big_file`)."""
+    return _is_big_item(item)
+
+
 def _is_small_item(item: BatchItem) -> bool:
     """An item whose images are small files or bytes of few pixels (an icon, a swatch, a small chart): prepared on
     the event loop, where it takes well under a millisecond. A small file of many pixels (a flat screenshot) is
@@ -762,15 +776,16 @@ def _is_small_item(item: BatchItem) -> bool:
     return True
 
 
-def _light_enough(result: VisionResult) -> bool:
-    """Whether :func:`_lighten` is quick enough for the event loop: small images, or images whose render thumbnail
-    exists (the batch's thumbnail is then made from it)."""
+def _light_enough(result: VisionResult, thumbnails: bool) -> bool:
+    """Whether :func:`_lighten` is quick enough for the event loop: small images, images whose render thumbnail
+    exists (the batch's thumbnail is then made from it), or no thumbnail to make (files, nothing shown)."""
     return (sum(len(image.data or b"") for image in result.images) <= INLINE_BYTES
-            or all(image.has_thumbnail() for image in result.images))
+            or all(image.has_thumbnail() for image in result.images)
+            or not any(keeps_thumbnail(i, thumbnail=thumbnails) for i in result.images))
 
 
-def _lighten(result: VisionResult) -> VisionResult:
-    return result.with_(images=tuple(small_copy(i) for i in result.images))
+def _lighten(result: VisionResult, thumbnails: bool) -> VisionResult:
+    return result.with_(images=tuple(light_copy(i, thumbnail=thumbnails) for i in result.images))
 
 
 def _is_retryable(error: BaseException) -> bool:
@@ -860,11 +875,14 @@ async def run_plan(
     *,
     on_item: Callable[[int, Outcome], None] | None = None,
     prepare_workers: int | None = None,
+    thumbnails: bool = False,
 ) -> BatchResult:
     """Run a planned batch on the running event loop, filling ``result`` as items finish (in any order).
 
     Requests go through the client's pipeline (cache policy, usage ledger, identical requests sent once) on a
-    twin client with the SDK's retries off and its own async HTTP pool; this module adds the adaptive window."""
+    twin client with the SDK's retries off and its own async HTTP pool; this module adds the adaptive window.
+    ``thumbnails``: a view shows each item's picture as it finishes, so each answer keeps a small thumbnail;
+    otherwise an image read from a file keeps no pixels (see :func:`~azmm_magic.core.images.light_copy`)."""
     started = time.perf_counter()
     s = client.settings.with_overrides(detail=plan.options.get("detail"))
     http = None if client.sdk.http_client else fresh_async_http_client()
@@ -918,8 +936,8 @@ async def run_plan(
             answer = await twin.pipeline.arun(request, policy, send=adaptive)
             del request
             try:
-                outcome: Outcome = (_lighten(answer) if _light_enough(answer)
-                                    else await loop.run_in_executor(executor, _lighten, answer))
+                outcome: Outcome = (_lighten(answer, thumbnails) if _light_enough(answer, thumbnails)
+                                    else await loop.run_in_executor(executor, _lighten, answer, thumbnails))
             except asyncio.CancelledError:
                 result.put(index, answer, label)  # answered (and cached) before the interrupt: keep it
                 raise
@@ -1059,7 +1077,8 @@ def run_batch(client: VisionClient, prompt: str, images: Iterable[object] | obje
         state["task"] = asyncio.current_task()
         if state.get("stop"):  # Ctrl-C came before the loop started
             raise asyncio.CancelledError
-        return await run_plan(client, plan, result, on_item=lambda i, o: events.put((i, o)))
+        return await run_plan(client, plan, result, on_item=lambda i, o: events.put((i, o)),
+                              thumbnails=bool(getattr(view, "pictures", False)))
 
     def worker() -> None:
         try:

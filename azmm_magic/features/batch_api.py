@@ -27,6 +27,7 @@ import stat
 import sys
 import tempfile
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -79,6 +80,12 @@ def manifest_path(directory: Path, batch_id: str) -> Path:
     return path
 
 
+def _said(value: object, limit: int) -> str:
+    """A server's text as a short single line of printable characters, URL query strings redacted."""
+    text = redact_urls(" ".join(str(value).split()))
+    return "".join(ch for ch in text if ch.isprintable())[:limit]
+
+
 # ----- manifests -----------------------------------------------------------------------------------------------
 def manifest_directory(explicit: str | os.PathLike[str] | None = None) -> Path:
     """Where job manifests live: ``explicit`` > ``$AZMM_BATCH_DIR`` > ``$XDG_CACHE_HOME/azmm_magic/batches``."""
@@ -101,8 +108,9 @@ class Manifest:
     batch_id: str = ""
     total: int = 0
     created: float = field(default_factory=time.time)
-    items: list[dict[str, Any]] = field(default_factory=list)  # custom_id, index, source, key
-    local_failures: list[dict[str, Any]] = field(default_factory=list)  # index, source, error, kind
+    items: list[dict[str, Any]] = field(default_factory=list)  # custom_id, index, source, key, path (a file's)
+    local_failures: list[dict[str, Any]] = field(default_factory=list)  # index, source, error, kind, path
+    options: dict[str, Any] = field(default_factory=dict)  # the request options to submit again with (plain values)
 
     def save(self, directory: Path) -> Path:
         """Write the manifest (0600, in a 0700 folder) as ``<batch id>.json``; the id is checked first, and no
@@ -157,9 +165,19 @@ def submit_batch(
     manifest_dir: str | os.PathLike[str] | None = None,
     max_file_bytes: int = MAX_FILE_BYTES,
     max_file_lines: int = MAX_FILE_LINES,
+    progress: bool = True,
+    kernel: bool = False,
+    workers: int | None = None,
     **options: Any,
 ) -> BatchJob:
-    """See :meth:`VisionClient.submit_batch`."""
+    """See :meth:`VisionClient.submit_batch`. Images are prepared on every core (threads, and worker processes for
+    big image files), written in input order; ``progress`` shows a bar while they are prepared and uploaded
+    (``kernel``: the notebook's widget bar)."""
+    from azmm_magic.features.batch import BatchItem, is_big_item, preparation_pools
+
+    if max_file_bytes < 1 or max_file_lines < 1:
+        raise ConfigError(f"max_file_bytes and max_file_lines must be positive, got {max_file_bytes} and "
+                          f"{max_file_lines}.")
     directory = manifest_directory(manifest_dir)
     options = {**options, "deployment": deployment}
     client.prepare(prompt, (), **options)  # prompt and option checks
@@ -168,12 +186,14 @@ def submit_batch(
     if not leaves:
         raise ConfigError("No images to send: give at least one image (a path, glob, URL or object).")
     opts = image_options(settings.detail, settings.token_rule, settings.inline_urls, settings.max_image_bytes)
+    plain = {k: v for k, v in options.items() if k != "deployment" and (v is None or type(v) in (str, int, float, bool))}
     sdk = client.sdk_client()
     jobs: list[str] = []
     manifests: list[Manifest] = []
+    bar = progress_bar(len(leaves), "preparing", "img", kernel) if progress else None
 
     def new_chunk() -> _Chunk:
-        return _Chunk(Manifest(prompt, settings.deployment or "", settings.endpoint_host))
+        return _Chunk(Manifest(prompt, settings.deployment or "", settings.endpoint_host, options=plain))
 
     def flush(chunk: _Chunk) -> None:
         if chunk.lines == 0:
@@ -186,6 +206,8 @@ def submit_batch(
                     f"{chunk.manifest.local_failures[0]['error']}"
                 )
             return
+        if bar is not None:
+            bar.set_postfix_str(f"uploading file {len(jobs) + 1} ({chunk.lines:,} lines)")
         chunk.file.seek(0)
         try:
             uploaded = sdk.files.create(file=(f"azmm-batch-{len(jobs) + 1}.jsonl", chunk.file, "application/jsonl"),
@@ -207,9 +229,50 @@ def submit_batch(
         chunk.manifest.save(directory)
         jobs.append(job.id)
         manifests.append(chunk.manifest)
+        if bar is not None:
+            bar.set_postfix_str(f"{len(jobs)} job(s) created")
 
+    def line_for(index: int, leaf: Any, processes: Any) -> tuple[bytes, str | None]:
+        image = processes.submit(prepare_leaf, leaf, opts).result() if processes is not None else prepare_leaf(leaf, opts)
+        request = client.prepare(prompt, [image], **options)
+        line = json.dumps({"custom_id": f"item-{index:06d}", "method": "POST", "url": CHAT_URL, "body": request.body()},
+                          ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+        if len(line) > max_file_bytes:
+            raise ConfigError(f"this image's request is {len(line):,} bytes, over the {max_file_bytes:,}-byte "
+                              "batch file limit; use a lower detail", settings=("detail",))
+        return line, client.key_for(request)
+
+    items: list[BatchItem | None] = [BatchItem((leaf,), label) for leaf, label in zip(leaves, labels, strict=False)]
+    threads, processes, count = preparation_pools([i for i in items if i is not None], workers)
+    pending: deque[tuple[int, Any]] = deque()
+    chunk = new_chunk()
     try:
-        _write_chunks(client, prompt, leaves, labels, opts, options, new_chunk, flush, max_file_bytes, max_file_lines)
+        for index in range(len(items) + 1):
+            if index < len(items):  # up to 2 × workers images prepared ahead of the one written
+                item, leaves[index], items[index] = items[index], None, None  # nothing kept once written
+                assert item is not None
+                big = processes if processes is not None and is_big_item(item) else None
+                pending.append((index, threads.submit(line_for, index, item.leaves[0], big)))
+                if len(pending) < 2 * count:
+                    continue
+            while pending and (index == len(items) or len(pending) >= 2 * count):
+                done, future = pending.popleft()
+                label, path = labels[done], _file_path(labels[done])
+                try:
+                    line, key = future.result()
+                except AzureVisionError as e:
+                    chunk.manifest.local_failures.append({"index": done, "source": label, "error": redact_urls(str(e)),
+                                                          "kind": type(e).__name__, "path": path})
+                else:
+                    if not chunk.fits(len(line), max_file_bytes, max_file_lines):
+                        flush(chunk)
+                        chunk = new_chunk()
+                    chunk.write(line, {"custom_id": f"item-{done:06d}", "index": done, "source": label, "key": key,
+                                       "path": path})
+                    del line
+                if bar is not None:
+                    bar.update(1)
+        flush(chunk)
     except KeyboardInterrupt:
         if jobs:  # jobs already created run (and bill): keep their ids
             raise SubmitInterrupted(BatchJob(client, jobs, directory=directory, total=len(labels))) from None
@@ -218,6 +281,14 @@ def submit_batch(
         if jobs:
             e.add_note(f"Batch API job(s) already submitted: {' '.join(jobs)} (%azure_vision jobs lists them).")
         raise
+    finally:
+        for future in (f for _, f in pending):
+            future.cancel()
+        threads.shutdown(wait=False, cancel_futures=True)
+        if processes is not None:
+            processes.shutdown(wait=False, cancel_futures=True)
+        if bar is not None:
+            bar.close()
     return BatchJob(client, jobs, directory=directory, total=len(labels))
 
 
@@ -230,34 +301,20 @@ class SubmitInterrupted(KeyboardInterrupt):
         self.job = job
 
 
-def _write_chunks(client: VisionClient, prompt: str, leaves: list[Any], labels: list[str], opts: Any,
-                  options: dict[str, Any], new_chunk: Callable[[], _Chunk], flush: Callable[[_Chunk], None],
-                  max_file_bytes: int, max_file_lines: int) -> None:
-    """Prepare each image into a JSONL line, ``flush`` each full chunk (one job each) and the last one."""
-    chunk = new_chunk()
-    for index, (leaf, label) in enumerate(zip(leaves, labels, strict=False)):
-        leaves[index] = None  # prepared one at a time; nothing kept once written
-        try:
-            request = client.prepare(prompt, [prepare_leaf(leaf, opts)], **options)
-            body = request.body()
-            custom_id = f"item-{index:06d}"
-            line = json.dumps({"custom_id": custom_id, "method": "POST", "url": CHAT_URL, "body": body},
-                              ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
-            key = client.key_for(request)
-            del request, body
-            if len(line) > max_file_bytes:
-                raise ConfigError(f"this image's request is {len(line):,} bytes, over the {max_file_bytes:,}-byte "
-                                  "batch file limit; use a lower detail", settings=("detail",))
-        except AzureVisionError as e:
-            chunk.manifest.local_failures.append({"index": index, "source": label, "error": redact_urls(str(e)),
-                                                  "kind": type(e).__name__})
-            continue
-        if not chunk.fits(len(line), max_file_bytes, max_file_lines):
-            flush(chunk)
-            chunk = new_chunk()
-        chunk.write(line, {"custom_id": custom_id, "index": index, "source": label, "key": key})
-        del line
-    flush(chunk)
+def _file_path(label: str) -> str | None:
+    """The absolute path of an image given as a file (so that a lost job can be submitted again), else None."""
+    if label.startswith(("<", "http://", "https://", "data:")) or not os.path.isfile(label):
+        return None
+    return os.path.abspath(label)
+
+
+def progress_bar(total: int | None, desc: str, unit: str, kernel: bool) -> Any:
+    """A tqdm bar on stderr (the widget bar in a notebook kernel), its rate averaged over the whole run."""
+    if kernel:
+        from tqdm.auto import tqdm
+    else:
+        from tqdm import tqdm
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, smoothing=0, dynamic_ncols=True)
 
 
 def _wait_processed(sdk: Any, uploaded: Any, timeout: float = FILE_PROCESSING_TIMEOUT) -> None:
@@ -275,6 +332,25 @@ def _wait_processed(sdk: Any, uploaded: Any, timeout: float = FILE_PROCESSING_TI
 
 
 # ----- jobs ------------------------------------------------------------------------------------------------------
+#: The next step of a :class:`JobError`, in Python-API words (the magic words its own, from ``step`` and ``ids``).
+PYTHON_STEPS = {
+    "wait": "Wait for it to finish: job.wait().",
+    "resubmit": "Submit it again from its manifest: BatchJob(client, [{ids}]).resubmit().",
+    "list": "List the jobs with list_jobs(client).",
+}
+
+
+class JobError(ConfigError):
+    """A Batch API job that cannot be used as asked. ``what`` says what happened (no frontend's words); ``step``
+    is what to do next (``"wait"``, ``"resubmit"`` or ``"list"``) for the jobs ``ids``; the message adds the step
+    in Python-API words (:data:`PYTHON_STEPS`), each other frontend words it itself."""
+
+    def __init__(self, what: str, step: str, ids: Sequence[str]) -> None:
+        self.what, self.step, self.ids = what, step, tuple(ids)
+        quoted = ", ".join(repr(i) for i in self.ids)
+        super().__init__(f"{what} {PYTHON_STEPS[step].format(ids=quoted)}")
+
+
 def _is_loopback(endpoint: str | None) -> bool:
     return is_loopback_host(urlsplit(endpoint or "").hostname)
 
@@ -299,17 +375,25 @@ def _counts(job: Any) -> tuple[int, int, int]:
     return int(rc.total or 0), int(rc.completed or 0), int(rc.failed or 0)
 
 
-def _call(client: VisionClient, fn: Any, *args: Any, **kwargs: Any) -> Any:
+def _call(client: VisionClient, fn: Any, *args: Any, job: str | None = None,
+          directory: str | os.PathLike[str] | None = None, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` with the SDK's errors as ours; a job the service does not know (``job``: its id) is
+    a :class:`JobError` that says whether it can be submitted again from its manifest (in ``directory``)."""
     try:
         return fn(*args, **kwargs)
     except Exception as e:  # noqa: BLE001 - one-line errors for the user
         if getattr(e, "status_code", None) == 404:
             body = getattr(e, "body", None)
-            what = str(body.get("message")) if isinstance(body, dict) and body.get("message") else "not found"
-            raise ConfigError(
-                f"No such batch job or file at {client.settings.endpoint_host}: {what}. "
-                "List the jobs with list_jobs(client)."
-            ) from None
+            said = _said(body.get("message"), 120) if isinstance(body, dict) and body.get("message") else "not found"
+            host = client.settings.endpoint_host
+            if job is None:
+                raise JobError(f"No such batch job or file at {host}: {said}.", "list", ()) from None
+            lost = (f"No batch job {job} at {host} ({said})."
+                    + (" The emulator keeps jobs in memory only: a job it had before it last stopped is gone."
+                       if _is_loopback(client.settings.endpoint) else ""))
+            if Manifest.load(manifest_directory(directory), job) is not None:
+                raise JobError(f"{lost} Its manifest says what was submitted.", "resubmit", (job,)) from None
+            raise JobError(f"{lost} There is no manifest of it here to submit it again from.", "list", ()) from None
         raise client.map_error(e) from None
 
 
@@ -319,8 +403,20 @@ def list_jobs(client: VisionClient, limit: int = 20) -> list[Any]:
     return list(page.data)
 
 
-def retrieve(client: VisionClient, batch_id: str) -> Any:
-    return _call(client, client.sdk_client().batches.retrieve, batch_id)
+def retrieve(client: VisionClient, batch_id: str, directory: str | os.PathLike[str] | None = None) -> Any:
+    """The SDK ``Batch`` of ``batch_id`` (a job the service does not know: a :class:`JobError`)."""
+    return _call(client, client.sdk_client().batches.retrieve, checked_id(batch_id), job=batch_id,
+                 directory=directory)
+
+
+def _expected_lines(job: Any) -> int:
+    """The lines of a job: the service's count once it has one, else the count we wrote into its metadata at
+    submission (a job still validating says 0). A number from a server, so checked and bounded."""
+    total = _counts(job)[0]
+    metadata = getattr(job, "metadata", None)
+    items = metadata.get("items") if isinstance(metadata, dict) else None
+    written = int(items) if isinstance(items, str) and items.isdigit() and len(items) <= 7 else 0
+    return max(total, written)
 
 
 def wait_jobs(
@@ -331,36 +427,37 @@ def wait_jobs(
     timeout: float | None = None,
     progress: bool = True,
     kernel: bool = False,
+    total: int | None = None,
+    directory: str | os.PathLike[str] | None = None,
 ) -> list[Any]:
-    """Poll until every job is completed, failed, expired or cancelled; a progress bar counts finished lines."""
+    """Poll until every job is completed, failed, expired or cancelled. One progress bar counts the finished lines
+    of all the jobs; its total is right from the first poll (``total``, else each job's line count, known at
+    submission even while a job validates) and it never goes back."""
     every = poll_interval(client, interval)
     started = time.monotonic()
     bar = None
+    shown = 0
     try:
         while True:
-            jobs = [retrieve(client, i) for i in ids]
-            total = sum(_counts(j)[0] for j in jobs)
-            done = sum(_counts(j)[1] + _counts(j)[2] for j in jobs)
+            jobs = [retrieve(client, i, directory) for i in ids]
+            lines = max(total or 0, sum(_expected_lines(j) for j in jobs))
+            done = min(lines, sum(_counts(j)[1] + _counts(j)[2] for j in jobs))
             failed = sum(_counts(j)[2] for j in jobs)
-            states = ", ".join(sorted({j.status for j in jobs}))
+            states = ", ".join(sorted({_said(j.status, 20) for j in jobs}))
             if progress:
                 if bar is None:
-                    if kernel:
-                        from tqdm.auto import tqdm
-                    else:
-                        from tqdm import tqdm
-                    bar = tqdm(total=total or None, desc="batch job", unit="line", file=sys.stderr)
-                if total and bar.total != total:
-                    bar.total = total
-                bar.n = done
-                bar.set_postfix_str(f"{states} · failed {failed}", refresh=False)
-                bar.refresh()
+                    bar = progress_bar(lines or None, "batch job" if len(ids) == 1 else f"{len(ids)} batch jobs",
+                                       "line", kernel)
+                if lines > (bar.total or 0):
+                    bar.total = lines
+                if done > shown:
+                    bar.update(done - shown)
+                    shown = done
+                bar.set_postfix_str(f"{states} · failed {failed}")
             if all(j.status in TERMINAL_STATUSES for j in jobs):
                 return jobs
             if timeout is not None and time.monotonic() - started + every > timeout:
-                raise ServiceError(
-                    f"Batch job(s) {', '.join(ids)} still {states} after {timeout:g} s; wait again later."
-                )
+                raise JobError(f"Batch job(s) {', '.join(ids)} still {states} after {timeout:g} s.", "wait", ids)
             time.sleep(every)
     finally:
         if bar is not None:
@@ -368,7 +465,35 @@ def wait_jobs(
 
 
 def cancel_jobs(client: VisionClient, ids: Sequence[str]) -> list[Any]:
-    return [_call(client, client.sdk_client().batches.cancel, i) for i in ids]
+    return [_call(client, client.sdk_client().batches.cancel, checked_id(i), job=i) for i in ids]
+
+
+def resubmit_jobs(client: VisionClient, ids: Sequence[str], *, directory: str | os.PathLike[str] | None = None,
+                  progress: bool = True, kernel: bool = False) -> BatchJob:
+    """Submit again what the manifests of jobs ``ids`` say was submitted (a job the service lost: the emulator
+    forgets its jobs when it stops): the same prompt, deployment and options, the images read again from their
+    files, in the same order. An image that was not a file (in memory, a URL) cannot be read again: one line."""
+    where = manifest_directory(directory)
+    manifests = []
+    for batch_id in ids:
+        manifest = Manifest.load(where, checked_id(batch_id))
+        if manifest is None:
+            raise JobError(f"There is no manifest of batch {batch_id} in {where}.", "list", ())
+        manifests.append(manifest)
+    entries = sorted((int(e["index"]), e) for m in manifests for e in [*m.items, *m.local_failures])
+    paths = [e.get("path") for _, e in entries]
+    missing = [str(e.get("source")) for (_, e), p in zip(entries, paths, strict=True) if not p or not os.path.isfile(p)]
+    if missing:
+        raise ConfigError(f"{len(missing)} of the {len(entries)} images cannot be read again (not a file, or gone), "
+                          f"e.g. {_said(missing[0], 80)}: submit them anew instead.")
+    first = manifests[0]
+    options = {k: v for k, v in first.options.items() if k in _RESUBMITTED_OPTIONS}
+    return submit_batch(client, first.prompt, paths, deployment=first.deployment or None, manifest_dir=where,
+                        progress=progress, kernel=kernel, **options)
+
+
+#: the request options a manifest keeps and a resubmission passes on
+_RESUBMITTED_OPTIONS = ("detail", "max_tokens", "temperature", "system")
 
 
 def _download(client: VisionClient, file_id: str | None) -> tuple[dict[str, dict[str, Any]], list[str]]:
@@ -462,13 +587,11 @@ def fetch_results(
     notices: list[str] = []
     prompt = ""
     for batch_id in ids:
-        job = retrieve(client, batch_id)
+        job = retrieve(client, batch_id, where)
         if job.status not in TERMINAL_STATUSES:
-            t, c, f = _counts(job)
-            raise ConfigError(
-                f"Batch {batch_id} is still {job.status} ({c + f}/{t} lines done); wait for it first "
-                f"(BatchJob.wait())."
-            )
+            _, c, f = _counts(job)
+            raise JobError(f"Batch {batch_id} is still {_said(job.status, 20)} ({c + f}/{_expected_lines(job)} "
+                           "lines done).", "wait", (batch_id,))
         manifest = Manifest.load(where, batch_id)
         (output, bad_output), (errors, bad_errors) = _download(client, job.output_file_id), _download(
             client, job.error_file_id)
@@ -505,18 +628,28 @@ class BatchJob:
     """
 
     def __init__(self, client: VisionClient, ids: Sequence[str], *, directory: Path | None = None,
-                 total: int | None = None) -> None:
-        self.client = client
+                 total: int | None = None, follow: Callable[[], VisionClient | None] | None = None) -> None:
+        self._client = client
         self.ids = [checked_id(i) for i in ids]  # an id goes into URLs and a manifest's file name
         self.directory = directory or manifest_directory()
         self.total = total
+        self.follow = follow  # the client of a session that may move (its emulator started again elsewhere)
+        self.next_step = ""  # what to do next in the words of the frontend that made it ("": Python's)
+
+    @property
+    def client(self) -> VisionClient:
+        """The client the jobs are asked about: the session's current one when this handle follows a session."""
+        current = self.follow() if self.follow is not None else None
+        return current if current is not None else self._client
 
     def status(self) -> list[Any]:
-        return [retrieve(self.client, i) for i in self.ids]
+        return [retrieve(self.client, i, self.directory) for i in self.ids]
 
-    def wait(self, *, interval: float | None = None, timeout: float | None = None, progress: bool = True) -> list[Any]:
+    def wait(self, *, interval: float | None = None, timeout: float | None = None, progress: bool = True,
+             kernel: bool = False) -> list[Any]:
         """Poll until every job is finished (``interval`` default 60 s); returns the final ``Batch`` objects."""
-        return wait_jobs(self.client, self.ids, interval=interval, timeout=timeout, progress=progress)
+        return wait_jobs(self.client, self.ids, interval=interval, timeout=timeout, progress=progress,
+                         kernel=kernel, total=self.total, directory=self.directory)
 
     def results(self) -> BatchResult:
         """Download, match by ``custom_id``, fill the cache, return the per-image :class:`BatchResult`."""
@@ -525,10 +658,17 @@ class BatchJob:
     def cancel(self) -> list[Any]:
         return cancel_jobs(self.client, self.ids)
 
+    def resubmit(self, *, progress: bool = True) -> BatchJob:
+        """Submit these jobs again from their manifests (a job the service lost; see :func:`resubmit_jobs`);
+        returns the new handle."""
+        job = resubmit_jobs(self.client, self.ids, directory=self.directory, progress=progress)
+        job.follow = self.follow
+        return job
+
     def summary(self) -> str:
         n = f"{self.total} image(s) in " if self.total is not None else ""
         ids = " ".join(self.ids)
-        return f"Submitted {n}{len(self.ids)} Batch API job(s): {ids}. Next: .wait(), then .results()."
+        return f"Submitted {n}{len(self.ids)} Batch API job(s): {ids}. Next: {self.next_step or '.wait(), then .results()'}."
 
     def __repr__(self) -> str:
         return f"BatchJob({self.ids!r})"
@@ -543,7 +683,7 @@ class BatchJob:
 # ----- the `%azure_vision jobs` line magic -----------------------------------------------------------------------
 class JobList(list[Any]):
     """SDK ``Batch`` objects that render as a table (id, status, created, done, failed) in a notebook and a
-    terminal (through :mod:`azmm_magic.core.views`)."""
+    terminal (through :mod:`azmm_magic.core.views`); a sentence when there are none."""
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         return views.mimebundle(self, include, exclude)
@@ -557,5 +697,5 @@ def jobs_table(jobs: Sequence[Any]) -> JobList:
     return JobList(jobs)
 
 
-__all__ = ["BatchJob", "JobList", "Manifest", "SubmitInterrupted", "fetch_results", "jobs_table", "list_jobs", "manifest_directory",
-           "submit_batch", "wait_jobs"]
+__all__ = ["BatchJob", "JobError", "JobList", "Manifest", "PYTHON_STEPS", "SubmitInterrupted", "fetch_results", "jobs_table",
+           "list_jobs", "manifest_directory", "progress_bar", "resubmit_jobs", "submit_batch", "wait_jobs"]

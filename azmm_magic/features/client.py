@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
-from azmm_magic.core.errors import AzureVisionError
+from azmm_magic.core.errors import AzureVisionError, ConfigError
 from azmm_magic.core.request import VisionRequest, build_request
 from azmm_magic.core.result import VisionResult
 from azmm_magic.core.settings import Settings
@@ -221,8 +221,16 @@ class VisionClient:
         await self.sdk.aclose()
 
     # ----- batches (azmm_magic.features.batch and .batch_api do the work) ------------------------------------------
+    @overload
+    def batch(self, prompt: str, images: Iterable[object] | object, *, progress: bool = ...,
+              via: Literal["requests"] | None = ..., **options: Any) -> BatchResult: ...
+
+    @overload
+    def batch(self, prompt: str, images: Iterable[object] | object, *, progress: bool = ...,
+              via: Literal["batch-api"], **options: Any) -> BatchJob: ...
+
     def batch(self, prompt: str, images: Iterable[object] | object, *, progress: bool = True,
-              **options: Any) -> BatchResult:
+              via: str | None = None, **options: Any) -> BatchResult | BatchJob:
         """Ask the same ``prompt`` about each image separately (one request per image), concurrently.
 
         ``images``: paths, globs (``"photos/**/*.jpg"``), URLs or image objects; expanded first, then each image is
@@ -237,7 +245,19 @@ class VisionClient:
         sender waits as long as the service asks and the window is halved, then grows back), ``use_cache``,
         ``refresh``, ``on_item(index, outcome)`` (called per finished item), and the request options
         ``deployment``, ``detail``, ``max_tokens``, ``temperature``, ``system``, ``response_format``.
+
+        ``via="batch-api"`` sends the same requests through the Azure OpenAI **Batch API** instead (a Global Batch
+        ``deployment``: 24 h target, half the price) and returns the :class:`~azmm_magic.features.batch_api.BatchJob`
+        handle at once (``job.wait()``, then ``job.results()``: the same ``BatchResult``); it also takes
+        ``max_file_lines`` / ``max_file_bytes`` (where input files are split) and ``manifest_dir`` (see
+        :meth:`submit_batch`). ``progress`` then shows the images being prepared and uploaded.
         """
+        if via == "batch-api":
+            from azmm_magic.features.batch_api import submit_batch
+
+            return submit_batch(self, prompt, images, progress=progress, **options)
+        if via not in (None, "requests"):
+            raise ConfigError(f"via must be 'requests' or 'batch-api', got {via!r}.")
         from azmm_magic.features.batch import run_batch
 
         return run_batch(self, prompt, images, progress=progress, **options)
@@ -293,7 +313,10 @@ class VisionClient:
         the job(s) with ``completion_window="24h"``. ``job.wait()`` polls, ``job.results()`` downloads the output
         and error files, fills the cache and returns a ``BatchResult``. A small manifest (custom_id → source and
         cache key; no image data, no secret) is saved under ``manifest_dir`` (default ``$AZMM_BATCH_DIR`` or
-        ``~/.cache/azmm_magic/batches``) so results can be fetched from another session.
+        ``~/.cache/azmm_magic/batches``) so results can be fetched from another session, and a job the service
+        lost can be submitted again (``job.resubmit()``). ``max_file_lines`` / ``max_file_bytes`` split the input
+        files sooner; images are prepared on every core, with a progress bar (``progress=False``: none).
+        The same as ``batch(prompt, images, via="batch-api")``.
         """
         from azmm_magic.features.batch_api import submit_batch
 

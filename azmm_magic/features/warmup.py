@@ -58,6 +58,8 @@ class WarmUp:
         self.errors: list[tuple[str, BaseException]] = []
         self.timings: dict[str, float] = {}
         self._done = threading.Event()
+        self._hurry = threading.Event()
+        self.skipped: list[str] = []
         self._thread = threading.Thread(target=self._run, name="azmm-warmup", daemon=True)
 
     def start(self) -> WarmUp:
@@ -67,6 +69,9 @@ class WarmUp:
     def _run(self) -> None:
         try:
             for name, step in self.steps:
+                if self._hurry.is_set() and not name.startswith(NEEDED):
+                    self.skipped.append(name)  # the first call, waiting now, does this itself if it needs it
+                    continue
                 started = time.perf_counter()
                 try:
                     step()
@@ -80,6 +85,11 @@ class WarmUp:
     def done(self) -> bool:
         return self._done.is_set()
 
+    def hurry(self) -> None:
+        """A call is waiting: finish the step under way and the imports and client it needs, skip the rest (the
+        steps that only do ahead of time what a first request does: it would wait for them, then do its own)."""
+        self._hurry.set()
+
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the warm-up has finished (at most ``timeout`` seconds); True when it has. Returns at once
         when called from the warm-up thread itself."""
@@ -90,6 +100,11 @@ class WarmUp:
 
 _LOCK = threading.Lock()
 _STARTED: list[WarmUp] = []
+
+
+#: The steps a waiting first call still needs from the warm-up (:meth:`WarmUp.hurry`): its imports (a module being
+#: imported is locked until it is done anyway) and the session's SDK client (kept and used by that call).
+NEEDED = ("import ", "sdk client")
 
 
 def import_step(name: str) -> Callable[[], object]:
@@ -243,11 +258,15 @@ def start(
 FIRST_CALL_WAIT = 15.0
 
 
-def wait(timeout: float | None = None) -> bool:
+def wait(timeout: float | None = None, *, hurry: bool = False) -> bool:
     """Wait for every warm-up still running (the first real call does this before its own imports); True when
-    none is left running. Returns at once when nothing was started or the warm-up is off."""
+    none is left running. Returns at once when nothing was started or the warm-up is off. ``hurry``: the caller
+    is a first call (a notebook's Run All reaches it at once): the warm-ups skip the steps it does itself."""
     with _LOCK:
         running = [w for w in _STARTED if not w.done]
+    if hurry:
+        for warm in running:
+            warm.hurry()
     deadline = None if timeout is None else time.monotonic() + timeout
     for warm in running:
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -262,4 +281,4 @@ def running() -> list[WarmUp]:
         return [w for w in _STARTED if not w.done]
 
 
-__all__ = ["FIRST_CALL_WAIT", "MODULES", "WarmUp", "running", "start", "wait"]
+__all__ = ["FIRST_CALL_WAIT", "MODULES", "NEEDED", "WarmUp", "running", "start", "wait"]

@@ -60,6 +60,7 @@ class AzureVision(CellMagic, SettingTraits):
         self._parts: dict[str, Any] = {}
         self._stores: dict[tuple[str, str], Any] = {}  # (kind, path) -> SQLiteCache, opened once per session
         self.emulator: Any = None
+        self.emulator_port = 0
         self.login_key: Secret | None = None  # `%azure_vision login`: in memory only
         self._clients: dict[Settings, Any] = {}
         #: traits a subcommand set, and which one (``%azure_vision emulator``): the config view says so while
@@ -176,7 +177,9 @@ class AzureVision(CellMagic, SettingTraits):
                 return self._line(line)
             from azmm_magic.features import warmup
 
-            warmup.wait(warmup.FIRST_CALL_WAIT)  # only what still runs, and not for ever; imports then find it ready
+            # only what is still running and the cell needs (its imports, its client): the cell's own imports then
+            # find every module ready, and the rest of the warm-up, which the cell does itself, is skipped
+            warmup.wait(warmup.FIRST_CALL_WAIT, hurry=True)  # and not for ever
             return self._cell(line, cell)
         except AzureVisionError as e:
             raise usage_error(e) from e

@@ -115,18 +115,20 @@ class CellMagic:
 
         if command.via == "batch-api":
             from azmm_magic.features.batch_api import SubmitInterrupted
+            from azmm_magic.frontends.magics.jobs import follow_session, magic_words
 
             try:
-                job = client.submit_batch(command.prompt, command.images, **command.options())
+                job = client.submit_batch(command.prompt, command.images, kernel=_is_kernel(self.shell),
+                                          **command.options())
             except SubmitInterrupted as e:
                 if command.out:
                     ns[command.out] = e.job
                 print(f"{e}: %azure_vision jobs cancel {' '.join(e.job.ids)} stops them.", file=sys.stderr)
                 raise KeyboardInterrupt from None
+            job.follow = follow_session(self, client)
+            job.next_step = magic_words(job)
             if command.out:
                 ns[command.out] = job
-            ids = " ".join(job.ids)
-            print(f"Next: %azure_vision jobs wait {ids}, then %azure_vision jobs results {ids}")
             return job
         if command.dry_run:
             from azmm_magic.display.preview import BatchPreview

@@ -24,8 +24,18 @@ def run(magics: Session, args: argparse.Namespace) -> Any:
             return None
         from azmm_magic.emulator.server import EmulatorConfig, EmulatorServer
 
-        magics.emulator = EmulatorServer(EmulatorConfig())
-        magics.emulator.start()
+        # on the port it had before, when it is free: what still points there (a job handle) finds it again
+        for port in dict.fromkeys((magics.emulator_port, 0)):
+            magics.emulator = EmulatorServer(EmulatorConfig(), port=port)
+            try:
+                magics.emulator.start()
+                break
+            except OSError:
+                magics.emulator = None
+                if not port:
+                    raise
+        assert magics.emulator is not None
+        magics.emulator_port = int(magics.emulator.url.rsplit(":", 1)[1])
     magics.endpoint = magics.emulator.url
     magics.auth = "none"
     magics.api_style = "azure"

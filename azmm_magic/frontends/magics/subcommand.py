@@ -26,6 +26,7 @@ class Session(Protocol):
     conversations: Any
     ledger: Any
     emulator: Any
+    emulator_port: int  # the port the session's emulator last ran on (0: none yet); a restart takes it again
     login_key: Secret | None
     set_by: dict[str, tuple[Any, str]]  # trait -> (value, the subcommand that set it)
     endpoint: str | None  # the traits a subcommand changes
