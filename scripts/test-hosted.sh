@@ -33,7 +33,7 @@ find_python() {
 # The core subset: the magic, the client, images, widgets and the panel (Python side), secrets (a notebook run by
 # nbclient), the demo's HTML export, and the browser test of the panel in this runtime's notebook UI.
 CORE_TESTS=(tests/test_magic.py tests/test_client.py tests/test_images.py tests/test_widgets.py
-            tests/test_panel_surfaces.py tests/test_structured.py tests/test_display.py tests/test_secrets.py
+            tests/test_panel_surfaces.py tests/test_long_session.py tests/test_structured.py tests/test_display.py tests/test_secrets.py
             tests/test_hosted.py tests/test_demo_html.py::test_exported_html_references_no_cdn)
 
 for name in "${@:-colab kaggle}"; do

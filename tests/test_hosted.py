@@ -106,9 +106,8 @@ def colab(monkeypatch):
     google.colab = colab_pkg  # type: ignore[attr-defined]
     for name, module in (("google", google), ("google.colab", colab_pkg), ("google.colab.userdata", userdata)):
         monkeypatch.setitem(sys.modules, name, module)
-    monkeypatch.setattr(hosted, "_read", None)
+    monkeypatch.setattr(hosted, "_asked", {})
     yield types.SimpleNamespace(secrets=secrets, asked=asked)
-    hosted._read = None
 
 
 def test_colab_secrets_are_a_settings_source(colab, monkeypatch):
@@ -125,6 +124,9 @@ def test_colab_secrets_are_a_settings_source(colab, monkeypatch):
     asked = len(colab.asked)
     Settings.resolve()
     assert len(colab.asked) == asked, "Colab's secrets are read once per process"
+    colab.secrets["OPENAI_API_VERSION"] = "2025-04-01-preview"  # added later: read again on request only
+    assert "OPENAI_API_VERSION" not in hosted.colab_secrets(["OPENAI_API_VERSION"])
+    assert hosted.colab_secrets(["OPENAI_API_VERSION"], refresh=True) == {"OPENAI_API_VERSION": "2025-04-01-preview"}
     monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://fromenv.openai.azure.com/")  # the environment wins
     assert Settings.resolve().sources["endpoint"] == "env AZURE_OPENAI_ENDPOINT"
 
@@ -141,8 +143,8 @@ def test_colab_secrets_shown_by_config_without_the_key(colab, monkeypatch):
 
 def test_no_colab_no_secrets_asked(monkeypatch):
     monkeypatch.delitem(sys.modules, "google.colab", raising=False)
-    monkeypatch.setattr(hosted, "_read", None)
-    assert hosted.colab_secrets(["AZURE_OPENAI_API_KEY"]) == {}
+    monkeypatch.setattr(hosted, "_asked", {})
+    assert hosted.colab_secrets(["AZURE_OPENAI_API_KEY"]) == {} and hosted._asked == {}
 
 
 # ----- Colab's custom widget manager ---------------------------------------------------------------------------------

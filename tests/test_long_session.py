@@ -23,7 +23,7 @@ from azmm_magic.features import chat as chat_module
 from azmm_magic.features.batch import BatchInterrupted
 from azmm_magic.features.batch_api import Manifest, SubmitInterrupted
 from azmm_magic.features.compare import compare
-from azmm_magic.frontends.panel.compat import live_widget_count
+from azmm_magic.frontends.panel.compat import live_widget_count, titles_of
 from azmm_magic.frontends.panel.history import FULL_IMAGES, HISTORY_LIMIT
 from tests.conftest import Emulator, _start, choose_files, make_png, uploaded_bytes
 from tests.test_batch import folder, slow, slow_server  # noqa: F401 - fixtures
@@ -61,8 +61,8 @@ def test_panel_widget_count_stays_flat_over_50_questions(shell, emulator, tmp_pa
     assert live_widget_count() == before
     assert len(panel.history) == len(panel.history_view.children) == HISTORY_LIMIT
     last = HISTORY_LIMIT + 50
-    assert panel.history_view.titles[-1].startswith(f"{last}. Question {last - 1}")
-    assert panel.history_view.titles[0].startswith(f"{last - HISTORY_LIMIT + 1}. ")
+    assert titles_of(panel.history_view)[-1].startswith(f"{last}. Question {last - 1}")
+    assert titles_of(panel.history_view)[0].startswith(f"{last - HISTORY_LIMIT + 1}. ")
     # older exchanges keep small copies of the images (same content id); the newest keep the images sent
     old, new = panel.history[0].result.images[0], panel.history[-1].result.images[0]
     assert old.sha256 == sent.sha256 and len(old.data or b"") < len(sent.data or b"") // 4

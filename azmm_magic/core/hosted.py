@@ -15,7 +15,8 @@ import threading
 from collections.abc import Iterable, Mapping
 
 _lock = threading.Lock()
-_read: dict[str, str] | None = None
+#: each secret asked of Colab so far: its value, or None when it is not set or not granted
+_asked: dict[str, str | None] = {}
 
 
 def in_colab() -> bool:
@@ -24,30 +25,32 @@ def in_colab() -> bool:
 
 
 def colab_secrets(names: Iterable[str], *, refresh: bool = False) -> Mapping[str, str]:
-    """Colab secrets among ``names`` (environment-variable names), read once per process (``refresh``: read again,
-    e.g. after adding a secret). Empty outside Colab."""
-    global _read
+    """The Colab secrets among ``names`` (environment-variable names) that are set and granted to this notebook.
+    Each name is asked of Colab once per process (``refresh``: ask again, e.g. after adding a secret). Empty
+    outside Colab."""
     if not in_colab():
         return {}
     with _lock:
-        if _read is None or refresh:
-            _read = _read_secrets(tuple(names))
-        return dict(_read)
+        if refresh:
+            _asked.clear()
+        missing = [name for name in names if name not in _asked]
+        if missing:
+            _asked.update(_ask(missing))
+        return {name: value for name in names if (value := _asked.get(name)) is not None}
 
 
-def _read_secrets(names: tuple[str, ...]) -> dict[str, str]:
+def _ask(names: list[str]) -> dict[str, str | None]:
     try:
         from google.colab import userdata  # type: ignore[import-not-found]
     except Exception:  # noqa: BLE001 - an older Colab without the Secrets panel: no secrets
-        return {}
-    found: dict[str, str] = {}
+        return dict.fromkeys(names)
+    found: dict[str, str | None] = {}
     for name in names:
         try:
             value = userdata.get(name)
         except Exception:  # noqa: BLE001 - not set, not granted to this notebook, or timed out: not used
-            continue
-        if isinstance(value, str) and value.strip():
-            found[name] = value.strip()
+            value = None
+        found[name] = value.strip() if isinstance(value, str) and value.strip() else None
     return found
 
 

@@ -304,10 +304,9 @@ class Settings:
                 values[name] = _coerce(info, session[name], label)
                 sources[name] = label
                 continue
-            for _var, raw, label in _env_candidates(info.env, env, hosted):
+            for raw, origin, source in _env_candidates(info.env, env, hosted):
                 if raw not in (None, ""):
-                    values[name] = _coerce(info, raw, label)
-                    sources[name] = label.replace("environment variable", "env")
+                    values[name], sources[name] = _coerce(info, raw, origin), source
                     break
             else:
                 values[name], sources[name] = info.default, "default"
@@ -535,10 +534,11 @@ def read_endpoint(raw: str, api_style: str = "auto") -> EndpointReading:
 
 
 def _env_candidates(names: tuple[str, ...], env: Mapping[str, str],
-                    hosted: Mapping[str, str]) -> list[tuple[str, str | None, str]]:
-    """Where a setting may come from, in order: each environment variable, then each Colab secret of that name."""
-    return ([(var, env.get(var), f"environment variable {var}") for var in names]
-            + [(var, hosted.get(var), f"Colab secret {var}") for var in names if var in hosted])
+                    hosted: Mapping[str, str]) -> list[tuple[str | None, str, str]]:
+    """Where a setting may come from, in order, as (value, origin for an error message, source for the config
+    view): each environment variable, then each Colab secret of that name."""
+    return ([(env.get(var), f"environment variable {var}", f"env {var}") for var in names]
+            + [(hosted[var], f"Colab secret {var}", f"Colab secret {var}") for var in names if var in hosted])
 
 
 def _apply_endpoint(values: dict[str, Any], sources: dict[str, str]) -> dict[str, str]:

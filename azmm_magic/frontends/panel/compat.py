@@ -1,4 +1,5 @@
-"""The panel on ipywidgets 7 and 8: the upload button ("Choose files (N)") and tooltips.
+"""The panel on ipywidgets 7 and 8 and in Colab: the upload button ("Choose files (N)"), tooltips, accordion
+titles, closing and counting widgets, and Colab's custom widget manager.
 
 ipywidgets 8 (JupyterLab 4, Notebook 7, VS Code, Kaggle): ``FileUpload.value`` is a tuple of
 ``{name, type, size, content, last_modified}`` and the label counts ``len(value)``. ipywidgets 7 (Colab, classic
@@ -115,10 +116,5 @@ def live_widget_count() -> int:
     return len(instances)
 
 
-def uploads_shown(upload: Any) -> list[str] | None:
-    """The names the widget holds for the label (ipywidgets 8), None on ipywidgets 7 (it holds only a count)."""
-    return None if is_legacy(upload) else [f["name"] for f in upload.value]
-
-
 __all__ = ["chosen_files", "close_tree", "colab_widget_metadata", "is_legacy", "live_widget_count", "set_titles",
-           "show_uploads", "shown_count", "titles_of", "tooltip", "uploads_shown"]
+           "show_uploads", "shown_count", "titles_of", "tooltip"]

@@ -14,7 +14,7 @@ import ipywidgets as w
 
 from azmm_magic.core.errors import AzureVisionError, ConfigError, ImageInputError
 from azmm_magic.core.urls import redact_url
-from azmm_magic.frontends.panel.compat import chosen_files, close_tree, show_uploads, shown_count, tooltip, uploads_shown
+from azmm_magic.frontends.panel.compat import chosen_files, close_tree, show_uploads, shown_count, tooltip
 from azmm_magic.frontends.panel.dropzone import DropZone
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -203,9 +203,7 @@ class ImageSources:
         """Make the upload button read "Choose files (N)", N = the chosen uploads (``force``: even when it already
         does, to drop a new selection's bytes from the widget)."""
         chosen = [(e.upload_name, len(e.source)) for e in self.entries if e.upload_name is not None]
-        names = uploads_shown(self.upload)
-        if force or (names is None and shown_count(self.upload) != len(chosen)) or (
-                names is not None and names != [name for name, _ in chosen]):
+        if force or shown_count(self.upload) != len(chosen):
             self._counting = True
             try:
                 show_uploads(self.upload, chosen)
