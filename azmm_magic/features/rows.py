@@ -6,9 +6,9 @@
 - **The image column** is the one column whose values are all images: paths or URLs of images, PDFs or videos,
   bytes, PIL images, numpy arrays (``column=`` chooses one; a column named like ``image``/``path``/``file``/``url``
   wins when several qualify).
-- **The prompt** is filled per row: ``{name}`` becomes ``str(row[name])`` when the DataFrame has a column ``name``
-  (columns win over notebook variables), else the notebook variable ``name`` when one is given (the magic passes its
-  namespace), else it is left as written; ``{{name}}`` gives a literal ``{name}``. ``str.format`` is never used.
+- **The prompt** is filled per row by :func:`azmm_magic.core.prompts.interpolate`: ``{name}`` becomes
+  ``str(row[name])`` when the DataFrame has a column ``name`` (columns win over notebook variables), else the
+  notebook variable ``name`` when a namespace is given (the magic passes its own), else it is left as written.
 - **The result** keeps the input rows: :meth:`~azmm_magic.features.batch.BatchResult.to_dataframe` returns them
   (same index, all input columns) with the answer columns added.
 
@@ -18,7 +18,6 @@ pandas is never imported here: a DataFrame is recognised only when pandas is alr
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,8 +25,8 @@ from typing import Any
 
 from azmm_magic.core.errors import ConfigError, ImageInputError
 from azmm_magic.core.images import MAX_SOURCES, expand_sources, leaf_label, looks_like_image
+from azmm_magic.core.prompts import interpolate
 
-_PLACEHOLDER = re.compile(r"\{\{([^{}]*)\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _MEDIA_SUFFIXES = (
     ".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif", ".ico",
     ".pdf", ".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi",
@@ -123,22 +122,6 @@ def image_column(frame: Any, column: str | None = None) -> str:
     return candidates[0]
 
 
-def fill_prompt(template: str, row: Mapping[str, Any], namespace: Mapping[str, Any] | None = None) -> str:
-    """``{name}`` from the row's column ``name``, else the variable ``name`` in ``namespace``; ``{{x}}`` -> ``{x}``."""
-
-    def sub(match: re.Match[str]) -> str:
-        if match.group(1) is not None:
-            return "{" + match.group(1) + "}"
-        name = match.group(2)
-        if name in row:
-            return str(row[name])
-        if namespace is not None and name in namespace:
-            return str(namespace[name])
-        return match.group(0)
-
-    return _PLACEHOLDER.sub(sub, template)
-
-
 def row_items(rows: Rows, template: str) -> list[RowItem]:
     """One :class:`RowItem` per row of ``rows.frame``, in order (sources expanded, nothing decoded)."""
     frame = rows.frame
@@ -162,7 +145,7 @@ def row_items(rows: Rows, template: str) -> list[RowItem]:
             label = str(value)
         else:
             label = leaf_label(leaves[0]) if len(leaves) == 1 else f"<row {position}>"
-        items.append(RowItem(index, label, leaves, fill_prompt(template, record, rows.namespace)))
+        items.append(RowItem(index, label, leaves, interpolate(template, record, rows.namespace)))
     if not items:
         raise ConfigError("the DataFrame has no rows: nothing to ask about")
     return items
@@ -235,4 +218,4 @@ def answer_columns(frame: Any, outcomes: Mapping[int, Any], sources: Mapping[int
 
 
 __all__ = ["ANSWER_COLUMNS", "RowItem", "answer_columns", "answer_record", "answer_table", "Rows", "as_rows",
-           "fill_prompt", "image_column", "is_dataframe", "row_items"]
+           "image_column", "is_dataframe", "row_items"]

@@ -2,9 +2,10 @@
 
 * The magic line is split with :mod:`shlex` (quotes work, ``line.split(" ")`` is never used) and parsed with
   :mod:`argparse`; every mistake becomes a :class:`~azmm_magic.core.errors.ConfigError` with one clear line.
-* The cell body is the prompt. ``{name}`` is replaced by ``str(namespace[name])`` when ``name`` is defined,
-  ``{{name}}`` gives a literal ``{name}``, and any other brace text (JSON, nested JSON ending in ``}}``, set
-  literals, LaTeX) is left exactly as written. ``str.format`` is never used on a prompt.
+* The cell body is the prompt: ``{name}`` is filled from the notebook's variables by
+  :func:`azmm_magic.core.prompts.interpolate` (``{{name}}`` is a literal ``{name}``, other braces stay as written).
+* ``-i NAME`` / ``-i {NAME}`` and ``--schema NAME`` name a variable: :func:`variable_name` reads the name and
+  :func:`resolve_image_arg` decides between a variable and a path.
 """
 
 from __future__ import annotations
@@ -20,32 +21,11 @@ from functools import lru_cache
 from typing import Any, NoReturn
 
 from azmm_magic.core.errors import ConfigError
+from azmm_magic.core.prompts import interpolate, unresolved_names
 from azmm_magic.core.settings import SCHEMA
 
-_PLACEHOLDER = re.compile(r"\{\{([^{}]*)\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _KEY_OPTIONS = ("--api-key", "--key", "--api_key", "--token", "--azure-ad-token")
-
-
-def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
-    """Replace ``{name}`` with the value of a defined variable; ``{{text}}`` gives a literal ``{text}``; keep
-    everything else exactly, so nested JSON such as ``{"a": {"b": 1}}`` is sent as written."""
-
-    def sub(match: re.Match[str]) -> str:
-        if match.group(1) is not None:
-            return "{" + match.group(1) + "}"
-        name = match.group(2)
-        if name not in namespace:
-            return match.group(0)
-        try:
-            return str(namespace[name])
-        except Exception as e:  # noqa: BLE001 - a user object whose __str__ fails
-            raise ConfigError(
-                f"{{{name}}} in the prompt: str({name}) failed ({type(e).__name__}); use another variable or "
-                f"write {{{{{name}}}}} for a literal {{{name}}}."
-            ) from None
-
-    return _PLACEHOLDER.sub(sub, text)
 
 
 class LineParser(argparse.ArgumentParser):
@@ -196,8 +176,8 @@ class VisionCommand:
         for label, value in zip(self.image_labels, self.images, strict=False):
             if isinstance(value, (list, tuple)):
                 return ()
-            name = label.strip().strip("{}")
-            names.append(name if name.isidentifier() and not isinstance(value, (str, os.PathLike)) else None)
+            name = variable_name(label)
+            names.append(name if name is not None and not isinstance(value, (str, os.PathLike)) else None)
         return tuple(names) if any(names) else ()
 
     def notices(self) -> tuple[str, ...]:
@@ -231,18 +211,32 @@ def split_line(line: str) -> list[str]:
         raise ConfigError(f"%%azure_vision: cannot read the options ({e}); check the quotes on the magic line.") from None
 
 
+def variable_name(arg: str) -> str | None:
+    """The variable an option value names: ``name`` or ``{name}`` (spaces around ignored) gives ``name``; anything
+    else (a path, a glob, a URL, ``{{name}}``) gives None."""
+    text = arg.strip()
+    if text.startswith("{") and text.endswith("}"):
+        text = text[1:-1]
+    return text if _IDENTIFIER.fullmatch(text) else None
+
+
 def resolve_image_arg(arg: str, namespace: Mapping[str, Any]) -> Any:
-    """``{name}`` must name a variable; a bare identifier that is a variable is used as one; else a path/glob/URL."""
-    stripped = arg.strip()
-    if stripped.startswith("{") and stripped.endswith("}") and _IDENTIFIER.fullmatch(stripped[1:-1]):
-        name = stripped[1:-1]
-        if name not in namespace:
-            raise ConfigError(f"-i {arg}: no variable named {name!r} in this notebook; define it or give a path.")
+    """What one ``-i`` value stands for; the one place an image argument is looked up in the notebook's variables.
+
+    * ``{name}``: the variable's value; no such variable is an error.
+    * ``name``: the variable's value when there is one (a variable wins over a file of that name), else the text
+      when such a file exists, else an error suggesting close variable and file names.
+    * anything else: the text (a path, glob or URL) with its ``{name}`` placeholders filled (``photos/{kind}.jpg``).
+    """
+    name = variable_name(arg)
+    if name is None:
+        return interpolate(arg, namespace)
+    if name in namespace:
         return namespace[name]
-    if _IDENTIFIER.fullmatch(stripped) and stripped in namespace:
-        return namespace[stripped]
-    if _IDENTIFIER.fullmatch(stripped) and not os.path.exists(os.path.expanduser(stripped)):
-        raise ConfigError(f"-i {stripped}: no file or variable named {stripped!r}{_close_names(stripped, namespace)}.")
+    if arg.strip().startswith("{"):
+        raise ConfigError(f"-i {arg}: no variable named {name!r} in this notebook; define it or give a path.")
+    if not os.path.exists(os.path.expanduser(name)):
+        raise ConfigError(f"-i {name}: no file or variable named {name!r}{_close_names(name, namespace)}.")
     return interpolate(arg, namespace)
 
 
@@ -321,12 +315,6 @@ def parse_cell(line: str, cell: str, namespace: Mapping[str, Any]) -> VisionComm
     )
 
 
-def unresolved_names(text: str, namespace: Mapping[str, Any]) -> tuple[str, ...]:
-    """The ``{name}`` placeholders of ``text`` that :func:`interpolate` leaves as written (no such variable)."""
-    names = (m.group(2) for m in _PLACEHOLDER.finditer(text) if m.group(2) is not None)
-    return tuple(dict.fromkeys(n for n in names if n not in namespace))
-
-
 def _sources(images: tuple[Any, ...], args: argparse.Namespace, namespace: Mapping[str, Any]) -> tuple[tuple[Any, ...], bool]:
     """``--column`` wraps a DataFrame as rows (checked now, with --option hints), ``--frames``/``--frames-per-request``
     say how videos are sampled; returns the sources and whether the batch goes over DataFrame rows."""
@@ -396,10 +384,8 @@ def _response_format(args: argparse.Namespace, namespace: Mapping[str, Any]) -> 
         return "json", None
     if not args.schema:
         return None, None
-    name = args.schema.strip()
-    if name.startswith("{") and name.endswith("}"):
-        name = name[1:-1]
-    if not _IDENTIFIER.fullmatch(name):
+    name = variable_name(args.schema)
+    if name is None:
         raise ConfigError(f"--schema {args.schema!r}: give the name of a variable holding a pydantic model or a JSON Schema dict.")
     if name not in namespace:
         raise ConfigError(f"--schema {name}: no variable named {name!r}; define a pydantic model class or a JSON Schema dict.")

@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from azmm_magic.core.errors import ConfigError, ImageInputError, IncompleteAnswerError
-from azmm_magic.frontends.command import parse_cell
+from azmm_magic.frontends.command import parse_cell, variable_name
 from azmm_magic.frontends.magics.subcommand import in_terminal
 
 
@@ -341,8 +341,8 @@ def _name_the_input(message: str, command: Any) -> str:
         return message
     label, source = culprit
     if isinstance(source, str) and source in message:
-        name = label.strip().strip("{}")
-        if name.isidentifier() and name != source:  # name the variable, not only the path it holds
+        name = variable_name(label)
+        if name is not None and name != source:  # name the variable, not only the path it holds
             return f"-i {label} (a variable holding {source!r}): {message}"
         return message  # the path or URL as typed is quoted already
     return f"-i {culprit[0]}: {message}"
