@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DEFAULT_MODEL", "MODELS", "ModelSpec", "default_version_of", "find_model", "family_of_name"]
+__all__ = ["DEFAULT_MODEL", "MODELS", "ModelSpec", "find_model", "family_of_name"]
 
 EFFORTS = ("low", "medium", "high")
 GPT5_EFFORTS = ("minimal", "low", "medium", "high")
@@ -144,9 +144,3 @@ def family_of_name(name: str) -> ModelSpec | None:
         if key.startswith(prefix) and key[len(prefix)] in "-_":
             return _BY_ID.get(prefix) or _DEFAULTS[prefix]
     return None
-
-
-def default_version_of(family: str) -> str | None:
-    """The current default version of a model family (``gpt-4o`` -> ``2024-11-20``), or None."""
-    spec = _DEFAULTS.get(family.lower())
-    return spec.version if spec is not None else None

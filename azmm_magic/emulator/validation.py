@@ -29,7 +29,7 @@ from .report import RequestError
 from .rulebook import Context, Rule, is_set, quoted
 from .versions import features_of
 
-__all__ = ["RULES", "Context", "check_images", "check_schema", "request_rule_count", "token_cap", "validate_chat"]
+__all__ = ["RULES", "Context", "check_images", "check_schema", "token_cap", "validate_chat"]
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024  # "image size limit 20 MB" (Azure OpenAI quotas and limits page)
 REASONING_UNSUPPORTED = ("presence_penalty", "frequency_penalty", "logprobs", "top_logprobs", "logit_bias")
@@ -506,8 +506,3 @@ def check_images(body: Mapping[str, Any], profile: ModelProfile, *, max_image_by
                 f"Image {i + 1} is {size / 1_048_576:.1f} MB; the limit is {max_image_bytes / 1_048_576:g} MB per "
                 "image.", param="messages", code="image_too_large",
             )
-
-
-def request_rule_count() -> int:
-    """How many hand-written rules run after the schema (for the README and reports)."""
-    return len(RULES)
