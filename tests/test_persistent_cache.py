@@ -93,6 +93,8 @@ def test_replay_mode_in_the_magic(shell, emulator, red_png, tmp_path):
     with pytest.raises(UsageError, match="Replay mode has no recorded answer for the prompt 'Never asked'.*vision-test"):
         shell.run_cell_magic("azure_vision", "-i img", "Never asked")
     assert emulator.count() == n
+    with sqlite3.connect(tmp_path / "rec.sqlite") as db:  # replay looks answers up and stores nothing
+        assert db.execute("SELECT COUNT(*) FROM entries").fetchone()[0] == 1
 
 
 def test_import_skips_bad_lines_and_keeps_good_ones(tmp_path):

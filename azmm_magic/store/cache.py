@@ -236,8 +236,9 @@ class SQLiteCache:
     Versioned schema (numbered migrations recorded in the ``migrations`` table), WAL journal, one transaction per
     write (a crash never leaves a half-written entry visible), file created readable by its owner only (0600).
     Each entry records when it was stored, the deployment, the endpoint host and a prompt preview. Safe to use
-    from several threads and several processes at once. ``replay=True`` marks a store used in replay mode
-    (lookups also match entries recorded at another endpoint; the client never sends a request).
+    from several threads and several processes at once. ``replay=True`` marks a store used in replay mode:
+    lookups also match entries recorded at another endpoint, and the pipeline stores nothing in it; the file is
+    still opened for writing, so recorded answers can be imported into it (``cache import``, the way to fill it).
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, replay: bool = False, timeout: float = 30.0) -> None:
@@ -308,11 +309,6 @@ class SQLiteCache:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-
-    @property
-    def schema_version(self) -> int:
-        with self._lock:
-            return int(self._conn.execute("SELECT MAX(version) FROM migrations").fetchone()[0])
 
     # ----- the Cache protocol ----------------------------------------------------------------------------------
     def get(self, key: str) -> dict[str, Any] | None:

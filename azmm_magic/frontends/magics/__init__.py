@@ -146,7 +146,8 @@ class AzureVision(CellMagic, SettingTraits):
 
     def cache_for(self, settings: Settings) -> Any:
         """The answer cache the ``cache`` setting names: the session's memory cache, or a SQLite file (opened
-        once per session and path; ``replay`` opens the same file read-only for the client)."""
+        once per session, mode and path; in ``replay`` mode the client only looks answers up, while ``cache
+        import`` and ``cache clear`` still write to the file)."""
         if settings.cache in ("sqlite", "replay"):
             from azmm_magic.store.cache import default_cache_path, open_cache
 
