@@ -133,72 +133,101 @@ def instance_for(schema: Mapping[str, Any], facts: ChatFacts, deployment: str,
                  from_pixels: list[str] | None = None) -> Any:
     """A deterministic instance of ``schema`` (root of ``$ref`` lookups is ``schema`` itself). The names of the
     properties filled from the image's pixels (see :func:`_pixel_hint`) are appended to ``from_pixels``."""
-    root = schema
+    return _Instance(schema, facts, deployment, from_pixels).build(schema, "", 0)
 
-    def read(name: str, options: list[Any] | None, kind: str) -> Any:
-        value = _pixel_hint(name, facts, options, kind)
-        if value is not None and from_pixels is not None and name not in from_pixels:
-            from_pixels.append(name)
-        return value
 
-    def resolve(node: Mapping[str, Any]) -> Mapping[str, Any]:
+class _Instance:
+    """Builds one instance of a schema: :meth:`build` walks the nodes, one method per kind of node."""
+
+    def __init__(self, root: Mapping[str, Any], facts: ChatFacts, deployment: str,
+                 from_pixels: list[str] | None) -> None:
+        self.root = root
+        self.facts = facts
+        self.deployment = deployment
+        self.from_pixels = from_pixels
+
+    def build(self, node: Any, name: str, depth: int) -> Any:
+        """The value for ``node`` (the schema of property ``name``), None past :data:`_MAX_DEPTH`."""
+        if not isinstance(node, Mapping) or depth > _MAX_DEPTH:
+            return None
+        node = self.resolve(node)
+        if "const" in node:
+            return node["const"]
+        if isinstance(node.get("enum"), list) and node["enum"]:
+            return self.choice(node["enum"], name)
+        for key in ("anyOf", "oneOf", "allOf"):
+            options = node.get(key)
+            if isinstance(options, list) and options:
+                non_null = [o for o in options if not (isinstance(o, Mapping) and o.get("type") == "null")]
+                return self.build((non_null or options)[0], name, depth + 1)
+        kind = _kind(node)
+        if kind == "object":
+            return {key: self.build(sub, key, depth + 1) for key, sub in (node.get("properties") or {}).items()}
+        if kind == "array":
+            return [self.build(node.get("items", {}), name, depth + 1) for _ in range(_item_count(node))]
+        if kind == "string":
+            hint = self.read(name, None, "string") or _hint(name, self.facts, self.deployment)
+            return hint if isinstance(hint, str) else f"emulator {name or 'text'}"
+        if kind in ("integer", "number"):
+            return self.number(node, name, kind)
+        if kind == "boolean":
+            return bool(self.facts.images)
+        return None
+
+    def resolve(self, node: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``node``, or the node its local ``$ref`` (``#/$defs/...``) points to (``{}`` when there is none)."""
         ref = node.get("$ref")
         if isinstance(ref, str) and ref.startswith("#/"):
-            target: Any = root
+            target: Any = self.root
             for part in ref[2:].split("/"):
                 target = target.get(part, {}) if isinstance(target, Mapping) else {}
             return target if isinstance(target, Mapping) else {}
         return node
 
-    def build(node: Any, name: str, depth: int) -> Any:
-        if not isinstance(node, Mapping) or depth > _MAX_DEPTH:
-            return None
-        node = resolve(node)
-        if "const" in node:
-            return node["const"]
-        if isinstance(node.get("enum"), list) and node["enum"]:
-            kind = "string" if all(isinstance(o, str) for o in node["enum"]) else "other"
-            value = read(name, node["enum"], kind)
-            if value is not None:
-                return value
-            hint = _hint(name, facts, deployment)
-            return hint if hint in node["enum"] else node["enum"][0]
-        for key in ("anyOf", "oneOf", "allOf"):
-            options = node.get(key)
-            if isinstance(options, list) and options:
-                non_null = [o for o in options if not (isinstance(o, Mapping) and o.get("type") == "null")]
-                return build((non_null or options)[0], name, depth + 1)
-        kind = node.get("type")
-        if isinstance(kind, list):
-            kind = next((k for k in kind if k != "null"), "null")
-        if kind is None:
-            kind = "object" if "properties" in node else "array" if "items" in node else "string"
-        if kind == "object":
-            props = node.get("properties") or {}
-            return {key: build(sub, key, depth + 1) for key, sub in props.items()}
-        if kind == "array":
-            count = max(1, int(node.get("minItems") or 1))
-            if node.get("maxItems") is not None:
-                count = min(count, int(node["maxItems"]))
-            item = node.get("items", {})
-            return [build(item, name, depth + 1) for _ in range(count)]
-        if kind == "string":
-            hint = read(name, None, "string") or _hint(name, facts, deployment)
-            return hint if isinstance(hint, str) else f"emulator {name or 'text'}"
-        if kind in ("integer", "number"):
-            hint = read(name, None, "integer") if kind == "integer" else None
-            hint = hint if hint is not None else _hint(name, facts, deployment)
-            value = hint if isinstance(hint, int | float) and not isinstance(hint, bool) else 1
-            if node.get("minimum") is not None:
-                value = max(value, node["minimum"])
-            if node.get("maximum") is not None:
-                value = min(value, node["maximum"])
-            return int(value) if kind == "integer" else float(value)
-        if kind == "boolean":
-            return bool(facts.images)
-        return None
+    def read(self, name: str, options: list[Any] | None, kind: str) -> Any:
+        """:func:`_pixel_hint`, recording ``name`` in ``from_pixels`` when the pixels gave the value."""
+        value = _pixel_hint(name, self.facts, options, kind)
+        if value is not None and self.from_pixels is not None and name not in self.from_pixels:
+            self.from_pixels.append(name)
+        return value
 
-    return build(schema, "", 0)
+    def choice(self, options: list[Any], name: str) -> Any:
+        """An enum's value: from the pixels, else from the request's facts, else its first option."""
+        kind = "string" if all(isinstance(o, str) for o in options) else "other"
+        value = self.read(name, options, kind)
+        if value is not None:
+            return value
+        hint = _hint(name, self.facts, self.deployment)
+        return hint if hint in options else options[0]
+
+    def number(self, node: Mapping[str, Any], name: str, kind: str) -> int | float:
+        """An integer (maybe a count of blobs in the pixels) or a number, within ``minimum``/``maximum``."""
+        hint = self.read(name, None, "integer") if kind == "integer" else None
+        hint = hint if hint is not None else _hint(name, self.facts, self.deployment)
+        value = hint if isinstance(hint, int | float) and not isinstance(hint, bool) else 1
+        if node.get("minimum") is not None:
+            value = max(value, node["minimum"])
+        if node.get("maximum") is not None:
+            value = min(value, node["maximum"])
+        return int(value) if kind == "integer" else float(value)
+
+
+def _kind(node: Mapping[str, Any]) -> str:
+    """The node's JSON type (the first non-null of a list; guessed from ``properties``/``items`` when absent)."""
+    kind = node.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind is None:
+        kind = "object" if "properties" in node else "array" if "items" in node else "string"
+    return str(kind)
+
+
+def _item_count(node: Mapping[str, Any]) -> int:
+    """How many items an array gets: ``minItems`` (at least 1), at most ``maxItems``."""
+    count = max(1, int(node.get("minItems") or 1))
+    if node.get("maxItems") is not None:
+        count = min(count, int(node["maxItems"]))
+    return count
 
 
 def structured_content(

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib import resources
 from typing import Any
 
@@ -110,70 +110,98 @@ def _fits(schema: Any, value: Any) -> bool:
 
 
 def _error_for(error: Any) -> RequestError:
-    """Azure's 400 for one ``jsonschema`` error."""
-    kind, value, where = error.validator, error.instance, _path(error.absolute_path)
-    if kind in ("anyOf", "oneOf"):
-        for sub in error.context or ():
-            branch = error.validator_value[sub.schema_path[0]] if sub.schema_path else None
-            if _fits(branch, value) and sub.validator != "type":
-                return _error_for(sub)
-        expected = sorted({t for b in error.validator_value for t in _types_of(b)}, key=list(_TYPE_NAMES).index)
-        return _type_error(where, expected, value)
-    if kind == "additionalProperties":
-        extra = sorted(set(value) - set(error.schema.get("properties", {})))
-        if not where:
-            return RequestError(f"Unrecognized request argument supplied: {', '.join(extra)}", param=None, code=None)
-        names = ", ".join(f"'{name}'" for name in extra)
-        return RequestError(f"Additional properties are not allowed ({names} {'was' if len(extra) == 1 else 'were'} "
-                            f"unexpected) - '{where}'", param=where, code=None)
-    if kind == "required":
-        missing = next(name for name in error.validator_value if name not in value)
-        param = f"{where}.{missing}" if where else missing
-        return RequestError(f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter")
-    if kind == "type":
-        expected = [error.validator_value] if isinstance(error.validator_value, str) else list(error.validator_value)
-        return _type_error(where, expected, value)
-    if kind in ("minimum", "maximum"):
-        number = "integer" if isinstance(value, int) else "decimal"
-        low = kind == "minimum"
-        bound = f">= {error.validator_value}" if low else f"<= {error.validator_value}"
-        return RequestError(
-            f"Invalid '{where}': {number} {'below minimum' if low else 'above maximum'} value. Expected a value "
-            f"{bound}, but got {value} instead.",
-            param=where, code=f"{number}_{'below_min' if low else 'above_max'}_value",
-        )
-    if kind in ("minItems", "maxItems"):
-        low = kind == "minItems"
-        if low and not value:
-            return RequestError(f"Invalid '{where}': empty array. Expected an array with minimum length "
-                                f"{error.validator_value}, but got an empty array instead.", param=where,
-                                code="empty_array")
-        return RequestError(
-            f"Invalid '{where}': array too {'short' if low else 'long'}. Expected an array with "
-            f"{'minimum' if low else 'maximum'} length {error.validator_value}, but got an array with length "
-            f"{len(value)} instead.",
-            param=where, code=f"array_{'below_min' if low else 'above_max'}_length",
-        )
-    if kind in ("enum", "const"):
-        allowed = list(error.validator_value) if kind == "enum" else [error.validator_value]
-        return RequestError(f"Invalid value: '{value}'. Supported values are: {quoted(allowed)}.", param=where,
-                            code="invalid_value")
-    if kind == "pattern":
-        return RequestError(f"Invalid '{where}': string does not match pattern. Expected a string that matches the "
-                            f"pattern '{error.validator_value}'.", param=where, code="invalid_value")
-    if kind in ("maxLength", "minLength"):
-        low = kind == "minLength"
-        return RequestError(
-            f"Invalid '{where}': string too {'short' if low else 'long'}. Expected a string with "
-            f"{'minimum' if low else 'maximum'} length {error.validator_value}, but got a string with length "
-            f"{len(value)} instead.",
-            param=where, code=f"string_{'below_min' if low else 'above_max'}_length",
-        )
-    if kind == "maxProperties":
-        return RequestError(f"Invalid '{where}': too many properties. Expected an object with at most "
-                            f"{error.validator_value} properties, but got {len(value)}.", param=where,
-                            code="object_above_max_properties")
-    return RequestError(f"Invalid '{where}': {error.message}", param=where or None, code="invalid_value")
+    """Azure's 400 for one ``jsonschema`` error (one builder per kind of error, a generic message for the rest)."""
+    where = _path(error.absolute_path)
+    build = _ERRORS.get(error.validator)
+    if build is None:
+        return RequestError(f"Invalid '{where}': {error.message}", param=where or None, code="invalid_value")
+    return build(error, where, error.instance, error.validator_value)
+
+
+def _branch_error(error: Any, where: str, value: Any, branches: Any) -> RequestError:
+    """``anyOf``/``oneOf``: the error of the branch meant for the value's JSON type, else a type error."""
+    for sub in error.context or ():
+        branch = branches[sub.schema_path[0]] if sub.schema_path else None
+        if _fits(branch, value) and sub.validator != "type":
+            return _error_for(sub)
+    expected = sorted({t for b in branches for t in _types_of(b)}, key=list(_TYPE_NAMES).index)
+    return _type_error(where, expected, value)
+
+
+def _extra_error(error: Any, where: str, value: Any, _: Any) -> RequestError:
+    extra = sorted(set(value) - set(error.schema.get("properties", {})))
+    if not where:
+        return RequestError(f"Unrecognized request argument supplied: {', '.join(extra)}", param=None, code=None)
+    names = ", ".join(f"'{name}'" for name in extra)
+    return RequestError(f"Additional properties are not allowed ({names} {'was' if len(extra) == 1 else 'were'} "
+                        f"unexpected) - '{where}'", param=where, code=None)
+
+
+def _required_error(error: Any, where: str, value: Any, required: Any) -> RequestError:
+    missing = next(name for name in required if name not in value)
+    param = f"{where}.{missing}" if where else missing
+    return RequestError(f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter")
+
+
+def _kind_error(error: Any, where: str, value: Any, kinds: Any) -> RequestError:
+    return _type_error(where, [kinds] if isinstance(kinds, str) else list(kinds), value)
+
+
+def _bound_error(error: Any, where: str, value: Any, bound: Any) -> RequestError:
+    number = "integer" if isinstance(value, int) else "decimal"
+    low = error.validator == "minimum"
+    return RequestError(
+        f"Invalid '{where}': {number} {'below minimum' if low else 'above maximum'} value. Expected a value "
+        f"{'>=' if low else '<='} {bound}, but got {value} instead.",
+        param=where, code=f"{number}_{'below_min' if low else 'above_max'}_value",
+    )
+
+
+def _items_error(error: Any, where: str, value: Any, length: Any) -> RequestError:
+    low = error.validator == "minItems"
+    if low and not value:
+        return RequestError(f"Invalid '{where}': empty array. Expected an array with minimum length {length}, but "
+                            "got an empty array instead.", param=where, code="empty_array")
+    return RequestError(
+        f"Invalid '{where}': array too {'short' if low else 'long'}. Expected an array with "
+        f"{'minimum' if low else 'maximum'} length {length}, but got an array with length {len(value)} instead.",
+        param=where, code=f"array_{'below_min' if low else 'above_max'}_length",
+    )
+
+
+def _value_error(error: Any, where: str, value: Any, allowed: Any) -> RequestError:
+    allowed = list(allowed) if error.validator == "enum" else [allowed]
+    return RequestError(f"Invalid value: '{value}'. Supported values are: {quoted(allowed)}.", param=where,
+                        code="invalid_value")
+
+
+def _pattern_error(error: Any, where: str, value: Any, pattern: Any) -> RequestError:
+    return RequestError(f"Invalid '{where}': string does not match pattern. Expected a string that matches the "
+                        f"pattern '{pattern}'.", param=where, code="invalid_value")
+
+
+def _length_error(error: Any, where: str, value: Any, length: Any) -> RequestError:
+    low = error.validator == "minLength"
+    return RequestError(
+        f"Invalid '{where}': string too {'short' if low else 'long'}. Expected a string with "
+        f"{'minimum' if low else 'maximum'} length {length}, but got a string with length {len(value)} instead.",
+        param=where, code=f"string_{'below_min' if low else 'above_max'}_length",
+    )
+
+
+def _properties_error(error: Any, where: str, value: Any, most: Any) -> RequestError:
+    return RequestError(f"Invalid '{where}': too many properties. Expected an object with at most {most} "
+                        f"properties, but got {len(value)}.", param=where, code="object_above_max_properties")
+
+
+#: ``jsonschema`` validator -> builder of Azure's 400 (error, param path, the value, the validator's value)
+_ERRORS: dict[str, Callable[[Any, str, Any, Any], RequestError]] = {
+    "anyOf": _branch_error, "oneOf": _branch_error, "additionalProperties": _extra_error,
+    "required": _required_error, "type": _kind_error, "minimum": _bound_error, "maximum": _bound_error,
+    "minItems": _items_error, "maxItems": _items_error, "enum": _value_error, "const": _value_error,
+    "pattern": _pattern_error, "minLength": _length_error, "maxLength": _length_error,
+    "maxProperties": _properties_error,
+}
 
 
 def _types_of(branch: Any) -> list[str]:

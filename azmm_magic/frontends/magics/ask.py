@@ -114,22 +114,7 @@ class CellMagic:
         from azmm_magic.features.batch import BatchInterrupted, run_batch
 
         if command.via == "batch-api":
-            from azmm_magic.features.batch_api import SubmitInterrupted
-            from azmm_magic.frontends.magics.jobs import follow_session, magic_words
-
-            try:
-                job = client.submit_batch(command.prompt, command.images, kernel=_is_kernel(self.shell),
-                                          **command.options())
-            except SubmitInterrupted as e:
-                if command.out:
-                    ns[command.out] = e.job
-                print(f"{e}: %azure_vision jobs cancel {' '.join(e.job.ids)} stops them.", file=sys.stderr)
-                raise KeyboardInterrupt from None
-            job.follow = follow_session(self, client)
-            job.next_step = magic_words(job)
-            if command.out:
-                ns[command.out] = job
-            return job
+            return self._submit_job(client, command, ns)
         if command.dry_run:
             from azmm_magic.display.preview import BatchPreview
             from azmm_magic.features.batch import estimate_batch
@@ -160,7 +145,31 @@ class CellMagic:
             raise
         if command.out:
             ns[command.out] = result
-        if views and views[-1].finish(result._repr_mimebundle_()):
+        return self._show_batch(result, command, views[-1] if views else None)
+
+    def _submit_job(self, client: Any, command: Any, ns: dict[str, Any]) -> Any:
+        """``--each --via batch-api``: submit a Batch API job; its handle is the cell's value (and ``-o``'s)."""
+        from azmm_magic.features.batch_api import SubmitInterrupted
+        from azmm_magic.frontends.magics.jobs import follow_session, magic_words
+
+        try:
+            job = client.submit_batch(command.prompt, command.images, kernel=_is_kernel(self.shell),
+                                      **command.options())
+        except SubmitInterrupted as e:
+            if command.out:
+                ns[command.out] = e.job
+            print(f"{e}: %azure_vision jobs cancel {' '.join(e.job.ids)} stops them.", file=sys.stderr)
+            raise KeyboardInterrupt from None
+        job.follow = follow_session(self, client)
+        job.next_step = magic_words(job)
+        if command.out:
+            ns[command.out] = job
+        return job
+
+    def _show_batch(self, result: Any, command: Any, view: Any) -> Any:
+        """The cell's value after ``--each``: nothing when the live gallery (``view``) or the terminal lines already
+        show the result, else the result; with ``--expect`` the evaluation under it."""
+        if view is not None and view.finish(result._repr_mimebundle_()):
             return None  # the live gallery became the result: returning it too would show it twice
         if in_terminal(self.shell):  # each line was printed live: print the summary, not every line again
             keep = f"; the BatchResult is in {command.out}" if command.out else "; -o NAME keeps the BatchResult"
