@@ -157,15 +157,18 @@ def _bound_error(error: Any, where: str, value: Any, bound: Any) -> RequestError
     )
 
 
-def _items_error(error: Any, where: str, value: Any, length: Any) -> RequestError:
-    low = error.validator == "minItems"
-    if low and not value:
+def _size_error(error: Any, where: str, value: Any, length: Any) -> RequestError:
+    """``minItems``/``maxItems``/``minLength``/``maxLength``: an array or a string too short or too long."""
+    low = error.validator.startswith("min")
+    kind = "array" if error.validator.endswith("Items") else "string"
+    if kind == "array" and low and not value:
         return RequestError(f"Invalid '{where}': empty array. Expected an array with minimum length {length}, but "
                             "got an empty array instead.", param=where, code="empty_array")
     return RequestError(
-        f"Invalid '{where}': array too {'short' if low else 'long'}. Expected an array with "
-        f"{'minimum' if low else 'maximum'} length {length}, but got an array with length {len(value)} instead.",
-        param=where, code=f"array_{'below_min' if low else 'above_max'}_length",
+        f"Invalid '{where}': {kind} too {'short' if low else 'long'}. Expected a{'n' if kind == 'array' else ''} "
+        f"{kind} with {'minimum' if low else 'maximum'} length {length}, but got a{'n' if kind == 'array' else ''} "
+        f"{kind} with length {len(value)} instead.",
+        param=where, code=f"{kind}_{'below_min' if low else 'above_max'}_length",
     )
 
 
@@ -180,15 +183,6 @@ def _pattern_error(error: Any, where: str, value: Any, pattern: Any) -> RequestE
                         f"pattern '{pattern}'.", param=where, code="invalid_value")
 
 
-def _length_error(error: Any, where: str, value: Any, length: Any) -> RequestError:
-    low = error.validator == "minLength"
-    return RequestError(
-        f"Invalid '{where}': string too {'short' if low else 'long'}. Expected a string with "
-        f"{'minimum' if low else 'maximum'} length {length}, but got a string with length {len(value)} instead.",
-        param=where, code=f"string_{'below_min' if low else 'above_max'}_length",
-    )
-
-
 def _properties_error(error: Any, where: str, value: Any, most: Any) -> RequestError:
     return RequestError(f"Invalid '{where}': too many properties. Expected an object with at most {most} "
                         f"properties, but got {len(value)}.", param=where, code="object_above_max_properties")
@@ -198,8 +192,8 @@ def _properties_error(error: Any, where: str, value: Any, most: Any) -> RequestE
 _ERRORS: dict[str, Callable[[Any, str, Any, Any], RequestError]] = {
     "anyOf": _branch_error, "oneOf": _branch_error, "additionalProperties": _extra_error,
     "required": _required_error, "type": _kind_error, "minimum": _bound_error, "maximum": _bound_error,
-    "minItems": _items_error, "maxItems": _items_error, "enum": _value_error, "const": _value_error,
-    "pattern": _pattern_error, "minLength": _length_error, "maxLength": _length_error,
+    "minItems": _size_error, "maxItems": _size_error, "enum": _value_error, "const": _value_error,
+    "pattern": _pattern_error, "minLength": _size_error, "maxLength": _size_error,
     "maxProperties": _properties_error,
 }
 

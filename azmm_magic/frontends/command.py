@@ -170,8 +170,8 @@ class VisionCommand:
 
     def object_names(self) -> tuple[str | None, ...]:
         """Per image, the variable it came from when ``-i NAME`` held an image object (a figure, an array, a
-        PIL image, bytes) so captions can name it; None for files and URLs. Empty when that cannot be told (a
-        ``-i`` that expands to several images)."""
+        PIL image, bytes) so captions can name it; None for files and URLs. Empty when no image came from such a
+        variable, or when that cannot be told (a ``-i`` that expands to several images)."""
         names: list[str | None] = []
         for label, value in zip(self.image_labels, self.images, strict=False):
             if isinstance(value, (list, tuple)):
@@ -241,7 +241,8 @@ def resolve_image_arg(arg: str, namespace: Mapping[str, Any]) -> Any:
 
 
 def _close_names(word: str, namespace: Mapping[str, Any]) -> str:
-    """`` (did you mean chart_fig, or the file chart.png?)``: close variable names and files in the folder."""
+    """`` (did you mean chart_fig, or the file chart.png?)``: close variable names and files in the folder; when
+    none is close, what to give instead."""
     names = [n for n, v in namespace.items() if not n.startswith("_") and not isinstance(v, type(os))
              and not callable(v)]
     variables = difflib.get_close_matches(word, names, n=2, cutoff=0.6)

@@ -54,7 +54,7 @@ class AzureVision(CellMagic, SettingTraits):
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
-        add_empty_body_transform(shell)
+        add_input_transforms(shell)
         # the session's memory cache, conversations and usage ledger are made on first use (their modules are
         # not imported by %load_ext: the warm-up thread, or the first cell, imports them)
         self._parts: dict[str, Any] = {}
@@ -240,7 +240,7 @@ def question_line_transform(lines: list[str]) -> list[str]:
     return [f"{m.group(1)}get_ipython().run_line_magic('azure_vision', {m.group(2)!r})\n"]
 
 
-def add_empty_body_transform(shell: Any) -> None:
+def add_input_transforms(shell: Any) -> None:
     """Install :func:`empty_body_transform` and :func:`question_line_transform` on this shell (once; removed
     when the extension is unloaded)."""
     transforms = getattr(shell, "input_transformers_cleanup", None)
@@ -252,7 +252,7 @@ def add_empty_body_transform(shell: Any) -> None:
 
 def shutdown_session_emulator(ipython: Any) -> None:
     """Unload hook: stop the emulator started by ``%azure_vision emulator`` in this shell, and remove the input
-    transformer the magic installed."""
+    transformers the magic installed."""
     transforms = getattr(ipython, "input_transformers_cleanup", None)
     if isinstance(transforms, list):
         for transform in (empty_body_transform, question_line_transform):
