@@ -45,7 +45,8 @@ _FEW_COLOURS = 8192
 
 
 def pil() -> Any:
-    """``PIL.Image``, imported on first use."""
+    """``PIL.Image``, imported on first use; the first call also registers pillow-heif's HEIF opener with Pillow
+    (process-wide, once: see :func:`~azmm_magic.core.photos.register_heif`)."""
     from PIL import Image
 
     register_heif()
@@ -54,8 +55,9 @@ def pil() -> Any:
 
 @contextmanager
 def decode_guard(label: str, data: bytes | None) -> Iterator[None]:
-    """Turn Pillow's decoding failures into :class:`ImageInputError` (the pixel count is checked by
-    :func:`check_opened_pixels`, not by a warning filter: those are process-wide and not thread-safe)."""
+    """Turn any exception Pillow raises inside the block into one :class:`ImageInputError` naming ``label`` (an
+    :class:`ImageInputError` passes as it is). It changes no global state: the pixel limit is checked by
+    :func:`check_opened_pixels`, not by a warning filter, which would be process-wide and not thread-safe."""
     try:
         yield
     except ImageInputError:
@@ -324,7 +326,8 @@ def has_alpha(img: PILImage) -> bool:
 
 
 def _encode(img: PILImage, fmt: str | None) -> tuple[bytes, str]:
-    """PNG for alpha or few colours (charts, screenshots), JPEG for photos; returns (bytes, media type)."""
+    """PNG for transparency, or few colours unless the source was a JPEG (charts, screenshots); JPEG otherwise
+    (photos). Returns (bytes, media type)."""
     if img.mode == "RGBA" and not has_alpha(img):
         img = img.convert("RGB")
     if img.mode == "RGBA" or (fmt not in ("JPEG", "MPO") and few_colours(img)):
@@ -333,11 +336,14 @@ def _encode(img: PILImage, fmt: str | None) -> tuple[bytes, str]:
 
 
 def few_colours(img: PILImage) -> bool:
+    """Whether ``img`` has few distinct colours (a chart, a screenshot, a diagram): at most :data:`_FEW_COLOURS`,
+    and at most one per 16 pixels (never fewer than 256)."""
     limit = min(_FEW_COLOURS, max(256, img.width * img.height // 16))
     return img.getcolors(limit) is not None
 
 
 def encode_as(img: PILImage, fmt: str, *, quality: int = JPEG_QUALITY) -> bytes:
+    """``img`` encoded as ``"PNG"`` or, for any other ``fmt``, as JPEG at ``quality``."""
     buf = io.BytesIO()
     if fmt == "PNG":
         img.save(buf, "PNG", optimize=False)

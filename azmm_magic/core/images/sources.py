@@ -188,9 +188,11 @@ def _current_figure() -> Any:
 
 
 def expand_sources(sources: Iterable[object] | object) -> list[object]:
-    """Expand globs, lists and single sources into per-image leaves (cheap: nothing is read or decoded yet).
+    """Expand globs, lists, other iterables (at most :data:`MAX_SOURCES`) and single sources into per-image
+    leaves. Cheap: no image is read or decoded yet (only a PDF's page count and a video's header are read).
 
-    A leaf is passed to :func:`prepare_leaf`; :func:`leaf_label` names it for messages and captions.
+    A leaf is passed to :func:`~azmm_magic.core.images.prepare.prepare_leaf`; :func:`leaf_label` names it for
+    messages and captions.
     """
     if looks_like_image(sources) or is_ndarray(sources) or isinstance(sources, (str, os.PathLike, bytes, bytearray, list, tuple)):
         return _expand(sources)
