@@ -11,7 +11,7 @@ PROMPT = "What is in this photo? Answer in three bullet points."
 
 
 def run(ctx: Context) -> tuple[list[Row], list[str]]:
-    from azmm_magic.core import images as images
+    from azmm_magic.core import files
 
     reps = 30 if ctx.quick else 300
     photo = make_photo(ctx.tmp / "cache-photo.jpg", 1024, 768, seed=1)
@@ -20,9 +20,9 @@ def run(ctx: Context) -> tuple[list[Row], list[str]]:
     first = sh.run_cell_magic("azure_vision", LINE, PROMPT)  # the miss: asks the emulator
     first._repr_mimebundle_()
     assert not first.cached
-    # a file written in the last 2 s is checked by a hash of its bytes, not by its stat (images._RACY_SECONDS);
+    # a file written in the last 2 s is checked by a hash of its bytes, not by its stat (files.RACY_SECONDS);
     # measure the usual case, a file that has been on disk a while
-    time.sleep(max(0.0, images._RACY_SECONDS + 0.1 - (time.time() - photo.stat().st_ctime)))
+    time.sleep(max(0.0, files.RACY_SECONDS + 0.1 - (time.time() - photo.stat().st_ctime)))
     total, magic_only, render = [], [], []
     for _ in range(reps):
         started = time.perf_counter()

@@ -8,7 +8,7 @@ from common import Context, Row, make_photo, median, ms, size
 
 
 def run(ctx: Context) -> tuple[list[Row], list[str]]:
-    from azmm_magic.core.images import clear_prepared_memo, estimate_image_tokens, prepare_image
+    from azmm_magic.core.images import clear_prepared_memo, estimate_image_tokens, prepare_images
 
     width, height = (1500, 1000) if ctx.quick else (6000, 4000)
     reps = 2 if ctx.quick else 7
@@ -20,7 +20,7 @@ def run(ctx: Context) -> tuple[list[Row], list[str]]:
         for _ in range(reps + 1):  # the first one warms the OS file cache and is not counted
             clear_prepared_memo()  # time the preparation, not the memo
             started, started_cpu = time.perf_counter(), time.process_time()
-            image = prepare_image(str(path), detail=detail)[0]
+            image = prepare_images(str(path), detail=detail)[0]
             times.append(time.perf_counter() - started)
             cpu.append(time.process_time() - started_cpu)
         took = median(times[1:])

@@ -80,24 +80,23 @@ def test_concurrency_bound_is_respected_and_order_kept(slow, tmp_path):
         assert r.images[0].data is None and r.images[0].width == 40 + i and len(r.images[0].sha256) == 64
     assert result.stats is not None and result.stats.peak_in_flight <= 4
     # shown later, each tile's thumbnail is made from its file
-    assert result._repr_mimebundle_()["text/html"].count("data:image/jpeg;base64,") == 24
+    assert result._repr_mimebundle_()["text/html"].count("data:image/png;base64,") == 24  # flat colours: PNG
 
 
 def test_only_a_shown_gallery_makes_thumbnails(emulator, tmp_path, monkeypatch):
     """Python API without progress: no thumbnail made for an image read from a file; an in-memory image keeps a
     small one (it cannot be read again). A view that shows pictures gets a small thumbnail per item."""
-    from azmm_magic.core import images
+    from azmm_magic.core.images import clear_thumbnails
+    from azmm_magic.core.images.thumbnails import THUMBNAIL_CACHE
 
-    made: list[str] = []
-    original = images.small_thumbnail
-    monkeypatch.setattr(images, "small_thumbnail", lambda data, *a, **k: (made.append(k.get("label", "")),
-                                                                           original(data, *a, **k))[1])
+    clear_thumbnails()
+    made = lambda: {key[1] for key in THUMBNAIL_CACHE.keys()}  # noqa: E731 - the content ids thumbnailed
     d = folder(tmp_path, 6)
     client = client_for(emulator, cache="off")
     files = sorted(str(p) for p in d.glob("*.png"))
     in_memory = Image.new("RGB", (50, 40), (200, 30, 30))
     result = client.batch("What colour?", [*files, in_memory], progress=False)
-    assert len(result.results) == 7 and made == ["<PIL.Image 50x40>"]
+    assert len(result.results) == 7 and made() == {result.results[6].images[0].sha256}
     assert all(r.images[0].data is None for r in result.results[:6]) and result.results[6].images[0].data
 
     class Pictures:  # a view that shows each item's picture (the magic's live gallery in a kernel)
@@ -108,9 +107,9 @@ def test_only_a_shown_gallery_makes_thumbnails(emulator, tmp_path, monkeypatch):
         def add(self, index, outcome): self.added.append(index)
         def close(self, *, keep=False): pass
 
-    made.clear()
+    clear_thumbnails()
     shown = client.batch("What colour?", files, view_factory=Pictures)
-    assert sorted(made) == files and all(r.images[0].data for r in shown.results)
+    assert made() == {r.images[0].sha256 for r in shown.results} and all(r.images[0].data for r in shown.results)
 
     from azmm_magic.display.gallery import BatchProgress
 
@@ -232,7 +231,7 @@ def test_results_records_and_dataframe(emulator, tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="needs pandas: pip install pandas"):
         result.to_dataframe()
     bundle = result._repr_mimebundle_()
-    assert "data:image/jpeg;base64" in bundle["text/html"] and "✗" in bundle["text/html"]
+    assert "data:image/png;base64" in bundle["text/html"] and "✗" in bundle["text/html"]
     assert bundle["text/plain"].startswith("4 images · 3 answered · 0 cached · 1 failed")
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from azmm_magic.core.images import _working_mode
+from azmm_magic.core.images.codec import working_mode
 
 
 @pytest.mark.parametrize(
@@ -24,6 +24,6 @@ from azmm_magic.core.images import _working_mode
 )
 def test_grayscale_bit_depth_reads_the_format(mode, fmt, label):
     img = Image.new(mode, (4, 3), 300)
-    converted, notice = _working_mode(img, fmt)
+    converted, notice = working_mode(img, fmt)
     assert notice == label
     assert converted.mode == "L" and converted.size == (4, 3)

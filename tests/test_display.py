@@ -16,7 +16,7 @@ import pytest
 
 from azmm_magic.core import views
 from azmm_magic.core.errors import ServiceError
-from azmm_magic.core.images import prepare_image, small_copy, small_thumbnail
+from azmm_magic.core.images import light_copy, prepare_images, thumbnail
 from azmm_magic.core.result import Usage, VisionResult
 from azmm_magic.display.untrusted import markdown_html, markdown_text
 from azmm_magic.features.batch import BatchFailure, BatchResult
@@ -182,24 +182,31 @@ def _png(size: tuple[int, int], mode: str) -> bytes:
     return buf.getvalue()
 
 
-def test_small_thumbnail_is_jpeg_unless_transparent():
+def test_file_thumbnail_is_jpeg_for_a_photo_png_for_transparency_or_few_colours(tmp_path):
+    import numpy as np
     from PIL import Image
 
-    data, media = small_thumbnail(_png((640, 320), "RGB"))
-    assert media == "image/jpeg" and Image.open(io.BytesIO(data)).size == (160, 80)
-    data, media = small_thumbnail(_png((40, 30), "RGBA"))
-    assert media == "image/png" and Image.open(io.BytesIO(data)).size == (40, 30)
+    noisy = Image.fromarray(np.random.default_rng(1).integers(0, 256, (320, 640, 3), dtype=np.uint8))
+    noisy.save(tmp_path / "photo.png")
+    (tmp_path / "clear.png").write_bytes(_png((40, 30), "RGBA"))
+    (tmp_path / "flat.png").write_bytes(_png((640, 320), "RGB"))
+    made = {name: thumbnail(str(tmp_path / name), 160) for name in ("photo.png", "clear.png", "flat.png")}
+    sizes = {name: Image.open(io.BytesIO(m.data)).size for name, m in made.items() if m is not None}
+    assert {name: m.media_type for name, m in made.items() if m is not None} == {
+        "photo.png": "image/jpeg", "clear.png": "image/png", "flat.png": "image/png"}
+    assert sizes == {"photo.png": (160, 80), "clear.png": (40, 30), "flat.png": (160, 80)}
+    assert thumbnail(str(tmp_path / "missing.png")) is None and thumbnail(str(tmp_path)) is None
 
 
-def test_small_copy_keeps_the_record_and_drops_the_pixels(tmp_path):
+def test_light_copy_with_thumbnail_keeps_the_record_and_drops_the_pixels(tmp_path):
     from PIL import Image
 
     path = tmp_path / "wide.png"
     path.write_bytes(_png((800, 400), "RGB"))
-    [image] = prepare_image(str(path))
-    copy = small_copy(image)
+    [image] = prepare_images(str(path))
+    copy = light_copy(image, thumbnail=True)
     kept = ("width", "height", "sha256", "source", "notices")
     assert [getattr(copy, k) for k in kept] == [getattr(image, k) for k in kept]
-    assert copy.media_type == "image/jpeg" and Image.open(io.BytesIO(copy.data or b"")).size == (160, 80)
-    broken = small_copy(copy.__class__(b"not an image", "image/png", 1, 1, "0" * 64, "bad.png"))
+    assert copy.media_type == "image/png" and Image.open(io.BytesIO(copy.data or b"")).size == (160, 80)
+    broken = light_copy(copy.__class__(b"not an image", "image/png", 1, 1, "0" * 64, "bad.png"), thumbnail=True)
     assert broken.data is None and broken.source == "bad.png"

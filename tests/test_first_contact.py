@@ -21,9 +21,10 @@ import pytest
 from IPython.core.error import UsageError
 
 from azmm_magic import VisionClient
+from azmm_magic.core.endpoints import read_endpoint
 from azmm_magic.core.errors import AuthError, IncompleteAnswerError, ServiceError
 from azmm_magic.core.result import VisionResult
-from azmm_magic.core.settings import Settings, read_endpoint
+from azmm_magic.core.settings import Settings
 from azmm_magic.emulator.faults import STREAM_SHAPES
 from azmm_magic.service.send import NO_FINISH_NOTICE, WaitEvent, is_wait_notice
 

@@ -11,7 +11,6 @@ This module sits below :mod:`azmm_magic.core.images`, which calls it from its ex
 
 from __future__ import annotations
 
-import hashlib
 import re
 import threading
 from collections.abc import Callable, Hashable
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from azmm_magic.core.errors import ImageInputError, library_text
+from azmm_magic.core.files import content_stamp
 
 #: Largest scale a page is rendered at (300 dpi); the token rule's size limit is usually far below it.
 MAX_DPI = 300
@@ -142,14 +142,7 @@ def parse_pages(spec: str, count: int, label: str) -> list[int]:
 def pdf_pages(source: Path | bytes, label: str, fragment: str = "", *, ref: str | None = None) -> list[PdfPage]:
     """The pages of a PDF file (or bytes) selected by ``fragment`` (``page=7``, ``page=2-5``; empty: all)."""
     spec = _page_fragment(fragment, label)
-    if isinstance(source, Path):
-        try:
-            st = source.stat()
-            stamp: Hashable = (str(source.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-        except OSError as e:
-            raise ImageInputError(f"cannot read {label}: {e.strerror or e}") from None
-    else:
-        stamp = hashlib.sha256(source).digest()
+    stamp = content_stamp(source, label)
     with _LOCK:
         pdf = _open(source, label)
         try:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import glob as _glob
+import hashlib
 import os
 import re
 import stat
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Hashable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -98,6 +100,36 @@ def read_bounded(path: Path, label: str, limit: int = MAX_IMAGE_FILE_BYTES) -> b
     return data
 
 
+#: A file changed less than this long ago cannot be told apart by its stat from a second write within the same
+#: clock tick (same size, same mtime/ctime): see :func:`recently_changed`.
+RACY_SECONDS = 2.0
+
+
+def file_stamp(path: Path, st: os.stat_result | None = None) -> tuple[str, int, int, int, int, int]:
+    """A file's identity and state, as a cache key: its resolved path, device, inode, size, and mtime and ctime in
+    ns (``st``, the file's ``stat``, is taken when not given). A rewrite changes the mtime/ctime (an atomic replace
+    the inode), so it changes the stamp. Raises :class:`OSError` when the file cannot be looked at."""
+    st = path.stat() if st is None else st
+    return (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def recently_changed(st: os.stat_result) -> bool:
+    """Whether a file changed in the last :data:`RACY_SECONDS` (the rule git uses for "racily clean" files): its
+    :func:`file_stamp` may then miss a second write, so a cache keyed by it should look at the content instead."""
+    return time.time() - max(st.st_mtime, st.st_ctime) <= RACY_SECONDS
+
+
+def content_stamp(source: Path | bytes, label: str) -> Hashable:
+    """What a file or bytes source holds, as a cache key: a file's :func:`file_stamp`, or the sha256 of the bytes.
+    A file that cannot be looked at is one :class:`ImageInputError` naming ``label``."""
+    if not isinstance(source, Path):
+        return hashlib.sha256(source).digest()
+    try:
+        return file_stamp(source)
+    except OSError as e:
+        raise ImageInputError(f"cannot read {label}: {e.strerror or type(e).__name__}") from None
+
+
 def glob_files(pattern: str, label: str | None = None) -> list[str]:
     """The regular files matching ``pattern`` (``**`` as a whole path component: any depth of folders). Each real
     folder is walked once, however many symlinks lead to it (a symlink cycle ends), hidden folders are skipped as
@@ -177,5 +209,6 @@ def replaced_atomically(path: str | os.PathLike[str], mode: str = "w", **open_op
         raise
 
 
-__all__ = ["GLOB_CHARS", "MAX_GLOB_FOLDERS", "MAX_GLOB_MATCHES", "MAX_IMAGE_FILE_BYTES", "check_regular", "glob_files",
-           "read_bounded", "replaced_atomically", "size_error"]
+__all__ = ["GLOB_CHARS", "MAX_GLOB_FOLDERS", "MAX_GLOB_MATCHES", "MAX_IMAGE_FILE_BYTES", "RACY_SECONDS", "check_regular",
+           "content_stamp", "file_stamp", "glob_files", "read_bounded", "recently_changed", "replaced_atomically",
+           "size_error"]

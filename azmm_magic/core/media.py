@@ -1,6 +1,6 @@
 """Sources that are not one image: a PDF (its pages) or a video (its frames), recognised by name or content.
 
-:mod:`azmm_magic.core.images` calls :func:`media_leaves` from its expansion step for every file and bytes source;
+:mod:`azmm_magic.core.images.sources` calls :func:`media_leaves` from its expansion step for every file and bytes source;
 the leaves it returns (:class:`~azmm_magic.core.documents.PdfPage`, :class:`~azmm_magic.core.video.VideoFrame`) are
 rendered later, when their turn comes. A path may end with a fragment: ``#page=`` (PDF) or ``#t=`` (video).
 """

@@ -1,7 +1,7 @@
 """Phone photos: HEIC/HEIF (iPhone) open like any other photo once pillow-heif's opener is registered with Pillow.
 
 AVIF is read by Pillow itself (its wheels include libavif since Pillow 11.3). :func:`register_heif` is called by
-:mod:`azmm_magic.core.images` the first time it imports Pillow (never at ``%load_ext`` time); EXIF orientation is then
+:mod:`azmm_magic.core.images.codec` the first time it imports Pillow (never at ``%load_ext`` time); EXIF orientation is then
 applied by the same path as for JPEGs.
 """
 

@@ -11,7 +11,6 @@ about time. Import cost: PyAV is imported inside the functions that need it.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from azmm_magic.core.errors import ConfigError, ImageInputError, library_text
+from azmm_magic.core.files import content_stamp
 
 DEFAULT_FRAMES = 8
 #: The most frames sampled from one video (one request per frame in a batch: more is never what was meant).
@@ -261,11 +261,7 @@ def video_frames(
                     [_snap(container, stream, first + (i + 0.5) * step, step / 4) for i in range(frames)], stream)
     except (av.FFmpegError, OSError) as e:
         raise ImageInputError(f"cannot read {label} as a video: it is damaged or not a video ({library_text(e)})") from None
-    if isinstance(source, Path):
-        st = source.stat()
-        stamp: Hashable = (str(source.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-    else:
-        stamp = hashlib.sha256(source).digest()
+    stamp = content_stamp(source, label)
     group = (stamp, fragment, frames)
     return [
         VideoFrame(

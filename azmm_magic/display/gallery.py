@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from azmm_magic.core.images import file_thumbnail, short_source
+from azmm_magic.core.images import SMALL_THUMBNAIL_SIDE, short_source, thumbnail
 from azmm_magic.core.result import VisionResult
 from azmm_magic.core.urls import has_secret_parts
 from azmm_magic.display.bundle import ERROR_BORDER
@@ -66,8 +66,8 @@ def _thumb_src(outcome: Outcome, source: str) -> str | None:
             return f"data:{image.media_type};base64," + base64.b64encode(image.data).decode("ascii")
         if image.url and not has_secret_parts(image.url):
             return image.url
-    made = file_thumbnail(source) if source else None  # a tile without a picture is fine
-    return None if made is None else f"data:{made[1]};base64," + base64.b64encode(made[0]).decode("ascii")
+    made = thumbnail(source, SMALL_THUMBNAIL_SIDE) if source else None  # a tile without a picture is fine
+    return None if made is None else made.data_url()
 
 
 def thumbnail_src(outcome: Outcome, source: str) -> str | None:

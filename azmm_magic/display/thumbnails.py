@@ -9,14 +9,13 @@ notebook; a placeholder stands in for its thumbnail. Captions and tooltips are l
 
 from __future__ import annotations
 
-import base64
 import html
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from azmm_magic.core.images import caption as image_caption
-from azmm_magic.core.images import file_thumbnail
+from azmm_magic.core.images import thumbnail
 from azmm_magic.core.urls import has_secret_parts
 from azmm_magic.display.untrusted import html_label, label, markdown_label
 
@@ -65,13 +64,8 @@ def thumbnail_src(image: PreparedImage) -> str | None:
     file is gone)."""
     if image.url is not None and image.data is None:
         return None if has_secret_parts(image.url) else image.url
-    media_type, data = image.thumbnail()  # made when first shown, cached on it
-    if not data:  # a record kept without pixels (a batch's item read from a file): from the file, if it is there
-        made = file_thumbnail(image.source, 2 * THUMB_SIDE)
-        if made is None:
-            return None
-        data, media_type = made
-    return f"data:{media_type};base64," + base64.b64encode(data).decode("ascii")
+    made = thumbnail(image, 2 * THUMB_SIDE)  # a record kept without pixels: from its file, if it is there
+    return None if made is None else made.data_url()
 
 
 def thumbnails_html(images: Sequence[PreparedImage]) -> str:

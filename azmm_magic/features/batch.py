@@ -45,6 +45,7 @@ from azmm_magic.core.errors import (
 from azmm_magic.core.images import (
     ImageOptions,
     PreparedImage,
+    has_thumbnail,
     image_options,
     keeps_thumbnail,
     leaf_bytes,
@@ -780,7 +781,7 @@ def _light_enough(result: VisionResult, thumbnails: bool) -> bool:
     """Whether :func:`_lighten` is quick enough for the event loop: small images, images whose render thumbnail
     exists (the batch's thumbnail is then made from it), or no thumbnail to make (files, nothing shown)."""
     return (sum(len(image.data or b"") for image in result.images) <= INLINE_BYTES
-            or all(image.has_thumbnail() for image in result.images)
+            or all(has_thumbnail(image) for image in result.images)
             or not any(keeps_thumbnail(i, thumbnail=thumbnails) for i in result.images))
 
 

@@ -18,13 +18,12 @@ pandas is never imported here: a DataFrame is recognised only when pandas is alr
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from azmm_magic.core.errors import ConfigError, ImageInputError
-from azmm_magic.core.images import MAX_SOURCES, expand_sources, leaf_label, looks_like_image
+from azmm_magic.core.images import MAX_SOURCES, expand_sources, is_dataframe, leaf_label, looks_like_image
 from azmm_magic.core.prompts import interpolate
 
 _MEDIA_SUFFIXES = (
@@ -33,13 +32,6 @@ _MEDIA_SUFFIXES = (
 )
 _PREFERRED = ("image", "images", "img", "path", "file", "filename", "url", "photo", "picture", "src", "source")
 _SAMPLE = 50  # values looked at per column to decide whether it holds images
-
-
-def is_dataframe(obj: object) -> bool:
-    """True for a pandas DataFrame (without importing pandas)."""
-    module = sys.modules.get("pandas")
-    cls = getattr(module, "DataFrame", None) if module is not None else None
-    return isinstance(cls, type) and isinstance(obj, cls)
 
 
 @dataclass(frozen=True)

@@ -336,11 +336,11 @@ def _name_the_input(message: str, command: Any) -> str:
     pairs = list(zip(command.image_labels, command.images, strict=False))
     culprit = pairs[0] if len(pairs) == 1 else None
     if culprit is None:
-        from azmm_magic.core.images import prepare_image
+        from azmm_magic.core.images import prepare_images
 
         for label, source in pairs:
             try:
-                prepare_image(source)
+                prepare_images(source, max_images=None)
             except ImageInputError:
                 culprit = (label, source)
                 break

@@ -48,9 +48,9 @@ class PanelExchange:
     def slim(self) -> PanelExchange:
         """This exchange holding small copies of its images, and its chosen images without their prepared data
         (the equivalent cell is kept, and an upload's bytes, which "to new cell" saves)."""
-        from azmm_magic.core.images import small_copy
+        from azmm_magic.core.images import light_copy
 
-        result = self.result.with_(images=tuple(small_copy(image) for image in self.result.images))
+        result = self.result.with_(images=tuple(light_copy(image, thumbnail=True) for image in self.result.images))
         entries = [replace(entry, prepared={}, part=None) for entry in self.options.get("entries", ())]
         return replace(self, result=result, options={**self.options, "entries": entries})
 

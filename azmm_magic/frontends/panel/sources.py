@@ -3,7 +3,6 @@ picker of image variables, and the thumbnails (each with a remove button) of wha
 
 from __future__ import annotations
 
-import base64
 import html
 import shlex
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
@@ -294,16 +293,18 @@ class ImageSources:
 
 def chooser_thumb(image: PreparedImage) -> str:
     """A small fixed-size thumbnail with its caption (styled by .azmm-chosen in panel.css)."""
+    from azmm_magic.core.images import thumbnail
     from azmm_magic.display.thumbnails import image_caption, thumbnail_src
     from azmm_magic.display.untrusted import html_label
 
     if image.data is None and image.url:
         src = thumbnail_src(image)  # None for a signed URL: never written into the widget's state
     else:
-        src = "data:image/png;base64," + base64.b64encode(image.thumbnail_png(2 * THUMB_WIDTH)).decode("ascii")
+        made = thumbnail(image, 2 * THUMB_WIDTH)
+        src = None if made is None else made.data_url()
     cap = html_label(image_caption(image))
     picture = (f"<img src='{html.escape(src, quote=True)}' alt='{cap}' title='{cap}'/>" if src is not None
-               else f"<span title='{cap}'>signed URL</span>")
+               else f"<span title='{cap}'>{'signed URL' if image.url else 'no picture'}</span>")
     return (
         f"<div class='azmm-chosen'><div class='azmm-chosen-frame'>{picture}</div>"
         f"<div class='azmm-chosen-caption'>{cap}</div></div>"
