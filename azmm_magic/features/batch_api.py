@@ -368,11 +368,16 @@ def poll_interval(client: VisionClient, interval: float | None) -> float:
     return value
 
 
-def _counts(job: Any) -> tuple[int, int, int]:
-    rc = getattr(job, "request_counts", None)
-    if rc is None:
-        return 0, 0, 0
-    return int(rc.total or 0), int(rc.completed or 0), int(rc.failed or 0)
+def _count(value: Any) -> int:
+    return value if type(value) is int and value >= 0 else 0
+
+
+def request_counts(job: Any) -> tuple[int, int, int]:
+    """(total, completed, failed) lines of an SDK ``Batch``, from its ``request_counts`` (zeros when it has none,
+    and for any value a server sent that is not a count)."""
+    counts = getattr(job, "request_counts", None)
+    return (_count(getattr(counts, "total", 0)), _count(getattr(counts, "completed", 0)),
+            _count(getattr(counts, "failed", 0)))
 
 
 def _call(client: VisionClient, fn: Any, *args: Any, job: str | None = None,
@@ -412,7 +417,7 @@ def retrieve(client: VisionClient, batch_id: str, directory: str | os.PathLike[s
 def _expected_lines(job: Any) -> int:
     """The lines of a job: the service's count once it has one, else the count we wrote into its metadata at
     submission (a job still validating says 0). A number from a server, so checked and bounded."""
-    total = _counts(job)[0]
+    total = request_counts(job)[0]
     metadata = getattr(job, "metadata", None)
     items = metadata.get("items") if isinstance(metadata, dict) else None
     written = int(items) if isinstance(items, str) and items.isdigit() and len(items) <= 7 else 0
@@ -441,8 +446,8 @@ def wait_jobs(
         while True:
             jobs = [retrieve(client, i, directory) for i in ids]
             lines = max(total or 0, sum(_expected_lines(j) for j in jobs))
-            done = min(lines, sum(_counts(j)[1] + _counts(j)[2] for j in jobs))
-            failed = sum(_counts(j)[2] for j in jobs)
+            done = min(lines, sum(request_counts(j)[1] + request_counts(j)[2] for j in jobs))
+            failed = sum(request_counts(j)[2] for j in jobs)
             states = ", ".join(sorted({_said(j.status, 20) for j in jobs}))
             if progress:
                 if bar is None:
@@ -589,7 +594,7 @@ def fetch_results(
     for batch_id in ids:
         job = retrieve(client, batch_id, where)
         if job.status not in TERMINAL_STATUSES:
-            _, c, f = _counts(job)
+            _, c, f = request_counts(job)
             raise JobError(f"Batch {batch_id} is still {_said(job.status, 20)} ({c + f}/{_expected_lines(job)} "
                            "lines done).", "wait", (batch_id,))
         manifest = Manifest.load(where, batch_id)
@@ -692,10 +697,6 @@ class JobList(list[Any]):
         return views.plain(self)
 
 
-def jobs_table(jobs: Sequence[Any]) -> JobList:
-    """The jobs as a :class:`JobList` (a list that shows itself as a table)."""
-    return JobList(jobs)
 
-
-__all__ = ["BatchJob", "JobError", "JobList", "Manifest", "PYTHON_STEPS", "SubmitInterrupted", "fetch_results", "jobs_table",
-           "list_jobs", "manifest_directory", "progress_bar", "resubmit_jobs", "submit_batch", "wait_jobs"]
+__all__ = ["BatchJob", "JobError", "JobList", "Manifest", "PYTHON_STEPS", "SubmitInterrupted", "fetch_results",
+           "list_jobs", "manifest_directory", "progress_bar", "request_counts", "resubmit_jobs", "submit_batch", "wait_jobs"]
