@@ -47,8 +47,8 @@ def _display_imports(path: Path) -> list[str]:
 def test_lower_layers_never_import_the_display_layer():
     offenders = {}
     for layer in LOWER_LAYERS:
-        for path in sorted((PACKAGE / layer).glob("*.py")):
-            module = f"azmm_magic.{layer}.{path.stem}".removesuffix(".__init__")
+        for path in sorted((PACKAGE / layer).rglob("*.py")):  # packages inside a layer too
+            module = ".".join(("azmm_magic", *path.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__")
             if _display_imports(path):
                 offenders[module] = _display_imports(path)
     assert offenders == {}

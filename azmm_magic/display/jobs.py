@@ -25,7 +25,7 @@ def _created(value: Any) -> str:
 def job_list_bundle(jobs: Sequence[Any]) -> dict[str, str]:
     """SDK ``Batch`` objects (a :class:`~azmm_magic.features.batch_api.JobList`) as a table: id, status, created,
     done/total, failed (a sentence when there are none)."""
-    from azmm_magic.features.batch_api import request_counts
+    from azmm_magic.features.batch_api.jobs import request_counts
 
     if not jobs:
         return {"text/plain": "No Batch API jobs.", "text/html": "<div>No Batch API jobs.</div>"}
