@@ -83,8 +83,9 @@ TILE_CHARS = 600
 
 
 def tile_markdown_html(text: str, limit: int = TILE_CHARS) -> str:
-    """The start of an answer (whole lines, about ``limit`` characters) as inert HTML with compact margins: a
-    tile keeps the answer's lists and emphasis; the whole answer is in the tile's tooltip and the result."""
+    """The start of an answer (whole lines, about ``limit`` characters) as HTML with compact margins, rendered by
+    :func:`~azmm_magic.display.untrusted.markdown_html` (raw HTML escaped, images as links): a tile keeps the
+    answer's lists and emphasis; the whole answer is in the tile's tooltip and the result."""
     if len(text) > limit:
         cut = text.rfind("\n", 0, limit)
         text = (text[:cut] if cut > limit // 3 else text[:limit]) + " …"

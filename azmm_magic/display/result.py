@@ -68,8 +68,9 @@ def footer_html(text: str) -> str:
 
 
 def answer_body_html(result: VisionResult) -> str:
-    """The answer as HTML: Markdown made inert, or a JSON answer (``--json`` / ``--schema``) as a highlighted
-    code block."""
+    """The answer as HTML: its Markdown rendered by :func:`~azmm_magic.display.untrusted.answer_html` (raw HTML
+    escaped, images as links, only http(s)/mailto links), or a JSON answer (``--json`` / ``--schema``) as a
+    highlighted code block."""
     if not result.text:
         return NO_TEXT_HTML
     if result.parsed is not None:
