@@ -214,7 +214,7 @@ def test_batch_via_batch_api_returns_the_job_and_splits_files(bemu, tmp_path):
 def test_submitting_prepares_off_the_calling_thread_in_order_with_a_progress_bar(bemu, tmp_path, monkeypatch, capsys):
     import threading
 
-    from azmm_magic.features import batch_api
+    from azmm_magic.features.batch_api import submit as batch_api  # where images are prepared
 
     d = folder(tmp_path, 12)
     threads: set[str] = set()
@@ -260,7 +260,7 @@ class _Bar:
 
 def test_one_bar_over_several_jobs_has_its_total_from_the_start_and_never_goes_back(bemu, batch_server, tmp_path,
                                                                                    monkeypatch):
-    from azmm_magic.features import batch_api
+    from azmm_magic.features.batch_api import jobs as batch_api  # where jobs are waited for
 
     batch_server.config.batch_delay = 2.0  # each job validates for 0.3 s (its request_counts.total is 0 meanwhile)
     d = folder(tmp_path, 5)

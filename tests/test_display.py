@@ -20,7 +20,7 @@ from azmm_magic.core.images import light_copy, prepare_images, thumbnail
 from azmm_magic.core.result import Usage, VisionResult
 from azmm_magic.display.untrusted import markdown_html, markdown_text
 from azmm_magic.features.batch import BatchFailure, BatchResult
-from azmm_magic.features.batch_api import BatchJob, JobList, jobs_table
+from azmm_magic.features.batch_api import BatchJob, JobList
 from azmm_magic.features.compare import Comparison
 from azmm_magic.store.ledger import UsageLedger, UsageView
 
@@ -47,8 +47,8 @@ def _display_imports(path: Path) -> list[str]:
 def test_lower_layers_never_import_the_display_layer():
     offenders = {}
     for layer in LOWER_LAYERS:
-        for path in sorted((PACKAGE / layer).glob("*.py")):
-            module = f"azmm_magic.{layer}.{path.stem}".removesuffix(".__init__")
+        for path in sorted((PACKAGE / layer).rglob("*.py")):  # packages inside a layer too
+            module = ".".join(("azmm_magic", *path.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__")
             if _display_imports(path):
                 offenders[module] = _display_imports(path)
     assert offenders == {}
@@ -137,9 +137,9 @@ def test_lower_layer_objects_render_through_their_display_module():
     assert repr(cmp).startswith("=== a ===\n# Yes\n— a · 5 in") and "FAILED: b was not found" in repr(cmp)
     batch = BatchResult([ok, BatchFailure(1, "x.png", "broken")])
     assert batch._repr_mimebundle_() == gallery.batch_bundle(batch)
-    listing = jobs_table([SimpleNamespace(id="batch_1", status="completed", created_at=0,
+    listing = JobList([SimpleNamespace(id="batch_1", status="completed", created_at=0,
                                           request_counts=SimpleNamespace(total=4, completed=3, failed=1))])
-    assert isinstance(listing, JobList) and listing._repr_mimebundle_() == jobs.jobs_table(listing)
+    assert isinstance(listing, JobList) and listing._repr_mimebundle_() == jobs.job_list_bundle(listing)
     assert "batch_1  completed" in repr(listing) and "4/4" in repr(listing)
     job = BatchJob(None, ["batch_1"], total=2)  # type: ignore[arg-type]
     assert job._repr_mimebundle_()["text/plain"] == job.summary()

@@ -221,7 +221,7 @@ def test_panel_stop_cancels_an_answer_that_is_not_streamed(emulator):
 
 
 def test_an_interrupted_submit_keeps_the_ids_of_the_jobs_it_created(tmp_path, monkeypatch):
-    from azmm_magic.features import batch_api
+    from azmm_magic.features.batch_api import submit as batch_api  # where images are prepared
 
     server = _start(batch_delay=0.3)
     try:

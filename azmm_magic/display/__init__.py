@@ -22,8 +22,8 @@ RENDERERS = (
     ("azmm_magic.features.evaluation.scores.Evaluation", views.PLAIN, evaluation.evaluation_plain),
     ("azmm_magic.features.evaluation.variants.EvaluationTable", views.MIMEBUNDLE, evaluation.table_bundle),
     ("azmm_magic.features.evaluation.variants.EvaluationTable", views.PLAIN, evaluation.table_plain),
-    ("azmm_magic.features.batch_api.BatchJob", views.MIMEBUNDLE, jobs.job_bundle),
-    ("azmm_magic.features.batch_api.JobList", views.MIMEBUNDLE, jobs.jobs_table),
+    ("azmm_magic.features.batch_api.handle.BatchJob", views.MIMEBUNDLE, jobs.job_bundle),
+    ("azmm_magic.features.batch_api.handle.JobList", views.MIMEBUNDLE, jobs.job_list_bundle),
     ("azmm_magic.store.ledger.UsageLedger", views.MIMEBUNDLE, usage.usage_table),
     ("azmm_magic.store.ledger.UsageView", views.MIMEBUNDLE, usage.usage_bundle),
 )

@@ -8,8 +8,8 @@ light and dark themes.
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from azmm_magic.display.untrusted import html_text, one_line, terminal
@@ -21,37 +21,55 @@ FOOTER_STYLE = (
 ERROR_BORDER = "rgba(220,50,50,0.85)"
 
 
-_JSON_TOKEN = re.compile(r'("(?:[^"\\]|\\.)*")(\s*:)?|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)|\b(true|false|null)\b')
-#: Token colours readable on light and dark backgrounds.
+#: Token colours readable on light and dark backgrounds (JSON keys, strings, numbers, true/false/null).
 JSON_COLOURS = {"key": "#3d7ab8", "string": "#3a8a3a", "number": "#b0612a", "literal": "#9a55b8"}
 
 
-def json_text(text: str) -> str:
-    """A JSON answer pretty-printed (2-space indent); text that is not JSON is returned as it is."""
+def _pretty_json(text: str) -> str | None:
+    """``text`` pretty-printed (2-space indent) when it is JSON, else None."""
     import json
 
     try:
         return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
     except ValueError:
-        return text
+        return None
+
+
+def json_text(text: str) -> str:
+    """A JSON answer pretty-printed (2-space indent); text that is not JSON is returned as it is."""
+    pretty = _pretty_json(text)
+    return text if pretty is None else pretty
+
+
+@lru_cache(maxsize=1)
+def _json_formatter() -> Any:
+    """Pygments' HTML formatter with inline colours (:data:`JSON_COLOURS`), without its own ``<pre>`` wrapper."""
+    from pygments.formatters import HtmlFormatter
+    from pygments.style import Style
+    from pygments.token import Keyword, Name, Number, String
+
+    class JsonColours(Style):
+        background_color = ""
+        styles = {Name.Tag: JSON_COLOURS["key"], String: JSON_COLOURS["string"], Number: JSON_COLOURS["number"],
+                  Keyword.Constant: JSON_COLOURS["literal"]}
+
+    return HtmlFormatter(style=JsonColours, noclasses=True, nowrap=True)
 
 
 def json_html(text: str) -> str:
-    """A JSON answer as a highlighted, monospaced code block (keys, strings, numbers, literals), escaped."""
-    pretty = json_text(text)
-    out, pos = [], 0
-    for m in _JSON_TOKEN.finditer(pretty):
-        out.append(html.escape(pretty[pos : m.start()]))
-        if m.group(1) is not None:
-            kind = "key" if m.group(2) else "string"
-            out.append(f'<span style="color:{JSON_COLOURS[kind]}">{html.escape(m.group(1))}</span>'
-                       + html.escape(m.group(2) or ""))
-        else:
-            kind = "number" if m.group(3) is not None else "literal"
-            out.append(f'<span style="color:{JSON_COLOURS[kind]}">{html.escape(m.group(0))}</span>')
-        pos = m.end()
-    out.append(html.escape(pretty[pos:]))
-    return f'<pre class="azmm-json" style="{CODE_STYLE}"><code>{"".join(out)}</code></pre>'
+    """A JSON answer (pretty-printed) as a monospaced code block highlighted by Pygments' JSON lexer (keys,
+    strings, numbers, literals in colours readable on light and dark themes); text that is not JSON is shown
+    plain. Control characters are removed and every character is HTML-escaped (by Pygments' formatter or
+    :func:`html_text`)."""
+    pretty = _pretty_json(text)
+    if pretty is None:
+        code = html_text(text)
+    else:
+        from pygments import highlight
+        from pygments.lexers.data import JsonLexer
+
+        code = highlight(terminal(pretty), JsonLexer(), _json_formatter()).rstrip("\n")
+    return f'<pre class="azmm-json" style="{CODE_STYLE}"><code>{code}</code></pre>'
 
 
 def message_bundle(text: str, *, kind: str = "error") -> dict[str, str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import html
-import re
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ from azmm_magic.core.images import SMALL_THUMBNAIL_SIDE, short_source, thumbnail
 from azmm_magic.core.result import VisionResult
 from azmm_magic.core.urls import has_secret_parts
 from azmm_magic.display.bundle import ERROR_BORDER
+from azmm_magic.display.terminal import terminal_text
 from azmm_magic.display.thumbnails import caption_html
 from azmm_magic.display.untrusted import html_label, html_text, label, markdown_html
 from azmm_magic.features.outcomes import item_source, item_status
@@ -45,13 +45,11 @@ _OK_BORDER = "rgba(128,128,128,0.35)"
 _FAIL_BORDER = ERROR_BORDER
 
 
-_MARKS = re.compile(r"\*\*|`|^#+\s*|^>\s*", re.MULTILINE)
-
-
-def _one_line(text: str, limit: int = SNIPPET) -> str:
-    """The first ``limit`` characters on one line, without Markdown emphasis/code/heading marks, terminal-safe
-    and with URL query strings redacted (:func:`azmm_magic.display.untrusted.label`)."""
-    return label(_MARKS.sub("", text), limit)
+def _answer_line(text: str, limit: int = SNIPPET) -> str:
+    """The start of an answer on one line (``limit`` characters): its Markdown written as terminal text
+    (:func:`~azmm_magic.display.terminal.terminal_text`: no ``**``, code fences or heading marks), then made a
+    :func:`~azmm_magic.display.untrusted.label` (URL query strings redacted)."""
+    return label(terminal_text(text[: 4 * limit]), limit)
 
 
 #: A failed item's tile reads its file for a picture only when it is at most this large.
@@ -85,8 +83,9 @@ TILE_CHARS = 600
 
 
 def tile_markdown_html(text: str, limit: int = TILE_CHARS) -> str:
-    """The start of an answer (whole lines, about ``limit`` characters) as inert HTML with compact margins: a
-    tile keeps the answer's lists and emphasis; the whole answer is in the tile's tooltip and the result."""
+    """The start of an answer (whole lines, about ``limit`` characters) as HTML with compact margins, rendered by
+    :func:`~azmm_magic.display.untrusted.markdown_html` (raw HTML escaped, images as links): a tile keeps the
+    answer's lists and emphasis; the whole answer is in the tile's tooltip and the result."""
     if len(text) > limit:
         cut = text.rfind("\n", 0, limit)
         text = (text[:cut] if cut > limit // 3 else text[:limit]) + " …"
@@ -111,7 +110,7 @@ def tile_html(index: int, outcome: Outcome, source: str | None = None, *, row: A
         else f'<div style="{_THUMB}"></div>'
     )
     if not isinstance(outcome, VisionResult):
-        body = f'<div style="color: rgb(200,40,40);">✗ {html.escape(_one_line(outcome.error))}</div>'
+        body = f'<div style="color: rgb(200,40,40);">✗ {html_label(outcome.error, SNIPPET)}</div>'
         tip = label(outcome.error)
     else:
         body = f'<div class="azmm-tile-answer" style="{_ANSWER}">{tile_markdown_html(outcome.text)}</div>'
@@ -121,7 +120,7 @@ def tile_html(index: int, outcome: Outcome, source: str | None = None, *, row: A
                         html.escape(mark), "opacity: 0.7;")
     asked = (
         f'<div style="opacity: 0.6; font-style: italic;" title="{html_text(prompt)}">'
-        f"{html.escape(_one_line(prompt, 100))}</div>"
+        f"{html_label(prompt, 100)}</div>"
         if prompt
         else ""
     )
@@ -136,8 +135,8 @@ def tile_plain(index: int, outcome: Outcome, source: str | None = None) -> str:
     source = label(short_source(source if source is not None else item_source(outcome)))
     if isinstance(outcome, VisionResult):
         mark = " (cached)" if outcome.cached else ""
-        return f"✓ #{index} {source}{mark}: {_one_line(outcome.text, 100)}"
-    return f"✗ #{index} {source} [{item_status(outcome)}]: {_one_line(outcome.error, 200)}"
+        return f"✓ #{index} {source}{mark}: {_answer_line(outcome.text, 100)}"
+    return f"✗ #{index} {source} [{item_status(outcome)}]: {label(outcome.error, 200)}"
 
 
 class BatchProgress:

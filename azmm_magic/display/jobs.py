@@ -15,18 +15,6 @@ if TYPE_CHECKING:  # pragma: no cover
 HEADERS = ("job", "status", "created", "done", "failed")
 
 
-def _count(value: Any) -> int:
-    return value if type(value) is int and value >= 0 else 0
-
-
-def _counts(job: Any) -> tuple[int, int, int]:
-    """(total, completed, failed) from an SDK ``Batch``'s ``request_counts`` (zeros when it has none or when the
-    server sent something other than counts)."""
-    counts = getattr(job, "request_counts", None)
-    return (_count(getattr(counts, "total", 0)), _count(getattr(counts, "completed", 0)),
-            _count(getattr(counts, "failed", 0)))
-
-
 def _created(value: Any) -> str:
     try:
         return time.strftime("%Y-%m-%d %H:%M", time.localtime(value)) if value else ""
@@ -34,13 +22,16 @@ def _created(value: Any) -> str:
         return ""
 
 
-def jobs_table(jobs: Sequence[Any]) -> dict[str, str]:
-    """SDK ``Batch`` objects as a table: id, status, created, done/total, failed (a sentence when there are none)."""
+def job_list_bundle(jobs: Sequence[Any]) -> dict[str, str]:
+    """SDK ``Batch`` objects (a :class:`~azmm_magic.features.batch_api.JobList`) as a table: id, status, created,
+    done/total, failed (a sentence when there are none)."""
+    from azmm_magic.features.batch_api.jobs import request_counts
+
     if not jobs:
         return {"text/plain": "No Batch API jobs.", "text/html": "<div>No Batch API jobs.</div>"}
     rows = []
     for j in jobs:
-        total, completed, failed = _counts(j)
+        total, completed, failed = request_counts(j)
         rows.append((str(j.id), str(j.status), _created(j.created_at), f"{completed + failed}/{total}", str(failed)))
     return table_bundle(rows, HEADERS, title="Azure OpenAI Batch API jobs")
 
@@ -51,4 +42,4 @@ def job_bundle(job: BatchJob) -> dict[str, str]:
     return {"text/plain": summary, "text/html": f"<div>{html.escape(summary)}</div>"}
 
 
-__all__ = ["job_bundle", "jobs_table"]
+__all__ = ["job_bundle", "job_list_bundle"]

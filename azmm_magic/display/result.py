@@ -68,8 +68,9 @@ def footer_html(text: str) -> str:
 
 
 def answer_body_html(result: VisionResult) -> str:
-    """The answer as HTML: Markdown made inert, or a JSON answer (``--json`` / ``--schema``) as a highlighted
-    code block."""
+    """The answer as HTML: its Markdown rendered by :func:`~azmm_magic.display.untrusted.answer_html` (raw HTML
+    escaped, images as links, only http(s)/mailto links), or a JSON answer (``--json`` / ``--schema``) as a
+    highlighted code block."""
     if not result.text:
         return NO_TEXT_HTML
     if result.parsed is not None:
@@ -77,11 +78,14 @@ def answer_body_html(result: VisionResult) -> str:
     return answer_html(result.text)
 
 
-def result_html(result: VisionResult, *, live: bool = False) -> str:
+def result_html(result: VisionResult, *, live: bool = False, thumbnails: bool = True) -> str:
+    """The result as the magic shows it: its images' thumbnails (unless ``thumbnails`` is False), the answer and
+    the footer ("writing…" while ``live``)."""
     body = answer_body_html(result)
     footer = "writing…" if live else footer_text(result)
+    thumbs = thumbnails_html(result.images) if thumbnails else ""
     return (
-        f'<div class="azmm-result" style="{BOX_STYLE}">{thumbnails_html(result.images)}'
+        f'<div class="azmm-result" style="{BOX_STYLE}">{thumbs}'
         f'<div class="azmm-answer">{body}</div>{footer_html(footer)}</div>'
     )
 

@@ -1,18 +1,23 @@
-"""Untrusted text made inert: the one place every view passes model answers, server messages, file names, URLs
-and DataFrame values through before they are shown.
+"""Untrusted text for display: model answers, server messages, file names, URLs and DataFrame values, shown so
+that none of it becomes a live tag, a loaded resource, a terminal escape sequence or a visible credential. Every
+view renders such text through the functions below; Markdown is parsed by one parser (:func:`markdown_tree`:
+markdown-it, CommonMark with tables, raw HTML off, links only with ``http``, ``https`` or ``mailto`` schemes).
 
-- **HTML** (:func:`markdown_html`, :func:`html_text`): Markdown rendered from markdown-it tokens with raw HTML
-  off (an answer's ``<img onerror=…>`` shows as text), images never loaded (a link to them instead: an image
-  could be a tracking pixel), links only with ``http``, ``https`` or ``mailto`` schemes; plain text escaped.
+- **HTML** (:func:`markdown_html`, :func:`html_text`): Markdown rendered from markdown-it tokens; raw HTML in the
+  answer comes out as escaped text (an answer's ``<img onerror=…>`` shows as text), an image is never loaded (a
+  link to it instead: it could be a tracking pixel), a link with any other scheme stays text; plain text is
+  HTML-escaped, quotes included.
 - **Markdown** (:func:`markdown_text`, :func:`markdown_label`): for frontends that render ``text/markdown``
-  (some allow raw HTML), the answer is *rebuilt* from its tokens: every punctuation character of prose is
+  (some allow raw HTML), the answer is *rebuilt* from its tokens: every ASCII punctuation character of prose is
   backslash-escaped, code is re-fenced with a fence longer than any run inside it, raw HTML becomes escaped text
-  and images become links. What a Markdown renderer makes of the result is what markdown-it made of the answer,
-  so the answer can never become a live tag, whichever renderer shows it.
+  and images become links. A renderer therefore gets no raw HTML from the answer, only escaped text.
 - **Terminal text** (:func:`terminal`): escape sequences (colours, OSC 52 clipboard writes, screen clears,
   cursor moves), other control characters and bidirectional overrides removed; newlines and tabs kept.
+  :mod:`azmm_magic.display.terminal` writes an answer's Markdown as terminal text from :func:`markdown_tree`.
 - **One-line labels** (:func:`label`): terminal-safe, on one line, URL query strings and ``user:password@``
   redacted (a SAS signature is a credential), cut to a length.
+
+Control characters are removed from every text before it is parsed or escaped.
 """
 
 from __future__ import annotations
@@ -99,9 +104,17 @@ def _markdown() -> Any:
     return md
 
 
+def markdown_tree(text: str) -> Any:
+    """``text`` (control characters removed) parsed by the one Markdown parser, as markdown-it's syntax tree
+    (a ``SyntaxTreeNode``): what every Markdown view of an answer walks."""
+    from markdown_it.tree import SyntaxTreeNode
+
+    return SyntaxTreeNode(_markdown().parse(terminal(text)))
+
+
 def markdown_html(text: str) -> str:
-    """Markdown to inert HTML: raw HTML escaped, images shown as links (never loaded), only http(s)/mailto
-    links; control characters removed."""
+    """Markdown as HTML with raw HTML escaped, images shown as links (never loaded), links only with http(s) or
+    mailto schemes, control characters removed."""
     return str(_markdown().render(terminal(text)))
 
 
@@ -117,7 +130,8 @@ _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 
 
 def markdown_label(text: str) -> str:
-    """A label as inert inline Markdown: one line, every ASCII punctuation character backslash-escaped."""
+    """A label as inline Markdown that shows as text: one line, every ASCII punctuation character
+    backslash-escaped."""
     return _PUNCTUATION.sub(r"\\\1", label(text))
 
 
@@ -226,15 +240,12 @@ def _block(node: Any) -> list[str]:
 
 
 def markdown_text(text: str) -> str:
-    """The answer as Markdown that renders inert in any Markdown renderer, even one that allows raw HTML:
-    rebuilt from markdown-it's tokens (see the module's docstring)."""
-    from markdown_it.tree import SyntaxTreeNode
-
-    tree = SyntaxTreeNode(_markdown().parse(terminal(text)))
-    return "\n".join(_blocks(tree.children))
+    """The answer as Markdown rebuilt from markdown-it's tokens, with no raw HTML for a renderer to run, even
+    one that allows raw HTML (see the module's docstring)."""
+    return "\n".join(_blocks(markdown_tree(text).children))
 
 
 __all__ = [
     "SAFE_SCHEMES", "answer_html", "html_label", "html_text", "label", "markdown_html", "markdown_label",
-    "markdown_text", "one_line", "safe_href", "terminal",
+    "markdown_text", "markdown_tree", "one_line", "safe_href", "terminal",
 ]

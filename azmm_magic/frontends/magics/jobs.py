@@ -98,19 +98,19 @@ def _run(magics: Session, args: argparse.Namespace) -> Any:
             print(f"No Batch API jobs at {client.settings.endpoint_host}. Submit one with a %%azure_vision cell: "
                   "-i IMAGES --each --via batch-api.")
             return None
-        return batch_api.jobs_table(jobs)
+        return batch_api.JobList(jobs)
     ids = expand_ids(args.ids, magics.shell.user_ns)
     if not ids:
         raise ConfigError(f"%azure_vision jobs {args.action}: give the job id(s), e.g. "
                           f"%azure_vision jobs {args.action} batch_abc123 or $job (list them with %azure_vision jobs).")
     if args.action == "status":
-        return batch_api.jobs_table([batch_api.retrieve(client, i, args.dir) for i in ids])
+        return batch_api.JobList([batch_api.retrieve(client, i, args.dir) for i in ids])
     if args.action == "cancel":
-        return batch_api.jobs_table(batch_api.cancel_jobs(client, ids))
+        return batch_api.JobList(batch_api.cancel_jobs(client, ids))
     if args.action == "wait":
         jobs = batch_api.wait_jobs(client, ids, interval=args.interval, timeout=args.timeout,
                                    kernel=magics.in_kernel, directory=args.dir)
-        return batch_api.jobs_table(jobs)
+        return batch_api.JobList(jobs)
     if args.action == "resubmit":
         job = batch_api.resubmit_jobs(client, ids, directory=args.dir, kernel=magics.in_kernel)
         job.follow = follow_session(magics, client)

@@ -1,9 +1,9 @@
-"""The panel's history: one :class:`PanelExchange` per question, listed in an accordion whose "show above"
+"""The panel's history: one :class:`HistoryEntry` per question, listed in an accordion whose "show above"
 buttons bring an earlier answer back (for "to variable" / "to new cell").
 
-Bounded for a long session: the accordion keeps the last :data:`HISTORY_LIMIT` exchanges (the oldest one's
-widgets are closed when a new one comes in), a new exchange adds one entry instead of redrawing the others, and
-only the last :data:`FULL_IMAGES` exchanges keep the images that were sent: older ones keep small copies
+Bounded for a long session: the accordion keeps the last :data:`HISTORY_LIMIT` entries (the oldest one's
+widgets are closed when a new one comes in), a new entry adds one accordion item instead of redrawing the others, and
+only the last :data:`FULL_IMAGES` entries keep the images that were sent: older ones keep small copies
 (thumbnails with the same size, content id and caption) and their chosen images without their prepared data.
 """
 
@@ -22,15 +22,16 @@ from azmm_magic.frontends.panel.options import plural
 if TYPE_CHECKING:  # pragma: no cover
     from azmm_magic.core.result import VisionResult
 
-#: exchanges listed in the panel's history (older ones are dropped, and their widgets closed)
+#: entries listed in the panel's history (older ones are dropped, and their widgets closed)
 HISTORY_LIMIT = 30
-#: the newest exchanges that keep the images sent; older ones keep small copies
+#: the newest entries that keep the images sent; older ones keep small copies
 FULL_IMAGES = 3
 
 
 @dataclass(frozen=True)
-class PanelExchange:
-    """One question asked in the panel: the prompt, the options, the result and the equivalent cell."""
+class HistoryEntry:
+    """One question asked in the panel and its answer, as the history keeps it: the prompt, the options, the result
+    and the equivalent cell."""
 
     prompt: str
     options: Mapping[str, Any]
@@ -45,8 +46,8 @@ class PanelExchange:
             marks += f" · chat {self.options['chat']}"
         return f"{number}. {short} ({plural(len(self.result.images), 'image')}{marks})"
 
-    def slim(self) -> PanelExchange:
-        """This exchange holding small copies of its images, and its chosen images without their prepared data
+    def slim(self) -> HistoryEntry:
+        """This entry holding small copies of its images, and its chosen images without their prepared data
         (the equivalent cell is kept, and an upload's bytes, which "to new cell" saves)."""
         from azmm_magic.core.images import light_copy
 
@@ -56,54 +57,54 @@ class PanelExchange:
 
 
 class HistoryView:
-    """The exchanges of one panel (``exchanges``, the last ``limit``) and their accordion (``view``);
-    ``reopen(exchange)`` is called by an exchange's "show above" button."""
+    """The entries of one panel (``entries``, the last ``limit``) and their accordion (``view``);
+    ``reopen(entry)`` is called by an entry's "show above" button."""
 
-    def __init__(self, reopen: Callable[[PanelExchange], None], *, limit: int = HISTORY_LIMIT) -> None:
-        self.exchanges: list[PanelExchange] = []
+    def __init__(self, reopen: Callable[[HistoryEntry], None], *, limit: int = HISTORY_LIMIT) -> None:
+        self.entries: list[HistoryEntry] = []
         self.limit = max(1, limit)
         self._reopen = reopen
         self._boxes: list[w.VBox] = []
-        self._dropped = 0  # exchanges dropped from the front (the titles keep their numbers)
+        self._dropped = 0  # entries dropped from the front (the titles keep their numbers)
         self.view = w.Accordion(children=[], layout=w.Layout(width="auto"))
         self.view.add_class("azmm-history")
 
-    def append(self, exchange: PanelExchange) -> None:
-        """Add ``exchange`` (one new entry in the accordion); the oldest beyond the limit goes, its widgets closed."""
-        self.exchanges.append(exchange)
-        self._boxes.append(self._box(exchange))
-        if len(self.exchanges) > FULL_IMAGES:
-            self.exchanges[-FULL_IMAGES - 1] = self.exchanges[-FULL_IMAGES - 1].slim()
+    def append(self, entry: HistoryEntry) -> None:
+        """Add ``entry`` (one new entry in the accordion); the oldest beyond the limit goes, its widgets closed."""
+        self.entries.append(entry)
+        self._boxes.append(self._box(entry))
+        if len(self.entries) > FULL_IMAGES:
+            self.entries[-FULL_IMAGES - 1] = self.entries[-FULL_IMAGES - 1].slim()
         gone = []
-        while len(self.exchanges) > self.limit:
-            self.exchanges.pop(0)
+        while len(self.entries) > self.limit:
+            self.entries.pop(0)
             gone.append(self._boxes.pop(0))
             self._dropped += 1
         self.view.children = tuple(self._boxes)
-        set_titles(self.view, [ex.title(i) for i, ex in enumerate(self.exchanges, self._dropped + 1)])
+        set_titles(self.view, [e.title(i) for i, e in enumerate(self.entries, self._dropped + 1)])
         for box in gone:
             close_tree(box)
 
-    def _box(self, exchange: PanelExchange) -> w.VBox:
+    def _box(self, entry: HistoryEntry) -> w.VBox:
         from azmm_magic.display.result import result_html
 
         reopen = w.Button(description="show above", icon="arrow-up", layout=w.Layout(width="auto"),
                           tooltip="Show this answer above (for 'to variable' / 'to new cell')")
-        prompt_html = f"<div class='azmm-note'><b>Prompt:</b> {html.escape(exchange.prompt)}</div>"
-        box = w.VBox([w.HTML(prompt_html + result_html(exchange.result)), reopen])
+        prompt_html = f"<div class='azmm-note'><b>Prompt:</b> {html.escape(entry.prompt)}</div>"
+        box = w.VBox([w.HTML(prompt_html + result_html(entry.result)), reopen])
         reopen.on_click(lambda _b: self._show(box))
         return box
 
     def _show(self, box: w.VBox) -> None:
-        if box in self._boxes:  # the exchange as kept now (its images may be small copies by then)
-            self._reopen(self.exchanges[self._boxes.index(box)])
+        if box in self._boxes:  # the entry as kept now (its images may be small copies by then)
+            self._reopen(self.entries[self._boxes.index(box)])
 
     def close(self) -> None:
-        """Close every entry's widgets and forget the exchanges."""
-        boxes, self._boxes, self.exchanges = self._boxes, [], []
+        """Close every entry's widgets and forget the entries."""
+        boxes, self._boxes, self.entries = self._boxes, [], []
         self.view.children = ()
         for box in boxes:
             close_tree(box)
 
 
-__all__ = ["FULL_IMAGES", "HISTORY_LIMIT", "HistoryView", "PanelExchange"]
+__all__ = ["FULL_IMAGES", "HISTORY_LIMIT", "HistoryView", "HistoryEntry"]

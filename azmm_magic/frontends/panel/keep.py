@@ -19,19 +19,19 @@ import ipywidgets as w
 
 from azmm_magic.core.errors import ConfigError
 from azmm_magic.frontends.panel.cells import UPLOAD_DIR, save_uploads
-from azmm_magic.frontends.panel.history import PanelExchange
+from azmm_magic.frontends.panel.history import HistoryEntry
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class AnswerKeeper:
-    """The "to variable" / "to new cell" controls for the exchange ``current()`` shows.
+    """The "to variable" / "to new cell" controls for the entry ``current()`` shows.
 
     ``guard(action)`` runs a button's action (a mistake shows as one line); ``inform(text)`` shows a note;
     ``insert(source)`` asks the front end to insert a cell below the panel's (it answers through :meth:`inserted`).
     """
 
-    def __init__(self, *, current: Callable[[], PanelExchange | None], namespace: MutableMapping[str, Any],
+    def __init__(self, *, current: Callable[[], HistoryEntry | None], namespace: MutableMapping[str, Any],
                  guard: Callable[[Callable[[], Any]], None], inform: Callable[[str], None],
                  insert: Callable[[str], None] | None = None) -> None:
         self._current = current
@@ -55,11 +55,11 @@ class AnswerKeeper:
         self.to_variable_button.disabled = False
         self.to_cell_button.disabled = False
 
-    def _shown(self) -> PanelExchange:
-        exchange = self._current()
-        if exchange is None:
+    def _shown(self) -> HistoryEntry:
+        entry = self._current()
+        if entry is None:
             raise ConfigError("There is no answer yet: ask a question first.")
-        return exchange
+        return entry
 
     def to_variable(self) -> None:
         """Store the answer shown in the variable named in ``variable_name``."""
@@ -77,16 +77,16 @@ class AnswerKeeper:
     def to_new_cell(self) -> None:
         """Insert the equivalent cell below the panel's cell (where the front end can) and show its source,
         saving the uploads it names."""
-        exchange = self._shown()
-        source = exchange.cell_source
-        saved = save_uploads(exchange.options["entries"])
+        entry = self._shown()
+        source = entry.cell_source
+        saved = save_uploads(entry.options["entries"])
         self.cell_source.value = source
         self.cell_source.layout.display = None
         notes = []
         if saved:
             notes.append(f"Uploads were saved to {UPLOAD_DIR}/ so it works after a restart.")
-        if exchange.options.get("chat"):
-            notes.append(f"Running it asks again, as the next turn of chat '{exchange.options['chat']}'.")
+        if entry.options.get("chat"):
+            notes.append(f"Running it asks again, as the next turn of chat '{entry.options['chat']}'.")
         self._notes = notes
         self._show_note("The equivalent cell is below; copy it into a new cell if it does not appear under the "
                         "panel.")

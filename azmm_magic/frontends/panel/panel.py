@@ -20,11 +20,11 @@ from azmm_magic.features.chat import Conversations
 from azmm_magic.frontends.panel.cells import cell_source
 from azmm_magic.frontends.panel.compat import colab_widget_metadata
 from azmm_magic.frontends.panel.hints import panel_message
-from azmm_magic.frontends.panel.history import HistoryView, PanelExchange
+from azmm_magic.frontends.panel.history import HistoryEntry, HistoryView
 from azmm_magic.frontends.panel.keep import AnswerKeeper
 from azmm_magic.frontends.panel.options import RequestOptions
 from azmm_magic.frontends.panel.sources import ImageSources
-from azmm_magic.frontends.panel.worker import ClientExchange, Worker
+from azmm_magic.frontends.panel.worker import Question, Worker
 from azmm_magic.frontends.shell import session_magics
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -48,7 +48,7 @@ class VisionPanel(w.VBox):
     conversation name, as ``--chat NAME``; empty or "(none)" for none), ``estimate``,
     ``send_button``, ``stop_button``, ``message``, ``answer``, ``variable_name`` + ``to_variable_button``,
     ``to_cell_button`` + ``cell_source``, ``history_view``. State: ``images`` (prepared images for the current
-    detail), ``result`` (the answer shown), ``history`` (list of :class:`PanelExchange`), ``busy``,
+    detail), ``result`` (the answer shown), ``history`` (list of :class:`HistoryEntry`), ``busy``,
     ``conversations`` (the session's, shared with ``--chat``; pass ``conversations=`` outside IPython).
     Methods: :meth:`ask`, :meth:`stop`, :meth:`wait`, :meth:`add_images`, :meth:`remove_image`,
     :meth:`follow_session` (run after each cell: the deployment box, variable picker and chat box catch up).
@@ -76,6 +76,28 @@ class VisionPanel(w.VBox):
         shell: Any = None,
         conversations: Conversations | None = None,
     ) -> None:
+        self._attach_session(magics, client, namespace, shell, conversations)
+        self.result: VisionResult | None = None
+        self._current: HistoryEntry | None = None
+        self._shows_images: bool | None = None  # whether the answer shown carries its own thumbnails
+        self._ui_lock = threading.RLock()
+        self._worker = Worker(on_text=self._show_live, on_error=self._on_failure, on_idle=lambda: self._set_busy(False),
+                              on_status=lambda text: self._show_message(text, kind="info"))  # e.g. a 429's pause
+        self._add_inputs()
+        self._add_answer_controls()
+        self._wire()
+        super().__init__(children=self._rows(),
+                         layout=w.Layout(border=BORDER, padding="8px 12px", width="auto", max_width="980px"))
+        self.add_class("azmm-panel")
+        self.refresh_conversations()
+        self._update_estimate()
+        if self._shell is not None and hasattr(self._shell, "events"):
+            follow_cells(self._shell, self)
+        self._start_warmup()
+
+    def _attach_session(self, magics: Any, client: VisionClient | None, namespace: MutableMapping[str, Any] | None,
+                        shell: Any, conversations: Conversations | None) -> None:
+        """The session the panel works in: the magics' (loaded if needed), or ``client`` outside IPython."""
         if magics is None and client is None:
             magics, shell = session_magics(shell, outside="VisionPanel needs IPython/Jupyter; outside it pass a "
                                                           "client: VisionPanel(client=VisionClient(...)).")
@@ -88,16 +110,12 @@ class VisionPanel(w.VBox):
         if conversations is None:
             conversations = getattr(magics, "conversations", None)
         self.conversations: Conversations = conversations if conversations is not None else Conversations()
-        self.result: VisionResult | None = None
-        self._current: PanelExchange | None = None
-        self._ui_lock = threading.RLock()
-        self._worker = Worker(on_text=self._show_live, on_error=self._on_failure, on_idle=lambda: self._set_busy(False),
-                              on_status=lambda text: self._show_message(text, kind="info"))  # e.g. a 429's pause
 
-        # the parts (their controls are also attributes of the panel, listed in the docstring)
-        self.sources = ImageSources(settings=lambda: self._client().settings, detail=lambda: self.detail.value,
-                                    namespace=self._ns, guard=self._guard, changed=self._update_estimate)
-        src = self.sources
+    def _add_inputs(self) -> None:
+        """The image inputs, the request options and the history (their controls become the panel's attributes,
+        listed in the class docstring)."""
+        self.sources = src = ImageSources(settings=lambda: self._client().settings, detail=lambda: self.detail.value,
+                                          namespace=self._ns, guard=self._guard, changed=self._update_estimate)
         self.upload, self.drop, self.source_text, self.add_source_button = (
             src.upload, src.drop, src.source_text, src.add_source_button)
         self.variable_picker, self.refresh_variables_button, self.add_variable_button, self.thumbnails = (
@@ -105,10 +123,11 @@ class VisionPanel(w.VBox):
         self.request_options = opts = RequestOptions(self._client().settings)
         self.prompt, self.deployment, self.detail, self.max_tokens, self.temperature, self.chat, self.estimate = (
             opts.prompt, opts.deployment, opts.detail, opts.max_tokens, opts.temperature, opts.chat, opts.estimate)
-        self._history = HistoryView(reopen=self._show_exchange)
+        self._history = HistoryView(reopen=self._show_entry)
         self.history_view = self._history.view
 
-        # Send / Stop, the answer, and keeping it
+    def _add_answer_controls(self) -> None:
+        """Send / Stop, the message line, the answer, and keeping the answer ("to variable" / "to new cell")."""
         self.send_button = w.Button(description="Send", button_style="primary", icon="paper-plane",
                                     tooltip="Send (Ctrl/Cmd+Enter in the prompt)", layout=w.Layout(width="96px"))
         self.send_button.add_class("azmm-send")
@@ -120,15 +139,14 @@ class VisionPanel(w.VBox):
         self.answer = w.HTML()
         self.answer.add_class("azmm-answer-box")
         self._cell_id = creating_cell_id(self._shell)
-        self.keeper = AnswerKeeper(current=lambda: self._current, namespace=self._ns, guard=self._guard,
-                                   inform=lambda text: self._show_message(text, kind="info"),
-                                   insert=lambda source: self.drop.insert_cell(source, cell_id=self._cell_id,
-                                                                               widget_id=self.model_id))
-        keep = self.keeper
+        self.keeper = keep = AnswerKeeper(current=lambda: self._current, namespace=self._ns, guard=self._guard,
+                                          inform=lambda text: self._show_message(text, kind="info"),
+                                          insert=lambda source: self.drop.insert_cell(source, cell_id=self._cell_id,
+                                                                                      widget_id=self.model_id))
         self.variable_name, self.to_variable_button, self.to_cell_button, self.cell_source, self.cell_note = (
             keep.variable_name, keep.to_variable_button, keep.to_cell_button, keep.cell_source, keep.cell_note)
 
-        # wiring
+    def _wire(self) -> None:
         self.drop.on_msg(self._on_front_end_msg)
         self.refresh_variables_button.on_click(lambda _: self.refresh_conversations())
         self.send_button.on_click(lambda _: self.ask())
@@ -136,35 +154,28 @@ class VisionPanel(w.VBox):
         for control in (self.prompt, self.detail, self.chat):
             control.observe(lambda _: self._update_estimate(), names="value")
 
+    def _rows(self) -> list[w.Widget]:
+        """The panel's children, top to bottom."""
+
         def row(*children: w.Widget) -> w.HBox:
             return w.HBox(list(children), layout=w.Layout(align_items="center", flex_flow="row wrap"))
 
-        super().__init__(
-            children=[
-                w.HTML("<b>Ask about images</b> <span style='opacity:0.65'>· azmm_magic</span>"),
-                row(self.upload, self.drop, self.source_text, self.add_source_button),
-                row(w.Label("or a variable:"), self.variable_picker, self.refresh_variables_button,
-                    self.add_variable_button, self.sources.variable_note),
-                self.thumbnails,
-                self.prompt,
-                row(self.deployment, self.detail, self.max_tokens, self.temperature, self.chat),
-                row(self.send_button, self.stop_button, self.estimate),
-                self.message,
-                self.answer,
-                row(self.variable_name, self.to_variable_button, self.to_cell_button),
-                self.cell_note,
-                self.cell_source,
-                self.history_view,
-            ],
-            layout=w.Layout(border=BORDER, padding="8px 12px", width="auto", max_width="980px"),
-        )
-        self.add_class("azmm-panel")
-        self.refresh_conversations()
-        self._update_estimate()
-        self._shows_images: bool | None = None  # whether the answer shown carries its own thumbnails
-        if self._shell is not None and hasattr(self._shell, "events"):
-            follow_cells(self._shell, self)
-        self._start_warmup()
+        return [
+            w.HTML("<b>Ask about images</b> <span style='opacity:0.65'>· azmm_magic</span>"),
+            row(self.upload, self.drop, self.source_text, self.add_source_button),
+            row(w.Label("or a variable:"), self.variable_picker, self.refresh_variables_button,
+                self.add_variable_button, self.sources.variable_note),
+            self.thumbnails,
+            self.prompt,
+            row(self.deployment, self.detail, self.max_tokens, self.temperature, self.chat),
+            row(self.send_button, self.stop_button, self.estimate),
+            self.message,
+            self.answer,
+            row(self.variable_name, self.to_variable_button, self.to_cell_button),
+            self.cell_note,
+            self.cell_source,
+            self.history_view,
+        ]
 
     def _start_warmup(self) -> None:
         """Import and build what the first Send needs in the background (see :mod:`azmm_magic.features.warmup`)."""
@@ -195,9 +206,9 @@ class VisionPanel(w.VBox):
         return self.sources.images()
 
     @property
-    def history(self) -> list[PanelExchange]:
-        """This panel's exchanges, oldest first."""
-        return self._history.exchanges
+    def history(self) -> list[HistoryEntry]:
+        """This panel's questions and answers, oldest first."""
+        return self._history.entries
 
     def add_images(self, source: Any, *, label: str | None = None, cell_ref: str | None = None) -> int:
         """Add images: a path, glob or URL string, an image object, or ``bytes`` (named by ``label``).
@@ -221,8 +232,8 @@ class VisionPanel(w.VBox):
     def _update_estimate(self) -> None:
         settings = lambda: self._client().settings  # noqa: E731 - read when the estimate is drawn
         self.request_options.update_estimate(self.sources.images, settings, self.conversations)
-        if self._current is not None and getattr(self, "_shows_images", None) is not None and not self.busy:
-            self._show_exchange(self._current, only_if_images_changed=True)  # the row changed: thumbnails?
+        if self._current is not None and self._shows_images is not None and not self.busy:
+            self._show_entry(self._current, only_if_images_changed=True)  # the row changed: thumbnails?
 
     def follow_session(self) -> None:
         """Bring the panel up to date with the session after a cell ran: the deployment box follows the deployment
@@ -250,27 +261,27 @@ class VisionPanel(w.VBox):
         self._show_message("")
         entries, typed = list(self.sources.entries), self.prompt.value.strip()
         try:
-            exchange = self._exchange()
+            question = self._question()
         except AzureVisionError as e:
             self._show_message(panel_message(e))
             return
 
         def done(result: VisionResult, error: BaseException | None = None) -> None:
-            self._finish(exchange, result, entries, typed)
+            self._finish(question, result, entries, typed)
             if error is not None:
                 self._show_message(panel_message(error))
             elif result.incomplete:
                 self._show_message("Stopped: the partial answer is shown and was not cached.", kind="info")
 
-        hit = exchange.cached()
+        hit = question.cached()
         if hit is not None:
             done(hit)
             return
         self._set_busy(True)
-        self._show_live(exchange, "")
-        self._worker.start(exchange, done)
+        self._show_live(question, "")
+        self._worker.start(question, done)
 
-    def _exchange(self) -> ClientExchange:
+    def _question(self) -> Question:
         from azmm_magic.frontends.command import interpolate
 
         prompt = interpolate(self.prompt.value, self._ns).strip()
@@ -279,7 +290,7 @@ class VisionPanel(w.VBox):
         opts = self.request_options
         client = self._client()
         opts.follow_settings(client.settings)
-        return ClientExchange(client, self.conversations, opts.chat_name(), prompt, self.images, opts.values())
+        return Question(client, self.conversations, opts.chat_name(), prompt, self.images, opts.values())
 
     def stop(self) -> None:
         """Stop a running answer after the next chunk (the partial text is kept, marked incomplete, not cached)."""
@@ -303,12 +314,12 @@ class VisionPanel(w.VBox):
         self._show_message(panel_message(error))
 
     # ----- showing answers -------------------------------------------------------------------------------------------
-    def _show_live(self, exchange: ClientExchange, text: str) -> None:
+    def _show_live(self, question: Question, text: str) -> None:
         from azmm_magic.display.thumbnails import thumbnails_html
         from azmm_magic.display.untrusted import markdown_html
 
         body = markdown_html(text) if text else "<p style='opacity:0.6'>waiting for the first words…</p>"
-        images = exchange.request.images
+        images = question.request.images
         thumbs = "" if self._in_image_row(images) else thumbnails_html(images)
         self.answer.value = (f"<div class='azmm-result azmm-answer-frame'>{thumbs}<div class='azmm-answer'>{body}</div>"
                              f"<div class='azmm-note'>writing…</div></div>")
@@ -318,32 +329,34 @@ class VisionPanel(w.VBox):
         their thumbnails)."""
         return self.sources.shows(images)
 
-    def _finish(self, exchange: ClientExchange, result: VisionResult, entries: list[Any], typed: str) -> None:
-        result = exchange.finish(result)  # footer notices; a complete answer becomes the conversation's turn
-        request = exchange.request
-        chat = exchange.chat
+    def _finish(self, question: Question, result: VisionResult, entries: list[Any], typed: str) -> None:
+        result = question.finish(result)  # footer notices; a complete answer becomes the conversation's turn
+        request = question.request
+        chat = question.chat
         options = {"deployment": request.deployment, "detail": request.detail, "max_tokens": request.max_tokens,
                    "temperature": request.temperature, "entries": entries, "chat": chat}
-        shown = PanelExchange(prompt=request.prompt, options=options, result=result,
+        shown = HistoryEntry(prompt=request.prompt, options=options, result=result,
                               cell_source=cell_source(typed, options, self._client().settings))
         with self._ui_lock:
             self._history.append(shown)
-            self._show_exchange(shown)
+            self._show_entry(shown)
             if chat is not None:
                 self.refresh_conversations()
                 self._update_estimate()
 
-    def _show_exchange(self, exchange: PanelExchange, *, only_if_images_changed: bool = False) -> None:
-        """Show ``exchange``'s answer; its thumbnails only when its images are not the image row's (the row shows
+    def _show_entry(self, entry: HistoryEntry, *, only_if_images_changed: bool = False) -> None:
+        """Show ``entry``'s answer; its thumbnails only when its images are not the image row's (the row shows
         them already). ``only_if_images_changed``: redraw only when that changed (the row was edited)."""
+        from azmm_magic.display.result import result_html
 
-        with_images = not self._in_image_row(exchange.result.images)
+        with_images = not self._in_image_row(entry.result.images)
         if only_if_images_changed and with_images == self._shows_images:
             return
-        self._current = exchange
-        self.result = exchange.result
+        self._current = entry
+        self.result = entry.result
         self._shows_images = with_images
-        self.answer.value = f"<div class='azmm-answer-frame'>{answer_html(exchange.result, with_images)}</div>"
+        self.answer.value = (f"<div class='azmm-answer-frame'>{result_html(entry.result, thumbnails=with_images)}"
+                             "</div>")
         self.keeper.enable()
 
     def to_cell_source(self) -> str:
@@ -363,18 +376,6 @@ class VisionPanel(w.VBox):
             action()
         except Exception as e:  # noqa: BLE001 - the panel must stay usable; one line, no traceback
             self._show_message(panel_message(e))
-
-
-def answer_html(result: VisionResult, with_images: bool) -> str:
-    """The answer as the magic shows it (thumbnails, answer, footer), without the thumbnails if not ``with_images``."""
-    from azmm_magic.display.bundle import BOX_STYLE
-    from azmm_magic.display.result import answer_body_html, footer_html, footer_text, result_html
-
-    if with_images:
-        return result_html(result)
-    body = answer_body_html(result)
-    return (f'<div class="azmm-result" style="{BOX_STYLE}"><div class="azmm-answer">{body}</div>'
-            f"{footer_html(footer_text(result))}</div>")
 
 
 def creating_cell_id(shell: Any) -> str | None:
@@ -408,4 +409,4 @@ def follow_cells(shell: Any, panel: VisionPanel) -> None:
     shell.events.register("post_run_cell", after_cell)
 
 
-__all__ = ["VisionPanel", "answer_html", "creating_cell_id", "follow_cells"]
+__all__ = ["VisionPanel", "creating_cell_id", "follow_cells"]

@@ -1,4 +1,4 @@
-"""Sending from the panel: every call the panel makes into the client (:class:`ClientExchange`) and the
+"""Sending from the panel: every call the panel makes into the client (:class:`Question`) and the
 background thread that waits for or streams the answer, with Stop (:class:`Worker`).
 
 Requests run in a worker thread so the kernel stays responsive; Stop ends a stream between two chunks (the HTTP
@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 REDRAW_INTERVAL = 0.12  # seconds between redraws of a streaming answer
 
 
-class ClientExchange:
+class Question:
     """One question sent from the panel. This class holds every call the panel makes into the client and the
     conversations: build the request (``prepare``, with the conversation's history), look in the cache, send
     (streaming or not), and record the finished turn.
@@ -92,13 +92,13 @@ class _Stopped(Exception):
 class Worker:
     """The background thread of one panel.
 
-    ``on_text(exchange, text)``: the text so far (streaming; at most one call per ``REDRAW_INTERVAL``).
+    ``on_text(question, text)``: the text so far (streaming; at most one call per ``REDRAW_INTERVAL``).
     ``on_error(error)``: no answer at all. ``on_idle()``: always last. ``on_status(text)``: a wait before a retry,
     in one line, while it lasts (about once a second), then ``""``. The answer goes to the ``done`` given to
     :meth:`start`.
     """
 
-    def __init__(self, *, on_text: Callable[[ClientExchange, str], None], on_error: Callable[[BaseException], None],
+    def __init__(self, *, on_text: Callable[[Question, str], None], on_error: Callable[[BaseException], None],
                  on_idle: Callable[[], None], on_status: Callable[[str], None] | None = None) -> None:
         self._on_text = on_text
         self._on_error = on_error
@@ -114,12 +114,12 @@ class Worker:
         """True while a request runs."""
         return self._thread is not None and self._thread.is_alive()
 
-    def start(self, exchange: ClientExchange, done: Callable[[VisionResult, BaseException | None], None]) -> None:
-        """Send ``exchange`` in a new thread; ``done(result, error)`` gets the answer: complete, incomplete after
+    def start(self, question: Question, done: Callable[[VisionResult, BaseException | None], None]) -> None:
+        """Send ``question`` in a new thread; ``done(result, error)`` gets the answer: complete, incomplete after
         Stop (``error`` None) or cut off (``error`` the :class:`IncompleteAnswerError`)."""
         self._stop.clear()
         self._scope = CancelScope()
-        self._thread = threading.Thread(target=self._run, args=(exchange, done), name="azmm-panel", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(question, done), name="azmm-panel", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -147,10 +147,10 @@ class Worker:
             return not thread.is_alive()
         return True
 
-    def _read_stream(self, exchange: ClientExchange) -> tuple[VisionResult | None, str]:
+    def _read_stream(self, question: Question) -> tuple[VisionResult | None, str]:
         """(the result, or None when stopped; the text so far), redrawing at most every ``REDRAW_INTERVAL``."""
         text, result, last = "", None, 0.0
-        answer = exchange.answer(on_wait=self._waiting)
+        answer = question.answer(on_wait=self._waiting)
         try:
             for item in answer:
                 if self._stop.is_set():
@@ -159,7 +159,7 @@ class Worker:
                     text += item
                     now = time.perf_counter()
                     if now - last >= REDRAW_INTERVAL:
-                        self._on_text(exchange, text)
+                        self._on_text(question, text)
                         last = now
                 else:
                     result = item
@@ -170,24 +170,24 @@ class Worker:
             answer.close()  # closes the HTTP stream when stopped early
         return result, text
 
-    def _run(self, exchange: ClientExchange, done: Callable[[VisionResult, BaseException | None], None]) -> None:
+    def _run(self, question: Question, done: Callable[[VisionResult, BaseException | None], None]) -> None:
         started = time.perf_counter()
         text = ""
         try:
-            if exchange.streams:
-                result, text = self._read_stream(exchange)
+            if question.streams:
+                result, text = self._read_stream(question)
             else:  # sent on an event loop, so that Stop cancels the request in flight
                 try:
-                    result = self._scope.run(lambda: exchange.answer_async(on_wait=self._waiting))
+                    result = self._scope.run(lambda: question.answer_async(on_wait=self._waiting))
                 except asyncio.CancelledError:
                     result = None
             if result is None:  # stopped
-                result = exchange.partial(text, time.perf_counter() - started)
+                result = question.partial(text, time.perf_counter() - started)
             done(result, None)
         except _Stopped:  # during a wait before a retry: nothing was answered
-            done(exchange.partial(text, time.perf_counter() - started), None)
+            done(question.partial(text, time.perf_counter() - started), None)
         except IncompleteAnswerError as e:
-            partial = exchange.partial(e.partial_text or text, time.perf_counter() - started)
+            partial = question.partial(e.partial_text or text, time.perf_counter() - started)
             done(partial, e)
         except Exception as e:  # noqa: BLE001 - the panel must stay usable; one line, no traceback
             self._on_error(e)
@@ -197,4 +197,4 @@ class Worker:
             self._on_idle()
 
 
-__all__ = ["ClientExchange", "Worker", "REDRAW_INTERVAL"]
+__all__ = ["Question", "Worker", "REDRAW_INTERVAL"]
