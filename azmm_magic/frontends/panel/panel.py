@@ -282,7 +282,7 @@ class VisionPanel(w.VBox):
         self._worker.start(question, done)
 
     def _question(self) -> Question:
-        from azmm_magic.frontends.command import interpolate
+        from azmm_magic.core.prompts import interpolate
 
         prompt = interpolate(self.prompt.value, self._ns).strip()
         if not prompt:
