@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import os
-import random
 import threading
 import time
 from collections import deque
@@ -34,14 +33,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, overload
 
 from azmm_magic.core import views
-from azmm_magic.core.errors import (
-    AzureVisionError,
-    ConfigError,
-    ConnectionFailedError,
-    RateLimitError,
-    ServiceError,
-    ServiceTimeoutError,
-)
+from azmm_magic.core.errors import ConfigError
 from azmm_magic.core.images import (
     ImageOptions,
     PreparedImage,
@@ -60,9 +52,9 @@ from azmm_magic.core.video import DEFAULT_FRAMES, VideoFrame, VideoFrames
 from azmm_magic.features.outcomes import BatchFailure, Outcome, failure_of, item_source, item_status
 from azmm_magic.features.progress import ProgressBar
 from azmm_magic.features.rows import as_rows, row_items
-from azmm_magic.service.errors import map_sdk_error
 from azmm_magic.service.limits import RateLimits
 from azmm_magic.service.limits import recall as recall_limits
+from azmm_magic.service.retry import RetryPolicy, is_throttle
 from azmm_magic.service.sdk import fresh_async_http_client
 from azmm_magic.service.send import WaitEvent, asend
 
@@ -79,7 +71,6 @@ INLINE_BYTES = 64 * 1024  # images this small (in bytes and pixels) are prepared
 INLINE_PIXELS = 512 * 512
 BIG_IMAGE_PIXELS = 4_000_000  # image files this big are prepared in worker processes (decoding is the cost)
 MAX_THROTTLED_ATTEMPTS = 30  # 429s one item may meet before it is recorded as failed
-_RETRYABLE_STATUS = frozenset({408, 409, 500, 502, 503, 504})
 #: the budget record of the send this task is making (set by AdaptiveLimit.acquire, read by its request hook)
 _SEND: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar("azmm_batch_send", default=None)
 
@@ -788,84 +779,52 @@ def _lighten(result: VisionResult, thumbnails: bool) -> VisionResult:
     return result.with_(images=tuple(light_copy(i, thumbnail=thumbnails) for i in result.images))
 
 
-def _is_retryable(error: BaseException) -> bool:
-    if isinstance(error, (ServiceTimeoutError, ConnectionFailedError)):
-        return True
-    return isinstance(error, ServiceError) and not isinstance(error, RateLimitError) and error.status in _RETRYABLE_STATUS
+class _ThrottleGate:
+    """Around each attempt of one item's send: a slot of the batch's window (and the budget's leave) before it, the
+    slot given back after it; a 429 the policy retries pauses every sender (and narrows the window)."""
 
+    def __init__(self, limit: AdaptiveLimit, stats: BatchStats, tokens: int) -> None:
+        self.limit = limit
+        self.stats = stats
+        self.tokens = tokens
+        self.sent_at = 0.0
 
-def _backoff(attempt: int) -> float:
-    """Exponential backoff with jitter: ~0.5, 1, 2, 4 ... s, at most 20 s."""
-    return min(20.0, 0.5 * 2 ** (attempt - 1)) * (0.75 + random.random() / 2)
+    async def enter(self) -> None:
+        self.sent_at = await self.limit.acquire(self.tokens)
+        self.stats.sent += 1
+
+    def leave(self, error: BaseException | None) -> None:
+        self.limit.release(success=error is None)
+        if error is not None and is_throttle(error):
+            self.stats.throttled += 1
+
+    def retrying(self, error: BaseException, delay: float) -> None:
+        if delay <= 0:  # the output-token parameter was switched: not a retry
+            return
+        if is_throttle(error):
+            self.limit.throttled(delay, self.sent_at)
+        else:
+            self.stats.retried += 1
 
 
 async def _send_adaptive(
-    twin: VisionClient, request: VisionRequest, limit: AdaptiveLimit, plan: _Plan, max_retries: int, tokens: int = 0
+    twin: VisionClient, request: VisionRequest, limit: AdaptiveLimit, plan: _Plan, policy: RetryPolicy, tokens: int = 0
 ) -> VisionResult:
-    """:func:`_send_adaptive_once`; what the item made the batch say it waits for is cleared when the item is done
-    (unless another item has said something since)."""
+    """Send one request through the batch's throttle, retried by THE retry policy (a 429 pauses every sender);
+    what the item made the batch say it waits for is cleared when the item is done (unless another item has said
+    something since)."""
     said: list[str] = []
+
+    def waiting(event: WaitEvent) -> None:
+        plan.stats.waiting = event.message()
+        said.append(plan.stats.waiting)
+
     try:
-        return await _send_adaptive_once(twin, request, limit, plan, max_retries, tokens, said)
+        return await asend(twin.sdk, request, on_wait=waiting, policy=policy,
+                           gate=_ThrottleGate(limit, plan.stats, tokens))
     finally:
         if any(plan.stats.waiting is s for s in said):
             plan.stats.waiting = ""
-
-
-async def _send_adaptive_once(
-    twin: VisionClient, request: VisionRequest, limit: AdaptiveLimit, plan: _Plan, max_retries: int, tokens: int,
-    said: list[str],
-) -> VisionResult:
-    """Send one request inside the adaptive window; 429s pause and shrink the window, then the item is retried."""
-    throttled = retried = 0
-    while True:
-        sent_at = await limit.acquire(tokens)
-        plan.stats.sent += 1
-        try:
-            result = await asend(twin.sdk, request)
-        except RateLimitError as e:
-            limit.release(success=False)
-            throttled += 1
-            plan.stats.throttled += 1
-            if throttled > MAX_THROTTLED_ATTEMPTS or e.too_long:  # a wait over the cap fails the item at once
-                raise _recount(e, twin, request, throttled + retried - 1) from None
-            pause = e.retry_after if e.retry_after is not None else _backoff(throttled)
-            plan.stats.waiting = WaitEvent.for_error(e, pause, throttled, MAX_THROTTLED_ATTEMPTS).message()
-            said.append(plan.stats.waiting)
-            limit.throttled(pause, sent_at)
-        except AzureVisionError as e:
-            limit.release(success=False)
-            if not _is_retryable(e) or retried >= max_retries:
-                raise _recount(e, twin, request, throttled + retried) from None
-            retried += 1
-            plan.stats.retried += 1
-            pause = _backoff(retried)
-            plan.stats.waiting = WaitEvent.for_error(e, pause, retried, max_retries).message()
-            said.append(plan.stats.waiting)
-            await asyncio.sleep(pause)
-        except BaseException:
-            limit.release(success=False)
-            raise
-        else:
-            limit.release(success=True)
-            return result
-
-
-def _recount(error: AzureVisionError, twin: VisionClient, request: VisionRequest, retries: int) -> AzureVisionError:
-    """The final error of an item, its message rebuilt with the retries the item really had.
-
-    The batch retries by itself (the twin's SDK retries are off), so the twin's message would say "after 0
-    retries" / "tried once" even after several attempts; the SDK error it was mapped from is its ``__context__``.
-    """
-    if retries <= 0:
-        return error
-    import openai
-
-    sdk_error = error.__context__
-    if not isinstance(sdk_error, openai.APIError):
-        return error
-    return map_sdk_error(sdk_error, twin.settings.with_overrides(max_retries=retries), request.deployment,
-                         request=request)
 
 
 async def run_plan(
@@ -902,13 +861,13 @@ async def run_plan(
 
         http.event_hooks["request"].append(sending)
         http.event_hooks["response"].append(observe)
-    twin = client.derive(max_retries=0, http_client=http)
+    twin = client.derive(http_client=http)
     policy = twin.policy(use_cache=plan.use_cache, refresh=plan.refresh)
     opts = image_options(s.detail, s.token_rule, s.inline_urls, s.max_image_bytes)
     executor, processes, workers = _preparers(plan.leaves, prepare_workers)
     plan.stats.prepare_workers, plan.stats.prepare_processes = workers, processes is not None
     loop = asyncio.get_running_loop()
-    max_retries = client.settings.max_retries
+    retry = RetryPolicy(client.settings.max_retries, max_throttled=MAX_THROTTLED_ATTEMPTS)
     alive = 0
 
     def build(item: BatchItem) -> tuple[VisionRequest, int]:
@@ -931,7 +890,7 @@ async def run_plan(
             del leaf
 
             async def adaptive(request: VisionRequest) -> VisionResult:
-                return await _send_adaptive(twin, request, limit, plan, max_retries, tokens)
+                return await _send_adaptive(twin, request, limit, plan, retry, tokens)
 
             answer = await twin.pipeline.arun(request, policy, send=adaptive)
             del request
