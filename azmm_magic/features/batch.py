@@ -22,11 +22,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -52,27 +50,21 @@ from azmm_magic.core.video import DEFAULT_FRAMES, VideoFrame, VideoFrames
 from azmm_magic.features.outcomes import BatchFailure, Outcome, failure_of, item_source, item_status
 from azmm_magic.features.progress import ProgressBar
 from azmm_magic.features.rows import as_rows, row_items
-from azmm_magic.service.limits import RateLimits
 from azmm_magic.service.limits import recall as recall_limits
 from azmm_magic.service.retry import RetryPolicy, is_throttle
 from azmm_magic.service.sdk import fresh_async_http_client
 from azmm_magic.service.send import WaitEvent, asend
+from azmm_magic.service.throttle import Throttle
 
 if TYPE_CHECKING:  # pragma: no cover
     from azmm_magic.features.client import VisionClient
     from azmm_magic.features.evaluation import Evaluation
 
-WINDOW_MARGIN = 0.03  # seconds added to the service's rate-limit window (clock jitter)
-#: and this share of a long window: a burst of sends reaches the service over a few hundred milliseconds (new
-#: connections, its queue), so it counts them later than we do, and the sends it frees come back at once
-WINDOW_MARGIN_SHARE = 0.02
 INITIAL_WINDOW = 4  # requests in flight when a batch starts (slow start doubles it every round trip)
 INLINE_BYTES = 64 * 1024  # images this small (in bytes and pixels) are prepared on the event loop (no thread hop)
 INLINE_PIXELS = 512 * 512
 BIG_IMAGE_PIXELS = 4_000_000  # image files this big are prepared in worker processes (decoding is the cost)
 MAX_THROTTLED_ATTEMPTS = 30  # 429s one item may meet before it is recorded as failed
-#: the budget record of the send this task is making (set by AdaptiveLimit.acquire, read by its request hook)
-_SEND: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar("azmm_batch_send", default=None)
 
 
 class BatchResult(Sequence[Outcome]):
@@ -275,256 +267,6 @@ class BatchInterrupted(KeyboardInterrupt):
     def __init__(self, result: BatchResult) -> None:
         super().__init__(f"batch interrupted: {result.summary()}")
         self.result = result
-
-
-# ----- the adaptive concurrency window and the pacer -------------------------------------------------------------
-class AdaptiveLimit:
-    """At most ``window`` holders at once, and no more requests than the service's budget allows.
-
-    **Window.** It starts at ``initial`` (default: ``maximum``), or where :meth:`recall` puts it, and, while
-    nothing pushes back, grows quickly
-    (slow start) up to ``maximum``: by one per success (it doubles every round trip), and at once to what the
-    service says it still takes (``x-ratelimit-remaining-requests``, and ``-tokens`` over the requests' size) as
-    soon as a response says so. Silence is no sign: a server that is slow to answer may be as slow to refuse, so
-    nothing grows before the first response. After a throttle the window is
-    halved and then grows by ``1/window`` per success (additive increase: about +1 per round trip). A throttle also
-    pauses every new acquisition until ``retry_after`` seconds have passed (the service said so). The window
-    shrinks at most once per pause: 429s for requests sent before the last decrease do not count again.
-
-    **Pacing** (before the service refuses): :meth:`observe` reads a response's ``x-ratelimit-*`` headers. With
-    ``x-ratelimit-limit-*`` and ``x-ratelimit-reset-*`` (the allowance and the window it is counted over) the
-    pacer keeps its own sliding window of what it sent and never sends beyond the allowance. A send is counted
-    from when the request really left (:meth:`sending`, called by the HTTP client's request hook: a burst of
-    sends can leave well after their slots were taken), a refused request is not counted (the service does not
-    count it either), and a 429 met while the pacer believed the budget allowed the send widens the margin by what
-    the service said was missing (its clock counts a request a little after ours). With only
-    ``x-ratelimit-remaining-requests`` / ``-tokens`` it sends no more than what remains, minus the requests still
-    unanswered. ``tpm`` adds a tokens-per-minute budget: each request counts its estimated tokens (prompt estimate
-    plus ``max_tokens``, as Azure counts them) against a bucket refilled at ``tpm / 60`` per second.
-    Used from one event loop (no locks needed: nothing awaits between a check and its update).
-    """
-
-    def __init__(self, maximum: int, *, minimum: int = 1, initial: int | None = None, tpm: int | None = None,
-                 on_wake: Callable[[], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        if maximum < 1:
-            raise ConfigError(f"concurrency must be at least 1, got {maximum}")
-        self.maximum = maximum
-        self.minimum = max(1, min(minimum, maximum))
-        self.limit = float(maximum if initial is None else max(self.minimum, min(initial, maximum)))
-        self.threshold = float(maximum)  # slow start below this, additive increase above
-        self.in_flight = 0
-        self.peak_in_flight = 0
-        self.throttles = 0
-        self.decreases = 0
-        self.paced = 0  # acquisitions that waited for the budget
-        self.resume_at = 0.0
-        self.margin = WINDOW_MARGIN  # seconds added to the service's window (its clock counts a send later)
-        self._last_decrease = float("-inf")
-        self._clock = clock
-        self._waiters: list[asyncio.Future[None]] = []
-        self._on_wake = on_wake  # told whenever a slot may have opened (the runner then starts more items)
-        # the service's budget, as its headers tell it
-        self._sent: deque[list[float]] = deque()  # [time, tokens, paced by a known window] of recent sends
-        self._sent_tokens = 0.0  # the tokens of those sends
-        self._tokens_per_request = 0  # the latest request's estimated tokens
-        self._allow_requests: int | None = None
-        self._allow_tokens: int | None = None
-        self._window_seconds = 0.0
-        self._remaining_requests: int | None = None
-        self._remaining_tokens: int | None = None
-        # the tokens-per-minute budget
-        self.tpm = tpm
-        self._bucket = 0.0
-        self._bucket_at = clock()
-
-    @property
-    def window(self) -> int:
-        """The current number of requests allowed in flight."""
-        return max(self.minimum, int(self.limit))
-
-    async def acquire(self, tokens: int = 0) -> float:
-        """Wait for a free slot, for any pause to end and for the budget to allow ``tokens`` more; returns the time
-        the slot was taken."""
-        paced = False
-        while True:
-            now = self._clock()
-            pause = self.resume_at - now
-            if pause > 0:
-                await asyncio.sleep(pause)
-                continue
-            if self.in_flight < self.window:
-                delay = self._budget_delay(now, tokens)
-                if delay is None and self.in_flight == 0:
-                    delay = 0.0  # nothing in flight will bring news: one request finds out
-                if delay == 0.0:
-                    self.in_flight += 1
-                    self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-                    self._spend(now, tokens)
-                    self.paced += paced
-                    return now
-                paced = True
-                if delay is not None:
-                    await asyncio.sleep(delay)
-                    continue
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            finally:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
-
-    def _budget_delay(self, now: float, tokens: int) -> float | None:
-        """0 when the budget allows a request of ``tokens`` now, else the seconds to wait, or None: wait for news
-        (a response's headers)."""
-        delays = [0.0]
-        if self.tpm is not None:
-            rate = self.tpm / 60.0
-            capacity = max(rate, float(tokens))
-            self._bucket = min(capacity, self._bucket + (now - self._bucket_at) * rate)
-            self._bucket_at = now
-            if self._bucket < tokens:
-                delays.append((tokens - self._bucket) / rate)
-        if self._window_seconds > 0 and (self._allow_requests is not None or self._allow_tokens is not None):
-            span = self._window_seconds + max(self.margin, WINDOW_MARGIN_SHARE * self._window_seconds)
-            while self._sent and self._sent[0][0] <= now - span:
-                self._sent_tokens -= self._sent.popleft()[1]
-            if self._allow_requests is not None and len(self._sent) >= self._allow_requests:
-                oldest = self._sent[len(self._sent) - self._allow_requests][0]
-                delays.append(oldest + span - now)
-            if self._allow_tokens is not None and tokens <= self._allow_tokens:
-                used = self._sent_tokens
-                if used + tokens > self._allow_tokens:
-                    freed, needed = 0.0, used + tokens - self._allow_tokens
-                    for entry in self._sent:
-                        freed += entry[1]
-                        if freed >= needed:
-                            delays.append(entry[0] + span - now)
-                            break
-            return max(delays) if max(delays) > 0 else 0.0
-        if max(delays) > 0:
-            return max(delays)
-        unanswered = self.in_flight
-        if self._remaining_requests is not None and self._remaining_requests - unanswered < 1:
-            return None
-        if self._remaining_tokens is not None and tokens and self._remaining_tokens - unanswered * tokens < tokens:
-            return None
-        return 0.0
-
-    def _spend(self, now: float, tokens: int) -> None:
-        self._tokens_per_request = tokens
-        if self.tpm is not None:
-            self._bucket -= tokens
-        entry = [now, float(tokens), 1.0 if self._window_seconds > 0 else 0.0]
-        if self._window_seconds <= 0:  # the service's window is not known yet: keep the last minute's sends
-            while self._sent and self._sent[0][0] <= now - 60.0:
-                self._sent_tokens -= self._sent.popleft()[1]
-        self._sent.append(entry)
-        self._sent_tokens += entry[1]
-        _SEND.set(entry)
-
-    def sending(self) -> None:
-        """The request of the slot this task took is leaving now (the HTTP client's request hook): count it from
-        now, which keeps the record of sends in time order (every other send was counted at or before now)."""
-        entry = _SEND.get()
-        if entry is not None and self._forget(entry):
-            entry[0] = self._clock()
-            self._sent.append(entry)
-            self._sent_tokens += entry[1]
-
-    def _forget(self, entry: list[float]) -> bool:
-        """Take ``entry`` out of the record of sends (searched from the newest end, where it usually is)."""
-        for i in range(len(self._sent) - 1, -1, -1):
-            if self._sent[i] is entry:
-                del self._sent[i]
-                self._sent_tokens -= entry[1]
-                return True
-        return False
-
-    def observe(self, headers: Any) -> None:
-        """Read a response's rate-limit headers (``x-ratelimit-remaining-*``, ``-limit-*``, ``-reset-*``)."""
-        seen = RateLimits.from_headers(headers)
-        if seen is None:
-            return
-        self._learn(seen, seen.remaining_requests)
-        self._wake()
-
-    def recall(self, known: RateLimits) -> None:
-        """Start from what an earlier response of this deployment said (:func:`azmm_magic.service.limits.recall`):
-        the announced allowance and window, and the service's count of sends still inside that window; the window
-        opens at once to what the service most likely takes now, instead of round trip by round trip."""
-        age = known.age()
-        if known.announced:
-            window = known.window
-            now = self._clock()
-            if age < window and known.limit_requests and known.remaining_requests is not None:
-                # the sends the service still counted then stay counted until its window has passed them
-                used = max(0, known.limit_requests - known.remaining_requests)
-                used_tokens = 0.0
-                if known.limit_tokens and known.remaining_tokens is not None:
-                    used_tokens = max(0.0, float(known.limit_tokens - known.remaining_tokens))
-                for _ in range(used):
-                    entry = [now - age, used_tokens / used, 1.0]
-                    self._sent.append(entry)
-                    self._sent_tokens += entry[1]
-        self._learn(known, known.room())
-
-    def _learn(self, seen: RateLimits, room: int | None) -> None:
-        """Take in what the service said of its budget; in slow start, open the window to ``room`` at once."""
-        self._remaining_requests, self._remaining_tokens = seen.remaining_requests, seen.remaining_tokens
-        if self.limit < self.threshold and room is not None:
-            # slow start, and the service says how many more requests it takes now: open the window that far at
-            # once (the pacer still keeps the sends within what remains) instead of doubling round trip by round trip
-            if self._remaining_tokens is not None and self._tokens_per_request > 0:
-                room = min(room, self._remaining_tokens // self._tokens_per_request)
-            self.limit = min(self.threshold, max(self.limit, float(self.in_flight + room)))
-        if seen.announced:
-            # a fresh admission's reset is the whole window
-            self._window_seconds = max(self._window_seconds, seen.window)
-            self._allow_requests, self._allow_tokens = seen.limit_requests, seen.limit_tokens
-
-    def release(self, *, success: bool) -> None:
-        """Give the slot back; a success widens the window (by one in slow start, else by ``1/window``)."""
-        self.in_flight -= 1
-        if success:
-            step = 1.0 if self.limit < self.threshold else 1.0 / max(1.0, self.limit)
-            self.limit = min(float(self.maximum), self.limit + step)
-            self.margin = WINDOW_MARGIN + (self.margin - WINDOW_MARGIN) * 0.97  # a widened margin eases back
-        self._wake()
-
-    def throttled(self, retry_after: float, sent_at: float) -> None:
-        """A 429 for a request sent at ``sent_at``: pause everyone, and halve the window once per pause (unless
-        the pacer sent it within a budget the service had announced: then the margin widens instead). The refused
-        request is not counted against the budget (the service did not count it)."""
-        self.throttles += 1
-        now = self._clock()
-        refused = _SEND.get()
-        _SEND.set(None)
-        paced = False
-        if refused is not None and self._forget(refused):
-            # the pacer sent this within the budget it knew: the service counted our sends a little later than we
-            # did (a pacing error, not too many requests in flight): widen the margin, keep the window
-            paced = bool(refused[2]) and self._window_seconds > 0
-            if paced:
-                self.margin = min(max(self.margin, WINDOW_MARGIN + retry_after), 0.1 * self._window_seconds)
-        # The service measured the wait from when it refused the request, which is closer to when we sent it
-        # than to when a busy event loop got round to reading the 429; count from the send time.
-        self.resume_at = max(self.resume_at, min(now, sent_at) + max(0.0, retry_after))
-        if sent_at > self._last_decrease and not paced:
-            self.limit = max(float(self.minimum), self.limit / 2)
-            self.threshold = self.limit  # no slow start after a cut: additive increase from here
-            self._last_decrease = now
-            self.decreases += 1
-        self._wake()
-
-    def _wake(self) -> None:
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-        if self._on_wake is not None:
-            self._on_wake()
 
 
 # ----- the engine ----------------------------------------------------------------------------------------------
@@ -783,7 +525,7 @@ class _ThrottleGate:
     """Around each attempt of one item's send: a slot of the batch's window (and the budget's leave) before it, the
     slot given back after it; a 429 the policy retries pauses every sender (and narrows the window)."""
 
-    def __init__(self, limit: AdaptiveLimit, stats: BatchStats, tokens: int) -> None:
+    def __init__(self, limit: Throttle, stats: BatchStats, tokens: int) -> None:
         self.limit = limit
         self.stats = stats
         self.tokens = tokens
@@ -808,7 +550,7 @@ class _ThrottleGate:
 
 
 async def _send_adaptive(
-    twin: VisionClient, request: VisionRequest, limit: AdaptiveLimit, plan: _Plan, policy: RetryPolicy, tokens: int = 0
+    twin: VisionClient, request: VisionRequest, limit: Throttle, plan: _Plan, policy: RetryPolicy, tokens: int = 0
 ) -> VisionResult:
     """Send one request through the batch's throttle, retried by THE retry policy (a 429 pauses every sender);
     what the item made the batch say it waits for is cleared when the item is done (unless another item has said
@@ -846,7 +588,7 @@ async def run_plan(
     s = client.settings.with_overrides(detail=plan.options.get("detail"))
     http = None if client.sdk.http_client else fresh_async_http_client()
     changed = asyncio.Event()
-    limit = AdaptiveLimit(plan.concurrency, initial=min(plan.concurrency, INITIAL_WINDOW), tpm=s.tpm,
+    limit = Throttle(plan.concurrency, initial=min(plan.concurrency, INITIAL_WINDOW), tpm=s.tpm,
                           on_wake=changed.set)
     known = recall_limits(s.endpoint_host, s.deployment or "")
     if known is not None:  # an earlier answer of this deployment said its budget: start from it
@@ -1090,7 +832,6 @@ def run_batch(client: VisionClient, prompt: str, images: Iterable[object] | obje
 
 
 __all__ = [
-    "AdaptiveLimit",
     "Outcome",
     "item_source",
     "item_status",
