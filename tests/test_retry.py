@@ -209,9 +209,9 @@ def test_errors_carry_their_attempts(scripted, tmp_path, monkeypatch):
     # a batch retries 429s apart from max_retries: its error counts every attempt, with no message rebuilt
     scripted.scripts["batch-429"] = [(429, {"retry-after-ms": "1"})] * 4
     batch = VisionClient(endpoint=scripted.url, deployment="batch-429", auth="none", max_retries=0, cache="off")
-    from azmm_magic.features import batch as batch_module
+    from azmm_magic.features.batch import runner
 
-    monkeypatch.setattr(batch_module, "MAX_THROTTLED_ATTEMPTS", 3)
+    monkeypatch.setattr(runner, "MAX_THROTTLED_ATTEMPTS", 3)
     result = batch.batch("hi", [image], progress=False)
     [failure] = result.failures
     assert failure.kind == RateLimitError.__name__ and "after 3 retries" in failure.error

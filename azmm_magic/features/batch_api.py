@@ -41,7 +41,7 @@ from azmm_magic.core.images import image_options, prepare_leaf
 from azmm_magic.core.request import VisionRequest
 from azmm_magic.core.settings import is_loopback_host
 from azmm_magic.core.urls import redact_urls
-from azmm_magic.features.batch import BatchResult, expand_sources
+from azmm_magic.features.batch import BatchResult, leaves_and_labels
 from azmm_magic.features.outcomes import BatchFailure, Outcome, failure_of
 from azmm_magic.service.errors import content_filter_error
 from azmm_magic.service.send import result_from_body
@@ -182,7 +182,7 @@ def submit_batch(
     options = {**options, "deployment": deployment}
     client.prepare(prompt, (), **options)  # prompt and option checks
     settings = client.settings.with_overrides(deployment=deployment, detail=options.get("detail")).require()
-    leaves, labels = expand_sources(images)
+    leaves, labels = leaves_and_labels(images)
     if not leaves:
         raise ConfigError("No images to send: give at least one image (a path, glob, URL or object).")
     opts = image_options(settings.detail, settings.token_rule, settings.inline_urls, settings.max_image_bytes)
