@@ -162,7 +162,7 @@ def test_a_failed_item_never_stops_the_others(emulator, tmp_path):
     server_side, local = result.failures
     assert server_side.index == 4 and server_side.status == 400 and "Invalid image data" in server_side.error
     assert local.index == 5 and local.kind == "ImageInputError" and "broken.png" in local.error
-    assert not server_side and "\n" not in local.error
+    assert server_side.attempts == 1 and local.attempts is None and "\n" not in local.error
     # errors are never cached: a re-run sends only the one that reached the service and failed again
     emulator.reset()
     again = client.batch("What?", [str(d / "img*.png"), garbage_image(), d / "broken.png"], progress=False)
@@ -298,9 +298,10 @@ def test_each_rejects_bad_concurrency(shell, tmp_path):
         shell.run_cell_magic("azure_vision", f'-i "{tmp_path}/*.png" --each --concurrency 0', "x")
 
 
-def test_failure_record_is_falsy_and_readable():
-    f = BatchFailure(3, "a.png", "boom", "ServiceError", 500, None)
-    assert not f and str(f) == "FAILED a.png: boom"
+def test_failure_record_is_readable_and_an_ordinary_object():
+    f = BatchFailure(3, "a.png", "boom", "ServiceError", 500, None, attempts=2)
+    assert str(f) == "FAILED a.png: boom" and f.attempts == 2
+    assert bool(f)  # an outcome is told apart by its type, not by its truth value
 
 
 def test_a_pause_the_service_asks_for_shows_in_the_progress_bar(emulator, tmp_path):

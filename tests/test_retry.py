@@ -152,13 +152,14 @@ def scripted() -> Iterator[Scripted]:
     server.server_close()
 
 
+FAST = {"retry-after-ms": "1"}  # a retry waits 1 ms (the status decides whether it is retried)
 CASES = {
     # name: (the script of one item's answers, requests it takes, failed?, what the error says)
     "x-should-retry-false": ([(500, {"x-should-retry": "false"})], 1, True, "answered 500"),
     "retry-after-503": ([(503, {"retry-after": "0.05"})], 2, False, ""),
     "retry-after-over-cap": ([(503, {"retry-after": "121"})], 1, True, "asked to wait 2.02 min"),
-    "status-501": ([(501, {})], 2, False, ""),
-    "status-507-twice": ([(507, {}), (507, {})], 2, True, "answered 507 on all 2 attempts"),
+    "status-501": ([(501, FAST)], 2, False, ""),
+    "status-507-twice": ([(507, FAST), (507, FAST)], 2, True, "answered 507 on all 2 attempts"),
 }
 
 
@@ -200,7 +201,7 @@ def test_one_policy_decides_for_a_single_call_and_a_batch_alike(scripted, tmp_pa
 
 def test_errors_carry_their_attempts(scripted, tmp_path, monkeypatch):
     image = make_png(tmp_path / "a.png")
-    scripted.scripts["attempts"] = [(503, {}), (503, {}), (503, {})]
+    scripted.scripts["attempts"] = [(503, FAST)] * 3
     client = VisionClient(endpoint=scripted.url, deployment="attempts", auth="none", max_retries=2, cache="off")
     with pytest.raises(ServiceError) as info:
         client.pipeline.run(client.prepare("hi", [image]), "off")
@@ -214,5 +215,5 @@ def test_errors_carry_their_attempts(scripted, tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "MAX_THROTTLED_ATTEMPTS", 3)
     result = batch.batch("hi", [image], progress=False)
     [failure] = result.failures
-    assert failure.kind == RateLimitError.__name__ and "after 3 retries" in failure.error
+    assert failure.kind == RateLimitError.__name__ and "after 3 retries" in failure.error and failure.attempts == 4
     assert scripted.counts["batch-429"] == 4

@@ -298,7 +298,7 @@ def send(sdk: SdkClients, request: VisionRequest, *, on_wait: OnWait | None = No
         try:
             completion = sending.answered(sdk.chat_sync().chat.completions.with_raw_response.create(**sending.body()))
             break
-        except Exception as e:  # noqa: BLE001 - Exchange.failed switches the parameter, plans a retry or raises ours
+        except Exception as e:  # noqa: BLE001 - SendingRequest.failed switches the parameter, plans a retry or raises ours
             delay = sending.failed(e)
         sending.sleep(delay)
     return sending.completed(completion)
