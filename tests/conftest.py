@@ -32,10 +32,10 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     from azmm_magic.service.limits import forget_rate_limits
-    from azmm_magic.service.send import forget_token_params
+    from azmm_magic.service.send import ACCEPTED_TOKEN_PARAMS
 
     forget_rate_limits()  # what one test's answers said of a deployment's budget does not pace the next test
-    forget_token_params()  # nor which output-token parameter it accepted (both are per process, by design)
+    ACCEPTED_TOKEN_PARAMS.clear()  # nor which output-token parameter it accepted (both are per process, by design)
 
 
 class Emulator:

@@ -1,8 +1,8 @@
 """Fault matrix: every emulator fault through every frontend (the magic streaming and not, ask, stream, aask,
 the interactive batch through VisionClient.batch and ``--each``, and the panel streaming and not).
 
-Each call either recovers by the SDK's retries or fails with ONE clear line (our exception; a UsageError in the
-magic); nothing partial is cached; a cut stream keeps the text received, marked incomplete; and the next call in
+Each call either recovers by the retries (azmm_magic.service.retry) or fails with ONE clear line (our exception;
+a UsageError in the magic); nothing partial is cached; a cut stream keeps the text received, marked incomplete; and the next call in
 the same session works. Faults are switched per deployment through the emulator's control endpoint, so each
 case uses its own deployment name. In a batch, a failed item records its own line and never stops the others,
 and a re-run sends only the failed items; in the panel, the error is one line inside the panel and Send works again.
@@ -179,7 +179,7 @@ def test_fault_matrix(case: FaultCase, frontend: str, faults, shell, red_png, ca
     expected, needle = case.expected(streaming)
     n0 = emulator.count()
 
-    if expected is None:  # recovers (by the SDK's retries, or the fault only slows the answer)
+    if expected is None:  # recovers (by the retries, or the fault only slows the answer)
         result = session.call()
         assert "Azure OpenAI emulator" in result.text and result.finish_reason == "stop"
         assert not result.incomplete

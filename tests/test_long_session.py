@@ -293,7 +293,9 @@ def test_per_process_memories_are_bounded():
     headers = {"x-ratelimit-remaining-requests": "5", "x-ratelimit-remaining-tokens": "100"}
     for i in range(limits.MAX_DEPLOYMENTS + 20):
         limits.remember("host", f"d{i}", headers)
-        send.remember_token_param("host", f"d{i}", "max_tokens")
+        send.ACCEPTED_TOKEN_PARAMS.put("host", f"d{i}", "max_tokens")
     assert limits.recall("host", "d0") is None and limits.recall("host", f"d{limits.MAX_DEPLOYMENTS + 19}")
+    assert len(send.ACCEPTED_TOKEN_PARAMS) == limits.MAX_DEPLOYMENTS
+    assert send.ACCEPTED_TOKEN_PARAMS.get("host", "d0") is None
     limits.forget_rate_limits()
-    send.forget_token_params()
+    send.ACCEPTED_TOKEN_PARAMS.clear()

@@ -410,7 +410,7 @@ def test_unusable_waits_fall_back_to_backoff(red_png, value):
 
 
 def test_openai_durations_are_understood(red_png):
-    from azmm_magic.service.errors import parse_duration
+    from azmm_magic.service.retry import parse_duration
 
     assert parse_duration("20ms") == pytest.approx(0.02) and parse_duration("6m0s") == 360
     assert parse_duration("1h2m3.5s") == pytest.approx(3723.5) and parse_duration("inf") == math.inf

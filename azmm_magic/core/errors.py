@@ -58,8 +58,9 @@ class ImageInputError(AzureVisionError):
 class ServiceError(AzureVisionError):
     """The service (Azure, an OpenAI-compatible server or the emulator) answered with an error.
 
-    ``status`` is the HTTP status (``None`` for transport errors), ``code`` the service's error code and
-    ``request_id`` the ``x-request-id`` the service gave, useful when asking Azure support.
+    ``status`` is the HTTP status (``None`` for transport errors), ``code`` the service's error code,
+    ``request_id`` the ``x-request-id`` the service gave (useful when asking Azure support) and ``attempts`` how
+    many times the request was sent (retries included).
     """
 
     def __init__(
@@ -71,8 +72,10 @@ class ServiceError(AzureVisionError):
         request_id: str | None = None,
         settings: tuple[str, ...] = (),
         remedy: Remedy | None = None,
+        attempts: int = 1,
     ) -> None:
         super().__init__(message, settings=settings, remedy=remedy)
+        self.attempts = attempts
         self.status = status
         self.code = code
         self.request_id = request_id
@@ -87,8 +90,8 @@ class DeploymentNotFoundError(ServiceError):
 
 
 class RateLimitError(ServiceError):
-    """429 after the SDK's retries were used up. ``retry_after``: seconds the service asked to wait (or None);
-    ``too_long``: it asked for a wait longer than is ever waited (the request is not sent again)."""
+    """429 after the retries were used up (:mod:`azmm_magic.service.retry`). ``retry_after``: seconds the service
+    asked to wait (or None); ``too_long``: it asked for a wait longer than is ever waited (the request is not sent again)."""
 
     def __init__(self, message: str, *, retry_after: float | None = None, too_long: bool = False,
                  **kwargs: object) -> None:

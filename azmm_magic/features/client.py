@@ -70,8 +70,7 @@ class VisionClient:
         return f"VisionClient(endpoint={s.endpoint!r}, deployment={s.deployment!r}, style={s.resolved_api_style!r})"
 
     def derive(self, *, http_client: Any = None, **overrides: Any) -> VisionClient:
-        """A client with some settings changed that shares this one's cache, ledger and credentials (a batch run
-        uses one with ``max_retries=0`` and its own async ``http_client``)."""
+        """A client with some settings changed that shares this one's cache, ledger and credentials."""
         return VisionClient(self.settings.with_overrides(**overrides), answer_cache=self.cache, ledger=self.ledger,
                             token_provider=self.sdk.token_provider, http_client=http_client or self.sdk.http_client)
 

@@ -11,7 +11,9 @@ from azmm_magic.core.result import VisionResult
 @dataclass(frozen=True)
 class BatchFailure:
     """One item that got no answer. ``error`` is the one-line message; ``kind`` the exception class name or a
-    Batch API state (``expired``, ``cancelled``, ``failed``); ``status``/``code`` as the service gave them."""
+    Batch API state (``expired``, ``cancelled``, ``failed``); ``status``/``code`` as the service gave them;
+    ``attempts`` how many times its request was sent (None: never sent, or not known). Test an outcome with
+    ``isinstance(outcome, BatchFailure)``."""
 
     index: int
     source: str
@@ -19,9 +21,7 @@ class BatchFailure:
     kind: str = "ServiceError"
     status: int | None = None
     code: str | None = None
-
-    def __bool__(self) -> bool:
-        return False
+    attempts: int | None = None
 
     def __str__(self) -> str:
         return f"FAILED {self.source}: {self.error}"
@@ -44,13 +44,11 @@ def item_status(outcome: Outcome) -> str:
     return "cached" if outcome.cached else "ok"
 
 
-
 def failure_of(index: int, label: str, error: BaseException) -> BatchFailure:
     """The failure record of item ``index`` for ``error`` (our one-line message, or the exception's first line)."""
     if isinstance(error, AzureVisionError):
-        return BatchFailure(
-            index, label, str(error), type(error).__name__, getattr(error, "status", None), getattr(error, "code", None)
-        )
+        return BatchFailure(index, label, str(error), type(error).__name__, getattr(error, "status", None),
+                            getattr(error, "code", None), getattr(error, "attempts", None))
     text = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
     return BatchFailure(index, label, f"{type(error).__name__}: {text}" if text else type(error).__name__,
                         type(error).__name__)

@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
-from typing import Literal
+from typing import Any, Literal
 
 from azmm_magic.core.request import VisionRequest
 from azmm_magic.core.result import VisionResult
@@ -45,6 +45,11 @@ class Pipeline:
         self.sdk = sdk
         self._lock = threading.Lock()
         self._in_flight: dict[str, Future[VisionResult]] = {}
+
+    def with_http_client(self, http_client: Any = None) -> Pipeline:
+        """A pipeline sharing this one's settings, cache, ledger and credentials, with SDK clients of its own on
+        ``http_client`` (default: this one's), e.g. a batch's connection pool; close them with ``sdk.aclose()``."""
+        return Pipeline(self.settings, self.cache, self.ledger, self.sdk.derive(self.settings, http_client=http_client))
 
     # ----- policy and keys -------------------------------------------------------------------------------------
     def policy(self, *, use_cache: bool = True, refresh: bool = False) -> CachePolicy:

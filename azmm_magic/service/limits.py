@@ -11,12 +11,12 @@ only counts and durations.
 from __future__ import annotations
 
 import math
-import threading
 import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from azmm_magic.service.errors import MAX_SERVER_WAIT, parse_duration
+from azmm_magic.service.memory import MAX_DEPLOYMENTS, DeploymentMemory
+from azmm_magic.service.retry import MAX_SERVER_WAIT, parse_duration
 
 #: what is remembered is forgotten after this long (a quota can change; other clients share it)
 KEEP_SECONDS = 15 * 60.0
@@ -89,35 +89,30 @@ class RateLimits:
         return None
 
 
-#: (endpoint host, deployment) pairs remembered at most; per process, shared by every client (a deployment's
-#: budget is shared by every caller too), guarded by a lock
-MAX_DEPLOYMENTS = 256
-_MEMORY: dict[tuple[str, str], RateLimits] = {}
-_LOCK = threading.Lock()
+#: the budget each deployment's last response announced; per process, shared by every client (a deployment's
+#: budget is shared by every caller too)
+_BUDGETS: DeploymentMemory[RateLimits] = DeploymentMemory()
+
+
+def _keep_longest_window(before: RateLimits, seen: RateLimits) -> RateLimits:
+    """A response late in a window says how long is left of it: the window itself is the longest seen."""
+    if (seen.announced and before.announced and before.window > seen.window
+            and (before.limit_requests, before.limit_tokens) == (seen.limit_requests, seen.limit_tokens)):
+        return replace(seen, window=before.window)
+    return seen
 
 
 def remember(endpoint_host: str, deployment: str, headers: Any) -> RateLimits | None:
     """Keep what ``headers`` say of ``deployment``'s budget (when they say anything); returns it."""
     seen = RateLimits.from_headers(headers)
     if seen is not None and deployment:
-        key = (endpoint_host, deployment)
-        with _LOCK:
-            before = _MEMORY.get(key)
-            if (before is not None and seen.announced and before.announced and before.window > seen.window
-                    and (before.limit_requests, before.limit_tokens) == (seen.limit_requests, seen.limit_tokens)):
-                # a response late in a window says how long is left of it: the window itself is the longest seen
-                seen = replace(seen, window=before.window)
-            _MEMORY.pop(key, None)
-            _MEMORY[key] = seen  # the newest last: the oldest goes first past the bound
-            while len(_MEMORY) > MAX_DEPLOYMENTS:
-                del _MEMORY[next(iter(_MEMORY))]
+        seen = _BUDGETS.put(endpoint_host, deployment, seen, merge=_keep_longest_window)
     return seen
 
 
 def recall(endpoint_host: str, deployment: str) -> RateLimits | None:
     """What ``deployment``'s last response said of its budget, or None (never seen, or too long ago)."""
-    with _LOCK:
-        seen = _MEMORY.get((endpoint_host, deployment))
+    seen = _BUDGETS.get(endpoint_host, deployment)
     if seen is None or seen.age() > KEEP_SECONDS:
         return None
     return seen
@@ -125,8 +120,7 @@ def recall(endpoint_host: str, deployment: str) -> RateLimits | None:
 
 def forget_rate_limits() -> None:
     """Forget every deployment's remembered budget (for tests and benchmarks of a first contact)."""
-    with _LOCK:
-        _MEMORY.clear()
+    _BUDGETS.clear()
 
 
 __all__ = ["KEEP_SECONDS", "MAX_DEPLOYMENTS", "RateLimits", "forget_rate_limits", "recall", "remember"]

@@ -196,7 +196,7 @@ class SdkClients:
         self._lock = threading.Lock()
 
     def derive(self, settings: Settings, *, http_client: Any = None) -> SdkClients:
-        """Clients for other settings (e.g. no SDK retries) with the same credentials; ``http_client`` replaces
+        """Clients for other settings with the same credentials; ``http_client`` replaces
         this one's (an async pool belongs to one event loop, so a batch run brings its own)."""
         return SdkClients(settings, token_provider=self.token_provider, http_client=http_client or self.http_client)
 

@@ -1,11 +1,12 @@
 """Send a :class:`~azmm_magic.core.request.VisionRequest` with the ``openai`` SDK and read the answer.
 
-One core, :class:`Exchange`, holds what the sync, async and streaming paths share: the body to send, the switch
-of the output-token parameter when a deployment rejects the one sent (once, then remembered per deployment), the
-retries (408/409/429/5xx, timeouts and connection errors, as the SDK would retry them, but here: so that each
-wait is reported to an ``on_wait`` callback while it happens and the result says how long it waited), the mapping
-of SDK errors, and turning a completion or a stream into a :class:`VisionResult`. The three drivers below only
-differ in how they call the SDK and how they sleep.
+One core, :class:`SendingRequest`, holds what the sync, async and streaming paths share: the body to send, the
+switch of the output-token parameter when a deployment rejects the one sent (once, then remembered per
+deployment), the retries (THE policy of :mod:`azmm_magic.service.retry`, applied here rather than by the SDK so
+that each wait is reported to an ``on_wait`` callback while it happens and the result says how long it waited),
+the mapping of SDK errors (each error says how many ``attempts`` the request had), and turning a completion or a
+stream into a :class:`VisionResult`. The three drivers below only differ in how they call the SDK and how they
+sleep; the async one also takes a :class:`AttemptGate` (a batch's throttle) around each attempt.
 """
 
 from __future__ import annotations
@@ -13,35 +14,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import random
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from azmm_magic.core.errors import AzureVisionError, IncompleteAnswerError, ServiceError
 from azmm_magic.core.request import TokenParam, VisionRequest
 from azmm_magic.core.result import Usage, VisionResult
 from azmm_magic.core.settings import Settings
-from azmm_magic.service.errors import (
-    content_filter_error,
-    describe,
-    header,
-    is_retryable_status,
-    map_sdk_error,
-    other_token_param,
-    server_wait,
-)
-from azmm_magic.service.limits import MAX_DEPLOYMENTS, remember
+from azmm_magic.service.errors import content_filter_error, describe, map_sdk_error, other_token_param
+from azmm_magic.service.limits import remember
+from azmm_magic.service.memory import DeploymentMemory
+from azmm_magic.service.retry import RetryPolicy, RetryWait, header, is_throttle
 from azmm_magic.service.sdk import SdkClients
 
 log = logging.getLogger("azmm_magic")
 
-# the SDK's own backoff (openai/_constants.py): 0.5 s doubling to 8 s; a server-directed wait is capped by
-# service.errors.MAX_SERVER_WAIT (server_wait: one reading for single calls and batches)
-INITIAL_RETRY_DELAY = 0.5
-MAX_RETRY_DELAY = 8.0
 TICK = 1.0  # seconds between two on_wait calls during a wait
 #: the footer notices that describe one send's waits (not kept with a cached answer)
 WAIT_NOTICE_PREFIXES = ("throttled: waited", "retried: waited")
@@ -71,16 +60,12 @@ class WaitEvent:
         when = f"in {math.ceil(self.remaining - 1e-9)} s" if self.remaining > 0 else "now"
         return f"{self.reason}: retrying {when} ({self.retry} of {self.retries})"
 
-    @classmethod
-    def for_error(cls, error: BaseException, delay: float, retry: int, retries: int, *,
-                  remaining: float | None = None) -> WaitEvent:
-        """The event for a wait after ``error`` (ours or the SDK's), e.g. for a batch that retries by itself."""
-        status = getattr(error, "status", None) or getattr(error, "status_code", None)
-        return cls(reason_of(error), status, delay, delay if remaining is None else remaining, retry, retries,
-                   asked=status == 429)
-
 
 OnWait = Callable[[WaitEvent], None]
+
+
+def _event(reason: str, status: int | None, wait: RetryWait) -> WaitEvent:
+    return WaitEvent(reason, status, wait.seconds, wait.seconds, wait.retry, wait.retries, wait.asked)
 
 
 def reason_of(error: BaseException) -> str:
@@ -103,32 +88,8 @@ def is_wait_notice(notice: str) -> bool:
     return notice.startswith(WAIT_NOTICE_PREFIXES)
 
 
-def _retry_delay(error: BaseException, retry: int) -> tuple[float, bool] | None:
-    """(seconds to wait, whether the server asked for them) before retry number ``retry`` after ``error``, or
-    None when the SDK would not retry it: its rules (statuses 408/409/429/5xx, ``x-should-retry``, timeouts and
-    connection errors) and bounds (a server-requested wait up to ``MAX_SERVER_WAIT``: a longer one is not waited,
-    the error is raised at once; else 0.5 s doubling to 8 s)."""
-    import openai
-
-    if isinstance(error, openai.APIStatusError):
-        response = getattr(error, "response", None)
-        asked = server_wait(response)
-        should = header(response, "x-should-retry")
-        if asked is not None and not asked.honoured:
-            return None
-        if should == "false" or (should != "true" and not is_retryable_status(error.status_code)):
-            return None
-        if asked is not None and asked.seconds > 0:
-            return asked.seconds, True
-    elif not isinstance(error, (openai.APITimeoutError, openai.APIConnectionError)):
-        return None
-    backoff = min(INITIAL_RETRY_DELAY * 2.0 ** (retry - 1), MAX_RETRY_DELAY)
-    return backoff * (1 - 0.25 * random.random()), False
-
-# (endpoint host, deployment) -> the output-token parameter that deployment accepted; per process (a property of
-# the deployment, not of a client), thread-safe, at most MAX_DEPLOYMENTS entries
-_TOKEN_PARAM_MEMORY: dict[tuple[str, str], TokenParam] = {}
-_MEMORY_LOCK = threading.Lock()
+#: the output-token parameter each deployment accepted (a property of the deployment, not of a client)
+ACCEPTED_TOKEN_PARAMS: DeploymentMemory[TokenParam] = DeploymentMemory()
 
 
 def token_param_for(settings: Settings, deployment: str) -> TokenParam:
@@ -136,45 +97,43 @@ def token_param_for(settings: Settings, deployment: str) -> TokenParam:
     ``max_completion_tokens`` on Azure (all current models take it) and ``max_tokens`` on OpenAI-compatible servers."""
     if settings.token_param != "auto":
         return settings.token_param
-    with _MEMORY_LOCK:
-        remembered = _TOKEN_PARAM_MEMORY.get((settings.endpoint_host, deployment))
+    remembered = ACCEPTED_TOKEN_PARAMS.get(settings.endpoint_host, deployment)
     if remembered:
         return remembered
     return "max_tokens" if settings.resolved_api_style == "openai" else "max_completion_tokens"
 
 
-def remember_token_param(endpoint_host: str, deployment: str, param: TokenParam) -> None:
-    """Keep the output-token parameter ``deployment`` accepted (the oldest of :data:`MAX_DEPLOYMENTS` goes first)."""
-    key = (endpoint_host, deployment)
-    with _MEMORY_LOCK:
-        _TOKEN_PARAM_MEMORY.pop(key, None)
-        _TOKEN_PARAM_MEMORY[key] = param
-        while len(_TOKEN_PARAM_MEMORY) > MAX_DEPLOYMENTS:
-            del _TOKEN_PARAM_MEMORY[next(iter(_TOKEN_PARAM_MEMORY))]
+class AttemptGate(Protocol):
+    """What a caller puts around each attempt of :func:`asend` (a batch: its throttle and counts): ``enter`` before
+    the request is sent, ``leave`` when the attempt is over (with its error, or None), ``retrying`` before the
+    wait of a retry (``delay`` seconds; 0 when the output-token parameter is switched)."""
+
+    async def enter(self) -> None: ...
+
+    def leave(self, error: BaseException | None) -> None: ...
+
+    def retrying(self, error: BaseException, delay: float) -> None: ...
 
 
-def forget_token_params() -> None:
-    """Forget which output-token parameter each deployment accepted (for tests and after a redeploy)."""
-    with _MEMORY_LOCK:
-        _TOKEN_PARAM_MEMORY.clear()
-
-
-class Exchange:
-    """One request's trip to the service, shared by every driver.
+class SendingRequest:
+    """A request being sent, shared by every driver: its attempts, retries and waits, and the answer read back.
 
     A driver sends :meth:`body`; on an exception it calls :meth:`failed`, which returns how many seconds to wait
     before sending again (0 after switching the output-token parameter) or raises our error; the driver then
-    sleeps through :meth:`ticks` (which reports the wait to ``on_wait``)."""
+    sleeps through :meth:`ticks` (which reports the wait to ``on_wait``). ``policy`` defaults to the
+    ``max_retries`` setting (:class:`~azmm_magic.service.retry.RetryPolicy`)."""
 
     def __init__(self, request: VisionRequest, settings: Settings, *, stream: bool,
-                 on_wait: OnWait | None = None) -> None:
+                 on_wait: OnWait | None = None, policy: RetryPolicy | None = None) -> None:
         self.request = request.with_(stream=stream) if request.stream != stream else request
         self.settings = settings
         self.on_wait = on_wait
+        self.policy = policy or RetryPolicy(settings.max_retries)
         self.notices: list[str] = []
         self.started = time.perf_counter()
         self.attempts = 0  # requests sent (each retry and each parameter switch is one more)
-        self.retries = 0  # retries after a retryable error (at most the max_retries setting)
+        self.retries = 0  # retries after a retryable error (within the policy's budget)
+        self.throttled = 0  # of those, retries after a 429
         self.waited = 0.0  # seconds slept before retries
         self.statuses: list[int | None] = []  # the HTTP status of each failed attempt (None: no response)
         self.reasons: list[str] = []  # why each retry was needed
@@ -188,35 +147,43 @@ class Exchange:
 
     def failed(self, error: Exception) -> float:
         """After a failed attempt: switch the output-token parameter once if ``error`` says the one sent is not
-        accepted (returns 0), or plan a retry as the SDK would (returns the seconds to wait); else raise ours."""
+        accepted (returns 0), or plan a retry by the policy (returns the seconds to wait); else raise ours, which
+        says how many attempts the request had."""
         if isinstance(error, AzureVisionError):  # e.g. our Entra ID error, raised by the token provider
             raise error
         remember(self.settings.endpoint_host, self.request.deployment,
                  getattr(getattr(error, "response", None), "headers", None))
-        other = other_token_param(error, self.request.token_param)
-        if other and not self._switched and self.settings.token_param == "auto":
-            remember_token_param(self.settings.endpoint_host, self.request.deployment, other)  # type: ignore[arg-type]
-            self._switched = True
-            self.notices.append(f"sent {other} (this deployment rejects the other)")
-            self.request = self.request.with_(token_param=other)
+        if self._switch_token_param(error):
             return 0.0
         status = getattr(error, "status_code", None)
         self.statuses.append(status)
-        plan = _retry_delay(error, self.retries + 1) if self.retries < self.settings.max_retries else None
-        if plan is None:
+        wait = self.policy.decide(error, retries=self.retries, throttled=self.throttled)
+        if wait is None:
             raise map_sdk_error(error, self.settings, self.request.deployment, attempts=len(self.statuses),
                                 statuses=tuple(self.statuses), request=self.request) from None
-        delay, asked = plan
         self.retries += 1
+        self.throttled += is_throttle(error)
         reason = reason_of(error)
         self.reasons.append(reason)
-        self._pending = WaitEvent(reason, status, delay, delay, self.retries, self.settings.max_retries, asked)
-        return delay
+        self._pending = _event(reason, status, wait)
+        return wait.seconds
+
+    def _switch_token_param(self, error: Exception) -> bool:
+        """Whether ``error`` says the output-token parameter sent is not accepted and the other one is sent next
+        (once per request, and remembered for the deployment)."""
+        other = other_token_param(error, self.request.token_param)
+        if not other or self._switched or self.settings.token_param != "auto":
+            return False
+        ACCEPTED_TOKEN_PARAMS.put(self.settings.endpoint_host, self.request.deployment, other)  # type: ignore[arg-type]
+        self._switched = True
+        self.notices.append(f"sent {other} (this deployment rejects the other)")
+        self.request = self.request.with_(token_param=other)
+        return True
 
     def ticks(self, delay: float) -> Iterator[float]:
         """The pieces of a wait of ``delay`` seconds (at most :data:`TICK` each): before each piece, and once at
         the end, the wait is reported to ``on_wait``. The driver sleeps each piece (interruptible)."""
-        event = self._pending or WaitEvent("retrying", None, delay, delay, self.retries, self.settings.max_retries)
+        event = self._pending or WaitEvent("retrying", None, delay, delay, self.retries, self.policy.max_retries)
         self._pending = None
         if delay <= 0:
             return
@@ -326,44 +293,57 @@ class Exchange:
 
 def send(sdk: SdkClients, request: VisionRequest, *, on_wait: OnWait | None = None) -> VisionResult:
     """Send ``request`` and wait for the whole answer; ``on_wait`` is told about each wait before a retry."""
-    exchange = Exchange(request, sdk.settings, stream=False, on_wait=on_wait)
+    sending = SendingRequest(request, sdk.settings, stream=False, on_wait=on_wait)
     while True:
         try:
-            completion = exchange.answered(sdk.chat_sync().chat.completions.with_raw_response.create(**exchange.body()))
+            completion = sending.answered(sdk.chat_sync().chat.completions.with_raw_response.create(**sending.body()))
             break
-        except Exception as e:  # noqa: BLE001 - Exchange.failed switches the parameter, plans a retry or raises ours
-            delay = exchange.failed(e)
-        exchange.sleep(delay)
-    return exchange.completed(completion)
+        except Exception as e:  # noqa: BLE001 - SendingRequest.failed switches the parameter, plans a retry or raises ours
+            delay = sending.failed(e)
+        sending.sleep(delay)
+    return sending.completed(completion)
 
 
 def send_stream(sdk: SdkClients, request: VisionRequest, *, on_wait: OnWait | None = None
                 ) -> Iterator[str | VisionResult]:
     """Send ``request`` streamed: yield the answer's text as it arrives, then the :class:`VisionResult`. Retries
     happen before the first text only (a stream cut later is an :class:`IncompleteAnswerError`)."""
-    exchange = Exchange(request, sdk.settings, stream=True, on_wait=on_wait)
+    sending = SendingRequest(request, sdk.settings, stream=True, on_wait=on_wait)
     while True:
         try:
-            stream = exchange.answered(sdk.chat_sync().chat.completions.with_raw_response.create(**exchange.body()))
+            stream = sending.answered(sdk.chat_sync().chat.completions.with_raw_response.create(**sending.body()))
             break
         except Exception as e:  # noqa: BLE001 - as in send()
-            delay = exchange.failed(e)
-        exchange.sleep(delay)
-    yield from exchange.read_stream(stream)
+            delay = sending.failed(e)
+        sending.sleep(delay)
+    yield from sending.read_stream(stream)
 
 
-async def asend(sdk: SdkClients, request: VisionRequest, *, on_wait: OnWait | None = None) -> VisionResult:
-    """Async :func:`send` on the SDK's async client (cancelling the task interrupts a wait)."""
-    exchange = Exchange(request, sdk.settings, stream=False, on_wait=on_wait)
+async def asend(sdk: SdkClients, request: VisionRequest, *, on_wait: OnWait | None = None,
+                policy: RetryPolicy | None = None, gate: AttemptGate | None = None) -> VisionResult:
+    """Async :func:`send` on the SDK's async client (cancelling the task interrupts a wait). ``policy`` replaces
+    the ``max_retries`` setting's; ``gate`` is entered before each attempt and left after it (a batch's throttle)."""
+    sending = SendingRequest(request, sdk.settings, stream=False, on_wait=on_wait, policy=policy)
     while True:
+        if gate is not None:
+            await gate.enter()
         try:
-            raw = await sdk.chat_async().chat.completions.with_raw_response.create(**exchange.body())
-            completion = exchange.answered(raw)
+            raw = await sdk.chat_async().chat.completions.with_raw_response.create(**sending.body())
+            completion = sending.answered(raw)
+        except BaseException as e:  # noqa: BLE001 - the gate is left whatever ended the attempt
+            if gate is not None:
+                gate.leave(e)
+            if not isinstance(e, Exception):  # cancelled, interrupted
+                raise
+            delay = sending.failed(e)  # as in send()
+            if gate is not None:
+                gate.retrying(e, delay)
+        else:
+            if gate is not None:
+                gate.leave(None)
             break
-        except Exception as e:  # noqa: BLE001 - as in send()
-            delay = exchange.failed(e)
-        await exchange.asleep(delay)
-    return exchange.completed(completion)
+        await sending.asleep(delay)
+    return sending.completed(completion)
 
 
 def result_from_body(body: Mapping[str, Any], request: VisionRequest, settings: Settings,
@@ -371,8 +351,8 @@ def result_from_body(body: Mapping[str, Any], request: VisionRequest, settings: 
     """The result of a chat-completion body read elsewhere (a Batch API output line)."""
     from openai.types.chat import ChatCompletion
 
-    exchange = Exchange(request, settings, stream=False)
-    result = exchange.completed(ChatCompletion.model_validate(dict(body)))
+    sending = SendingRequest(request, settings, stream=False)
+    result = sending.completed(ChatCompletion.model_validate(dict(body)))
     # the request's deployment: the body's ``model`` is the model version Azure ran it on (``gpt-4o-2024-11-20``)
     return result.with_(elapsed=0.0, request_id=request_id or result.request_id,
                         deployment=request.deployment or str(body.get("model") or ""))
@@ -416,11 +396,12 @@ class _StreamAccumulator:
 __all__ = [
     "NO_FINISH_NOTICE",
     "WAIT_NOTICE_PREFIXES",
-    "Exchange",
+    "ACCEPTED_TOKEN_PARAMS",
+    "AttemptGate",
     "OnWait",
+    "SendingRequest",
     "WaitEvent",
     "asend",
-    "forget_token_params",
     "is_wait_notice",
     "reason_of",
     "result_from_body",

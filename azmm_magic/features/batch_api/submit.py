@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from azmm_magic.core.errors import AzureVisionError, ConfigError
 from azmm_magic.core.images import image_options, prepare_leaf
 from azmm_magic.core.urls import redact_urls
-from azmm_magic.features.batch import BatchItem, expand_sources, is_big_item, preparation_pools
+from azmm_magic.features.batch import BatchItem, is_big_item, leaves_and_labels, preparation_pools
 from azmm_magic.features.batch_api.jobs import progress_bar
 from azmm_magic.features.batch_api.manifest import Manifest, checked_id, manifest_directory
 
@@ -86,7 +86,7 @@ class Submission:
         client.prepare(prompt, (), **self.options)  # prompt and option checks
         self.settings = settings = client.settings.with_overrides(deployment=deployment,
                                                                   detail=options.get("detail")).require()
-        self.leaves, self.labels = expand_sources(images)
+        self.leaves, self.labels = leaves_and_labels(images)
         if not self.leaves:
             raise ConfigError("No images to send: give at least one image (a path, glob, URL or object).")
         self.image_options = image_options(settings.detail, settings.token_rule, settings.inline_urls,
