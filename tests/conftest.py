@@ -26,6 +26,12 @@ AZURE_ENV = [
 ]
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto`` (pyproject.toml's addopts): one worker per CPU this process may run on. xdist would ask psutil
+    for the physical cores, which in a container are the host's, not the ones it was given."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in AZURE_ENV + [k for k in os.environ if k.startswith("AZMM_")]:
