@@ -234,7 +234,6 @@ def jupyter(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict]:
         log.close()
 
 
-@pytest.mark.xdist_group("browser")  # one Jupyter server and one Chromium at a time, on one xdist worker
 def test_panel_with_chromium(jupyter):
     from playwright.sync_api import expect, sync_playwright
 

@@ -10,7 +10,8 @@
 The two ``venv`` tests share one fresh virtual environment per session, built by Binder's steps; postBuild's
 `pip install .` builds the wheel and installs it (the same files as the wheel built here, checked against its
 RECORD); it installs the `notebooks` extra (pandas) too. They are slow (a full install from the registry, then
-kernels): `pytest -m venv --durations=0`. Under xdist they share a group, so one worker builds the environment.
+kernels): `pytest -m venv --durations=0`. Under xdist, `--dist loadfile` (pyproject.toml) runs them on one
+worker, which builds the environment once.
 """
 
 from __future__ import annotations
@@ -73,7 +74,6 @@ def binder_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
 
 
 @pytest.mark.venv
-@pytest.mark.xdist_group("binder-env")  # one worker builds the session's environment once for both
 def test_binder_environment_runs_every_notebook(binder_env, tmp_path):
     print(f"binder environment built in {binder_env['install_seconds']:.0f} s")
     # the package came from the wheel pip built (not an editable link to this checkout), with its notebooks
@@ -111,7 +111,6 @@ def test_binder_environment_runs_every_notebook(binder_env, tmp_path):
 
 
 @pytest.mark.venv
-@pytest.mark.xdist_group("binder-env")  # one worker builds the session's environment once for both
 def test_wheel_carries_the_notebooks_and_azmm_demo_runs_from_it(binder_env, tmp_path):
     wheels = tmp_path / "wheels"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(ROOT)],
