@@ -62,7 +62,7 @@ for name in "${@:-colab kaggle}"; do
     rm -f "$report"
     "$env/bin/python" -m pip install "${PIP_QUIET[@]}" --force-reinstall --no-deps "$ROOT"
     "$env/bin/python" -m pip install "${PIP_QUIET[@]}" "$ROOT"
-    "$env/bin/python" -m pip install "${PIP_QUIET[@]}" -c "$spec" pytest pytest-timeout hypothesis httpx pydantic pandas playwright
+    "$env/bin/python" -m pip install "${PIP_QUIET[@]}" -c "$spec" pytest pytest-timeout pytest-xdist hypothesis httpx pydantic pandas playwright
     "$env/bin/python" tests/envs/check.py "$spec" --installed
     echo "$one: ready in $((SECONDS - started)) s; running the core subset"
     # the browser test in the runtime's notebook UI: classic Notebook 6.5 for Colab's stack, JupyterLab 3.6 for Kaggle's

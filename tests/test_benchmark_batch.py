@@ -6,6 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.benchmark  # deselected by default (pyproject.toml); .ci/run runs it once
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

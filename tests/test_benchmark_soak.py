@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.test_benchmark_batch import quick_run
+
+pytestmark = pytest.mark.benchmark  # deselected by default (pyproject.toml); .ci/run runs it once
 
 
 def test_quick_soak_prints_the_table():

@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.benchmark  # deselected by default (pyproject.toml); .ci/run runs it once
+
 REPO = Path(__file__).resolve().parents[1]
 
 ROWS = [
@@ -19,6 +23,7 @@ ROWS = [
     "magic ÷ raw SDK, 1024×768 JPEG, new prompt each call",
     "magic ÷ raw SDK, 1024×768 JPEG, image prepared afresh each call",
     "phone photo, prepared afresh each call",
+    "emulator request check, 3 images + a tool",
     "JPEG (q90), detail=high",
     "JPEG (q90), detail=low",
     "stream: display updates reaching the frontend",

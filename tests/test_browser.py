@@ -235,6 +235,7 @@ def jupyter(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict]:
 
 
 def test_panel_with_chromium(jupyter):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=WAIT_MS)
@@ -332,7 +333,11 @@ def test_panel_with_chromium(jupyter):
             # 6. no horizontal overflow (it showed a permanent scrollbar), wide and narrow
             for width in (1280, 760):
                 page.set_viewport_size({"width": width, "height": 2400})
-                page.wait_for_timeout(300)
+                try:  # the layout follows the resize on the page's next frames: wait until the panel fits
+                    page.wait_for_function("el => el.scrollWidth === el.clientWidth", arg=panel.element_handle(),
+                                           timeout=10_000)
+                except PlaywrightTimeoutError:
+                    pass  # it does not: the assertion says by how much
                 overflow = panel.evaluate("el => el.scrollWidth - el.clientWidth")
                 assert overflow == 0, f"the panel overflows by {overflow}px at a {width}px wide window"
             page.screenshot(path=str(ARTIFACTS / f"{prefix}panel-narrow.png"), full_page=True)

@@ -35,7 +35,7 @@ def offline_page_report(html: Path) -> dict[str, list[str]]:
             page.on("request", lambda r: r.url != page_url and not r.url.startswith(("data:", "blob:", "about:"))
                     and report["external_requests"].append(r.url))
             page.goto(page_url, wait_until="load")
-            page.wait_for_timeout(500)  # late scripts and lazy images
+            page.wait_for_load_state("networkidle")  # late scripts and lazy images: no request for 500 ms
             assert page.locator(".jp-Notebook").count() == 1
         finally:
             browser.close()

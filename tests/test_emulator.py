@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 import uuid
 from pathlib import Path
 
@@ -524,8 +526,39 @@ def test_log_is_capped() -> None:
         assert small.request_count == 5 and len(small.requests) == 3
 
 
-def test_in_flight_counters_with_latency() -> None:
-    with EmulatorServer(EmulatorConfig(latency=0.4)) as slow:
+@pytest.fixture
+def emulator_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The pauses the emulator's routes take (``latency`` before an answer, ``stream_chunk_delay`` between chunks),
+    in seconds, recorded as each starts; the pause itself still happens."""
+    from azmm_magic.emulator import app
+
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        await asyncio.sleep(seconds)
+
+    monkeypatch.setattr(app, "asyncio", types.SimpleNamespace(sleep=sleep))
+    return slept
+
+
+def test_in_flight_counters_with_latency(monkeypatch: pytest.MonkeyPatch) -> None:
+    from azmm_magic.emulator import app
+
+    # each answer's latency pause waits until all four requests are inside theirs: served one after another, the
+    # first would never see the other three (its wait ends in a 500 after 30 s and the test fails)
+    paused: list[float] = []
+    all_in = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        paused.append(seconds)
+        if len(paused) == 4:
+            all_in.set()
+        await asyncio.wait_for(all_in.wait(), 30)
+        await asyncio.sleep(seconds)
+
+    monkeypatch.setattr(app, "asyncio", types.SimpleNamespace(sleep=sleep))
+    with EmulatorServer(EmulatorConfig(latency=0.05)) as slow:
         client = AzureOpenAI(azure_endpoint=slow.url, api_key="x", api_version=API_VERSION, max_retries=0)
         errors: list[BaseException] = []
 
@@ -536,15 +569,15 @@ def test_in_flight_counters_with_latency() -> None:
                 errors.append(e)
 
         threads = [threading.Thread(target=ask) for _ in range(4)]
-        started = time.monotonic()
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join()
-        assert not errors
-        assert time.monotonic() - started < 1.5  # answered concurrently, not one after another
-        assert slow.log.peak_in_flight >= 2
-        deadline = time.monotonic() + 2
+            thread.join(60)
+        assert not errors and not any(t.is_alive() for t in threads), errors
+        assert paused == [0.05] * 4 and slow.log.peak_in_flight == 4  # answered concurrently
+        # the counter drops once each response is fully sent, which can be just after the client has read it; the
+        # log has no event for that, so wait on the counter itself (bounded)
+        deadline = time.monotonic() + 10
         while slow.log.in_flight and time.monotonic() < deadline:
             time.sleep(0.01)
         assert slow.log.in_flight == 0 and slow.request_count == 4
@@ -572,12 +605,11 @@ def test_subprocess_cli_with_env_key(monkeypatch: pytest.MonkeyPatch) -> None:
         proc.wait(timeout=10)
 
 
-def test_stream_chunk_delay_spaces_chunks() -> None:
+def test_stream_chunk_delay_spaces_chunks(emulator_sleeps: list[float]) -> None:
     with EmulatorServer(EmulatorConfig(stream_chunk_delay=0.01)) as slow:
         client = AzureOpenAI(azure_endpoint=slow.url, api_key="x", api_version=API_VERSION, max_retries=0)
-        started = time.monotonic()
         chunks = list(client.chat.completions.create(model="gpt-4o", messages=vision_messages(), stream=True))
-        assert time.monotonic() - started >= 0.01 * (len(chunks) - 1)
+    assert len(chunks) > 2 and emulator_sleeps == [0.01] * (len(chunks) - 1)  # one pause between two chunks
 
 
 def test_main_rejects_bad_port() -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
+import threading
 
 import pytest
 from IPython.core.error import UsageError
@@ -186,13 +186,21 @@ def test_429_wait_is_reported_while_it_happens_and_in_the_footer(emulator, red_p
     emulator.set_fault("wait-429", "429:1.2:times=1")
     client = VisionClient(endpoint=emulator.url, deployment="wait-429", auth="none", max_retries=3)
     events: list[WaitEvent] = []
-    started = time.perf_counter()
-    result = _run_with_waits(client, client.prepare(PROMPT, [red_png]), events)
-    assert time.perf_counter() - started >= 1.2  # Retry-After (retry-after-ms: 1200) honoured
+    sent: list[int] = []  # requests the emulator had received at each report
+
+    def on_wait(event: WaitEvent) -> None:
+        events.append(event)
+        sent.append(len(emulator.chat_requests()))
+
+    result = client.pipeline.run(client.prepare(PROMPT, [red_png]), client.policy(), on_wait=on_wait)
     assert events[0].message() == "rate limited (429): retrying in 2 s (1 of 3)"
     assert events[0].asked and events[0].status == 429 and events[0].delay == pytest.approx(1.2)
     assert events[-1].remaining == 0 and events[-1].message() == "rate limited (429): retrying now (1 of 3)"
     assert len(events) >= 3  # about one a second while it lasts
+    # Retry-After (retry-after-ms: 1200) honoured: the wait counted down to its end before the retry was sent
+    remaining = [e.remaining for e in events]
+    assert remaining == sorted(remaining, reverse=True) and sent == [1] * len(events)
+    assert len(emulator.chat_requests()) == 2
     assert "throttled: waited 1.2 s over 1 retry (rate limited (429))" in result.notices
     assert "throttled: waited 1.2 s" in result.footer()
     again = client.ask(PROMPT, images=[red_png])  # the cached copy did not wait
@@ -240,10 +248,22 @@ def test_the_cell_shows_the_wait_on_a_status_line(shell, emulator, red_png, caps
 def test_a_wait_is_interruptible(emulator, red_png):
     emulator.set_fault("long-wait", "429:30")
     client = VisionClient(endpoint=emulator.url, deployment="long-wait", auth="none", max_retries=3)
-    started = time.perf_counter()
-    with pytest.raises(asyncio.TimeoutError):
-        asyncio.run(asyncio.wait_for(client.aask(PROMPT, images=[red_png]), 0.5))
-    assert time.perf_counter() - started < 5
+    events: list[WaitEvent] = []
+
+    async def ask() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+
+        def on_wait(event: WaitEvent) -> None:
+            events.append(event)
+            task.cancel()  # as asyncio.wait_for's timeout or a stopped kernel would, as the 30 s wait begins
+
+        await client.pipeline.arun(client.prepare(PROMPT, [red_png]), client.policy(), on_wait=on_wait)
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(ask())
+    # the wait ended at once: reported once (a wait that ran on reports about every second), no retry sent
+    assert [e.remaining for e in events] == [30] and len(emulator.chat_requests()) == 1
 
 
 def test_the_panel_stops_a_wait(shell, emulator, red_png):
@@ -254,15 +274,14 @@ def test_the_panel_stops_a_wait(shell, emulator, red_png):
     panel.source_text.value = str(red_png)
     panel.add_source_button.click()
     panel.prompt.value = PROMPT
+    waiting = threading.Event()
+    panel.message.observe(lambda change: "retrying in 30 s" in change["new"] and waiting.set(), "value")
     panel.send_button.click()
-    deadline = time.monotonic() + 10
-    while not panel._worker.status and time.monotonic() < deadline:
-        time.sleep(0.05)
+    assert waiting.wait(30), panel.message.value  # the panel shows the wait
     assert panel._worker.status == "rate limited (429): retrying in 30 s (1 of 3)"
-    started = time.perf_counter()
     panel.stop()
-    assert panel.wait(5) and time.perf_counter() - started < 3
-    assert panel._worker.status == "" and not panel.busy
+    assert panel.wait(20)  # stopped: it did not wait its 30 s
+    assert panel._worker.status == "" and not panel.busy and len(emulator.chat_requests()) == 1
 
 
 # ----- 5. persistent server errors ---------------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from functools import partial
 from pathlib import Path
 
@@ -589,16 +588,10 @@ def test_downscaling_caps(tmp_path: Path) -> None:
     assert patch.estimate_tokens("high", "gpt-4.1-mini") == estimate_image_tokens(3000, 2000, "high", "gpt-4.1-mini")
 
 
-def test_big_jpeg_is_fast_and_capped(tmp_path: Path) -> None:
+def test_big_jpeg_is_capped(tmp_path: Path) -> None:  # its time: benchmarks/bench_prepare.py
     path = save(photo(6000, 4000), tmp_path / "big.jpg", "JPEG", quality=90)
     for detail, size in (("high", (1152, 768)), ("low", (512, 341))):
-        start = time.perf_counter()
         [p] = prepare_images(path, detail=detail)
-        elapsed = time.perf_counter() - start
-        print(
-            f"\n6000x4000 JPEG ({path.stat().st_size} B) detail={detail}: {elapsed * 1000:.0f} ms, "
-            f"{len(p.data or b'')} B, {p.width}x{p.height}"
-        )
         assert (p.width, p.height) == size and p.media_type == "image/jpeg"
         assert p.original_size == (6000, 4000)
 

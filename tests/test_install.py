@@ -7,14 +7,16 @@
 - scripts/install-browser.sh falls back to Playwright's own Chromium where there is no apt-get, and still fails
   where apt-get is there but leaves no Chromium.
 
-The two ``venv`` tests share one fresh virtual environment per session, built by Binder's steps; postBuild's
+The two ``venv`` tests share one fresh virtual environment per run, built by Binder's steps; postBuild's
 `pip install .` builds the wheel and installs it (the same files as the wheel built here, checked against its
 RECORD); it installs the `notebooks` extra (pandas) too. They are slow (a full install from the registry, then
-kernels): `pytest -m venv --durations=0`.
+kernels): `pytest -m venv --durations=0`. In the whole suite they are handed out first, so they start at once
+(tests/conftest.py); under xdist one worker builds the environment and another needing it waits for it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -55,21 +57,35 @@ def _run(args: list[str], *, env: dict[str, str], cwd: Path, timeout: float) -> 
 @pytest.fixture(scope="session")
 def binder_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A fresh virtual environment built only from binder/: runtime.txt's Python, requirements.txt (if there is
-    one), then postBuild, run from the repository root as repo2docker does."""
-    base = tmp_path_factory.mktemp("binder-env")
+    one), then postBuild, run from the repository root as repo2docker does. Built once per run: under xdist the
+    first worker that needs it builds it in the run's common temporary directory while the others wait on a lock."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the run's directory, the parent of every worker's own
+    base = shared / "binder-env"
+    venv, home = base / "venv", base / "home"
+    with (shared / "binder-env.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (base / "built.json").exists():
+            shutil.rmtree(base, ignore_errors=True)  # what a failed build left
+            _build_binder_env(venv, home)
+        built = json.loads((base / "built.json").read_text())
+    yield {"venv": venv, "home": home, "env": _venv_env(venv, home), "python": str(venv / "bin" / "python"),
+           "install_seconds": built["install_seconds"]}
+
+
+def _build_binder_env(venv: Path, home: Path) -> None:
     version = (ROOT / "binder" / "runtime.txt").read_text().strip().removeprefix("python-")
     python = shutil.which(f"python{version}")
     assert python, f"binder/runtime.txt asks for Python {version}: python{version} is not on PATH"
-    venv, home = base / "venv", base / "home"
-    home.mkdir()
+    home.mkdir(parents=True)
     started = time.perf_counter()
     subprocess.run([python, "-m", "venv", str(venv)], check=True, timeout=300)
     env = _venv_env(venv, home)
     if (ROOT / "binder" / "requirements.txt").exists():
         _run(["python", "-m", "pip", "install", "-q", "-r", "binder/requirements.txt"], env=env, cwd=ROOT, timeout=900)
     _run(["bash", "binder/postBuild"], env=env, cwd=ROOT, timeout=900)
-    yield {"venv": venv, "home": home, "env": env, "python": str(venv / "bin" / "python"),
-           "install_seconds": time.perf_counter() - started}
+    (venv.parent / "built.json").write_text(json.dumps({"install_seconds": time.perf_counter() - started}))
 
 
 @pytest.mark.venv

@@ -168,14 +168,14 @@ def test_the_setting_turns_it_off(emu, monkeypatch):
 
 
 _CONCURRENT = """
-import sys, threading, time
+import sys
 sys.path[:0] = [{root!r}, {pkgs!r}]
+import gate
 from azmm_magic.core.settings import Settings
 from azmm_magic.features import warmup
 
 warm = warmup.start(Settings.resolve(), modules=("slowpkg.sub",))
-while "slowpkg" not in sys.modules:  # the warm-up thread is inside slowpkg's import (it sleeps there)
-    time.sleep(0.001)
+assert gate.importing.wait(30), "the warm-up never imported slowpkg"  # it is inside slowpkg's (slow) import now
 import slowpkg.sub  # the main thread imports the same modules meanwhile
 from slowpkg import VALUE
 assert VALUE == 42 and slowpkg.sub.READY, "partially initialised module"
@@ -187,7 +187,9 @@ print("ok", flush=True)
 def test_a_main_thread_import_of_a_module_being_warmed_up_does_not_deadlock(tmp_path):
     pkg = tmp_path / "slowpkg"
     pkg.mkdir()
-    (pkg / "__init__.py").write_text("import time\ntime.sleep(0.4)\nVALUE = 42\n")
+    (tmp_path / "gate.py").write_text("import threading\nimporting = threading.Event()\n")
+    # a slow import (the sleeps stand for its work): the main thread arrives while the warm-up is inside it
+    (pkg / "__init__.py").write_text("import time, gate\ngate.importing.set()\ntime.sleep(0.4)\nVALUE = 42\n")
     (pkg / "sub.py").write_text("import time\nfrom slowpkg import VALUE\ntime.sleep(0.2)\nREADY = VALUE == 42\n")
     code = textwrap.dedent(_CONCURRENT).format(root=str(ROOT), pkgs=str(tmp_path))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -4,7 +4,7 @@ shared with the magic."""
 
 from __future__ import annotations
 
-import time
+import threading
 from pathlib import Path
 
 import pytest
@@ -191,11 +191,16 @@ def test_stop_cancels_the_stream_cleanly(shell, red_png):
         panel.source_text.value = str(red_png)
         panel.add_source_button.click()
         panel.prompt.value = "Tell me everything"
+        streaming = threading.Event()  # the live view shows the first words
+
+        def shown(change: dict) -> None:
+            if "writing…" in change["new"] and "waiting for the first words" not in change["new"]:
+                streaming.set()
+
+        panel.answer.observe(shown, "value")
         panel.send_button.click()
         assert panel.send_button.disabled and not panel.stop_button.disabled
-        deadline = time.monotonic() + 60
-        while "waiting for the first words" in panel.answer.value and time.monotonic() < deadline:
-            time.sleep(0.02)
+        assert streaming.wait(60), panel.answer.value
         panel.stop_button.click()
         assert panel.wait(60)
         result = panel.result

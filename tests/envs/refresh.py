@@ -43,7 +43,7 @@ ROOT = HERE.parents[1]
 RUNTIME_SEEDS = ["ipython", "ipykernel", "ipywidgets", "jupyter_client", "jupyter_core", "jupyter_server",
                  "traitlets", "notebook", "widgetsnbextension", "jupyterlab_widgets"]
 #: What the core subset of the suite needs beyond the package (tests/envs/README.md).
-TEST_TOOLS = ["pytest", "pytest-timeout", "hypothesis", "httpx", "pydantic", "pandas", "playwright"]
+TEST_TOOLS = ["pytest", "pytest-timeout", "pytest-xdist", "hypothesis", "httpx", "pydantic", "pandas", "playwright"]
 PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^\s;#]+)")
 
 
