@@ -10,10 +10,13 @@ The HTML it writes opens offline: no require.js, MathJax, Mermaid or widget mana
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
 import time
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -94,16 +97,16 @@ def execute_notebook(path: Path, out_dir: Path, *, timeout: int = 300, allow_err
     import tempfile
 
     import nbformat
-    from jupyter_client.manager import KernelManager
+    from jupyter_client.manager import AsyncKernelManager
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
     with tempfile.TemporaryDirectory(prefix="azmm-kernel-") as sockets:
         # local IPC sockets instead of TCP on loopback (no unencrypted ports; Windows has only TCP)
         km = (
-            KernelManager(kernel_name="python3")
+            AsyncKernelManager(kernel_name="python3")
             if os.name == "nt"
-            else KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(sockets, "kernel"))
+            else AsyncKernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(sockets, "kernel"))
         )
         # once the last cell has answered, its outputs are in hand and the kernel has nothing left to save (it ran
         # in a scratch copy): it is stopped at once rather than asked to exit, which would wait ~0.6 s while the
@@ -112,17 +115,34 @@ def execute_notebook(path: Path, out_dir: Path, *, timeout: int = 300, allow_err
             nb, km=km, timeout=timeout, allow_errors=allow_errors, resources={"metadata": {"path": str(path.parent)}},
             shutdown_kernel="immediate",
         )
-        try:
-            client.execute()
-        finally:  # nbclient leaves a kernel it did not create running
-            if km.has_kernel:
-                km.shutdown_kernel(now=True)
+
+        async def run() -> None:
+            try:
+                await client.async_execute()
+            finally:  # nbclient leaves a kernel it did not create running
+                if km.has_kernel:
+                    await km.shutdown_kernel(now=True)
+
+        _run_in_own_loop(run)
     out_dir.mkdir(parents=True, exist_ok=True)
     ipynb = out_dir / path.name
     nbformat.write(nb, ipynb)
     html = out_dir / (path.stem + ".html")
     html.write_text(export_html(nb), encoding="utf-8")
     return ipynb, html
+
+
+def _run_in_own_loop(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run ``main()`` in an event loop of its own, closed afterwards, so that no loop is left behind as this
+    thread's current one (nbclient's ``execute()`` would leave one, with the kernel's sockets); in a thread whose
+    loop is running (a notebook), in a worker thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(main())
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="azmm-nbclient") as pool:
+        pool.submit(asyncio.run, main()).result()
 
 
 def export_html(nb: Any) -> str:
