@@ -16,9 +16,10 @@ echo "lowest-direct environment:" \
   "$(VIRTUAL_ENV="$ENV_DIR/venv" "$UV" pip list 2>/dev/null | grep -E -i '^(openai|azure-identity|pillow|numpy|matplotlib|ipython|nbconvert|nbclient|ipykernel|starlette|uvicorn) ' | tr -s ' ' | paste -sd, -)"
 # openai + azure-identity: client, secrets, faults; pillow/numpy/matplotlib: images, bad inputs; ipython: magic;
 # starlette/uvicorn: emulator; ipywidgets/anywidget: widgets; jsonschema: structured; tqdm: batch;
-# markdown-it-py: display; nbclient/nbconvert/ipykernel/nbformat: a notebook executed (secrets) and the demo HTML
+# markdown-it-py: display; nbclient/nbconvert/ipykernel/nbformat: a notebook executed (secrets) and the demo HTML;
+# jupytext: the notebooks built from their text sources
 "$ENV_DIR/venv/bin/python" -m pytest -q -p no:cacheprovider \
   tests/test_client.py tests/test_secrets.py tests/test_faults.py tests/test_images.py tests/test_bad_inputs.py \
   tests/test_magic.py tests/test_emulator_strict.py tests/test_widgets.py tests/test_structured.py \
   tests/test_batch.py tests/test_display.py \
-  tests/test_demo_html.py::test_exported_html_references_no_cdn tests/test_bounds.py
+  tests/test_demo_html.py::test_exported_html_references_no_cdn tests/test_notebook_sources.py tests/test_bounds.py
