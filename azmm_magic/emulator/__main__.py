@@ -104,7 +104,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
 
 def _is_loopback(host: str) -> bool:
     """Whether ``host`` is a loopback address (or ``localhost``)."""
-    from azmm_magic.core.settings import is_loopback_host
+    from azmm_magic.core.endpoints import is_loopback_host
 
     return is_loopback_host(host)
 

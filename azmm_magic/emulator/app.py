@@ -450,7 +450,7 @@ class _Guard:
         self.config = config
 
     def _control_allowed(self, scope: Scope) -> bool:
-        from azmm_magic.core.settings import is_loopback_host
+        from azmm_magic.core.endpoints import is_loopback_host
 
         client = scope.get("client") or ("", 0)
         if is_loopback_host(str(client[0])):

@@ -469,7 +469,7 @@ class _CutBody:
 
 def is_loopback_client(request: Any) -> bool:
     """Whether the control request comes from this machine."""
-    from azmm_magic.core.settings import is_loopback_host
+    from azmm_magic.core.endpoints import is_loopback_host
 
     host = request.client.host if request.client else ""
     return host == "testclient" or is_loopback_host(host)

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from azmm_magic.core.endpoints import is_loopback_host
 from azmm_magic.core.errors import ConfigError
-from azmm_magic.core.settings import is_loopback_host
 from azmm_magic.features.batch_api.manifest import Manifest, checked_id, manifest_directory, server_text
 
 if TYPE_CHECKING:  # pragma: no cover
