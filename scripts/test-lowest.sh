@@ -22,4 +22,5 @@ echo "lowest-direct environment:" \
   tests/test_client.py tests/test_secrets.py tests/test_faults.py tests/test_images.py tests/test_bad_inputs.py \
   tests/test_magic.py tests/test_emulator_strict.py tests/test_widgets.py tests/test_structured.py \
   tests/test_batch.py tests/test_display.py \
-  tests/test_demo_html.py::test_exported_html_references_no_cdn tests/test_notebook_sources.py tests/test_bounds.py
+  tests/test_demo_html.py::test_exported_html_references_no_cdn tests/test_notebook_sources.py tests/test_bounds.py \
+  tests/test_long_session.py::test_executing_a_notebook_leaves_no_event_loop_and_no_open_socket

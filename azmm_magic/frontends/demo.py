@@ -119,7 +119,9 @@ def execute_notebook(path: Path, out_dir: Path, *, timeout: int = 300, allow_err
         async def run() -> None:
             try:
                 await client.async_execute()
-            finally:  # nbclient leaves a kernel it did not create running
+            finally:  # nbclient leaves a kernel it did not create running, and its client's sockets open
+                if client.kc is not None:
+                    client.kc.stop_channels()
                 if km.has_kernel:
                     await km.shutdown_kernel(now=True)
 
