@@ -73,8 +73,8 @@ def run_interruptible(make: Callable[[], Awaitable[T]], *, name: str = "azmm-req
             outcome["error"] = e
 
     thread = threading.Thread(target=target, name=name, daemon=True)
-    thread.start()
     try:
+        thread.start()  # inside: on a busy machine the requests may be sent, and Ctrl-C come, before start() returns
         while thread.is_alive():
             thread.join(0.05)
     except KeyboardInterrupt:
