@@ -152,7 +152,7 @@ def test_the_throttle_halves_once_per_pause_and_climbs_back():
 
     async def scenario() -> None:
         sent = [await limit.acquire() for _ in range(8)]
-        assert limit.in_flight == 8 and limit.peak_in_flight == 8
+        assert limit.concurrency.in_flight == 8 and limit.peak_in_flight == 8
         for t in sent[:3]:  # three 429s from the same burst: one decrease
             limit.release(success=False)
             limit.throttled(2.0, t)
@@ -160,7 +160,7 @@ def test_the_throttle_halves_once_per_pause_and_climbs_back():
         now[0] = 5.0
         for _ in range(5):
             limit.release(success=True)
-        assert limit.in_flight == 0
+        assert limit.concurrency.in_flight == 0
         assert limit.window == 5  # 4 + 5 × 1/window: additive increase
         t = await limit.acquire()
         limit.release(success=False)
@@ -199,8 +199,8 @@ def test_a_paced_refusal_is_not_counted_and_widens_the_margin_instead_of_the_win
         limit.release(success=False)
         limit.throttled(0.05, sent[-1])  # the service counted us later than we did
         assert limit.window == 8 and limit.decreases == 0  # a pacing error, not too many in flight
-        assert limit.margin == pytest.approx(0.08)
-        assert limit.in_flight == 3
+        assert limit.pacer.margin == pytest.approx(0.08)
+        assert limit.concurrency.in_flight == 3
         now[0] = 2.0
         assert await limit.acquire() == 2.0  # the refused send was not counted: a slot is free
 

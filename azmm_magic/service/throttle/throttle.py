@@ -52,20 +52,12 @@ class Throttle:
         return self.concurrency.size
 
     @property
-    def in_flight(self) -> int:
-        return self.concurrency.in_flight
-
-    @property
     def peak_in_flight(self) -> int:
         return self.concurrency.peak_in_flight
 
     @property
     def decreases(self) -> int:
         return self.concurrency.decreases
-
-    @property
-    def margin(self) -> float:
-        return self.pacer.margin
 
     async def acquire(self, tokens: int = 0) -> float:
         """Wait for a free slot, for any pause to end and for the budget to allow ``tokens`` more; returns the time
