@@ -115,6 +115,19 @@ class AttemptGate(Protocol):
     def retrying(self, error: BaseException, delay: float) -> None: ...
 
 
+class _NoGate:
+    """The gate of a single call: nothing around its attempts."""
+
+    async def enter(self) -> None:
+        return None
+
+    def leave(self, error: BaseException | None) -> None:
+        return None
+
+    def retrying(self, error: BaseException, delay: float) -> None:
+        return None
+
+
 class SendingRequest:
     """A request being sent, shared by every driver: its attempts, retries and waits, and the answer read back.
 
@@ -324,23 +337,20 @@ async def asend(sdk: SdkClients, request: VisionRequest, *, on_wait: OnWait | No
     """Async :func:`send` on the SDK's async client (cancelling the task interrupts a wait). ``policy`` replaces
     the ``max_retries`` setting's; ``gate`` is entered before each attempt and left after it (a batch's throttle)."""
     sending = SendingRequest(request, sdk.settings, stream=False, on_wait=on_wait, policy=policy)
+    gate = gate or _NoGate()
     while True:
-        if gate is not None:
-            await gate.enter()
+        await gate.enter()
         try:
             raw = await sdk.chat_async().chat.completions.with_raw_response.create(**sending.body())
             completion = sending.answered(raw)
         except BaseException as e:  # noqa: BLE001 - the gate is left whatever ended the attempt
-            if gate is not None:
-                gate.leave(e)
+            gate.leave(e)
             if not isinstance(e, Exception):  # cancelled, interrupted
                 raise
             delay = sending.failed(e)  # as in send()
-            if gate is not None:
-                gate.retrying(e, delay)
+            gate.retrying(e, delay)
         else:
-            if gate is not None:
-                gate.leave(None)
+            gate.leave(None)
             break
         await sending.asleep(delay)
     return sending.completed(completion)
